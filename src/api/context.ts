@@ -1,0 +1,19 @@
+import type { Database } from "../db/client";
+import type { Bindings } from "../settings";
+
+/** Who is calling: set by requireToken. */
+export interface Caller {
+  projectId: string;
+  tokenId: string;
+  scopes: string[];
+}
+
+/** Hono's typing for this app: the Worker bindings and the per-request variables. */
+export interface AppEnv {
+  Bindings: Bindings;
+  Variables: {
+    db: Database;
+    auth: Caller;
+    now: Date;
+  };
+}

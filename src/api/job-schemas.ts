@@ -1,0 +1,96 @@
+/**
+ * The jobs API's wire format: snake_case JSON, validated with zod on the way in and
+ * rendered from database rows on the way out.
+ */
+import { z } from "zod";
+import type { JobAttemptRow, JobRow } from "../db/schema";
+import { BODYLESS_METHODS, HTTP_METHODS, JOB_LIMITS } from "../jobs/limits";
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+// Printable ASCII and tab only: CR/LF would split headers, and fetch rejects the rest.
+const HEADER_VALUE = /^[\t\x20-\x7e]*$/;
+
+const byteLength = (text: string) => new TextEncoder().encode(text).length;
+
+const headersSchema = z
+  .record(
+    z.string().regex(HEADER_NAME, "not a valid HTTP header name"),
+    z
+      .string()
+      .max(JOB_LIMITS.headerValueMaxLength)
+      .regex(HEADER_VALUE, "header values must be printable ASCII without CR or LF"),
+  )
+  .refine((headers) => Object.keys(headers).length <= JOB_LIMITS.headerCountMax, {
+    message: `at most ${JOB_LIMITS.headerCountMax} headers`,
+  });
+
+/** `POST /jobs`: the front-door request. Unknown fields are rejected, so server fields cannot be assigned. */
+export const createJobRequest = z
+  .strictObject({
+    url: z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" }).max(JOB_LIMITS.urlMaxLength),
+    http_method: z
+      .string()
+      .transform((method) => method.toUpperCase())
+      .pipe(z.enum(HTTP_METHODS))
+      .default("POST"),
+    scheduled_at: z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time with a time zone" }).optional(),
+    headers: headersSchema.default({}),
+    body: z
+      .string()
+      .refine((body) => byteLength(body) <= JOB_LIMITS.bodyMaxBytes, {
+        message: `must be at most ${JOB_LIMITS.bodyMaxBytes} bytes`,
+      })
+      .nullable()
+      .default(null),
+    max_retries: z.int().min(0).max(JOB_LIMITS.maxRetriesMax).default(JOB_LIMITS.maxRetriesDefault),
+    timeout_ms: z.int().min(JOB_LIMITS.timeoutMsMin).max(JOB_LIMITS.timeoutMsMax).default(JOB_LIMITS.timeoutMsDefault),
+  })
+  .refine((job) => job.body === null || !BODYLESS_METHODS.includes(job.http_method), {
+    path: ["body"],
+    message: "GET and HEAD requests cannot carry a body",
+  });
+
+export type CreateJobRequest = z.output<typeof createJobRequest>;
+
+/** Job ids are UUIDs; anything else cannot name a job. */
+export const jobIdParam = z.uuid();
+
+const iso = (date: Date | null) => (date ? date.toISOString() : null);
+
+/** A job as the API shows it. */
+export function toJobJson(job: JobRow) {
+  return {
+    id: job.id,
+    status: job.status,
+    url: job.url,
+    http_method: job.httpMethod,
+    headers: job.headers,
+    body: job.body,
+    scheduled_at: iso(job.scheduledAt),
+    run_at: iso(job.runAt),
+    max_retries: job.maxRetries,
+    timeout_ms: job.timeoutMs,
+    attempt: job.attempt,
+    last_status_code: job.lastStatusCode,
+    last_error: job.lastError,
+    created_at: iso(job.createdAt),
+    updated_at: iso(job.updatedAt),
+    finished_at: iso(job.finishedAt),
+  };
+}
+
+/** One callback attempt as the API shows it. */
+export function toAttemptJson(attempt: JobAttemptRow) {
+  return {
+    attempt: attempt.attempt,
+    outcome: attempt.outcome,
+    planned_at: iso(attempt.plannedAt),
+    fired_at: iso(attempt.firedAt),
+    lateness_ms: attempt.latenessMs,
+    duration_ms: attempt.durationMs,
+    status_code: attempt.statusCode,
+    response_excerpt: attempt.responseExcerpt,
+    error_class: attempt.errorClass,
+    error_message: attempt.errorMessage,
+  };
+}

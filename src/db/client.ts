@@ -1,0 +1,38 @@
+import { neonConfig, Pool } from "@neondatabase/serverless";
+import { drizzle, type NeonDatabase } from "drizzle-orm/neon-serverless";
+import * as schema from "./schema";
+
+export type Database = NeonDatabase<typeof schema>;
+
+export interface DatabaseSettings {
+  databaseUrl: string;
+  /** WebSocket-to-TCP bridge for a local Postgres; production (Neon) leaves it unset. */
+  localDbProxy?: string;
+}
+
+export interface DatabaseHandle {
+  db: Database;
+  /** Ends the pool; call it in `ctx.waitUntil` once the invocation's work is done. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens one Pool for one invocation. Workers cannot share sockets across requests,
+ * so a Pool never outlives the invocation that opened it.
+ */
+export function openDatabase(settings: DatabaseSettings): DatabaseHandle {
+  if (settings.localDbProxy) useLocalProxy(settings.localDbProxy);
+  const pool = new Pool({ connectionString: settings.databaseUrl, max: 1 });
+  // After end(), workerd reports "Network connection lost" on the closed socket; a real
+  // failure surfaces on the query that hit it, so the pool-level event only needs a listener.
+  pool.on("error", () => {});
+  return { db: drizzle({ client: pool, schema }), close: () => pool.end() };
+}
+
+function useLocalProxy(proxy: string): void {
+  const base = proxy.replace(/\/?$/, "/");
+  neonConfig.wsProxy = (host, port) => `${base.replace(/^wss?:\/\//, "")}?address=${host}:${port}`;
+  neonConfig.useSecureWebSocket = false;
+  neonConfig.pipelineTLS = false;
+  neonConfig.pipelineConnect = false;
+}

@@ -1,0 +1,110 @@
+import { sql } from "drizzle-orm";
+import {
+  bigserial,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
+import { ATTEMPT_OUTCOMES, JOB_STATUSES } from "../jobs/states";
+
+const timestamptz = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
+
+export const jobStatus = pgEnum("job_status", JOB_STATUSES);
+export const attemptOutcome = pgEnum("attempt_outcome", ATTEMPT_OUTCOMES);
+
+/** The tenant: owns tokens, jobs and signing secrets. */
+export const projects = pgTable("projects", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  name: text("name").notNull(),
+  createdAt: timestamptz("created_at").notNull().defaultNow(),
+});
+
+/** Bearer tokens. Only the SHA-256 of the secret is stored; the prefix finds candidate rows. */
+export const apiTokens = pgTable(
+  "api_tokens",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    projectId: uuid("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    prefix: text("prefix").notNull(),
+    tokenHash: text("token_hash").notNull(),
+    scopes: text("scopes").array().notNull(),
+    createdAt: timestamptz("created_at").notNull().defaultNow(),
+    lastUsedAt: timestamptz("last_used_at"),
+    revokedAt: timestamptz("revoked_at"),
+  },
+  (t) => [index("api_tokens_prefix_idx").on(t.prefix), uniqueIndex("api_tokens_hash_idx").on(t.tokenHash)],
+);
+
+/** One scheduled HTTP callback and its delivery state. */
+export const jobs = pgTable(
+  "jobs",
+  {
+    id: uuid("id").primaryKey(),
+    projectId: uuid("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    // The request, exactly as the caller asked for it.
+    url: text("url").notNull(),
+    httpMethod: text("http_method").notNull(),
+    headers: jsonb("headers").$type<Record<string, string>>().notNull(),
+    body: text("body"),
+    // Schedule: the time asked for, and the time of the next attempt (moves with retries).
+    scheduledAt: timestamptz("scheduled_at").notNull(),
+    runAt: timestamptz("run_at").notNull(),
+    // Policy.
+    maxRetries: integer("max_retries").notNull(),
+    timeoutMs: integer("timeout_ms").notNull(),
+    // State. `attempt` counts attempts started; it fences every write from a claimer.
+    status: jobStatus("status").notNull(),
+    attempt: integer("attempt").notNull().default(0),
+    lockedUntil: timestamptz("locked_until"),
+    lastStatusCode: integer("last_status_code"),
+    lastError: text("last_error"),
+    createdAt: timestamptz("created_at").notNull(),
+    updatedAt: timestamptz("updated_at").notNull(),
+    finishedAt: timestamptz("finished_at"),
+  },
+  (t) => [
+    // The claim scans only due rows; finished rows never enter this index.
+    index("jobs_due_idx").on(t.runAt).where(sql`status = 'scheduled'`),
+    // Rescue scans only leased rows.
+    index("jobs_leased_idx").on(t.lockedUntil).where(sql`status = 'running'`),
+    index("jobs_project_created_idx").on(t.projectId, t.createdAt),
+  ],
+);
+
+/** One row per callback attempt. */
+export const jobAttempts = pgTable(
+  "job_attempts",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    jobId: uuid("job_id")
+      .notNull()
+      .references(() => jobs.id, { onDelete: "cascade" }),
+    attempt: integer("attempt").notNull(),
+    plannedAt: timestamptz("planned_at").notNull(),
+    firedAt: timestamptz("fired_at").notNull(),
+    latenessMs: integer("lateness_ms").notNull(),
+    durationMs: integer("duration_ms").notNull(),
+    statusCode: integer("status_code"),
+    responseExcerpt: text("response_excerpt"),
+    errorClass: text("error_class"),
+    errorMessage: text("error_message"),
+    outcome: attemptOutcome("outcome").notNull(),
+  },
+  (t) => [uniqueIndex("job_attempts_job_attempt_idx").on(t.jobId, t.attempt)],
+);
+
+export type ProjectRow = typeof projects.$inferSelect;
+export type ApiTokenRow = typeof apiTokens.$inferSelect;
+export type JobRow = typeof jobs.$inferSelect;
+export type JobAttemptRow = typeof jobAttempts.$inferSelect;

@@ -1,0 +1,92 @@
+/**
+ * What an attempt's result means for its job: pure functions of the result, the job's
+ * policy and `now`. The tick wires them to I/O; nothing here reads a clock or the network.
+ */
+import type { AttemptOutcome, JobStatus } from "./states";
+
+/** Why an attempt did not get a response, or what was wrong with the one it got. */
+export type AttemptErrorClass = "network_error" | "timeout" | "http_error" | "redirect";
+
+/** What one callback attempt produced. A response, or the error that prevented one. */
+export interface AttemptResult {
+  firedAt: Date;
+  durationMs: number;
+  statusCode?: number;
+  responseExcerpt?: string;
+  /** Set when there was no response (network_error, timeout). */
+  errorClass?: AttemptErrorClass;
+  errorMessage?: string;
+}
+
+export type ResultClass = "success" | "retryable" | "permanent";
+
+/**
+ * 2xx succeeds. Network errors, timeouts, 408, 429 and 5xx are worth retrying.
+ * Redirects are never followed (the target moved; following blindly could leave the
+ * checked host), so a 3xx, like any other 4xx, fails without retry.
+ */
+export function classifyResult(result: Pick<AttemptResult, "statusCode" | "errorClass">): ResultClass {
+  const code = result.statusCode;
+  if (code === undefined) return "retryable";
+  if (code >= 200 && code < 300) return "success";
+  if (code === 408 || code === 429 || code >= 500) return "retryable";
+  return "permanent";
+}
+
+/** The error class recorded for a result, derived from its status when there was a response. */
+export function errorClassOf(result: Pick<AttemptResult, "statusCode" | "errorClass">): AttemptErrorClass | null {
+  if (result.errorClass) return result.errorClass;
+  const code = result.statusCode;
+  if (code === undefined || (code >= 200 && code < 300)) return null;
+  return code >= 300 && code < 400 ? "redirect" : "http_error";
+}
+
+export interface RetryPolicy {
+  maxRetries: number;
+}
+
+export const BACKOFF = {
+  /** Delay before the first retry. */
+  baseMs: 10_000,
+  /** No retry waits longer than this. */
+  capMs: 60 * 60_000,
+} as const;
+
+/**
+ * Delay before retry number `retry` (1-based): exponential from BACKOFF.baseMs, capped,
+ * with "equal jitter" (half fixed, half random) so a burst of failures does not retry in lockstep.
+ * `random` is in [0, 1).
+ */
+export function retryDelayMs(retry: number, random: number): number {
+  const exponential = Math.min(BACKOFF.capMs, BACKOFF.baseMs * 2 ** (retry - 1));
+  return Math.round(exponential / 2 + (exponential / 2) * random);
+}
+
+/** Where a job goes after an attempt, and what the attempt is recorded as. */
+export interface AttemptDecision {
+  outcome: AttemptOutcome;
+  status: Extract<JobStatus, "succeeded" | "scheduled" | "failed">;
+  /** Next attempt time when the job is retried. */
+  nextRunAt: Date | null;
+  finishedAt: Date | null;
+}
+
+/**
+ * Decides the job's next state after attempt number `attempt` (1-based) produced `result`.
+ * A job may make 1 + maxRetries attempts in all.
+ */
+export function decideAfterAttempt(
+  attempt: number,
+  policy: RetryPolicy,
+  result: Pick<AttemptResult, "statusCode" | "errorClass">,
+  now: Date,
+  random: number,
+): AttemptDecision {
+  const resultClass = classifyResult(result);
+  if (resultClass === "success") return { outcome: "succeeded", status: "succeeded", nextRunAt: null, finishedAt: now };
+  if (resultClass === "retryable" && attempt <= policy.maxRetries) {
+    const nextRunAt = new Date(now.getTime() + retryDelayMs(attempt, random));
+    return { outcome: "retry", status: "scheduled", nextRunAt, finishedAt: null };
+  }
+  return { outcome: "failed", status: "failed", nextRunAt: null, finishedAt: now };
+}

@@ -1,0 +1,20 @@
+/** The limits every job request is held to; the API schemas and the README quote these. */
+export const JOB_LIMITS = {
+  urlMaxLength: 2048,
+  bodyMaxBytes: 1024 * 1024,
+  headerCountMax: 50,
+  headerValueMaxLength: 8192,
+  maxRetriesMax: 20,
+  maxRetriesDefault: 3,
+  timeoutMsMin: 1_000,
+  timeoutMsMax: 120_000,
+  timeoutMsDefault: 15_000,
+  /** How far ahead a job may be scheduled. */
+  scheduleHorizonMs: 366 * 24 * 60 * 60_000,
+} as const;
+
+export const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
+export type HttpMethod = (typeof HTTP_METHODS)[number];
+
+/** Methods whose requests carry no body (fetch refuses one). */
+export const BODYLESS_METHODS: readonly HttpMethod[] = ["GET", "HEAD"];

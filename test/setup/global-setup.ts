@@ -1,0 +1,57 @@
+/**
+ * Runs in Node before the workerd tests: a fresh, migrated database (a scratch database on
+ * the real Postgres named by DATABASE_URL, or embedded PGlite), the WebSocket bridge the
+ * Worker reaches it through, and a real callback receiver.
+ */
+import pg from "pg";
+import type { TestProject } from "vitest/node";
+import { startDbBridge } from "../../scripts/local/bridge";
+import { startEmbeddedPostgres } from "../../scripts/local/embedded-postgres";
+import { migrateDatabase } from "../../scripts/local/migrate";
+import { startReceiver } from "./receiver";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    databaseUrl: string;
+    databaseKind: "postgres" | "pglite";
+    dbProxy: string;
+    receiverUrl: string;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const serverUrl = process.env.DATABASE_URL;
+  const database = serverUrl ? await createScratchDatabase(serverUrl) : await startEmbeddedPostgres();
+  await migrateDatabase(database.databaseUrl);
+  const bridge = await startDbBridge();
+  const receiver = await startReceiver();
+  project.provide("databaseUrl", database.databaseUrl);
+  project.provide("databaseKind", serverUrl ? "postgres" : "pglite");
+  project.provide("dbProxy", bridge.proxy);
+  project.provide("receiverUrl", receiver.url);
+  return async () => {
+    await receiver.close();
+    await bridge.close();
+    await database.close();
+  };
+}
+
+/** Creates an empty database on the server for this run, and drops it afterwards. */
+async function createScratchDatabase(serverUrl: string) {
+  const name = `fliq_test_${Date.now()}_${process.pid}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    databaseUrl: url.toString(),
+    async close() {
+      const dropper = new pg.Client({ connectionString: serverUrl });
+      await dropper.connect();
+      await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await dropper.end();
+    },
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * Test support that runs inside workerd: the Worker's own bindings, a database handle,
+ * a factory for projects, tokens and job rows in any state, the HTTP surface, and the tick.
+ */
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { generateApiToken } from "../../src/auth/tokens";
+import { type Database, openDatabase } from "../../src/db/client";
+import { insertApiToken, insertProject } from "../../src/db/projects";
+import { type JobRow, jobs } from "../../src/db/schema";
+import fliqWorker from "../../src/index";
+import { type Bindings, readSettings } from "../../src/settings";
+import type { ReceivedRequest } from "./received-request";
+
+export interface TestBindings extends Bindings {
+  RECEIVER_URL: string;
+  DATABASE_KIND: "postgres" | "pglite";
+}
+
+export const testEnv = env as unknown as TestBindings;
+
+/** True when tests run against real Postgres (concurrency claims need it). */
+export const onRealPostgres = testEnv.DATABASE_KIND === "postgres";
+
+/** A database handle for one test; close it in afterEach/afterAll. */
+export function openTestDatabase() {
+  return openDatabase(readSettings(testEnv));
+}
+
+/** Creates a project with a token and returns both. */
+export async function createProject(db: Database, scopes = ["read", "write"]) {
+  const now = new Date();
+  const project = await insertProject(db, `test-${crypto.randomUUID().slice(0, 8)}`, now);
+  const generated = await generateApiToken();
+  await insertApiToken(
+    db,
+    { projectId: project.id, name: "test", prefix: generated.prefix, tokenHash: generated.hash, scopes },
+    now,
+  );
+  return { project, token: generated.token };
+}
+
+/** Inserts a job row in any state; defaults describe a job due now. */
+export async function insertJobRow(db: Database, projectId: string, overrides: Partial<JobRow> = {}): Promise<JobRow> {
+  const now = new Date();
+  const [row] = await db
+    .insert(jobs)
+    .values({
+      id: crypto.randomUUID(),
+      projectId,
+      url: receiverUrl("ok"),
+      httpMethod: "POST",
+      headers: {},
+      body: null,
+      scheduledAt: now,
+      runAt: now,
+      maxRetries: 3,
+      timeoutMs: 5_000,
+      status: "scheduled",
+      attempt: 0,
+      createdAt: now,
+      updatedAt: now,
+      ...overrides,
+    })
+    .returning();
+  return row;
+}
+
+/** Removes every job, so a tick in one test never sees another test's jobs. */
+export async function deleteAllJobs(db: Database): Promise<void> {
+  await db.delete(jobs);
+}
+
+/** A fresh URL on the test receiver; `kind` picks its behaviour (see test/setup/receiver.ts). */
+export function receiverUrl(kind: string): string {
+  return `${testEnv.RECEIVER_URL}/${kind}/${crypto.randomUUID()}`;
+}
+
+/** What the receiver got on the given URL's path. */
+export async function receivedAt(url: string): Promise<ReceivedRequest[]> {
+  const path = new URL(url).pathname;
+  const response = await fetch(`${testEnv.RECEIVER_URL}/__inbox?path=${encodeURIComponent(path)}`);
+  return response.json();
+}
+
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: response bodies are asserted field by field
+  body: any;
+}
+
+// The Worker's own entry point, as a fresh invocation (the runtime types do not name it).
+const worker = (exports as unknown as { default: Fetcher }).default;
+
+/** Calls the Worker's HTTP surface, as a client would. */
+export async function callApi(
+  method: string,
+  path: string,
+  options: { token?: string; json?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+): Promise<ApiResponse> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  let body: string | undefined = options.rawBody;
+  if (options.json !== undefined) {
+    headers["content-type"] = "application/json";
+    body = JSON.stringify(options.json);
+  }
+  const response = await worker.fetch(new Request(`http://fliq.test${path}`, { method, headers, body }));
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : null };
+}
+
+/** Runs the cron handler as the runtime would at `scheduledTime`, and waits for all its work. */
+export async function runTickAt(scheduledTime: Date): Promise<void> {
+  const controller = createScheduledController({ scheduledTime: scheduledTime.getTime(), cron: "* * * * *" });
+  const ctx = createExecutionContext();
+  await fliqWorker.scheduled(controller, env as unknown as Bindings, ctx);
+  await waitOnExecutionContext(ctx);
+}

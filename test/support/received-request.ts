@@ -1,0 +1,8 @@
+/** One request as the test receiver recorded it (shared by the receiver and the tests). */
+export interface ReceivedRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+  receivedAt: number;
+}
