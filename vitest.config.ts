@@ -18,6 +18,9 @@ export default defineConfig({
   test: {
     globalSetup: ["./test/setup/global-setup.ts"],
     include: ["test/**/*.test.ts"],
+    // One database and one receiver serve every file, and ticks claim any project's due jobs:
+    // files run one after another so one file's tick never fires another file's jobs.
+    fileParallelism: false,
     testTimeout: 30_000,
     hookTimeout: 60_000,
   },

@@ -1,20 +1,43 @@
 /**
- * The Fliq Worker: the HTTP API (`fetch`) and the one-minute cron tick (`scheduled`).
+ * The Fliq Worker: the HTTP API (`fetch`), the one-minute cron tick (`scheduled`), and
+ * ShardRunner, the entry point a tick calls (through a loopback service binding to this
+ * same Worker) to deliver part of its jobs in a fresh invocation with its own limits.
  */
+import { exports, WorkerEntrypoint } from "cloudflare:workers";
 import { app } from "./api/app";
 import { openDatabase } from "./db/client";
-import { runTick } from "./dispatch/tick";
+import type { DeliveryReport } from "./dispatch/delivery-run";
+import { runShard, runTick, type Shard } from "./dispatch/tick";
 import { type Bindings, readSettings } from "./settings";
+
+export class ShardRunner extends WorkerEntrypoint<Bindings> {
+  /** Delivers one shard of a tick's jobs. */
+  async deliver(shard: Shard): Promise<DeliveryReport> {
+    const settings = readSettings(this.env);
+    const database = openDatabase(settings);
+    try {
+      return await runShard(database.db, shard, settings.subrequestBudget);
+    } finally {
+      this.ctx.waitUntil(database.close());
+    }
+  }
+}
 
 export default {
   fetch: app.fetch,
 
   async scheduled(controller, env, ctx) {
-    const database = openDatabase(readSettings(env));
+    const settings = readSettings(env);
+    const database = openDatabase(settings);
     try {
-      // A tick may start a little after its scheduled minute; it never runs on an older clock.
-      const now = new Date(Math.max(controller.scheduledTime, Date.now()));
-      await runTick({ db: database.db, now });
+      await runTick({
+        db: database.db,
+        scheduledTime: new Date(controller.scheduledTime),
+        // A tick may start a little after its minute; it never runs on an older clock.
+        now: new Date(Math.max(controller.scheduledTime, Date.now())),
+        limits: settings,
+        runShard: (shard) => exports.ShardRunner.deliver(shard),
+      });
     } finally {
       ctx.waitUntil(database.close());
     }

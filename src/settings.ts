@@ -6,15 +6,44 @@ export interface Bindings {
   DATABASE_URL: string;
   /** host:port of a local WebSocket-to-TCP bridge; set only for local runs. */
   LOCAL_DB_PROXY?: string;
+  /** Subrequests one invocation may make: 50 on the Workers Free plan, 10,000 by default on Paid. */
+  SUBREQUEST_BUDGET?: string;
+  /** Callbacks one invocation is planned to make per second before the tick shards. */
+  CALLBACKS_PER_SECOND?: string;
+  /** Most invocations one tick fans out to, itself included. */
+  MAX_SHARDS?: string;
 }
 
 export interface Settings {
   databaseUrl: string;
   localDbProxy?: string;
+  subrequestBudget: number;
+  callbacksPerSecond: number;
+  maxShards: number;
 }
 
-/** Reads and checks the Worker's environment. Throws when a required binding is missing. */
+const DEFAULTS = { subrequestBudget: 1000, callbacksPerSecond: 200, maxShards: 16 };
+
+/** Reads and checks the Worker's environment. Throws when a binding is missing or malformed. */
 export function readSettings(env: Bindings): Settings {
   if (!env.DATABASE_URL) throw new Error("DATABASE_URL is not set: add it with `wrangler secret put DATABASE_URL`");
-  return { databaseUrl: env.DATABASE_URL, localDbProxy: env.LOCAL_DB_PROXY || undefined };
+  return {
+    databaseUrl: env.DATABASE_URL,
+    localDbProxy: env.LOCAL_DB_PROXY || undefined,
+    subrequestBudget: positiveInteger("SUBREQUEST_BUDGET", env.SUBREQUEST_BUDGET, DEFAULTS.subrequestBudget, 10),
+    callbacksPerSecond: positiveInteger(
+      "CALLBACKS_PER_SECOND",
+      env.CALLBACKS_PER_SECOND,
+      DEFAULTS.callbacksPerSecond,
+      1,
+    ),
+    maxShards: positiveInteger("MAX_SHARDS", env.MAX_SHARDS, DEFAULTS.maxShards, 1),
+  };
+}
+
+function positiveInteger(name: string, raw: string | undefined, fallback: number, minimum: number): number {
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < minimum) throw new Error(`${name} must be an integer of at least ${minimum}`);
+  return value;
 }

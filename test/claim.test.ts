@@ -1,11 +1,19 @@
 /**
- * The delivery contract's SQL under concurrency, against real Postgres with several
- * connections. PGlite serializes every connection into one session, so these run only
- * when the suite has a real server (CI runs both).
+ * The delivery contract's SQL: claims, starts, fenced finishing and rescue. The concurrency
+ * cases need real Postgres with several connections (PGlite serializes every connection
+ * into one session), so they run when the suite has a real server; CI runs both.
  */
 import { sql } from "drizzle-orm";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import { claimDueJobs, findJob, finishAttempts, listAttempts, rescueExpiredLeases } from "../src/db/jobs";
+import {
+  claimWindow,
+  type FinishedAttempt,
+  findJob,
+  finishAttempts,
+  listAttempts,
+  rescueExpiredLeases,
+  startClaimedJobs,
+} from "../src/db/jobs";
 import { createProject, deleteAllJobs, insertJobRow, onRealPostgres, openTestDatabase } from "./support/fliq";
 
 const connections = Array.from({ length: 4 }, () => openTestDatabase());
@@ -14,9 +22,16 @@ const { project } = await createProject(db);
 afterAll(() => Promise.all(connections.map((c) => c.close())));
 beforeEach(() => deleteAllJobs(db));
 
-const lease = (now: Date) => ({ dueBy: now, lockedUntil: new Date(now.getTime() + 60_000), now });
+const at = (date: Date, ms: number) => new Date(date.getTime() + ms);
+const claimOptions = (claimant: string, now: Date, limit = 100) => ({
+  claimant,
+  dueBefore: at(now, 60_000),
+  leaseMs: 30_000,
+  now,
+  limit,
+});
 
-describe.runIf(onRealPostgres)("claimDueJobs under concurrency", () => {
+describe.runIf(onRealPostgres)("claimWindow under concurrency", () => {
   it("gives concurrent claimers on separate connections disjoint jobs, and every due job to someone", async () => {
     await Promise.all(Array.from({ length: 200 }, () => insertJobRow(db, project.id)));
     // Open every connection first, so all claimers start together rather than one draining the queue.
@@ -24,10 +39,10 @@ describe.runIf(onRealPostgres)("claimDueJobs under concurrency", () => {
     const now = new Date();
     const claimedPerConnection = await Promise.all(
       connections.map(async ({ db: conn }) => {
+        const claimant = crypto.randomUUID();
         const ids: string[] = [];
         for (let round = 0; round < 40; round++) {
-          const claimed = await claimDueJobs(conn, { ...lease(now), limit: 5 });
-          ids.push(...claimed.map((job) => job.id));
+          ids.push(...(await claimWindow(conn, claimOptions(claimant, now, 5))).map((job) => job.id));
         }
         return ids;
       }),
@@ -35,71 +50,120 @@ describe.runIf(onRealPostgres)("claimDueJobs under concurrency", () => {
     const all = claimedPerConnection.flat();
     expect(all).toHaveLength(200);
     expect(new Set(all).size).toBe(200);
-    // Each connection got some: the claims really ran side by side.
     for (const ids of claimedPerConnection) expect(ids.length).toBeGreaterThan(0);
   });
 
   it("skips rows another open transaction has locked instead of waiting for them", async () => {
-    const rows = await Promise.all(Array.from({ length: 6 }, () => insertJobRow(db, project.id)));
+    await Promise.all(Array.from({ length: 6 }, () => insertJobRow(db, project.id)));
     const now = new Date();
-    const other = connections[1].db;
     let seenByOther: string[] = [];
     await db.transaction(async (tx) => {
-      const held = await claimDueJobs(tx as unknown as typeof db, { ...lease(now), limit: 3 });
+      const held = await claimWindow(tx as unknown as typeof db, claimOptions(crypto.randomUUID(), now, 3));
       expect(held).toHaveLength(3);
-      // The first transaction is still open: its rows are locked, not yet committed as running.
-      seenByOther = (await claimDueJobs(other, { ...lease(now), limit: 10 })).map((job) => job.id);
+      // The first transaction is still open: its rows are locked, not yet committed as claimed.
+      const other = await claimWindow(connections[1].db, claimOptions(crypto.randomUUID(), now, 10));
+      seenByOther = other.map((job) => job.id);
       expect(seenByOther.filter((id) => held.some((job) => job.id === id))).toEqual([]);
     });
     expect(seenByOther).toHaveLength(3);
-    expect(rows.map((r) => r.id).sort()).toEqual(expect.arrayContaining(seenByOther));
+  });
+});
+
+describe("claimWindow", () => {
+  it("takes jobs due before the window's end, not at it, soonest first", async () => {
+    const now = new Date();
+    const end = at(now, 10_000);
+    const later = await insertJobRow(db, project.id, { runAt: at(end, -1) });
+    const sooner = await insertJobRow(db, project.id, { runAt: at(now, 5) });
+    await insertJobRow(db, project.id, { runAt: end });
+    const claimed = await claimWindow(db, { ...claimOptions(crypto.randomUUID(), now), dueBefore: end });
+    expect(claimed.map((job) => job.id)).toEqual([sooner.id, later.id]);
+  });
+
+  it("leaves a live claim alone and takes over one that lapsed, just after its end", async () => {
+    const now = new Date();
+    const lease = at(now, 1000);
+    const row = await insertJobRow(db, project.id, { claimedBy: crypto.randomUUID(), lockedUntil: lease });
+    expect(await claimWindow(db, claimOptions(crypto.randomUUID(), lease))).toEqual([]);
+    const taken = await claimWindow(db, claimOptions(crypto.randomUUID(), at(lease, 1)));
+    expect(taken.map((job) => job.id)).toEqual([row.id]);
+  });
+});
+
+describe("startClaimedJobs", () => {
+  it("starts only jobs still scheduled, claimed by this claimant, and due", async () => {
+    const now = new Date();
+    const claimant = crypto.randomUUID();
+    const mine = await insertJobRow(db, project.id, { claimedBy: claimant, lockedUntil: at(now, 30_000) });
+    const othersClaim = await insertJobRow(db, project.id, { claimedBy: crypto.randomUUID() });
+    const canceled = await insertJobRow(db, project.id, { claimedBy: claimant, status: "canceled" });
+    const movedLater = await insertJobRow(db, project.id, { claimedBy: claimant, runAt: at(now, 60_000) });
+    const started = await startClaimedJobs(db, {
+      claimant,
+      ids: [mine.id, othersClaim.id, canceled.id, movedLater.id],
+      dueBy: at(now, 100),
+      leaseMarginMs: 30_000,
+      now,
+    });
+    expect(started.map((job) => job.id)).toEqual([mine.id]);
+    expect(started[0]).toMatchObject({ status: "running", attempt: 1 });
+    expect(started[0].lockedUntil?.getTime()).toBe(now.getTime() + mine.timeoutMs + 30_000);
+    expect(started[0].signingSecrets).toHaveLength(1);
+    expect(started[0].signingSecrets[0]).toMatch(/^whsec_/);
   });
 });
 
 describe("fenced finishing and rescue", () => {
-  it("ignores a completion from a lost lease once the job was rescued and claimed again", async () => {
-    const t0 = new Date();
-    const row = await insertJobRow(db, project.id, { runAt: t0 });
-    const [first] = await claimDueJobs(db, {
-      dueBy: t0,
-      lockedUntil: new Date(t0.getTime() + 1000),
-      now: t0,
-      limit: 1,
-    });
-    expect(first.attempt).toBe(1);
+  const result = (jobId: string, attempt: number, now: Date): FinishedAttempt => ({
+    jobId,
+    attempt,
+    reclaim: null,
+    status: "succeeded",
+    nextRunAt: null,
+    finishedAt: now,
+    plannedAt: now,
+    firedAt: now,
+    latenessMs: 0,
+    durationMs: 5,
+    statusCode: 200,
+    responseExcerpt: "ok",
+    errorClass: null,
+    errorMessage: null,
+    outcome: "succeeded",
+    now,
+  });
 
-    // The lease runs out just after its end, not at it.
-    const atExpiry = new Date(t0.getTime() + 1000);
-    expect(await rescueExpiredLeases(db, atExpiry)).toBe(0);
-    const justAfter = new Date(t0.getTime() + 1001);
-    expect(await rescueExpiredLeases(db, justAfter)).toBe(1);
-    const [second] = await claimDueJobs(db, { ...lease(justAfter), limit: 1 });
+  it("ignores a completion from a lost lease once the job was rescued and started again", async () => {
+    const t0 = new Date();
+    const row = await insertJobRow(db, project.id, { status: "running", attempt: 1, lockedUntil: at(t0, 1000) });
+
+    // The running lease lapses just after its end, not at it.
+    expect(await rescueExpiredLeases(db, at(t0, 1000))).toBe(0);
+    expect(await rescueExpiredLeases(db, at(t0, 1001))).toBe(1);
+    expect(await findJob(db, project.id, row.id)).toMatchObject({ status: "scheduled", lastError: "lease_expired" });
+
+    const claimant = crypto.randomUUID();
+    const now = at(t0, 1001);
+    await claimWindow(db, claimOptions(claimant, now));
+    const [second] = await startClaimedJobs(db, { claimant, ids: [row.id], dueBy: now, leaseMarginMs: 1000, now });
     expect(second).toMatchObject({ id: row.id, attempt: 2 });
 
-    const stale = {
-      jobId: row.id,
-      attempt: 1,
-      status: "succeeded" as const,
-      nextRunAt: null,
-      finishedAt: justAfter,
-      plannedAt: t0,
-      firedAt: t0,
-      latenessMs: 0,
-      durationMs: 5,
-      statusCode: 200,
-      responseExcerpt: "late",
-      errorClass: null,
-      errorMessage: null,
-      outcome: "succeeded" as const,
-      now: justAfter,
-    };
-    expect(await finishAttempts(db, [stale])).toEqual([]);
+    expect(await finishAttempts(db, [result(row.id, 1, now)])).toEqual([]);
     expect(await findJob(db, project.id, row.id)).toMatchObject({ status: "running", attempt: 2 });
     expect(await listAttempts(db, row.id)).toEqual([]);
 
-    expect(await finishAttempts(db, [{ ...stale, attempt: 2 }])).toEqual([row.id]);
+    expect(await finishAttempts(db, [result(row.id, 2, now)])).toEqual([row.id]);
     expect(await findJob(db, project.id, row.id)).toMatchObject({ status: "succeeded", attempt: 2 });
     expect((await listAttempts(db, row.id)).map((a) => a.attempt)).toEqual([2]);
+  });
+
+  it("writes a batch in one statement, skipping only the stale rows", async () => {
+    const now = new Date();
+    const a = await insertJobRow(db, project.id, { status: "running", attempt: 1 });
+    const b = await insertJobRow(db, project.id, { status: "canceled", attempt: 1 });
+    const written = await finishAttempts(db, [result(a.id, 1, now), result(b.id, 1, now)]);
+    expect(written).toEqual([a.id]);
+    expect((await findJob(db, project.id, b.id))?.status).toBe("canceled");
   });
 
   it("fails a job whose lost attempt was its last", async () => {
@@ -108,7 +172,7 @@ describe("fenced finishing and rescue", () => {
       status: "running",
       attempt: 3,
       maxRetries: 2,
-      lockedUntil: new Date(now.getTime() - 1),
+      lockedUntil: at(now, -1),
     });
     expect(await rescueExpiredLeases(db, now)).toBe(1);
     expect(await findJob(db, project.id, row.id)).toMatchObject({ status: "failed", lastError: "lease_expired" });

@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { BACKOFF, classifyResult, decideAfterAttempt, errorClassOf, retryDelayMs } from "../src/jobs/delivery-policy";
+import {
+  classifyResult,
+  decideAfterAttempt,
+  errorClassOf,
+  parseRetryAfterMs,
+  RETRY_AFTER_CAP_MS,
+  retryDelayMs,
+} from "../src/jobs/delivery-policy";
+
+const backoff = { backoffInitialMs: 10_000, backoffMaxMs: 3_600_000 };
 
 describe("classifyResult", () => {
   it("classifies every status code from 100 to 599", () => {
@@ -25,18 +34,56 @@ describe("classifyResult", () => {
 
 describe("retryDelayMs", () => {
   it("doubles from the base, with equal jitter, up to the cap", () => {
-    expect(retryDelayMs(1, 0)).toBe(BACKOFF.baseMs / 2);
-    expect(retryDelayMs(1, 0.999999)).toBeCloseTo(BACKOFF.baseMs, -1);
-    expect(retryDelayMs(2, 0)).toBe(BACKOFF.baseMs);
-    expect(retryDelayMs(3, 0)).toBe(BACKOFF.baseMs * 2);
-    expect(retryDelayMs(30, 0.999999)).toBeLessThanOrEqual(BACKOFF.capMs);
-    expect(retryDelayMs(30, 0)).toBe(BACKOFF.capMs / 2);
+    expect(retryDelayMs(1, backoff, 0)).toBe(5_000);
+    expect(retryDelayMs(1, backoff, 0.999999)).toBe(10_000);
+    expect(retryDelayMs(2, backoff, 0)).toBe(10_000);
+    expect(retryDelayMs(3, backoff, 0)).toBe(20_000);
+    expect(retryDelayMs(30, backoff, 0.999999)).toBeGreaterThan(3_599_990);
+    expect(retryDelayMs(30, backoff, 0.999999)).toBeLessThanOrEqual(3_600_000);
+    expect(retryDelayMs(30, backoff, 0)).toBe(1_800_000);
+  });
+
+  it("stays within [half, all] of the capped exponential for every retry and jitter", () => {
+    const policy = { backoffInitialMs: 1_000, backoffMaxMs: 60_000 };
+    for (let retry = 1; retry <= 25; retry++) {
+      const full = Math.min(60_000, 1_000 * 2 ** (retry - 1));
+      for (const random of [0, 0.25, 0.5, 0.75, 0.999999]) {
+        const delay = retryDelayMs(retry, policy, random);
+        expect(delay).toBeGreaterThanOrEqual(full / 2);
+        expect(delay).toBeLessThanOrEqual(full);
+      }
+    }
+  });
+});
+
+describe("parseRetryAfterMs", () => {
+  const now = new Date("2026-06-12T10:30:00Z");
+
+  it("reads delay-seconds", () => {
+    expect(parseRetryAfterMs("0", now)).toBe(0);
+    expect(parseRetryAfterMs("120", now)).toBe(120_000);
+    expect(parseRetryAfterMs(" 7 ", now)).toBe(7_000);
+  });
+
+  it("reads an HTTP date against now, and treats a past one as no wait", () => {
+    expect(parseRetryAfterMs("Fri, 12 Jun 2026 10:31:00 GMT", now)).toBe(60_000);
+    expect(parseRetryAfterMs("Fri, 12 Jun 2026 10:29:00 GMT", now)).toBe(0);
+  });
+
+  it("caps long waits, at the cap and just past it", () => {
+    expect(parseRetryAfterMs(String(RETRY_AFTER_CAP_MS / 1000), now)).toBe(RETRY_AFTER_CAP_MS);
+    expect(parseRetryAfterMs(String(RETRY_AFTER_CAP_MS / 1000 + 1), now)).toBe(RETRY_AFTER_CAP_MS);
+  });
+
+  it("ignores what it cannot read", () => {
+    for (const value of [undefined, "", "soon", "-5", "1.5", "2026-06-12", "Friday"])
+      expect(parseRetryAfterMs(value, now)).toBeUndefined();
   });
 });
 
 describe("decideAfterAttempt", () => {
   const now = new Date("2026-06-12T10:30:00Z");
-  const policy = { maxRetries: 2 };
+  const policy = { maxRetries: 2, ...backoff };
 
   it("succeeds on 2xx", () => {
     expect(decideAfterAttempt(1, policy, { statusCode: 204 }, now, 0.5)).toEqual({
@@ -51,7 +98,7 @@ describe("decideAfterAttempt", () => {
     expect(decideAfterAttempt(2, policy, { statusCode: 500 }, now, 0)).toEqual({
       outcome: "retry",
       status: "scheduled",
-      nextRunAt: new Date(now.getTime() + retryDelayMs(2, 0)),
+      nextRunAt: new Date(now.getTime() + retryDelayMs(2, backoff, 0)),
       finishedAt: null,
     });
     expect(decideAfterAttempt(3, policy, { statusCode: 500 }, now, 0)).toMatchObject({
@@ -66,8 +113,15 @@ describe("decideAfterAttempt", () => {
   });
 
   it("fails at once when max_retries is 0", () => {
-    expect(decideAfterAttempt(1, { maxRetries: 0 }, { errorClass: "timeout" }, now, 0)).toMatchObject({
+    expect(decideAfterAttempt(1, { ...policy, maxRetries: 0 }, { errorClass: "timeout" }, now, 0)).toMatchObject({
       outcome: "failed",
     });
+  });
+
+  it("waits for Retry-After when it is longer than the backoff, and for the backoff when it is shorter", () => {
+    const longer = decideAfterAttempt(1, policy, { statusCode: 429, retryAfter: "60" }, now, 0);
+    expect(longer.nextRunAt).toEqual(new Date(now.getTime() + 60_000));
+    const shorter = decideAfterAttempt(1, policy, { statusCode: 503, retryAfter: "1" }, now, 0);
+    expect(shorter.nextRunAt).toEqual(new Date(now.getTime() + 5_000));
   });
 });

@@ -1,7 +1,7 @@
 import { count, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jobs } from "../src/db/schema";
-import { callApi, createProject, insertJobRow, openTestDatabase } from "./support/fliq";
+import { callApi, createProject, insertJobRow, openTestDatabase, receivedAt, receiverUrl } from "./support/fliq";
 
 const database = openTestDatabase();
 const db = database.db;
@@ -37,19 +37,24 @@ function expectErrorShape(body: unknown, code: string) {
 
 describe("POST /jobs", () => {
   it("accepts the front-door request exactly as written and answers the job", async () => {
-    const response = await callApi("POST", "/jobs", { token, json: frontDoorRequest });
+    // The pitch's date has passed, and a job whose time has passed fires at once, so the
+    // exact request is sent a year later here: this test checks what is accepted and stored.
+    const request = { ...frontDoorRequest, scheduled_at: "2027-06-12T10:30:00Z" };
+    const response = await callApi("POST", "/jobs", { token, json: request });
     expect(response.status).toBe(201);
     expect(response.body).toMatchObject({
       id: expect.stringMatching(/^[0-9a-f-]{36}$/),
       status: "scheduled",
       url: frontDoorRequest.url,
       http_method: "POST",
-      scheduled_at: "2026-06-12T10:30:00.000Z",
-      run_at: "2026-06-12T10:30:00.000Z",
+      scheduled_at: "2027-06-12T10:30:00.000Z",
+      run_at: "2027-06-12T10:30:00.000Z",
       headers: { "Content-Type": "application/json" },
       body: frontDoorRequest.body,
       max_retries: 3,
       timeout_ms: 15_000,
+      retry_backoff: { initial_delay_ms: 10_000, max_delay_ms: 3_600_000 },
+      webhook_id: expect.stringMatching(/^msg_[0-9a-f]{32}$/),
       attempt: 0,
       finished_at: null,
     });
@@ -60,11 +65,24 @@ describe("POST /jobs", () => {
     expect(fetched.body).toEqual({ ...response.body, attempts: [] });
   });
 
+  it("fires the front-door request at once when its time has already passed", async () => {
+    // Exactly as written, with the URL moved to a local receiver: 2026-06-12 is in the past.
+    const url = receiverUrl("ok");
+    const response = await callApi("POST", "/jobs", { token, json: { ...frontDoorRequest, url } });
+    expect(response.status).toBe(201);
+    const [received] = await receivedAt(url);
+    expect(received).toMatchObject({ method: "POST", body: '{"email":"user@example.com"}' });
+    expect(received.headers["content-type"]).toBe("application/json");
+    const fetched = await callApi("GET", `/jobs/${response.body.id}`, { token });
+    expect(fetched.body).toMatchObject({ status: "succeeded", attempts: [{ outcome: "succeeded", status_code: 200 }] });
+  });
+
   it("defaults the method, headers, body, retries and time (now) when they are left out", async () => {
     const before = Date.now();
-    const response = await callApi("POST", "/jobs", { token, json: { url: "https://example.com/hook" } });
+    const response = await callApi("POST", "/jobs", { token, json: { url: receiverUrl("ok") } });
     expect(response.status).toBe(201);
     expect(response.body).toMatchObject({ http_method: "POST", headers: {}, body: null, max_retries: 3 });
+    expect((await receivedAt(response.body.url)).map((r) => r.method)).toEqual(["POST"]);
     expect(Date.parse(response.body.scheduled_at)).toBeGreaterThanOrEqual(before - 1000);
     expect(Date.parse(response.body.scheduled_at)).toBeLessThanOrEqual(Date.now() + 1000);
   });
@@ -72,7 +90,7 @@ describe("POST /jobs", () => {
   it("accepts a lower-case method and stores it upper-case", async () => {
     const response = await callApi("POST", "/jobs", {
       token,
-      json: { url: "https://example.com/hook", http_method: "put" },
+      json: { url: "https://example.com/hook", http_method: "put", scheduled_at: "2027-01-01T00:00:00Z" },
     });
     expect(response.status).toBe(201);
     expect(response.body.http_method).toBe("PUT");
@@ -115,13 +133,13 @@ describe("POST /jobs", () => {
     const limit = 1024 * 1024;
     const atLimit = await callApi("POST", "/jobs", {
       token,
-      json: { url: "https://example.com", body: "a".repeat(limit) },
+      json: { url: "https://example.com", scheduled_at: "2027-01-01T00:00:00Z", body: "a".repeat(limit) },
     });
     expect(atLimit.status).toBe(201);
     const before = await jobCount();
     const over = await callApi("POST", "/jobs", {
       token,
-      json: { url: "https://example.com", body: "a".repeat(limit + 1) },
+      json: { url: "https://example.com", scheduled_at: "2027-01-01T00:00:00Z", body: "a".repeat(limit + 1) },
     });
     expect(over.status).toBe(422);
     expect(await jobCount()).toBe(before);

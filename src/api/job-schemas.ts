@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import type { JobAttemptRow, JobRow } from "../db/schema";
-import { BODYLESS_METHODS, HTTP_METHODS, JOB_LIMITS } from "../jobs/limits";
+import { BODYLESS_METHODS, HTTP_METHODS, JOB_LIMITS, RESERVED_HEADER_PREFIXES } from "../jobs/limits";
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 // Printable ASCII and tab only: CR/LF would split headers, and fetch rejects the rest.
@@ -14,7 +14,12 @@ const byteLength = (text: string) => new TextEncoder().encode(text).length;
 
 const headersSchema = z
   .record(
-    z.string().regex(HEADER_NAME, "not a valid HTTP header name"),
+    z
+      .string()
+      .regex(HEADER_NAME, "not a valid HTTP header name")
+      .refine((name) => !RESERVED_HEADER_PREFIXES.some((prefix) => name.toLowerCase().startsWith(prefix)), {
+        message: "webhook-* and fliq-* headers are set by Fliq on every callback",
+      }),
     z
       .string()
       .max(JOB_LIMITS.headerValueMaxLength)
@@ -22,6 +27,25 @@ const headersSchema = z
   )
   .refine((headers) => Object.keys(headers).length <= JOB_LIMITS.headerCountMax, {
     message: `at most ${JOB_LIMITS.headerCountMax} headers`,
+  });
+
+/** Exponential backoff: retry n waits between half and all of initial × 2^(n-1), at most max. */
+const retryBackoffSchema = z
+  .strictObject({
+    initial_delay_ms: z
+      .int()
+      .min(JOB_LIMITS.backoffInitialMsMin)
+      .max(JOB_LIMITS.backoffMaxMsMax)
+      .default(JOB_LIMITS.backoffInitialMsDefault),
+    max_delay_ms: z
+      .int()
+      .min(JOB_LIMITS.backoffInitialMsMin)
+      .max(JOB_LIMITS.backoffMaxMsMax)
+      .default(JOB_LIMITS.backoffMaxMsDefault),
+  })
+  .refine((backoff) => backoff.max_delay_ms >= backoff.initial_delay_ms, {
+    path: ["max_delay_ms"],
+    message: "must be at least initial_delay_ms",
   });
 
 /** `POST /jobs`: the front-door request. Unknown fields are rejected, so server fields cannot be assigned. */
@@ -44,6 +68,10 @@ export const createJobRequest = z
       .default(null),
     max_retries: z.int().min(0).max(JOB_LIMITS.maxRetriesMax).default(JOB_LIMITS.maxRetriesDefault),
     timeout_ms: z.int().min(JOB_LIMITS.timeoutMsMin).max(JOB_LIMITS.timeoutMsMax).default(JOB_LIMITS.timeoutMsDefault),
+    retry_backoff: retryBackoffSchema.default({
+      initial_delay_ms: JOB_LIMITS.backoffInitialMsDefault,
+      max_delay_ms: JOB_LIMITS.backoffMaxMsDefault,
+    }),
   })
   .refine((job) => job.body === null || !BODYLESS_METHODS.includes(job.http_method), {
     path: ["body"],
@@ -70,6 +98,8 @@ export function toJobJson(job: JobRow) {
     run_at: iso(job.runAt),
     max_retries: job.maxRetries,
     timeout_ms: job.timeoutMs,
+    retry_backoff: { initial_delay_ms: job.backoffInitialMs, max_delay_ms: job.backoffMaxMs },
+    webhook_id: job.webhookId,
     attempt: job.attempt,
     last_status_code: job.lastStatusCode,
     last_error: job.lastError,

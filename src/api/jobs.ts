@@ -1,6 +1,9 @@
 import { Hono } from "hono";
 import { findJob, insertJob, listAttempts } from "../db/jobs";
+import { apiDeliveryWindowEnd, deliverSoon } from "../dispatch/deliver-soon";
+import { TIMING } from "../dispatch/delivery-run";
 import { JOB_LIMITS } from "../jobs/limits";
+import { readSettings } from "../settings";
 import type { AppEnv } from "./context";
 import { ApiError, notFound } from "./errors";
 import { createJobRequest, jobIdParam, toAttemptJson, toJobJson } from "./job-schemas";
@@ -18,6 +21,9 @@ jobsApi.post("/", async (c) => {
       { path: "scheduled_at", message: "must be at most 366 days ahead" },
     ]);
   }
+  // A job due before this invocation's after-response window closes is fired from here.
+  const windowEnd = apiDeliveryWindowEnd(now, request.timeout_ms);
+  const claimant = scheduledAt < windowEnd ? crypto.randomUUID() : null;
   const job = await insertJob(c.var.db, {
     id: crypto.randomUUID(),
     projectId: c.var.auth.projectId,
@@ -29,8 +35,16 @@ jobsApi.post("/", async (c) => {
     runAt: scheduledAt,
     maxRetries: request.max_retries,
     timeoutMs: request.timeout_ms,
+    backoffInitialMs: request.retry_backoff.initial_delay_ms,
+    backoffMaxMs: request.retry_backoff.max_delay_ms,
+    claimedBy: claimant,
+    lockedUntil: claimant ? new Date(scheduledAt.getTime() + TIMING.claimLeaseMs) : null,
     createdAt: now,
   });
+  if (claimant) {
+    const settings = readSettings(c.env);
+    c.executionCtx.waitUntil(deliverSoon(settings, claimant, windowEnd, [{ id: job.id, runAt: job.runAt }]));
+  }
   return c.json(toJobJson(job), 201);
 });
 

@@ -7,9 +7,12 @@ import type { AttemptOutcome, JobStatus } from "../jobs/states";
 import type { Database } from "./client";
 import { type JobAttemptRow, type JobRow, jobAttempts, jobs } from "./schema";
 
-export type NewJob = Omit<typeof jobs.$inferInsert, "status" | "attempt" | "lockedUntil" | "updatedAt">;
+export type NewJob = Omit<typeof jobs.$inferInsert, "status" | "attempt" | "updatedAt">;
 
-/** Inserts a job as `scheduled`. A single-row insert: it is either fully there or absent. */
+/**
+ * Inserts a job as `scheduled`, optionally already claimed (by the API invocation that will
+ * fire it itself). A single-row insert: it is either fully there or absent.
+ */
 export async function insertJob(db: Database, job: NewJob): Promise<JobRow> {
   const [row] = await db
     .insert(jobs)
@@ -32,45 +35,107 @@ export async function listAttempts(db: Database, jobId: string): Promise<JobAtte
   return db.select().from(jobAttempts).where(eq(jobAttempts.jobId, jobId)).orderBy(asc(jobAttempts.attempt));
 }
 
+/** A pre-claimed job: enough to plan its firing; the request itself is read when it starts. */
+export interface ClaimedJob {
+  id: string;
+  runAt: Date;
+}
+
 export interface ClaimOptions {
-  /** Claim jobs whose run_at is at or before this instant. */
-  dueBy: Date;
-  /** The lease: until then no other claimer or rescuer touches the job. */
-  lockedUntil: Date;
+  /** The claiming invocation; only it may start the jobs until their lease ends. */
+  claimant: string;
+  /** Claim jobs whose run_at is before this instant (the end of the claimant's window). */
+  dueBefore: Date;
+  /** How long after its run_at a claimed job stays reserved for the claimant. */
+  leaseMs: number;
   now: Date;
   limit: number;
 }
 
 /**
- * Claims up to `limit` due jobs, soonest first, and starts their next attempt.
- * Concurrency: one statement; `FOR UPDATE SKIP LOCKED` makes concurrent claimers take
- * disjoint sets, and a claimed row leaves the `scheduled` state so no later claim sees it
- * until it finishes or its lease is rescued.
+ * Reserves up to `limit` scheduled jobs due before `dueBefore`, soonest first, for one
+ * claimant, leaving them `scheduled` (so they can still be canceled or edited) until it starts them.
+ * Concurrency: one statement; `FOR UPDATE SKIP LOCKED` gives concurrent claimers disjoint
+ * sets, and a row under a live lease (locked_until >= now) is never taken from its holder.
  */
-export async function claimDueJobs(db: Database, options: ClaimOptions): Promise<JobRow[]> {
-  const due = db
-    .select({ id: jobs.id })
-    .from(jobs)
-    .where(and(eq(jobs.status, "scheduled"), lte(jobs.runAt, options.dueBy)))
-    .orderBy(asc(jobs.runAt))
-    .limit(options.limit)
-    .for("update", { skipLocked: true });
-  return db
+export async function claimWindow(db: Database, options: ClaimOptions): Promise<ClaimedJob[]> {
+  const now = sql`${options.now.toISOString()}::timestamptz`;
+  const result = await db.execute<{ id: string; run_at: string }>(sql`
+    UPDATE jobs
+    SET claimed_by = ${options.claimant},
+        locked_until = GREATEST(run_at, ${now}) + ${options.leaseMs} * interval '1 millisecond'
+    WHERE id IN (
+      SELECT id FROM jobs
+      WHERE status = 'scheduled'
+        AND run_at < ${options.dueBefore.toISOString()}::timestamptz
+        AND (locked_until IS NULL OR locked_until < ${now})
+      ORDER BY run_at
+      LIMIT ${options.limit}
+      FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id, run_at`);
+  // RETURNING keeps no order; the plan wants soonest first.
+  return result.rows
+    .map((row) => ({ id: row.id, runAt: new Date(row.run_at) }))
+    .sort((a, b) => a.runAt.getTime() - b.runAt.getTime());
+}
+
+/** A job that has just started an attempt, with the secrets to sign its callback. */
+export type StartedJob = JobRow & { signingSecrets: string[] };
+
+export interface StartOptions {
+  claimant: string;
+  ids: string[];
+  /** Start only jobs due by then: one rescheduled later since its claim stays put. */
+  dueBy: Date;
+  /** Margin after each job's timeout before its running lease expires. */
+  leaseMarginMs: number;
+  now: Date;
+}
+
+/**
+ * Moves claimed jobs to `running` and starts their next attempt, returning the current
+ * request (edits made after the claim are honoured) and the project's live signing secrets.
+ * Guard: `status = 'scheduled' AND claimed_by = claimant`, so a job canceled, edited
+ * (which drops the claim) or taken over after its lease lapsed is not started.
+ */
+export async function startClaimedJobs(db: Database, options: StartOptions): Promise<StartedJob[]> {
+  if (options.ids.length === 0) return [];
+  const now = sql`${options.now.toISOString()}::timestamptz`;
+  const started = await db
     .update(jobs)
     .set({
       status: "running",
       attempt: sql`${jobs.attempt} + 1`,
-      lockedUntil: options.lockedUntil,
+      lockedUntil: sql`${now} + (${jobs.timeoutMs} + ${options.leaseMarginMs}) * interval '1 millisecond'`,
       updatedAt: options.now,
     })
-    .where(and(inArray(jobs.id, due), eq(jobs.status, "scheduled")))
-    .returning();
+    .where(
+      and(
+        inArray(jobs.id, options.ids),
+        eq(jobs.status, "scheduled"),
+        eq(jobs.claimedBy, options.claimant),
+        lte(jobs.runAt, options.dueBy),
+      ),
+    )
+    .returning({
+      job: jobs,
+      // Spelled out in full: drizzle leaves an UPDATE's own columns unqualified, and inside this
+      // subquery an unqualified project_id would mean the secret's.
+      signingSecrets: sql<string[]>`ARRAY(
+        SELECT s.secret FROM signing_secrets s
+        WHERE s.project_id = jobs.project_id AND (s.expires_at IS NULL OR s.expires_at > ${now})
+        ORDER BY s.created_at DESC)`,
+    });
+  return started.map((row) => ({ ...row.job, signingSecrets: row.signingSecrets }));
 }
 
 /** The result of one attempt and the job state it leads to, ready to be written. */
 export interface FinishedAttempt {
   jobId: string;
   attempt: number;
+  /** For a retry the finishing invocation will fire itself: keep it claimed, until this lease end. */
+  reclaim: { claimant: string; lockedUntil: Date } | null;
   status: Extract<JobStatus, "succeeded" | "scheduled" | "failed">;
   nextRunAt: Date | null;
   finishedAt: Date | null;
@@ -88,7 +153,8 @@ export interface FinishedAttempt {
 
 /**
  * Writes a batch of attempt results in one statement: moves each job to its next state
- * and records its attempt.
+ * and records its attempt. A retry is either released (any tick may claim it) or kept
+ * claimed by the finishing invocation when it will fire the retry itself.
  * Guard: only a job still `running` with the same attempt number is touched, and the
  * attempt row is written only for jobs that guard let through. A late write from a lost
  * lease (the job was rescued, retried or canceled since) changes nothing.
@@ -100,6 +166,8 @@ export async function finishAttempts(db: Database, batch: FinishedAttempt[]): Pr
     batch.map((a) => ({
       job_id: a.jobId,
       attempt: a.attempt,
+      claimed_by: a.reclaim?.claimant ?? null,
+      reclaimed_until: a.reclaim?.lockedUntil.toISOString() ?? null,
       status: a.status,
       next_run_at: a.nextRunAt?.toISOString() ?? null,
       finished_at: a.finishedAt?.toISOString() ?? null,
@@ -118,7 +186,7 @@ export async function finishAttempts(db: Database, batch: FinishedAttempt[]): Pr
   const result = await db.execute<{ job_id: string }>(sql`
     WITH input AS (
       SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS r(
-        job_id uuid, attempt int, status job_status, next_run_at timestamptz, finished_at timestamptz,
+        job_id uuid, attempt int, claimed_by uuid, reclaimed_until timestamptz, status job_status, next_run_at timestamptz, finished_at timestamptz,
         planned_at timestamptz, fired_at timestamptz, lateness_ms int, duration_ms int, status_code int,
         response_excerpt text, error_class text, error_message text, outcome attempt_outcome, now timestamptz)
     ),
@@ -126,7 +194,8 @@ export async function finishAttempts(db: Database, batch: FinishedAttempt[]): Pr
       UPDATE jobs j
       SET status = i.status,
           run_at = COALESCE(i.next_run_at, j.run_at),
-          locked_until = NULL,
+          claimed_by = i.claimed_by,
+          locked_until = i.reclaimed_until,
           last_status_code = i.status_code,
           last_error = i.error_class,
           finished_at = i.finished_at,
@@ -146,7 +215,7 @@ export async function finishAttempts(db: Database, batch: FinishedAttempt[]): Pr
 }
 
 /**
- * Returns jobs whose lease expired (their tick died or ran out of time) to `scheduled`,
+ * Returns running jobs whose lease expired (their invocation died mid-attempt) to `scheduled`,
  * due now, or to `failed` when that attempt was their last. Idempotent; guarded by
  * `status = 'running' AND locked_until < now`, so a live lease is never touched.
  * The lost attempt counts: the callback may have been made (at-least-once).
@@ -160,6 +229,7 @@ export async function rescueExpiredLeases(db: Database, now: Date): Promise<numb
       status: sql`CASE WHEN ${spent} THEN 'failed' ELSE 'scheduled' END::job_status`,
       runAt: sql`CASE WHEN ${spent} THEN ${jobs.runAt} ELSE ${at} END`,
       finishedAt: sql`CASE WHEN ${spent} THEN ${at} END`,
+      claimedBy: null,
       lockedUntil: null,
       lastError: "lease_expired",
       updatedAt: now,
@@ -167,4 +237,16 @@ export async function rescueExpiredLeases(db: Database, now: Date): Promise<numb
     .where(and(eq(jobs.status, "running"), lt(jobs.lockedUntil, now)))
     .returning({ id: jobs.id });
   return rescued.length;
+}
+
+/**
+ * Gives claimed-but-unstarted jobs back, so any invocation may claim them at once.
+ * Guard: only rows still `scheduled` and claimed by this claimant.
+ */
+export async function releaseClaims(db: Database, claimant: string, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db
+    .update(jobs)
+    .set({ claimedBy: null, lockedUntil: null })
+    .where(and(inArray(jobs.id, ids), eq(jobs.status, "scheduled"), eq(jobs.claimedBy, claimant)));
 }

@@ -1,14 +1,62 @@
 /**
  * SQL for projects and their API tokens.
  */
-import { and, eq, isNull } from "drizzle-orm";
+import { and, desc, eq, gt, isNull, or, sql } from "drizzle-orm";
+import { generateSigningSecret } from "../auth/webhook-signature";
 import type { Database } from "./client";
-import { type ApiTokenRow, apiTokens, type ProjectRow, projects } from "./schema";
+import { type ApiTokenRow, apiTokens, type ProjectRow, projects, signingSecrets } from "./schema";
 
-/** Inserts a project. */
+/** Inserts a project with its first signing secret, in one statement: never a project that cannot sign. */
 export async function insertProject(db: Database, name: string, now: Date): Promise<ProjectRow> {
-  const [row] = await db.insert(projects).values({ name, createdAt: now }).returning();
-  return row;
+  const result = await db.execute<{ id: string; name: string; created_at: string }>(sql`
+    WITH created AS (
+      INSERT INTO projects (name, created_at) VALUES (${name}, ${now.toISOString()}::timestamptz) RETURNING *
+    ), first_secret AS (
+      INSERT INTO signing_secrets (project_id, secret, created_at)
+      SELECT id, ${generateSigningSecret()}, created_at FROM created
+    )
+    SELECT id, name, created_at FROM created`);
+  const [row] = result.rows;
+  return { id: row.id, name: row.name, createdAt: new Date(row.created_at) };
+}
+
+/** The secrets that sign a project's callbacks now, newest first. */
+export async function liveSigningSecrets(db: Database, projectId: string, now: Date): Promise<string[]> {
+  const rows = await db
+    .select({ secret: signingSecrets.secret })
+    .from(signingSecrets)
+    .where(
+      and(
+        eq(signingSecrets.projectId, projectId),
+        or(isNull(signingSecrets.expiresAt), gt(signingSecrets.expiresAt, now)),
+      ),
+    )
+    .orderBy(desc(signingSecrets.createdAt));
+  return rows.map((row) => row.secret);
+}
+
+/**
+ * Starts a rotation: a new current secret, while every older unexpired one keeps signing
+ * beside it until `now + graceMs`. One transaction, so a project always has a current secret.
+ */
+export async function rotateSigningSecret(db: Database, projectId: string, now: Date, graceMs: number) {
+  const graceEnd = new Date(now.getTime() + graceMs);
+  return db.transaction(async (tx) => {
+    await tx
+      .update(signingSecrets)
+      .set({ expiresAt: graceEnd })
+      .where(
+        and(
+          eq(signingSecrets.projectId, projectId),
+          or(isNull(signingSecrets.expiresAt), gt(signingSecrets.expiresAt, graceEnd)),
+        ),
+      );
+    const [row] = await tx
+      .insert(signingSecrets)
+      .values({ projectId, secret: generateSigningSecret(), createdAt: now })
+      .returning();
+    return row;
+  });
 }
 
 export interface NewApiToken {

@@ -63,9 +63,16 @@ export const jobs = pgTable(
     // Policy.
     maxRetries: integer("max_retries").notNull(),
     timeoutMs: integer("timeout_ms").notNull(),
+    backoffInitialMs: integer("backoff_initial_ms").notNull().default(10_000),
+    backoffMaxMs: integer("backoff_max_ms").notNull().default(3_600_000),
+    // The receiver's dedupe key (`webhook-id`): the same on every retry of one run.
+    webhookId: text("webhook_id").notNull().default(sql`'msg_' || replace(gen_random_uuid()::text, '-', '')`),
     // State. `attempt` counts attempts started; it fences every write from a claimer.
     status: jobStatus("status").notNull(),
     attempt: integer("attempt").notNull().default(0),
+    // The lease. On a `scheduled` row: the invocation that claimed it ahead of its time, which
+    // alone may start it until locked_until. On a `running` row: the attempt's deadline.
+    claimedBy: uuid("claimed_by"),
     lockedUntil: timestamptz("locked_until"),
     lastStatusCode: integer("last_status_code"),
     lastError: text("last_error"),
@@ -102,6 +109,24 @@ export const jobAttempts = pgTable(
     outcome: attemptOutcome("outcome").notNull(),
   },
   (t) => [uniqueIndex("job_attempts_job_attempt_idx").on(t.jobId, t.attempt)],
+);
+
+/**
+ * Keys that sign callbacks. The current one has no expiry; after a rotation the previous one
+ * keeps signing beside it until expires_at, so receivers can switch over without a gap.
+ */
+export const signingSecrets = pgTable(
+  "signing_secrets",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    projectId: uuid("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    secret: text("secret").notNull(),
+    createdAt: timestamptz("created_at").notNull().defaultNow(),
+    expiresAt: timestamptz("expires_at"),
+  },
+  (t) => [index("signing_secrets_project_idx").on(t.projectId)],
 );
 
 export type ProjectRow = typeof projects.$inferSelect;

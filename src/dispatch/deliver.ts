@@ -1,35 +1,75 @@
 /**
- * Makes one callback: the user's request, exactly, with a timeout and no redirects followed.
+ * Makes one callback: the user's request, exactly, plus Fliq's signed headers, with a
+ * timeout and no redirects followed.
  */
-import type { JobRow } from "../db/schema";
+import { signWebhook } from "../auth/webhook-signature";
+import type { StartedJob } from "../db/jobs";
 import type { AttemptResult } from "../jobs/delivery-policy";
 
 /** How much of a response body is kept on the attempt record. */
 export const RESPONSE_EXCERPT_MAX_CHARS = 1024;
 
-type Callback = Pick<JobRow, "url" | "httpMethod" | "headers" | "body" | "timeoutMs">;
+/** A callback ready to send: the request with every header, signature included. */
+export interface PreparedCallback {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body: string | null;
+  timeoutMs: number;
+}
 
-/** Fires the callback and reports what happened; never throws. */
-export async function deliverCallback(job: Callback): Promise<AttemptResult> {
+/**
+ * Builds the request for a started job, signed for delivery at `sendAt`. Fliq's headers are
+ * set last, so a user header can never stand in for them. Signing happens here, ahead of the
+ * fire time, to keep crypto off the moment of delivery.
+ */
+export async function prepareCallback(job: StartedJob, sendAt: Date): Promise<PreparedCallback> {
+  const timestampSeconds = Math.floor(sendAt.getTime() / 1000);
+  const body = job.body ?? "";
+  return {
+    url: job.url,
+    method: job.httpMethod,
+    headers: {
+      ...job.headers,
+      "webhook-id": job.webhookId,
+      "webhook-timestamp": String(timestampSeconds),
+      "webhook-signature": await signWebhook(job.signingSecrets, { id: job.webhookId, timestampSeconds, body }),
+      "fliq-job-id": job.id,
+      "fliq-attempt": String(job.attempt),
+      "fliq-scheduled-at": job.scheduledAt.toISOString(),
+    },
+    body: job.body,
+    timeoutMs: job.timeoutMs,
+  };
+}
+
+/** Sends a prepared callback and reports what happened; never throws. */
+export async function sendCallback(callback: PreparedCallback): Promise<AttemptResult> {
   const firedAt = new Date();
-  const signal = AbortSignal.timeout(job.timeoutMs);
+  const signal = AbortSignal.timeout(callback.timeoutMs);
   try {
-    const response = await fetch(job.url, {
-      method: job.httpMethod,
-      headers: job.headers,
-      body: job.body,
+    const response = await fetch(callback.url, {
+      method: callback.method,
+      headers: callback.headers,
+      body: callback.body,
       redirect: "manual",
       signal,
     });
     const responseExcerpt = await readExcerpt(response);
-    return { firedAt, durationMs: Date.now() - firedAt.getTime(), statusCode: response.status, responseExcerpt };
+    return {
+      firedAt,
+      durationMs: Date.now() - firedAt.getTime(),
+      statusCode: response.status,
+      responseExcerpt,
+      retryAfter: response.headers.get("retry-after") ?? undefined,
+    };
   } catch (error) {
     const timedOut = signal.aborted;
     return {
       firedAt,
       durationMs: Date.now() - firedAt.getTime(),
       errorClass: timedOut ? "timeout" : "network_error",
-      errorMessage: timedOut ? `no response within ${job.timeoutMs} ms` : String(error),
+      errorMessage: timedOut ? `no response within ${callback.timeoutMs} ms` : String(error),
     };
   }
 }

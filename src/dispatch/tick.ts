@@ -1,88 +1,110 @@
 /**
- * The cron tick: rescue expired leases, then claim due jobs in batches, fire their callbacks
- * under the connection cap, and write the results back in one statement per batch.
+ * The cron tick. The tick started for minute T owns the window [T, T + 60 s + overlap):
+ * it rescues lapsed leases, claims the window's jobs ahead of time, splits them across
+ * fresh invocations when one cannot deliver them on time, and fires its own share on the
+ * second, polling for jobs created or rescheduled into the window while it runs.
  */
 import type { Database } from "../db/client";
-import { claimDueJobs, type FinishedAttempt, finishAttempts, rescueExpiredLeases } from "../db/jobs";
-import type { JobRow } from "../db/schema";
-import { type AttemptResult, decideAfterAttempt, errorClassOf } from "../jobs/delivery-policy";
-import { JOB_LIMITS } from "../jobs/limits";
-import { deliverCallback } from "./deliver";
-import { Semaphore } from "./semaphore";
+import { type ClaimedJob, claimWindow, releaseClaims, rescueExpiredLeases } from "../db/jobs";
+import { type DeliveryReport, DeliveryRun, TIMING } from "./delivery-run";
+import { planShards, type ShardLimits } from "./shard-plan";
+import { SubrequestBudget } from "./subrequest-budget";
 
-/** Outgoing connections an invocation may hold at once (6), less the database's one. */
-export const CALLBACK_CONCURRENCY = 5;
-/** Jobs claimed per statement. */
-export const CLAIM_BATCH_SIZE = 25;
-/** A tick stops claiming new batches after this long, so ticks do not pile up. */
-export const TICK_CLAIM_BUDGET_MS = 50_000;
-/** Slack added to a lease beyond the longest the claimed batch can take. */
-const LEASE_MARGIN_MS = 30_000;
+/** How far a tick's window reaches into the next minute, so a late next tick loses no time. */
+export const WINDOW_OVERLAP_MS = 5_000;
+/** Subrequests an invocation keeps for itself (its database connection, shard calls). */
+const SUBREQUEST_OVERHEAD = 2;
+
+/** A share of a tick's jobs, handed to a fresh invocation. */
+export interface Shard {
+  claimant: string;
+  windowEnd: string;
+  jobs: Array<{ id: string; runAt: string }>;
+}
 
 export interface TickDependencies {
   db: Database;
-  /** The tick's reference time: jobs due at or before it are claimed. */
+  /** The minute this tick owns. */
+  scheduledTime: Date;
+  /** The tick's clock reading at start. */
   now: Date;
-  /** Source of jitter in [0, 1). */
+  limits: { subrequestBudget: number; callbacksPerSecond: number; maxShards: number };
+  /** Delivers a shard in a fresh invocation; resolves when it is done. */
+  runShard: (shard: Shard) => Promise<DeliveryReport>;
   random?: () => number;
 }
 
 export interface TickReport {
   rescued: number;
   claimed: number;
-  recorded: number;
-  peakConcurrency: number;
+  shards: number;
+  overflow: number;
+  local: DeliveryReport;
 }
 
-/** Runs one tick to completion. */
-export async function runTick({ db, now, random = Math.random }: TickDependencies): Promise<TickReport> {
-  const report: TickReport = { rescued: 0, claimed: 0, recorded: 0, peakConcurrency: 0 };
-  report.rescued = await rescueExpiredLeases(db, now);
-  const semaphore = new Semaphore(CALLBACK_CONCURRENCY);
-  const startedAt = Date.now();
-  while (Date.now() - startedAt < TICK_CLAIM_BUDGET_MS) {
-    const claimed = await claimDueJobs(db, {
-      dueBy: now,
-      lockedUntil: new Date(now.getTime() + leaseMs(CLAIM_BATCH_SIZE)),
-      now,
-      limit: CLAIM_BATCH_SIZE,
-    });
-    report.claimed += claimed.length;
-    const finished = await Promise.all(
-      claimed.map((job) =>
-        semaphore.run(() => deliverCallback(job)).then((result) => toFinishedAttempt(job, result, random())),
-      ),
-    );
-    report.recorded += (await finishAttempts(db, finished)).length;
-    if (claimed.length < CLAIM_BATCH_SIZE) break;
-  }
-  report.peakConcurrency = semaphore.peakConcurrency;
-  return report;
-}
-
-/** The longest a batch of `size` claimed jobs can take under the cap, plus slack. */
-function leaseMs(size: number): number {
-  return Math.ceil(size / CALLBACK_CONCURRENCY) * JOB_LIMITS.timeoutMsMax + LEASE_MARGIN_MS;
-}
-
-function toFinishedAttempt(job: JobRow, result: AttemptResult, random: number): FinishedAttempt {
-  const now = new Date(result.firedAt.getTime() + result.durationMs);
-  const decision = decideAfterAttempt(job.attempt, job, result, now, random);
-  return {
-    jobId: job.id,
-    attempt: job.attempt,
-    status: decision.status,
-    nextRunAt: decision.nextRunAt,
-    finishedAt: decision.finishedAt,
-    plannedAt: job.runAt,
-    firedAt: result.firedAt,
-    latenessMs: Math.max(0, result.firedAt.getTime() - job.runAt.getTime()),
-    durationMs: result.durationMs,
-    statusCode: result.statusCode ?? null,
-    responseExcerpt: result.responseExcerpt ?? null,
-    errorClass: errorClassOf(result),
-    errorMessage: result.errorMessage ?? null,
-    outcome: decision.outcome,
-    now,
+/** Runs one tick to completion (the end of its window, plus any deliveries still under way). */
+export async function runTick(deps: TickDependencies): Promise<TickReport> {
+  const { db, now, limits } = deps;
+  const claimant = crypto.randomUUID();
+  const windowEnd = new Date(deps.scheduledTime.getTime() + 60_000 + WINDOW_OVERLAP_MS);
+  const shardLimits: ShardLimits = {
+    callbacksPerSecond: limits.callbacksPerSecond,
+    callbacksPerInvocation: limits.subrequestBudget - SUBREQUEST_OVERHEAD - limits.maxShards,
+    maxShards: limits.maxShards,
   };
+
+  const rescued = await rescueExpiredLeases(db, now);
+  const claimed = await claimAll(db, claimant, windowEnd, now, shardLimits);
+  const { shards, overflow } = planShards(claimed, shardLimits);
+  await releaseClaims(
+    db,
+    claimant,
+    overflow.map((job) => job.id),
+  );
+
+  const budget = new SubrequestBudget(limits.subrequestBudget - SUBREQUEST_OVERHEAD - (shards.length - 1));
+  const run = new DeliveryRun({ db, claimant, windowEnd, pollWindow: true, budget, random: deps.random });
+  run.add(shards[0] ?? []);
+  const remote = shards.slice(1).map((jobs) =>
+    deps.runShard({
+      claimant,
+      windowEnd: windowEnd.toISOString(),
+      jobs: jobs.map((job) => ({ id: job.id, runAt: job.runAt.toISOString() })),
+    }),
+  );
+  const [local] = await Promise.all([run.run(), ...remote]);
+  return { rescued, claimed: claimed.length, shards: shards.length, overflow: overflow.length, local };
+}
+
+/** Claims the window's jobs page by page, up to what all shards together may deliver. */
+async function claimAll(
+  db: Database,
+  claimant: string,
+  windowEnd: Date,
+  now: Date,
+  limits: ShardLimits,
+): Promise<ClaimedJob[]> {
+  const most = limits.callbacksPerInvocation * limits.maxShards;
+  const claimed: ClaimedJob[] = [];
+  for (;;) {
+    const limit = Math.min(TIMING.claimPageSize, most - claimed.length);
+    if (limit <= 0) break;
+    const page = await claimWindow(db, { claimant, dueBefore: windowEnd, leaseMs: TIMING.claimLeaseMs, now, limit });
+    claimed.push(...page);
+    if (page.length < limit) break;
+  }
+  return claimed;
+}
+
+/** Delivers a shard handed over by a tick, under the tick's claim, in this invocation. */
+export async function runShard(db: Database, shard: Shard, subrequestBudget: number): Promise<DeliveryReport> {
+  const run = new DeliveryRun({
+    db,
+    claimant: shard.claimant,
+    windowEnd: new Date(shard.windowEnd),
+    pollWindow: false,
+    budget: new SubrequestBudget(subrequestBudget - SUBREQUEST_OVERHEAD),
+  });
+  run.add(shard.jobs.map((job) => ({ id: job.id, runAt: new Date(job.runAt) })));
+  return run.run();
 }

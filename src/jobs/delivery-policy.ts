@@ -13,6 +13,8 @@ export interface AttemptResult {
   durationMs: number;
   statusCode?: number;
   responseExcerpt?: string;
+  /** The response's Retry-After header, as sent. */
+  retryAfter?: string;
   /** Set when there was no response (network_error, timeout). */
   errorClass?: AttemptErrorClass;
   errorMessage?: string;
@@ -41,25 +43,45 @@ export function errorClassOf(result: Pick<AttemptResult, "statusCode" | "errorCl
   return code >= 300 && code < 400 ? "redirect" : "http_error";
 }
 
+/** A job's retry settings. */
 export interface RetryPolicy {
   maxRetries: number;
+  /** Delay before the first retry; each later retry doubles it. */
+  backoffInitialMs: number;
+  /** No backoff delay exceeds this. */
+  backoffMaxMs: number;
 }
 
-export const BACKOFF = {
-  /** Delay before the first retry. */
-  baseMs: 10_000,
-  /** No retry waits longer than this. */
-  capMs: 60 * 60_000,
-} as const;
+/** A Retry-After longer than this is shortened to it: a target cannot park a job for days. */
+export const RETRY_AFTER_CAP_MS = 24 * 60 * 60_000;
 
 /**
- * Delay before retry number `retry` (1-based): exponential from BACKOFF.baseMs, capped,
- * with "equal jitter" (half fixed, half random) so a burst of failures does not retry in lockstep.
- * `random` is in [0, 1).
+ * Delay before retry number `retry` (1-based): exponential from backoffInitialMs, capped at
+ * backoffMaxMs, with "equal jitter" (half fixed, half random) so a burst of failures does not
+ * retry in lockstep. `random` is in [0, 1).
  */
-export function retryDelayMs(retry: number, random: number): number {
-  const exponential = Math.min(BACKOFF.capMs, BACKOFF.baseMs * 2 ** (retry - 1));
+export function retryDelayMs(retry: number, policy: Omit<RetryPolicy, "maxRetries">, random: number): number {
+  const exponential = Math.min(policy.backoffMaxMs, policy.backoffInitialMs * 2 ** (retry - 1));
   return Math.round(exponential / 2 + (exponential / 2) * random);
+}
+
+const DELAY_SECONDS = /^\d+$/;
+/** The IMF-fixdate form every HTTP/1.1 sender must use, e.g. "Sun, 06 Nov 1994 08:49:37 GMT". */
+const HTTP_DATE = /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+
+/**
+ * Milliseconds a Retry-After header asks to wait, in either of its forms (delay-seconds or an
+ * HTTP-date, read against `now`), capped at RETRY_AFTER_CAP_MS. Undefined when absent or unreadable.
+ */
+export function parseRetryAfterMs(header: string | undefined, now: Date): number | undefined {
+  const value = header?.trim();
+  if (!value) return undefined;
+  let ms: number;
+  if (DELAY_SECONDS.test(value)) ms = Number(value) * 1000;
+  else if (HTTP_DATE.test(value)) ms = Date.parse(value) - now.getTime();
+  else return undefined;
+  if (Number.isNaN(ms)) return undefined;
+  return Math.min(Math.max(ms, 0), RETRY_AFTER_CAP_MS);
 }
 
 /** Where a job goes after an attempt, and what the attempt is recorded as. */
@@ -73,20 +95,21 @@ export interface AttemptDecision {
 
 /**
  * Decides the job's next state after attempt number `attempt` (1-based) produced `result`.
- * A job may make 1 + maxRetries attempts in all.
+ * A job may make 1 + maxRetries attempts in all. A retry waits for the backoff delay, or for
+ * the target's Retry-After when that is longer.
  */
 export function decideAfterAttempt(
   attempt: number,
   policy: RetryPolicy,
-  result: Pick<AttemptResult, "statusCode" | "errorClass">,
+  result: Pick<AttemptResult, "statusCode" | "errorClass" | "retryAfter">,
   now: Date,
   random: number,
 ): AttemptDecision {
   const resultClass = classifyResult(result);
   if (resultClass === "success") return { outcome: "succeeded", status: "succeeded", nextRunAt: null, finishedAt: now };
   if (resultClass === "retryable" && attempt <= policy.maxRetries) {
-    const nextRunAt = new Date(now.getTime() + retryDelayMs(attempt, random));
-    return { outcome: "retry", status: "scheduled", nextRunAt, finishedAt: null };
+    const delayMs = Math.max(retryDelayMs(attempt, policy, random), parseRetryAfterMs(result.retryAfter, now) ?? 0);
+    return { outcome: "retry", status: "scheduled", nextRunAt: new Date(now.getTime() + delayMs), finishedAt: null };
   }
   return { outcome: "failed", status: "failed", nextRunAt: null, finishedAt: now };
 }

@@ -9,6 +9,10 @@ export const JOB_LIMITS = {
   timeoutMsMin: 1_000,
   timeoutMsMax: 120_000,
   timeoutMsDefault: 15_000,
+  backoffInitialMsMin: 1_000,
+  backoffInitialMsDefault: 10_000,
+  backoffMaxMsDefault: 3_600_000,
+  backoffMaxMsMax: 7 * 24 * 3_600_000,
   /** How far ahead a job may be scheduled. */
   scheduleHorizonMs: 366 * 24 * 60 * 60_000,
 } as const;
@@ -18,3 +22,6 @@ export type HttpMethod = (typeof HTTP_METHODS)[number];
 
 /** Methods whose requests carry no body (fetch refuses one). */
 export const BODYLESS_METHODS: readonly HttpMethod[] = ["GET", "HEAD"];
+
+/** Header names Fliq sets on every callback; a job may not carry its own. */
+export const RESERVED_HEADER_PREFIXES = ["webhook-", "fliq-"] as const;

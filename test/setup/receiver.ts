@@ -6,7 +6,8 @@
  *   /flaky/<n>/…          500 for the first n requests to this exact path, then 200
  *   /slow/<ms>/…          200 after ms milliseconds
  *   /retry-after/<v>/…    503 with `Retry-After: v`
- * Tests read what a path received with GET /__inbox?path=<path>.
+ * Tests read what a path received with GET /__inbox?path=<path>, and the most requests it
+ * had in flight at once since the last POST /__concurrency/reset with GET /__concurrency.
  */
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -20,14 +21,24 @@ export interface Receiver {
 /** Starts the receiver on a random loopback port. */
 export async function startReceiver(): Promise<Receiver> {
   const received: ReceivedRequest[] = [];
+  let inFlight = 0;
+  let peakInFlight = 0;
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://receiver");
+    res.setHeader("content-type", "application/json");
     if (url.pathname === "/__inbox") {
       const path = url.searchParams.get("path");
-      res.setHeader("content-type", "application/json");
       res.end(JSON.stringify(received.filter((r) => r.path === path)));
       return;
     }
+    if (url.pathname === "/__concurrency") {
+      if (req.method === "POST") peakInFlight = 0;
+      res.end(JSON.stringify({ peakInFlight }));
+      return;
+    }
+    inFlight++;
+    peakInFlight = Math.max(peakInFlight, inFlight);
+    res.on("close", () => inFlight--);
     const record: ReceivedRequest = {
       method: req.method ?? "",
       path: url.pathname,

@@ -3,11 +3,13 @@
  * a factory for projects, tokens and job rows in any state, the HTTP surface, and the tick.
  */
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
+import { eq } from "drizzle-orm";
 import { generateApiToken } from "../../src/auth/tokens";
 import { type Database, openDatabase } from "../../src/db/client";
-import { insertApiToken, insertProject } from "../../src/db/projects";
+import { insertApiToken, insertProject, liveSigningSecrets } from "../../src/db/projects";
 import { type JobRow, jobs } from "../../src/db/schema";
+import { WINDOW_OVERLAP_MS } from "../../src/dispatch/tick";
 import fliqWorker from "../../src/index";
 import { type Bindings, readSettings } from "../../src/settings";
 import type { ReceivedRequest } from "./received-request";
@@ -37,7 +39,8 @@ export async function createProject(db: Database, scopes = ["read", "write"]) {
     { projectId: project.id, name: "test", prefix: generated.prefix, tokenHash: generated.hash, scopes },
     now,
   );
-  return { project, token: generated.token };
+  const [signingSecret] = await liveSigningSecrets(db, project.id, now);
+  return { project, token: generated.token, signingSecret };
 }
 
 /** Inserts a job row in any state; defaults describe a job due now. */
@@ -66,6 +69,11 @@ export async function insertJobRow(db: Database, projectId: string, overrides: P
   return row;
 }
 
+/** Moves a job's next attempt (and its requested time) to `runAt`, instead of waiting for it. */
+export async function moveRunAt(db: Database, id: string, runAt: Date): Promise<void> {
+  await db.update(jobs).set({ runAt, scheduledAt: runAt }).where(eq(jobs.id, id));
+}
+
 /** Removes every job, so a tick in one test never sees another test's jobs. */
 export async function deleteAllJobs(db: Database): Promise<void> {
   await db.delete(jobs);
@@ -74,6 +82,12 @@ export async function deleteAllJobs(db: Database): Promise<void> {
 /** A fresh URL on the test receiver; `kind` picks its behaviour (see test/setup/receiver.ts). */
 export function receiverUrl(kind: string): string {
   return `${testEnv.RECEIVER_URL}/${kind}/${crypto.randomUUID()}`;
+}
+
+/** The most callbacks the receiver had in flight at once since the last reset. */
+export async function receiverPeakInFlight(reset = false): Promise<number> {
+  const response = await fetch(`${testEnv.RECEIVER_URL}/__concurrency`, { method: reset ? "POST" : "GET" });
+  return ((await response.json()) as { peakInFlight: number }).peakInFlight;
 }
 
 /** What the receiver got on the given URL's path. */
@@ -90,9 +104,6 @@ export interface ApiResponse {
   body: any;
 }
 
-// The Worker's own entry point, as a fresh invocation (the runtime types do not name it).
-const worker = (exports as unknown as { default: Fetcher }).default;
-
 /** Calls the Worker's HTTP surface, as a client would. */
 export async function callApi(
   method: string,
@@ -106,14 +117,22 @@ export async function callApi(
     headers["content-type"] = "application/json";
     body = JSON.stringify(options.json);
   }
-  const response = await worker.fetch(new Request(`http://fliq.test${path}`, { method, headers, body }));
+  const ctx = createExecutionContext();
+  const request = new Request(`http://fliq.test${path}`, { method, headers, body });
+  const response = await fliqWorker.fetch(request as Parameters<typeof fliqWorker.fetch>[0], testEnv, ctx);
   const text = await response.text();
+  // Work the request left in waitUntil (a delivery it fires itself) finishes before the test goes on.
+  await waitOnExecutionContext(ctx);
   return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : null };
 }
 
-/** Runs the cron handler as the runtime would at `scheduledTime`, and waits for all its work. */
-export async function runTickAt(scheduledTime: Date): Promise<void> {
-  const controller = createScheduledController({ scheduledTime: scheduledTime.getTime(), cron: "* * * * *" });
+/**
+ * Runs the cron handler as the runtime would, for the tick whose window ends at `windowEnd`
+ * (a back-dated minute, so the test need not wait out a whole window), and waits for all its work.
+ */
+export async function runTickUntil(windowEnd: Date): Promise<void> {
+  const scheduledTime = windowEnd.getTime() - 60_000 - WINDOW_OVERLAP_MS;
+  const controller = createScheduledController({ scheduledTime, cron: "* * * * *" });
   const ctx = createExecutionContext();
   await fliqWorker.scheduled(controller, env as unknown as Bindings, ctx);
   await waitOnExecutionContext(ctx);

@@ -1,0 +1,38 @@
+/**
+ * Jobs due within seconds are fired by the API invocation that created them, in
+ * `ctx.waitUntil`, instead of waiting for a tick to find them.
+ */
+import { openDatabase } from "../db/client";
+import type { ClaimedJob } from "../db/jobs";
+import type { Settings } from "../settings";
+import { DeliveryRun } from "./delivery-run";
+import { SubrequestBudget } from "./subrequest-budget";
+
+/**
+ * Work in `waitUntil` is cut 30 s after the response; an attempt must end before that, with
+ * some margin. A job whose time plus timeout falls later is left to the tick.
+ */
+export const AFTER_RESPONSE_LIMIT_MS = 28_000;
+
+/** The end of the window the API invocation can deliver in, for a job with this timeout. */
+export function apiDeliveryWindowEnd(now: Date, timeoutMs: number): Date {
+  return new Date(now.getTime() + AFTER_RESPONSE_LIMIT_MS - timeoutMs);
+}
+
+/** Delivers jobs the caller claimed as `claimant`, on their own database connection. */
+export async function deliverSoon(settings: Settings, claimant: string, windowEnd: Date, jobs: ClaimedJob[]) {
+  const database = openDatabase(settings);
+  try {
+    const run = new DeliveryRun({
+      db: database.db,
+      claimant,
+      windowEnd,
+      pollWindow: false,
+      budget: new SubrequestBudget(settings.subrequestBudget - 1),
+    });
+    run.add(jobs);
+    return await run.run();
+  } finally {
+    await database.close();
+  }
+}

@@ -1,0 +1,280 @@
+/**
+ * One invocation's delivery loop. It holds a plan of claimed jobs sorted by fire time,
+ * starts each a few milliseconds ahead of its time (one statement per group due together),
+ * waits for the exact instant, fires under the connection cap, and writes results back in
+ * batches. A run that owns a window (the tick) also polls for jobs created or rescheduled
+ * into it, and keeps retries that fall due inside it.
+ *
+ * Faults lose no job: a failed start leaves the jobs claimed until their lease lapses; a
+ * failed write leaves them `running` until the rescuer retries them (at-least-once).
+ */
+import type { Database } from "../db/client";
+import {
+  type ClaimedJob,
+  claimWindow,
+  type FinishedAttempt,
+  finishAttempts,
+  releaseClaims,
+  type StartedJob,
+  startClaimedJobs,
+} from "../db/jobs";
+import { type AttemptResult, decideAfterAttempt, errorClassOf } from "../jobs/delivery-policy";
+import { prepareCallback, sendCallback } from "./deliver";
+import { Semaphore } from "./semaphore";
+import type { SubrequestBudget } from "./subrequest-budget";
+
+export const TIMING = {
+  /** A job is started (set running, request read, callback signed) this long before its time. */
+  startLeadMs: 40,
+  /** Finished attempts wait at most this long to be written together. */
+  flushIntervalMs: 100,
+  /** ...or are written at once when this many are waiting. */
+  flushBatchSize: 200,
+  /** How often a window owner looks for jobs newly due inside its window. */
+  pollIntervalMs: 10_000,
+  /** Jobs claimed per statement. */
+  claimPageSize: 1000,
+  /** A claimed job stays reserved this long past its fire time before others may take it. */
+  claimLeaseMs: 30_000,
+  /** A running attempt's lease: its timeout plus this margin. */
+  runningLeaseMarginMs: 30_000,
+  /** A failed write of results is tried again after this pause... */
+  databaseRetryMs: 250,
+  /** ...this many times in all, then left to the rescuer. */
+  databaseAttempts: 5,
+} as const;
+
+/** Outgoing connections an invocation may hold at once (6), less the database's one. */
+export const CALLBACK_CONCURRENCY = 5;
+
+export interface DeliveryRunOptions {
+  db: Database;
+  /** The claim every job in this run is held under. */
+  claimant: string;
+  /** The run plans jobs due before this instant. */
+  windowEnd: Date;
+  /** Whether to poll the window for new jobs (the tick does; shards and the API do not). */
+  pollWindow: boolean;
+  budget: SubrequestBudget;
+  random?: () => number;
+}
+
+export interface DeliveryReport {
+  started: number;
+  delivered: number;
+  recorded: number;
+  released: number;
+  peakConcurrency: number;
+}
+
+export class DeliveryRun {
+  private readonly plan: ClaimedJob[] = [];
+  private readonly finished: FinishedAttempt[] = [];
+  private oldestFinishedAt = 0;
+  private flushFailures = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly semaphore = new Semaphore(CALLBACK_CONCURRENCY);
+  private readonly random: () => number;
+  private wake: () => void = () => {};
+  private readonly report: DeliveryReport = { started: 0, delivered: 0, recorded: 0, released: 0, peakConcurrency: 0 };
+
+  constructor(private readonly options: DeliveryRunOptions) {
+    this.random = options.random ?? Math.random;
+  }
+
+  /** Adds claimed jobs to the plan. */
+  add(jobs: readonly ClaimedJob[]): void {
+    this.plan.push(...jobs);
+    this.plan.sort((a, b) => a.runAt.getTime() - b.runAt.getTime());
+    this.wake();
+  }
+
+  /** Runs until every planned job is delivered and recorded (and, when polling, the window has passed). */
+  async run(): Promise<DeliveryReport> {
+    const { windowEnd, pollWindow } = this.options;
+    let nextPollAt = pollWindow ? Date.now() + TIMING.pollIntervalMs : Number.POSITIVE_INFINITY;
+    for (;;) {
+      const now = Date.now();
+      const windowOpen = now < windowEnd.getTime();
+      const due = this.takeDue(now + TIMING.startLeadMs);
+      if (due.length > 0) await this.start(due);
+      if (this.shouldFlush(now)) await this.flush();
+      if (pollWindow && windowOpen && now >= nextPollAt) {
+        await this.poll(new Date(now));
+        nextPollAt = now + TIMING.pollIntervalMs;
+      }
+      const idle = this.plan.length === 0 && this.inFlight.size === 0 && this.finished.length === 0;
+      if (idle && !(pollWindow && windowOpen)) break;
+      const windowWake =
+        pollWindow && windowOpen ? Math.min(nextPollAt, windowEnd.getTime()) : Number.POSITIVE_INFINITY;
+      await this.sleepUntil(this.nextWakeAt(windowWake));
+    }
+    this.report.peakConcurrency = this.semaphore.peakConcurrency;
+    return this.report;
+  }
+
+  private takeDue(by: number): ClaimedJob[] {
+    let count = 0;
+    while (count < this.plan.length && this.plan[count].runAt.getTime() <= by) count++;
+    return this.plan.splice(0, count);
+  }
+
+  private async start(due: ClaimedJob[]): Promise<void> {
+    const { db, claimant, budget } = this.options;
+    const granted = budget.take(due.length);
+    const overBudget = due.slice(granted).map((job) => job.id);
+    if (overBudget.length > 0) {
+      this.report.released += overBudget.length;
+      await this.releaseQuietly(() => releaseClaims(db, claimant, overBudget));
+    }
+    const ids = due.slice(0, granted).map((job) => job.id);
+    if (ids.length === 0) return;
+    const now = new Date();
+    let started: StartedJob[];
+    try {
+      started = await startClaimedJobs(db, {
+        claimant,
+        ids,
+        dueBy: new Date(now.getTime() + TIMING.startLeadMs * 2),
+        leaseMarginMs: TIMING.runningLeaseMarginMs,
+        now,
+      });
+    } catch (error) {
+      // The jobs stay claimed and scheduled; when the claim lapses another run takes them.
+      console.error("starting jobs failed", error);
+      return;
+    }
+    this.report.started += started.length;
+    for (const job of started) this.track(this.fire(job));
+  }
+
+  private track(delivery: Promise<void>): void {
+    this.inFlight.add(delivery);
+    void delivery.finally(() => {
+      this.inFlight.delete(delivery);
+      this.wake();
+    });
+  }
+
+  private async fire(job: StartedJob): Promise<void> {
+    const sendAt = new Date(Math.max(job.runAt.getTime(), Date.now()));
+    const callback = await prepareCallback(job, sendAt);
+    const waitMs = job.runAt.getTime() - Date.now();
+    if (waitMs > 0) await sleep(waitMs);
+    const result = await this.semaphore.run(() => sendCallback(callback));
+    this.report.delivered++;
+    this.finish(job, result);
+  }
+
+  private finish(job: StartedJob, result: AttemptResult): void {
+    const now = new Date(result.firedAt.getTime() + result.durationMs);
+    const decision = decideAfterAttempt(job.attempt, job, result, now, this.random());
+    // A job created with a time already past was due when it was created, not before.
+    const plannedAt = job.runAt > job.createdAt ? job.runAt : job.createdAt;
+    const keepRetry =
+      decision.nextRunAt !== null && decision.nextRunAt < this.options.windowEnd && this.options.budget.remaining > 0;
+    if (this.finished.length === 0) this.oldestFinishedAt = Date.now();
+    this.finished.push({
+      jobId: job.id,
+      attempt: job.attempt,
+      reclaim:
+        keepRetry && decision.nextRunAt
+          ? {
+              claimant: this.options.claimant,
+              lockedUntil: new Date(decision.nextRunAt.getTime() + TIMING.claimLeaseMs),
+            }
+          : null,
+      status: decision.status,
+      nextRunAt: decision.nextRunAt,
+      finishedAt: decision.finishedAt,
+      plannedAt,
+      firedAt: result.firedAt,
+      latenessMs: Math.max(0, result.firedAt.getTime() - plannedAt.getTime()),
+      durationMs: result.durationMs,
+      statusCode: result.statusCode ?? null,
+      responseExcerpt: result.responseExcerpt ?? null,
+      errorClass: errorClassOf(result),
+      errorMessage: result.errorMessage ?? null,
+      outcome: decision.outcome,
+      now,
+    });
+  }
+
+  private shouldFlush(now: number): boolean {
+    if (this.finished.length === 0) return false;
+    return (
+      this.finished.length >= TIMING.flushBatchSize ||
+      now - this.oldestFinishedAt >= TIMING.flushIntervalMs ||
+      (this.inFlight.size === 0 && this.plan.length === 0)
+    );
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.finished.splice(0, this.finished.length);
+    try {
+      const written = new Set(await finishAttempts(this.options.db, batch));
+      this.report.recorded += written.size;
+      // Retries this run keeps are planned only once their write has landed.
+      this.add(
+        batch
+          .filter((attempt) => attempt.reclaim && attempt.nextRunAt && written.has(attempt.jobId))
+          .map((attempt) => ({ id: attempt.jobId, runAt: attempt.nextRunAt as Date })),
+      );
+    } catch (error) {
+      // Unwritten results are retried: put them back and try again after a pause. If the
+      // database stays away, the jobs' running leases lapse and the rescuer retries them.
+      console.error("recording attempts failed", error);
+      this.flushFailures++;
+      if (this.flushFailures >= TIMING.databaseAttempts) return;
+      this.finished.unshift(...batch);
+      await sleep(TIMING.databaseRetryMs);
+      return;
+    }
+    this.flushFailures = 0;
+  }
+
+  private async poll(now: Date): Promise<void> {
+    const { db, claimant, windowEnd, budget } = this.options;
+    const limit = Math.min(TIMING.claimPageSize, budget.remaining);
+    if (limit <= 0) return;
+    try {
+      this.add(await claimWindow(db, { claimant, dueBefore: windowEnd, leaseMs: TIMING.claimLeaseMs, now, limit }));
+    } catch (error) {
+      console.error("polling for due jobs failed", error);
+    }
+  }
+
+  private async releaseQuietly(statement: () => Promise<void>): Promise<void> {
+    try {
+      await statement();
+    } catch (error) {
+      // Releasing is an optimisation: an unreleased claim lapses on its own.
+      console.error("releasing claims failed", error);
+    }
+  }
+
+  private nextWakeAt(windowWake: number): number {
+    let at = windowWake;
+    if (this.plan.length > 0) at = Math.min(at, this.plan[0].runAt.getTime() - TIMING.startLeadMs);
+    if (this.finished.length > 0) at = Math.min(at, this.oldestFinishedAt + TIMING.flushIntervalMs);
+    return at;
+  }
+
+  /** Sleeps until `at`, or until a delivery finishes or jobs are added, whichever comes first. */
+  private async sleepUntil(at: number): Promise<void> {
+    const ms = at - Date.now();
+    if (ms <= 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = Number.isFinite(ms) ? setTimeout(resolve, ms) : undefined;
+      this.wake = () => {
+        if (timer !== undefined) clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wake = () => {};
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
