@@ -1,0 +1,101 @@
+/**
+ * The admin CLI for self-hosters, working directly against DATABASE_URL:
+ *   npm run fliq -- projects create <name>     a project and its first admin token (shown once)
+ *   npm run fliq -- tokens create <project-id> [name] [--scopes read,write]
+ *   npm run fliq -- secrets list <project-id>      the signing secrets in use now
+ *   npm run fliq -- secrets rotate <project-id> [--grace-hours 24]
+ * A loopback database is reached through a bridge started for the command; Neon directly.
+ */
+import { generateApiToken } from "../src/auth/tokens";
+import { openDatabase } from "../src/db/client";
+import {
+  findProject,
+  insertApiToken,
+  insertProject,
+  liveSigningSecrets,
+  rotateSigningSecret,
+} from "../src/db/projects";
+import { startDbBridge } from "./local/bridge";
+
+const USAGE = `usage:
+  npm run fliq -- projects create <name>
+  npm run fliq -- tokens create <project-id> [name] [--scopes read,write,admin]
+  npm run fliq -- secrets list <project-id>
+  npm run fliq -- secrets rotate <project-id> [--grace-hours 24]`;
+
+const ALL_SCOPES = ["read", "write", "admin"];
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+async function main(argv: string[]): Promise<number> {
+  const databaseUrl = process.env.DATABASE_URL;
+  if (!databaseUrl) {
+    console.error("DATABASE_URL is not set: point it at your Fliq database.");
+    return 2;
+  }
+  const [noun, verb, ...rest] = argv;
+  const graceFlag = rest.indexOf("--grace-hours");
+  const graceHours = graceFlag >= 0 ? Number(rest.splice(graceFlag, 2)[1]) : 24;
+  if (!Number.isFinite(graceHours) || graceHours < 0) {
+    console.error("--grace-hours takes a number of hours (0 or more)");
+    return 2;
+  }
+  const scopesFlag = rest.indexOf("--scopes");
+  const scopes = scopesFlag >= 0 ? rest.splice(scopesFlag, 2)[1]?.split(",") : ALL_SCOPES;
+  if (!scopes || scopes.some((scope) => !ALL_SCOPES.includes(scope))) {
+    console.error(`--scopes takes a comma-separated list of ${ALL_SCOPES.join(", ")}`);
+    return 2;
+  }
+
+  const host = new URL(databaseUrl).hostname;
+  const bridge = ["127.0.0.1", "localhost", "::1", "[::1]"].includes(host) ? await startDbBridge() : undefined;
+  const database = openDatabase({ databaseUrl, localDbProxy: bridge?.proxy });
+  try {
+    const now = new Date();
+    if (noun === "projects" && verb === "create" && rest[0]) {
+      const project = await insertProject(database.db, rest[0], now);
+      const token = await createToken(project.id, "admin", scopes, now);
+      const [secret] = await liveSigningSecrets(database.db, project.id, now);
+      console.log(`project         ${project.id} (${project.name})`);
+      console.log(`token           ${token}   (shown once: store it now)`);
+      console.log(`signing secret  ${secret}   (verifies callbacks; see 'secrets list')`);
+      return 0;
+    }
+    const projectId = rest[0];
+    if (!projectId || !UUID.test(projectId) || !(await findProject(database.db, projectId))) {
+      console.error(projectId ? `no project ${projectId}` : USAGE);
+      return projectId ? 1 : 2;
+    }
+    if (noun === "tokens" && verb === "create") {
+      const token = await createToken(projectId, rest[1] ?? "cli", scopes, now);
+      console.log(`token ${token}   (shown once: store it now)`);
+      return 0;
+    }
+    if (noun === "secrets" && verb === "list") {
+      for (const secret of await liveSigningSecrets(database.db, projectId, now)) console.log(secret);
+      return 0;
+    }
+    if (noun === "secrets" && verb === "rotate") {
+      const rotated = await rotateSigningSecret(database.db, projectId, now, graceHours * 3_600_000);
+      console.log(`new signing secret  ${rotated.secret}`);
+      console.log(`older secrets keep signing beside it for ${graceHours} h: give receivers the new one before then`);
+      return 0;
+    }
+    console.error(USAGE);
+    return 2;
+  } finally {
+    await database.close();
+    await bridge?.close();
+  }
+
+  async function createToken(projectId: string, name: string, tokenScopes: string[], now: Date) {
+    const generated = await generateApiToken();
+    await insertApiToken(
+      database.db,
+      { projectId, name, prefix: generated.prefix, tokenHash: generated.hash, scopes: tokenScopes },
+      now,
+    );
+    return generated.token;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
