@@ -11,4 +11,9 @@ ALTER TABLE "jobs" ADD COLUMN "backoff_max_ms" integer DEFAULT 3600000 NOT NULL;
 ALTER TABLE "jobs" ADD COLUMN "webhook_id" text DEFAULT 'msg_' || replace(gen_random_uuid()::text, '-', '') NOT NULL;--> statement-breakpoint
 ALTER TABLE "jobs" ADD COLUMN "claimed_by" uuid;--> statement-breakpoint
 ALTER TABLE "signing_secrets" ADD CONSTRAINT "signing_secrets_project_id_projects_id_fk" FOREIGN KEY ("project_id") REFERENCES "public"."projects"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
-CREATE INDEX "signing_secrets_project_idx" ON "signing_secrets" USING btree ("project_id");
+CREATE INDEX "signing_secrets_project_idx" ON "signing_secrets" USING btree ("project_id");--> statement-breakpoint
+-- Projects created before signing existed get their first secret: 32 bytes from two random
+-- UUIDs (gen_random_uuid draws from the server's cryptographic random source).
+INSERT INTO "signing_secrets" ("project_id", "secret")
+SELECT "id", 'whsec_' || encode(decode(replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', ''), 'hex'), 'base64')
+FROM "projects";

@@ -159,11 +159,34 @@ describe("fenced finishing and rescue", () => {
 
   it("writes a batch in one statement, skipping only the stale rows", async () => {
     const now = new Date();
-    const a = await insertJobRow(db, project.id, { status: "running", attempt: 1 });
-    const b = await insertJobRow(db, project.id, { status: "canceled", attempt: 1 });
-    const written = await finishAttempts(db, [result(a.id, 1, now), result(b.id, 1, now)]);
-    expect(written).toEqual([a.id]);
-    expect((await findJob(db, project.id, b.id))?.status).toBe("canceled");
+    const current = await insertJobRow(db, project.id, { status: "running", attempt: 1 });
+    // Rescued after attempt 1 and waiting for attempt 2: a result for attempt 1 is stale.
+    const movedOn = await insertJobRow(db, project.id, { status: "scheduled", attempt: 1, lastError: "lease_expired" });
+    const finished = await insertJobRow(db, project.id, { status: "succeeded", attempt: 1 });
+    const written = await finishAttempts(db, [
+      result(current.id, 1, now),
+      result(movedOn.id, 1, now),
+      result(finished.id, 1, now),
+    ]);
+    expect(written).toEqual([current.id]);
+    expect(await findJob(db, project.id, movedOn.id)).toMatchObject({
+      status: "scheduled",
+      lastError: "lease_expired",
+    });
+    expect(await listAttempts(db, finished.id)).toEqual([]);
+  });
+
+  it("records the attempt of a job canceled mid-flight, and leaves it canceled", async () => {
+    const now = new Date();
+    const canceled = await insertJobRow(db, project.id, { status: "canceled", attempt: 1, finishedAt: now });
+    const retry = {
+      ...result(canceled.id, 1, now),
+      status: "scheduled" as const,
+      nextRunAt: new Date(now.getTime() + 5000),
+    };
+    expect(await finishAttempts(db, [retry])).toEqual([canceled.id]);
+    expect(await findJob(db, project.id, canceled.id)).toMatchObject({ status: "canceled", claimedBy: null });
+    expect((await listAttempts(db, canceled.id)).map((a) => a.attempt)).toEqual([1]);
   });
 
   it("fails a job whose lost attempt was its last", async () => {

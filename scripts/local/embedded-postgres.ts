@@ -39,8 +39,9 @@ export async function startEmbeddedPostgres(
   // With port 0 the server reports the port the OS picked.
   const port = server.getServerConn().split(":").at(-1);
   return {
-    // PGlite has one database and one user and accepts any password; a URL with all the
-    // parts keeps every client from falling back to its own defaults (PGUSER, the OS user).
+    // PGlite ignores the user, password and database name, but a startup packet without a user
+    // fails, and a failed startup wedges the session every connection shares. So name them all,
+    // and no client falls back to its own defaults (PGUSER, the OS user).
     databaseUrl: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
     async close() {
       await server.stop();

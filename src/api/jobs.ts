@@ -1,5 +1,5 @@
-import { Hono } from "hono";
-import { findJob, insertJob, listAttempts } from "../db/jobs";
+import { type Context, Hono } from "hono";
+import { cancelJob, findJob, insertJob, listAttempts } from "../db/jobs";
 import { apiDeliveryWindowEnd, deliverSoon } from "../dispatch/deliver-soon";
 import { TIMING } from "../dispatch/delivery-run";
 import { JOB_LIMITS } from "../jobs/limits";
@@ -48,10 +48,29 @@ jobsApi.post("/", async (c) => {
   return c.json(toJobJson(job), 201);
 });
 
-jobsApi.get("/:id", async (c) => {
+/** The job id in the path; one that is not a UUID names no job. */
+function jobIdOf(c: Context<AppEnv>): string {
   const id = jobIdParam.safeParse(c.req.param("id"));
-  const job = id.success ? await findJob(c.var.db, c.var.auth.projectId, id.data) : undefined;
+  if (!id.success) throw notFound("Job");
+  return id.data;
+}
+
+jobsApi.get("/:id", async (c) => {
+  const job = await findJob(c.var.db, c.var.auth.projectId, jobIdOf(c));
   if (!job) throw notFound("Job");
   const attempts = await listAttempts(c.var.db, job.id);
   return c.json({ ...toJobJson(job), attempts: attempts.map(toAttemptJson) });
 });
+
+/** Cancel: once this answers, a scheduled job never fires; a running one is not retried. */
+async function cancel(c: Context<AppEnv>) {
+  const job = await cancelJob(c.var.db, c.var.auth.projectId, jobIdOf(c), c.var.now);
+  if (!job) throw notFound("Job");
+  if (job.status !== "canceled") {
+    throw new ApiError(409, "job_finished", `The job has already ${job.status}; there is nothing to cancel.`);
+  }
+  return c.json(toJobJson(job));
+}
+
+jobsApi.delete("/:id", cancel);
+jobsApi.post("/:id/cancel", cancel);

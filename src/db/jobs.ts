@@ -155,9 +155,10 @@ export interface FinishedAttempt {
  * Writes a batch of attempt results in one statement: moves each job to its next state
  * and records its attempt. A retry is either released (any tick may claim it) or kept
  * claimed by the finishing invocation when it will fire the retry itself.
- * Guard: only a job still `running` with the same attempt number is touched, and the
- * attempt row is written only for jobs that guard let through. A late write from a lost
- * lease (the job was rescued, retried or canceled since) changes nothing.
+ * Guard: only a job still on the same attempt number is touched, and the attempt row is
+ * written only for jobs that guard let through: a late write from a lost lease (the job was
+ * rescued and started again since) changes nothing. A job canceled while its attempt was in
+ * flight records that attempt and stays canceled: no retry follows.
  * Returns the ids of the jobs actually updated.
  */
 export async function finishAttempts(db: Database, batch: FinishedAttempt[]): Promise<string[]> {
@@ -192,16 +193,16 @@ export async function finishAttempts(db: Database, batch: FinishedAttempt[]): Pr
     ),
     moved AS (
       UPDATE jobs j
-      SET status = i.status,
-          run_at = COALESCE(i.next_run_at, j.run_at),
-          claimed_by = i.claimed_by,
-          locked_until = i.reclaimed_until,
+      SET status = CASE WHEN j.status = 'canceled' THEN j.status ELSE i.status END,
+          run_at = CASE WHEN j.status = 'canceled' THEN j.run_at ELSE COALESCE(i.next_run_at, j.run_at) END,
+          claimed_by = CASE WHEN j.status = 'canceled' THEN NULL ELSE i.claimed_by END,
+          locked_until = CASE WHEN j.status = 'canceled' THEN NULL ELSE i.reclaimed_until END,
           last_status_code = i.status_code,
           last_error = i.error_class,
-          finished_at = i.finished_at,
+          finished_at = COALESCE(j.finished_at, i.finished_at),
           updated_at = i.now
       FROM input i
-      WHERE j.id = i.job_id AND j.status = 'running' AND j.attempt = i.attempt
+      WHERE j.id = i.job_id AND j.status IN ('running', 'canceled') AND j.attempt = i.attempt
       RETURNING j.id, j.attempt
     )
     INSERT INTO job_attempts (job_id, attempt, planned_at, fired_at, lateness_ms, duration_ms, status_code,
@@ -249,4 +250,25 @@ export async function releaseClaims(db: Database, claimant: string, ids: string[
     .update(jobs)
     .set({ claimedBy: null, lockedUntil: null })
     .where(and(inArray(jobs.id, ids), eq(jobs.status, "scheduled"), eq(jobs.claimedBy, claimant)));
+}
+
+/**
+ * Cancels a project's job unless it has finished. Guard: `status IN ('scheduled', 'running')`;
+ * a scheduled job loses any claim on it, so no tick starts it after this returns; a running
+ * one keeps its attempt in flight, which is recorded, and is never retried.
+ * Returns the job after the statement, canceled or not (undefined when it does not exist).
+ */
+export async function cancelJob(db: Database, projectId: string, id: string, now: Date): Promise<JobRow | undefined> {
+  const [canceled] = await db
+    .update(jobs)
+    .set({
+      status: "canceled",
+      claimedBy: sql`CASE WHEN ${jobs.status} = 'running' THEN ${jobs.claimedBy} END`,
+      lockedUntil: sql`CASE WHEN ${jobs.status} = 'running' THEN ${jobs.lockedUntil} END`,
+      finishedAt: now,
+      updatedAt: now,
+    })
+    .where(and(eq(jobs.id, id), eq(jobs.projectId, projectId), inArray(jobs.status, ["scheduled", "running"])))
+    .returning();
+  return canceled ?? findJob(db, projectId, id);
 }

@@ -170,7 +170,7 @@ export class DeliveryRun {
     const now = new Date(result.firedAt.getTime() + result.durationMs);
     const decision = decideAfterAttempt(job.attempt, job, result, now, this.random());
     // A job created with a time already past was due when it was created, not before.
-    const plannedAt = job.runAt > job.createdAt ? job.runAt : job.createdAt;
+    const plannedAt = new Date(Math.max(job.runAt.getTime(), job.createdAt.getTime()));
     const keepRetry =
       decision.nextRunAt !== null && decision.nextRunAt < this.options.windowEnd && this.options.budget.remaining > 0;
     if (this.finished.length === 0) this.oldestFinishedAt = Date.now();
