@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import type { JobAttemptRow, JobRow } from "../db/schema";
-import { BODYLESS_METHODS, HTTP_METHODS, JOB_LIMITS, RESERVED_HEADER_PREFIXES } from "../jobs/limits";
+import { HTTP_METHODS, JOB_LIMITS, RESERVED_HEADER_PREFIXES } from "../jobs/limits";
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 // Printable ASCII and tab only: CR/LF would split headers, and fetch rejects the rest.
@@ -30,53 +30,58 @@ const headersSchema = z
   });
 
 /** Exponential backoff: retry n waits between half and all of initial × 2^(n-1), at most max. */
-const retryBackoffSchema = z
-  .strictObject({
-    initial_delay_ms: z
-      .int()
-      .min(JOB_LIMITS.backoffInitialMsMin)
-      .max(JOB_LIMITS.backoffMaxMsMax)
-      .default(JOB_LIMITS.backoffInitialMsDefault),
-    max_delay_ms: z
-      .int()
-      .min(JOB_LIMITS.backoffInitialMsMin)
-      .max(JOB_LIMITS.backoffMaxMsMax)
-      .default(JOB_LIMITS.backoffMaxMsDefault),
-  })
-  .refine((backoff) => backoff.max_delay_ms >= backoff.initial_delay_ms, {
-    path: ["max_delay_ms"],
-    message: "must be at least initial_delay_ms",
-  });
+const backoffDelayMs = z.int().min(JOB_LIMITS.backoffInitialMsMin).max(JOB_LIMITS.backoffMaxMsMax);
+
+/** Each writable field of a job, with its own rules; rules across fields live in jobs/job-rules. */
+const jobFields = {
+  url: z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" }).max(JOB_LIMITS.urlMaxLength),
+  http_method: z
+    .string()
+    .transform((method) => method.toUpperCase())
+    .pipe(z.enum(HTTP_METHODS)),
+  scheduled_at: z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time with a time zone" }),
+  headers: headersSchema,
+  body: z
+    .string()
+    .refine((body) => byteLength(body) <= JOB_LIMITS.bodyMaxBytes, {
+      message: `must be at most ${JOB_LIMITS.bodyMaxBytes} bytes`,
+    })
+    .nullable(),
+  max_retries: z.int().min(0).max(JOB_LIMITS.maxRetriesMax),
+  timeout_ms: z.int().min(JOB_LIMITS.timeoutMsMin).max(JOB_LIMITS.timeoutMsMax),
+  retry_backoff: z.strictObject({ initial_delay_ms: backoffDelayMs, max_delay_ms: backoffDelayMs }),
+};
 
 /** `POST /jobs`: the front-door request. Unknown fields are rejected, so server fields cannot be assigned. */
-export const createJobRequest = z
-  .strictObject({
-    url: z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" }).max(JOB_LIMITS.urlMaxLength),
-    http_method: z
-      .string()
-      .transform((method) => method.toUpperCase())
-      .pipe(z.enum(HTTP_METHODS))
-      .default("POST"),
-    scheduled_at: z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time with a time zone" }).optional(),
-    headers: headersSchema.default({}),
-    body: z
-      .string()
-      .refine((body) => byteLength(body) <= JOB_LIMITS.bodyMaxBytes, {
-        message: `must be at most ${JOB_LIMITS.bodyMaxBytes} bytes`,
-      })
-      .nullable()
-      .default(null),
-    max_retries: z.int().min(0).max(JOB_LIMITS.maxRetriesMax).default(JOB_LIMITS.maxRetriesDefault),
-    timeout_ms: z.int().min(JOB_LIMITS.timeoutMsMin).max(JOB_LIMITS.timeoutMsMax).default(JOB_LIMITS.timeoutMsDefault),
-    retry_backoff: retryBackoffSchema.default({
-      initial_delay_ms: JOB_LIMITS.backoffInitialMsDefault,
-      max_delay_ms: JOB_LIMITS.backoffMaxMsDefault,
-    }),
-  })
-  .refine((job) => job.body === null || !BODYLESS_METHODS.includes(job.http_method), {
-    path: ["body"],
-    message: "GET and HEAD requests cannot carry a body",
-  });
+export const createJobRequest = z.strictObject({
+  url: jobFields.url,
+  http_method: jobFields.http_method.default("POST"),
+  scheduled_at: jobFields.scheduled_at.optional(),
+  headers: jobFields.headers.default({}),
+  body: jobFields.body.default(null),
+  max_retries: jobFields.max_retries.default(JOB_LIMITS.maxRetriesDefault),
+  timeout_ms: jobFields.timeout_ms.default(JOB_LIMITS.timeoutMsDefault),
+  retry_backoff: z
+    .strictObject({
+      initial_delay_ms: backoffDelayMs.default(JOB_LIMITS.backoffInitialMsDefault),
+      max_delay_ms: backoffDelayMs.default(JOB_LIMITS.backoffMaxMsDefault),
+    })
+    .default({ initial_delay_ms: JOB_LIMITS.backoffInitialMsDefault, max_delay_ms: JOB_LIMITS.backoffMaxMsDefault }),
+});
+
+/** `PATCH /jobs/:id`: any writable field; what is left out keeps its stored value. */
+export const updateJobRequest = z.strictObject({
+  url: jobFields.url.optional(),
+  http_method: jobFields.http_method.optional(),
+  scheduled_at: jobFields.scheduled_at.optional(),
+  headers: jobFields.headers.optional(),
+  body: jobFields.body.optional(),
+  max_retries: jobFields.max_retries.optional(),
+  timeout_ms: jobFields.timeout_ms.optional(),
+  retry_backoff: jobFields.retry_backoff.partial().optional(),
+});
+
+export type UpdateJobRequest = z.output<typeof updateJobRequest>;
 
 export type CreateJobRequest = z.output<typeof createJobRequest>;
 
@@ -84,6 +89,11 @@ export type CreateJobRequest = z.output<typeof createJobRequest>;
 export const jobIdParam = z.uuid();
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
+
+/** A job's version for optimistic concurrency: it changes with every write to the job. */
+export function etagOf(job: JobRow): string {
+  return `"${job.updatedAt.getTime().toString(36)}-${job.attempt}"`;
+}
 
 /** A job as the API shows it. */
 export function toJobJson(job: JobRow) {

@@ -272,3 +272,56 @@ export async function cancelJob(db: Database, projectId: string, id: string, now
     .returning();
   return canceled ?? findJob(db, projectId, id);
 }
+
+/** The stored fields a change may set; absent ones keep their value. */
+export type JobChanges = Partial<
+  Pick<
+    JobRow,
+    | "url"
+    | "httpMethod"
+    | "headers"
+    | "body"
+    | "scheduledAt"
+    | "maxRetries"
+    | "timeoutMs"
+    | "backoffInitialMs"
+    | "backoffMaxMs"
+  >
+>;
+
+/**
+ * Applies a change to a job that has not started, as a compare-and-set: guarded by
+ * `status = 'scheduled' AND updated_at = expectedUpdatedAt`, so a concurrent change, a start
+ * or a cancel in between makes it update nothing (undefined). Any claim on the job is
+ * dropped (the claimant re-reads nothing and will not start it), or handed to `claim` when
+ * the caller fires the job itself.
+ */
+export async function updateScheduledJob(
+  db: Database,
+  projectId: string,
+  id: string,
+  expectedUpdatedAt: Date,
+  changes: JobChanges,
+  claim: { claimant: string; lockedUntil: Date } | null,
+  now: Date,
+): Promise<JobRow | undefined> {
+  const [updated] = await db
+    .update(jobs)
+    .set({
+      ...changes,
+      ...(changes.scheduledAt && { runAt: changes.scheduledAt }),
+      claimedBy: claim?.claimant ?? null,
+      lockedUntil: claim?.lockedUntil ?? null,
+      updatedAt: now,
+    })
+    .where(
+      and(
+        eq(jobs.id, id),
+        eq(jobs.projectId, projectId),
+        eq(jobs.status, "scheduled"),
+        eq(jobs.updatedAt, expectedUpdatedAt),
+      ),
+    )
+    .returning();
+  return updated;
+}

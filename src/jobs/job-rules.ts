@@ -1,0 +1,33 @@
+/**
+ * Rules that span several fields of a job, checked on the job as it will be stored (after
+ * defaults, or after merging a change into the stored job). Pure: `now` is passed in.
+ */
+import { BODYLESS_METHODS, JOB_LIMITS } from "./limits";
+
+export interface JobShape {
+  httpMethod: string;
+  body: string | null;
+  scheduledAt: Date;
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+}
+
+export interface RuleViolation {
+  path: string;
+  message: string;
+}
+
+/** Every cross-field rule the job breaks; empty when it is valid. */
+export function jobRuleViolations(job: JobShape, now: Date): RuleViolation[] {
+  const violations: RuleViolation[] = [];
+  if (job.body !== null && (BODYLESS_METHODS as readonly string[]).includes(job.httpMethod)) {
+    violations.push({ path: "body", message: "GET and HEAD requests cannot carry a body" });
+  }
+  if (job.scheduledAt.getTime() - now.getTime() > JOB_LIMITS.scheduleHorizonMs) {
+    violations.push({ path: "scheduled_at", message: "must be at most 366 days ahead" });
+  }
+  if (job.backoffMaxMs < job.backoffInitialMs) {
+    violations.push({ path: "retry_backoff.max_delay_ms", message: "must be at least initial_delay_ms" });
+  }
+  return violations;
+}
