@@ -4,7 +4,9 @@
  */
 import { z } from "zod";
 import type { JobAttemptRow, JobRow } from "../db/schema";
+import { parseDurationMs } from "../jobs/duration";
 import { HTTP_METHODS, JOB_LIMITS, RESERVED_HEADER_PREFIXES } from "../jobs/limits";
+import { JOB_STATUSES } from "../jobs/states";
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 // Printable ASCII and tab only: CR/LF would split headers, and fetch rejects the rest.
@@ -32,6 +34,22 @@ const headersSchema = z
 /** Exponential backoff: retry n waits between half and all of initial × 2^(n-1), at most max. */
 const backoffDelayMs = z.int().min(JOB_LIMITS.backoffInitialMsMin).max(JOB_LIMITS.backoffMaxMsMax);
 
+const labelsSchema = z
+  .record(z.string().min(1).max(JOB_LIMITS.labelKeyMaxLength), z.string().max(JOB_LIMITS.labelValueMaxLength))
+  .refine((labels) => Object.keys(labels).length <= JOB_LIMITS.labelCountMax, {
+    message: `at most ${JOB_LIMITS.labelCountMax} labels`,
+  });
+
+/** `delay`: seconds, or a duration such as "30m" or "1h30m". */
+const delaySchema = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const ms = parseDurationMs(value);
+  if (ms === undefined) {
+    ctx.addIssue({ code: "custom", message: 'must be seconds or a duration such as "30s", "15m", "1h30m", "2d"' });
+    return z.NEVER;
+  }
+  return ms;
+});
+
 /** Each writable field of a job, with its own rules; rules across fields live in jobs/job-rules. */
 const jobFields = {
   url: z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" }).max(JOB_LIMITS.urlMaxLength),
@@ -50,23 +68,39 @@ const jobFields = {
   max_retries: z.int().min(0).max(JOB_LIMITS.maxRetriesMax),
   timeout_ms: z.int().min(JOB_LIMITS.timeoutMsMin).max(JOB_LIMITS.timeoutMsMax),
   retry_backoff: z.strictObject({ initial_delay_ms: backoffDelayMs, max_delay_ms: backoffDelayMs }),
+  labels: labelsSchema,
 };
 
-/** `POST /jobs`: the front-door request. Unknown fields are rejected, so server fields cannot be assigned. */
-export const createJobRequest = z.strictObject({
-  url: jobFields.url,
-  http_method: jobFields.http_method.default("POST"),
-  scheduled_at: jobFields.scheduled_at.optional(),
-  headers: jobFields.headers.default({}),
-  body: jobFields.body.default(null),
-  max_retries: jobFields.max_retries.default(JOB_LIMITS.maxRetriesDefault),
-  timeout_ms: jobFields.timeout_ms.default(JOB_LIMITS.timeoutMsDefault),
-  retry_backoff: z
-    .strictObject({
-      initial_delay_ms: backoffDelayMs.default(JOB_LIMITS.backoffInitialMsDefault),
-      max_delay_ms: backoffDelayMs.default(JOB_LIMITS.backoffMaxMsDefault),
-    })
-    .default({ initial_delay_ms: JOB_LIMITS.backoffInitialMsDefault, max_delay_ms: JOB_LIMITS.backoffMaxMsDefault }),
+/**
+ * `POST /jobs`: the front-door request. Unknown fields are rejected, so server fields cannot
+ * be assigned. The time is `scheduled_at` or `delay` (from now), or now when both are absent.
+ */
+export const createJobRequest = z
+  .strictObject({
+    url: jobFields.url,
+    http_method: jobFields.http_method.default("POST"),
+    scheduled_at: jobFields.scheduled_at.optional(),
+    delay: delaySchema.optional(),
+    labels: jobFields.labels.default({}),
+    headers: jobFields.headers.default({}),
+    body: jobFields.body.default(null),
+    max_retries: jobFields.max_retries.default(JOB_LIMITS.maxRetriesDefault),
+    timeout_ms: jobFields.timeout_ms.default(JOB_LIMITS.timeoutMsDefault),
+    retry_backoff: z
+      .strictObject({
+        initial_delay_ms: backoffDelayMs.default(JOB_LIMITS.backoffInitialMsDefault),
+        max_delay_ms: backoffDelayMs.default(JOB_LIMITS.backoffMaxMsDefault),
+      })
+      .default({ initial_delay_ms: JOB_LIMITS.backoffInitialMsDefault, max_delay_ms: JOB_LIMITS.backoffMaxMsDefault }),
+  })
+  .refine((job) => job.scheduled_at === undefined || job.delay === undefined, {
+    path: ["delay"],
+    message: "give scheduled_at or delay, not both",
+  });
+
+/** `POST /jobs/batch`: up to 1,000 jobs, accepted or refused together. */
+export const createJobsRequest = z.strictObject({
+  jobs: z.array(createJobRequest).min(1).max(JOB_LIMITS.batchSizeMax),
 });
 
 /** `PATCH /jobs/:id`: any writable field; what is left out keeps its stored value. */
@@ -79,11 +113,82 @@ export const updateJobRequest = z.strictObject({
   max_retries: jobFields.max_retries.optional(),
   timeout_ms: jobFields.timeout_ms.optional(),
   retry_backoff: jobFields.retry_backoff.partial().optional(),
+  labels: jobFields.labels.optional(),
 });
 
 export type UpdateJobRequest = z.output<typeof updateJobRequest>;
 
 export type CreateJobRequest = z.output<typeof createJobRequest>;
+
+/** `Idempotency-Key`: any printable ASCII up to 255 characters, or absent. */
+export const idempotencyKeyHeader = z
+  .string()
+  .min(1)
+  .max(JOB_LIMITS.idempotencyKeyMaxLength)
+  .regex(/^[\x21-\x7e]+$/, "Idempotency-Key must be printable ASCII without spaces")
+  .optional();
+
+const listOrder = z.enum(["newest", "soonest"]);
+const pageLimit = z.coerce.number().int().min(1).max(JOB_LIMITS.listLimitMax).default(JOB_LIMITS.listLimitDefault);
+
+/** A list cursor: where the last page ended, in which order. Opaque to callers (base64url JSON). */
+export function encodeCursor(order: z.infer<typeof listOrder>, at: Date, id: string): string {
+  return btoa(JSON.stringify({ o: order, at: at.toISOString(), id }))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
+}
+
+const cursorPayload = z.strictObject({ o: listOrder, at: z.iso.datetime(), id: z.uuid() });
+
+function decodeCursor(cursor: string): z.infer<typeof cursorPayload> | undefined {
+  try {
+    return cursorPayload.parse(JSON.parse(atob(cursor.replace(/-/g, "+").replace(/_/g, "/"))));
+  } catch {
+    return undefined;
+  }
+}
+
+/** `GET /jobs` query: filters, order, page size and cursor. Unknown parameters are refused. */
+export const listJobsQuery = z
+  .strictObject({
+    status: z
+      .array(z.string())
+      .optional()
+      .transform((values) => values?.flatMap((value) => value.split(",")))
+      .pipe(z.array(z.enum(JOB_STATUSES)).optional()),
+    label: z
+      .array(z.string().regex(/^[^:]+:/, 'a label filter is "key:value"'))
+      .optional()
+      .transform((values) =>
+        values
+          ? Object.fromEntries(
+              values.map((value) => [value.slice(0, value.indexOf(":")), value.slice(value.indexOf(":") + 1)]),
+            )
+          : undefined,
+      ),
+    url_prefix: z.string().min(1).max(JOB_LIMITS.urlMaxLength).optional(),
+    scheduled_after: jobFields.scheduled_at.optional(),
+    scheduled_before: jobFields.scheduled_at.optional(),
+    order: listOrder.default("newest"),
+    limit: pageLimit,
+    cursor: z.string().optional(),
+  })
+  .transform((query, ctx) => {
+    if (query.cursor === undefined) return { ...query, cursor: undefined };
+    const cursor = decodeCursor(query.cursor);
+    if (!cursor || cursor.o !== query.order) {
+      ctx.addIssue({ code: "custom", path: ["cursor"], message: "not a cursor from this list and order" });
+      return z.NEVER;
+    }
+    return { ...query, cursor: { at: new Date(cursor.at), id: cursor.id } };
+  });
+
+/** `GET /jobs/:id/attempts` query: attempts after number `after`, `limit` at a time. */
+export const attemptsQuery = z.strictObject({
+  after: z.coerce.number().int().min(0).default(0),
+  limit: pageLimit,
+});
 
 /** Job ids are UUIDs; anything else cannot name a job. */
 export const jobIdParam = z.uuid();
@@ -109,6 +214,7 @@ export function toJobJson(job: JobRow) {
     max_retries: job.maxRetries,
     timeout_ms: job.timeoutMs,
     retry_backoff: { initial_delay_ms: job.backoffInitialMs, max_delay_ms: job.backoffMaxMs },
+    labels: job.labels,
     webhook_id: job.webhookId,
     attempt: job.attempt,
     last_status_code: job.lastStatusCode,

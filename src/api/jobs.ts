@@ -1,5 +1,16 @@
 import { type Context, Hono } from "hono";
-import { cancelJob, findJob, insertJob, type JobChanges, listAttempts, updateScheduledJob } from "../db/jobs";
+import {
+  cancelJob,
+  findJob,
+  insertJobOnce,
+  insertJobs,
+  type JobChanges,
+  listAttempts,
+  listJobs,
+  type NewJob,
+  replayJob,
+  updateScheduledJob,
+} from "../db/jobs";
 import type { JobRow } from "../db/schema";
 import { apiDeliveryWindowEnd, deliverSoon } from "../dispatch/deliver-soon";
 import { TIMING } from "../dispatch/delivery-run";
@@ -8,75 +19,173 @@ import { readSettings } from "../settings";
 import type { AppEnv } from "./context";
 import { ApiError, notFound } from "./errors";
 import {
+  attemptsQuery,
+  type CreateJobRequest,
   createJobRequest,
+  createJobsRequest,
+  encodeCursor,
   etagOf,
+  idempotencyKeyHeader,
   jobIdParam,
+  listJobsQuery,
   toAttemptJson,
   toJobJson,
   type UpdateJobRequest,
   updateJobRequest,
 } from "./job-schemas";
-import { parseJsonBody } from "./validation";
+import { parseJsonBody, parseOrThrow } from "./validation";
 
 /** The jobs API, mounted at /jobs behind requireToken. */
 export const jobsApi = new Hono<AppEnv>();
 
-jobsApi.post("/", async (c) => {
-  const request = await parseJsonBody(c, createJobRequest);
-  const now = c.var.now;
-  const scheduledAt = request.scheduled_at ? new Date(request.scheduled_at) : now;
-  const fields = {
-    url: request.url,
-    httpMethod: request.http_method,
-    headers: request.headers,
-    body: request.body,
-    scheduledAt,
-    maxRetries: request.max_retries,
-    timeoutMs: request.timeout_ms,
-    backoffInitialMs: request.retry_backoff.initial_delay_ms,
-    backoffMaxMs: request.retry_backoff.max_delay_ms,
-  };
-  assertJobRules(fields, now);
-  const claim = claimIfDueSoon(scheduledAt, fields.timeoutMs, now);
-  const job = await insertJob(c.var.db, {
-    ...fields,
-    id: crypto.randomUUID(),
-    projectId: c.var.auth.projectId,
-    runAt: scheduledAt,
-    claimedBy: claim?.claimant ?? null,
-    lockedUntil: claim?.lockedUntil ?? null,
-    createdAt: now,
-  });
-  if (claim) deliverFromHere(c, claim, job);
-  c.header("ETag", etagOf(job));
-  return c.json(toJobJson(job), 201);
-});
-
-/** Cross-field rules, as a 422 in the one error shape. */
-function assertJobRules(job: Parameters<typeof jobRuleViolations>[0], now: Date): void {
-  const violations = jobRuleViolations(job, now);
-  if (violations.length > 0) {
-    throw new ApiError(422, "validation_failed", "The request is not valid; see details.", violations);
-  }
-}
-
+/** An API invocation's claim on jobs due before its after-response window closes. */
 interface ApiClaim {
   claimant: string;
   lockedUntil: Date;
   windowEnd: Date;
 }
 
-/** A job due before this invocation's after-response window closes is claimed to be fired from here. */
-function claimIfDueSoon(runAt: Date, timeoutMs: number, now: Date): ApiClaim | null {
+/** Claims a job due before this invocation's after-response window closes, to fire it from here. */
+function claimIfDueSoon(runAt: Date, timeoutMs: number, now: Date, claimant = crypto.randomUUID()): ApiClaim | null {
   const windowEnd = apiDeliveryWindowEnd(now, timeoutMs);
   if (runAt >= windowEnd) return null;
-  return { claimant: crypto.randomUUID(), lockedUntil: new Date(runAt.getTime() + TIMING.claimLeaseMs), windowEnd };
+  return { claimant, lockedUntil: new Date(runAt.getTime() + TIMING.claimLeaseMs), windowEnd };
 }
 
-function deliverFromHere(c: Context<AppEnv>, claim: ApiClaim, job: JobRow): void {
-  const settings = readSettings(c.env);
-  c.executionCtx.waitUntil(deliverSoon(settings, claim.claimant, claim.windowEnd, [{ id: job.id, runAt: job.runAt }]));
+/** Fires the claimed jobs from this invocation, after the response, in waitUntil. */
+function deliverFromHere(c: Context<AppEnv>, claimant: string, claimed: Array<{ job: JobRow; claim: ApiClaim }>) {
+  if (claimed.length === 0) return;
+  const windowEnd = new Date(Math.max(...claimed.map(({ claim }) => claim.windowEnd.getTime())));
+  const planned = claimed.map(({ job }) => ({ id: job.id, runAt: job.runAt }));
+  c.executionCtx.waitUntil(deliverSoon(readSettings(c.env), claimant, windowEnd, planned));
 }
+
+/** Cross-field rules, as a 422 in the one error shape; `prefix` locates the job in a batch. */
+function assertJobRules(job: Parameters<typeof jobRuleViolations>[0], now: Date, prefix = ""): void {
+  const violations = jobRuleViolations(job, now).map((v) => ({ ...v, path: prefix + v.path }));
+  if (violations.length > 0) {
+    throw new ApiError(422, "validation_failed", "The request is not valid; see details.", violations);
+  }
+}
+
+/** The row for a validated create request, checked against the cross-field rules. */
+function newJobFrom(request: CreateJobRequest, projectId: string, now: Date, prefix = ""): NewJob {
+  const scheduledAt = request.scheduled_at
+    ? new Date(request.scheduled_at)
+    : new Date(now.getTime() + (request.delay ?? 0));
+  const job = {
+    id: crypto.randomUUID(),
+    projectId,
+    url: request.url,
+    httpMethod: request.http_method,
+    headers: request.headers,
+    body: request.body,
+    labels: request.labels,
+    scheduledAt,
+    runAt: scheduledAt,
+    maxRetries: request.max_retries,
+    timeoutMs: request.timeout_ms,
+    backoffInitialMs: request.retry_backoff.initial_delay_ms,
+    backoffMaxMs: request.retry_backoff.max_delay_ms,
+    createdAt: now,
+  };
+  assertJobRules(job, now, prefix);
+  return job;
+}
+
+/** A stable digest of a create request: the same request under the same key is a repeat. */
+async function fingerprintOf(request: CreateJobRequest): Promise<string> {
+  const canonical = JSON.stringify(request, (_key, value) =>
+    value && typeof value === "object" && !Array.isArray(value)
+      ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)))
+      : value,
+  );
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(canonical));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+jobsApi.post("/", async (c) => {
+  const request = await parseJsonBody(c, createJobRequest);
+  const { now, db } = c.var;
+  const key = parseOrThrow(idempotencyKeyHeader, c.req.header("idempotency-key"));
+  const job = newJobFrom(request, c.var.auth.projectId, now);
+  const claim = claimIfDueSoon(job.runAt, job.timeoutMs, now);
+  const row: NewJob = { ...job, claimedBy: claim?.claimant ?? null, lockedUntil: claim?.lockedUntil ?? null };
+  if (key === undefined) {
+    const [created] = await insertJobs(db, [row]);
+    if (claim) deliverFromHere(c, claim.claimant, [{ job: created, claim }]);
+    c.header("ETag", etagOf(created));
+    return c.json(toJobJson(created), 201);
+  }
+  const fingerprint = await fingerprintOf(request);
+  const result = await insertJobOnce(db, { ...row, idempotencyKey: key, idempotencyFingerprint: fingerprint });
+  if (!result.created && result.job.idempotencyFingerprint !== fingerprint) {
+    throw new ApiError(
+      409,
+      "idempotency_key_reused",
+      "This Idempotency-Key was used for a different request; use a new key for a new job.",
+    );
+  }
+  if (result.created && claim) deliverFromHere(c, claim.claimant, [{ job: result.job, claim }]);
+  c.header("ETag", etagOf(result.job));
+  return c.json(toJobJson(result.job), result.created ? 201 : 200);
+});
+
+jobsApi.post("/batch", async (c) => {
+  const { jobs: requests } = await parseJsonBody(c, createJobsRequest);
+  const { now, db } = c.var;
+  // One claimant for the whole batch: the jobs due soon are fired together from here.
+  const claimant = crypto.randomUUID();
+  const rows = requests.map((request, index) => {
+    const job = newJobFrom(request, c.var.auth.projectId, now, `jobs.${index}.`);
+    const claim = claimIfDueSoon(job.runAt, job.timeoutMs, now, claimant);
+    return { row: { ...job, claimedBy: claim?.claimant ?? null, lockedUntil: claim?.lockedUntil ?? null }, claim };
+  });
+  const created = await insertJobs(
+    db,
+    rows.map(({ row }) => row),
+  );
+  const claims = new Map(rows.map(({ row, claim }) => [row.id, claim]));
+  deliverFromHere(
+    c,
+    claimant,
+    created.flatMap((job) => {
+      const claim = claims.get(job.id);
+      return claim ? [{ job, claim }] : [];
+    }),
+  );
+  return c.json({ jobs: created.map(toJobJson) }, 201);
+});
+
+jobsApi.get("/", async (c) => {
+  const query = parseOrThrow(listJobsQuery, {
+    ...c.req.query(),
+    status: c.req.queries("status"),
+    label: c.req.queries("label"),
+  });
+  const page = await listJobs(
+    c.var.db,
+    {
+      projectId: c.var.auth.projectId,
+      statuses: query.status,
+      labels: query.label,
+      urlPrefix: query.url_prefix,
+      scheduledFrom: query.scheduled_after ? new Date(query.scheduled_after) : undefined,
+      scheduledTo: query.scheduled_before ? new Date(query.scheduled_before) : undefined,
+    },
+    query.order,
+    { after: query.cursor, limit: query.limit + 1 },
+  );
+  const jobs = page.slice(0, query.limit);
+  const last = jobs.at(-1);
+  const hasMore = page.length > query.limit && last;
+  return c.json({
+    jobs: jobs.map(toJobJson),
+    next_cursor: hasMore
+      ? encodeCursor(query.order, query.order === "newest" ? last.createdAt : last.runAt, last.id)
+      : null,
+  });
+});
 
 /** The job id in the path; one that is not a UUID names no job. */
 function jobIdOf(c: Context<AppEnv>): string {
@@ -85,12 +194,28 @@ function jobIdOf(c: Context<AppEnv>): string {
   return id.data;
 }
 
-jobsApi.get("/:id", async (c) => {
+async function requireJob(c: Context<AppEnv>): Promise<JobRow> {
   const job = await findJob(c.var.db, c.var.auth.projectId, jobIdOf(c));
   if (!job) throw notFound("Job");
+  return job;
+}
+
+jobsApi.get("/:id", async (c) => {
+  const job = await requireJob(c);
   const attempts = await listAttempts(c.var.db, job.id);
   c.header("ETag", etagOf(job));
   return c.json({ ...toJobJson(job), attempts: attempts.map(toAttemptJson) });
+});
+
+jobsApi.get("/:id/attempts", async (c) => {
+  const job = await requireJob(c);
+  const query = parseOrThrow(attemptsQuery, c.req.query());
+  const page = await listAttempts(c.var.db, job.id, { after: query.after, limit: query.limit + 1 });
+  const attempts = page.slice(0, query.limit);
+  return c.json({
+    attempts: attempts.map(toAttemptJson),
+    next_after: page.length > query.limit ? (attempts.at(-1)?.attempt ?? null) : null,
+  });
 });
 
 /** Cancel: once this answers, a scheduled job never fires; a running one is not retried. */
@@ -108,12 +233,15 @@ jobsApi.post("/:id/cancel", cancel);
 
 /** The stored fields a PATCH body sets. */
 function changesOf(request: UpdateJobRequest, job: JobRow): JobChanges {
+  const scheduledAt = request.scheduled_at === undefined ? undefined : new Date(request.scheduled_at);
   return {
     ...(request.url !== undefined && { url: request.url }),
     ...(request.http_method !== undefined && { httpMethod: request.http_method }),
     ...(request.headers !== undefined && { headers: request.headers }),
     ...(request.body !== undefined && { body: request.body }),
-    ...(request.scheduled_at !== undefined && { scheduledAt: new Date(request.scheduled_at) }),
+    ...(request.labels !== undefined && { labels: request.labels }),
+    // The next attempt moves only when the schedule does.
+    ...(scheduledAt && { scheduledAt, runAt: scheduledAt }),
     ...(request.max_retries !== undefined && { maxRetries: request.max_retries }),
     ...(request.timeout_ms !== undefined && { timeoutMs: request.timeout_ms }),
     ...(request.retry_backoff && {
@@ -123,37 +251,57 @@ function changesOf(request: UpdateJobRequest, job: JobRow): JobChanges {
   };
 }
 
-/** How often a PATCH without If-Match re-reads the job when a concurrent write got there first. */
+/** How often a change without If-Match re-reads the job when a concurrent write got there first. */
 const UPDATE_ATTEMPTS = 3;
 
 /**
- * Change a job that has not started. With `If-Match`, the change applies only to that
- * version of the job (412 otherwise); without it, to the current version.
+ * Applies a change to a job that has not started, and fires it from here when it is now due
+ * within seconds. With `If-Match`, only to that version of the job (412 otherwise).
  */
-jobsApi.patch("/:id", async (c) => {
-  const id = jobIdOf(c);
-  const request = await parseJsonBody(c, updateJobRequest);
+async function changeScheduledJob(c: Context<AppEnv>, changesFor: (job: JobRow) => JobChanges) {
   const ifMatch = c.req.header("if-match");
   const { db, now } = c.var;
   for (let attempt = 1; attempt <= UPDATE_ATTEMPTS; attempt++) {
-    const job = await findJob(db, c.var.auth.projectId, id);
-    if (!job) throw notFound("Job");
+    const job = await requireJob(c);
     if (ifMatch !== undefined && ifMatch !== etagOf(job)) throw preconditionFailed();
     if (job.status !== "scheduled") throw notChangeable(job);
-    const changes = changesOf(request, job);
+    const changes = changesFor(job);
     const merged = { ...job, ...changes };
     assertJobRules(merged, now);
-    // The next attempt moves only when the schedule does.
-    const claim = claimIfDueSoon(changes.scheduledAt ?? job.runAt, merged.timeoutMs, now);
-    const updated = await updateScheduledJob(db, job.projectId, id, job.updatedAt, changes, claim, now);
+    const claim = claimIfDueSoon(merged.runAt, merged.timeoutMs, now);
+    const updated = await updateScheduledJob(db, job.projectId, job.id, job.updatedAt, changes, claim, now);
     if (updated) {
-      if (claim) deliverFromHere(c, claim, updated);
+      if (claim) deliverFromHere(c, claim.claimant, [{ job: updated, claim }]);
       c.header("ETag", etagOf(updated));
       return c.json(toJobJson(updated));
     }
     if (ifMatch !== undefined) throw preconditionFailed();
   }
   throw new ApiError(409, "conflict", "The job kept changing while this change was applied; try again.");
+}
+
+jobsApi.patch("/:id", async (c) => {
+  const request = await parseJsonBody(c, updateJobRequest);
+  return changeScheduledJob(c, (job) => changesOf(request, job));
+});
+
+/** Fire now: a scheduled job's next attempt moves to this instant (its scheduled_at is kept). */
+jobsApi.post("/:id/run", (c) => changeScheduledJob(c, () => ({ runAt: c.var.now })));
+
+/** Replay: a finished job runs again as a new run, with a new webhook-id; its history is kept. */
+jobsApi.post("/:id/replay", async (c) => {
+  const id = jobIdOf(c);
+  const { db, now } = c.var;
+  const existing = await requireJob(c);
+  const claim = claimIfDueSoon(now, existing.timeoutMs, now);
+  const job = await replayJob(db, c.var.auth.projectId, id, now, claim, now);
+  if (!job) {
+    const current = await requireJob(c);
+    throw new ApiError(409, "job_not_finished", `The job is ${current.status}; only a finished job can be replayed.`);
+  }
+  if (claim) deliverFromHere(c, claim.claimant, [{ job, claim }]);
+  c.header("ETag", etagOf(job));
+  return c.json(toJobJson(job));
 });
 
 const preconditionFailed = () =>

@@ -2,23 +2,46 @@
  * Every SQL statement on jobs and job_attempts. Each states what it guarantees when
  * several ticks and API requests run it at once. `now` always comes from the caller.
  */
-import { and, asc, eq, inArray, lt, lte, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, inArray, lt, lte, sql } from "drizzle-orm";
 import type { AttemptOutcome, JobStatus } from "../jobs/states";
 import type { Database } from "./client";
 import { type JobAttemptRow, type JobRow, jobAttempts, jobs } from "./schema";
 
 export type NewJob = Omit<typeof jobs.$inferInsert, "status" | "attempt" | "updatedAt">;
 
+function scheduledRow(job: NewJob) {
+  return { ...job, status: "scheduled" as const, attempt: 0, updatedAt: job.createdAt };
+}
+
 /**
- * Inserts a job as `scheduled`, optionally already claimed (by the API invocation that will
- * fire it itself). A single-row insert: it is either fully there or absent.
+ * Inserts jobs as `scheduled`, some perhaps already claimed (by the API invocation that will
+ * fire them itself), in one multi-row statement: all are there, or none.
  */
-export async function insertJob(db: Database, job: NewJob): Promise<JobRow> {
-  const [row] = await db
+export async function insertJobs(db: Database, batch: NewJob[]): Promise<JobRow[]> {
+  if (batch.length === 0) return [];
+  return db.insert(jobs).values(batch.map(scheduledRow)).returning();
+}
+
+/**
+ * Inserts a job unless its project already has one with the same idempotency key; then that
+ * job is returned instead, with `created: false`. Concurrency: the unique index on
+ * (project_id, idempotency_key) serializes concurrent repeats; exactly one inserts, and
+ * every other waits for it and then reads its row.
+ */
+export async function insertJobOnce(db: Database, job: NewJob): Promise<{ job: JobRow; created: boolean }> {
+  const [inserted] = await db
     .insert(jobs)
-    .values({ ...job, status: "scheduled", attempt: 0, updatedAt: job.createdAt })
+    .values(scheduledRow(job))
+    .onConflictDoNothing({ target: [jobs.projectId, jobs.idempotencyKey], where: sql`idempotency_key IS NOT NULL` })
     .returning();
-  return row;
+  if (inserted) return { job: inserted, created: true };
+  const key = job.idempotencyKey;
+  if (!key) throw new Error("a job without an idempotency key cannot conflict");
+  const [existing] = await db
+    .select()
+    .from(jobs)
+    .where(and(eq(jobs.projectId, job.projectId), eq(jobs.idempotencyKey, key)));
+  return { job: existing, created: false };
 }
 
 /** A project's job by id; another project's id finds nothing. */
@@ -30,9 +53,72 @@ export async function findJob(db: Database, projectId: string, id: string): Prom
   return row;
 }
 
-/** A job's attempts, oldest first. */
-export async function listAttempts(db: Database, jobId: string): Promise<JobAttemptRow[]> {
-  return db.select().from(jobAttempts).where(eq(jobAttempts.jobId, jobId)).orderBy(asc(jobAttempts.attempt));
+/** A job's attempts, oldest first: all of them, or a page of `limit` after attempt number `after`. */
+export async function listAttempts(
+  db: Database,
+  jobId: string,
+  page: { after: number; limit: number } = { after: 0, limit: 1_000_000 },
+): Promise<JobAttemptRow[]> {
+  return db
+    .select()
+    .from(jobAttempts)
+    .where(and(eq(jobAttempts.jobId, jobId), gt(jobAttempts.attempt, page.after)))
+    .orderBy(asc(jobAttempts.attempt))
+    .limit(page.limit);
+}
+
+export interface JobFilter {
+  projectId: string;
+  statuses?: JobStatus[];
+  /** Jobs carrying all these labels with these values. */
+  labels?: Record<string, string>;
+  urlPrefix?: string;
+  scheduledFrom?: Date;
+  scheduledTo?: Date;
+}
+
+/** Where a page starts: after this job, in the list's order. */
+export interface JobCursor {
+  at: Date;
+  id: string;
+}
+
+export type JobOrder = "newest" | "soonest";
+
+/**
+ * One page of a project's jobs. Keyset pagination on (created_at, id) newest first or
+ * (run_at, id) soonest first: a page never repeats or skips a job because of jobs inserted
+ * meanwhile. Read-only.
+ */
+export async function listJobs(
+  db: Database,
+  filter: JobFilter,
+  order: JobOrder,
+  page: { after?: JobCursor; limit: number },
+): Promise<JobRow[]> {
+  const key = order === "newest" ? jobs.createdAt : jobs.runAt;
+  const conditions = [eq(jobs.projectId, filter.projectId)];
+  if (filter.statuses?.length) conditions.push(inArray(jobs.status, filter.statuses));
+  if (filter.labels && Object.keys(filter.labels).length > 0) {
+    conditions.push(sql`${jobs.labels} @> ${JSON.stringify(filter.labels)}::jsonb`);
+  }
+  if (filter.urlPrefix) conditions.push(sql`starts_with(${jobs.url}, ${filter.urlPrefix})`);
+  if (filter.scheduledFrom) conditions.push(gte(jobs.scheduledAt, filter.scheduledFrom));
+  if (filter.scheduledTo) conditions.push(lt(jobs.scheduledAt, filter.scheduledTo));
+  if (page.after) {
+    const at = sql`${page.after.at.toISOString()}::timestamptz`;
+    conditions.push(
+      order === "newest"
+        ? sql`(${key}, ${jobs.id}) < (${at}, ${page.after.id}::uuid)`
+        : sql`(${key}, ${jobs.id}) > (${at}, ${page.after.id}::uuid)`,
+    );
+  }
+  return db
+    .select()
+    .from(jobs)
+    .where(and(...conditions))
+    .orderBy(order === "newest" ? desc(key) : asc(key), order === "newest" ? desc(jobs.id) : asc(jobs.id))
+    .limit(page.limit);
 }
 
 /** A pre-claimed job: enough to plan its firing; the request itself is read when it starts. */
@@ -282,10 +368,12 @@ export type JobChanges = Partial<
     | "headers"
     | "body"
     | "scheduledAt"
+    | "runAt"
     | "maxRetries"
     | "timeoutMs"
     | "backoffInitialMs"
     | "backoffMaxMs"
+    | "labels"
   >
 >;
 
@@ -309,7 +397,6 @@ export async function updateScheduledJob(
     .update(jobs)
     .set({
       ...changes,
-      ...(changes.scheduledAt && { runAt: changes.scheduledAt }),
       claimedBy: claim?.claimant ?? null,
       lockedUntil: claim?.lockedUntil ?? null,
       updatedAt: now,
@@ -324,4 +411,37 @@ export async function updateScheduledJob(
     )
     .returning();
   return updated;
+}
+
+/**
+ * Starts a new run of a finished job (`POST /jobs/:id/replay`): back to `scheduled` at
+ * `runAt` with a new webhook-id, its attempt history kept (attempt numbers carry on).
+ * Guard: only a succeeded, failed or canceled job is replayed.
+ */
+export async function replayJob(
+  db: Database,
+  projectId: string,
+  id: string,
+  runAt: Date,
+  claim: { claimant: string; lockedUntil: Date } | null,
+  now: Date,
+): Promise<JobRow | undefined> {
+  const [replayed] = await db
+    .update(jobs)
+    .set({
+      status: "scheduled",
+      runAt,
+      webhookId: sql`'msg_' || replace(gen_random_uuid()::text, '-', '')`,
+      claimedBy: claim?.claimant ?? null,
+      lockedUntil: claim?.lockedUntil ?? null,
+      finishedAt: null,
+      lastStatusCode: null,
+      lastError: null,
+      updatedAt: now,
+    })
+    .where(
+      and(eq(jobs.id, id), eq(jobs.projectId, projectId), inArray(jobs.status, ["succeeded", "failed", "canceled"])),
+    )
+    .returning();
+  return replayed;
 }

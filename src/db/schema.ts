@@ -65,6 +65,12 @@ export const jobs = pgTable(
     timeoutMs: integer("timeout_ms").notNull(),
     backoffInitialMs: integer("backoff_initial_ms").notNull().default(10_000),
     backoffMaxMs: integer("backoff_max_ms").notNull().default(3_600_000),
+    // Free-form string labels, for the caller's own bookkeeping and for filtering lists.
+    labels: jsonb("labels").$type<Record<string, string>>().notNull().default({}),
+    // Idempotency-Key of the creating request, and a fingerprint of that request, so a
+    // repeat returns this job and a different request under the same key is refused.
+    idempotencyKey: text("idempotency_key"),
+    idempotencyFingerprint: text("idempotency_fingerprint"),
     // The receiver's dedupe key (`webhook-id`): the same on every retry of one run.
     webhookId: text("webhook_id").notNull().default(sql`'msg_' || replace(gen_random_uuid()::text, '-', '')`),
     // State. `attempt` counts attempts started; it fences every write from a claimer.
@@ -85,7 +91,9 @@ export const jobs = pgTable(
     index("jobs_due_idx").on(t.runAt).where(sql`status = 'scheduled'`),
     // Rescue scans only leased rows.
     index("jobs_leased_idx").on(t.lockedUntil).where(sql`status = 'running'`),
-    index("jobs_project_created_idx").on(t.projectId, t.createdAt),
+    index("jobs_project_created_idx").on(t.projectId, t.createdAt, t.id),
+    index("jobs_project_run_at_idx").on(t.projectId, t.runAt, t.id),
+    uniqueIndex("jobs_idempotency_idx").on(t.projectId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL`),
   ],
 );
 

@@ -13,6 +13,13 @@ export const JOB_LIMITS = {
   backoffInitialMsDefault: 10_000,
   backoffMaxMsDefault: 3_600_000,
   backoffMaxMsMax: 7 * 24 * 3_600_000,
+  labelCountMax: 20,
+  labelKeyMaxLength: 64,
+  labelValueMaxLength: 256,
+  idempotencyKeyMaxLength: 255,
+  batchSizeMax: 1000,
+  listLimitDefault: 50,
+  listLimitMax: 200,
   /** How far ahead a job may be scheduled. */
   scheduleHorizonMs: 366 * 24 * 60 * 60_000,
 } as const;
