@@ -184,6 +184,27 @@ export const listJobsQuery = z
     return { ...query, cursor: { at: new Date(cursor.at), id: cursor.id } };
   });
 
+/** Which jobs a bulk action takes: listed ids, or every job matching a (non-empty) filter. */
+export const bulkRequest = z
+  .strictObject({
+    ids: z.array(z.uuid()).min(1).max(JOB_LIMITS.batchSizeMax).optional(),
+    filter: z
+      .strictObject({
+        status: z.array(z.enum(JOB_STATUSES)).min(1).optional(),
+        labels: jobFields.labels.optional(),
+        url_prefix: z.string().min(1).max(JOB_LIMITS.urlMaxLength).optional(),
+        scheduled_after: jobFields.scheduled_at.optional(),
+        scheduled_before: jobFields.scheduled_at.optional(),
+      })
+      .refine((filter) => Object.keys(filter).length > 0, {
+        message: "name at least one criterion; a bulk action never takes every job by accident",
+      })
+      .optional(),
+  })
+  .refine((request) => (request.ids === undefined) !== (request.filter === undefined), {
+    message: "give ids or filter, not both",
+  });
+
 /** `GET /jobs/:id/attempts` query: attempts after number `after`, `limit` at a time. */
 export const attemptsQuery = z.strictObject({
   after: z.coerce.number().int().min(0).default(0),

@@ -1,14 +1,18 @@
 import { type Context, Hono } from "hono";
 import {
+  BULK_LIMIT,
   cancelJob,
+  cancelJobs,
   findJob,
   insertJobOnce,
   insertJobs,
   type JobChanges,
+  type JobFilter,
   listAttempts,
   listJobs,
   type NewJob,
   replayJob,
+  replayJobs,
   updateScheduledJob,
 } from "../db/jobs";
 import type { JobRow } from "../db/schema";
@@ -20,6 +24,7 @@ import type { AppEnv } from "./context";
 import { ApiError, notFound } from "./errors";
 import {
   attemptsQuery,
+  bulkRequest,
   type CreateJobRequest,
   createJobRequest,
   createJobsRequest,
@@ -185,6 +190,37 @@ jobsApi.get("/", async (c) => {
       ? encodeCursor(query.order, query.order === "newest" ? last.createdAt : last.runAt, last.id)
       : null,
   });
+});
+
+/** The jobs a bulk request names, within the caller's project. */
+async function bulkFilterOf(c: Context<AppEnv>): Promise<JobFilter> {
+  const { ids, filter } = await parseJsonBody(c, bulkRequest);
+  return {
+    projectId: c.var.auth.projectId,
+    ids,
+    statuses: filter?.status,
+    labels: filter?.labels,
+    urlPrefix: filter?.url_prefix,
+    scheduledFrom: filter?.scheduled_after ? new Date(filter.scheduled_after) : undefined,
+    scheduledTo: filter?.scheduled_before ? new Date(filter.scheduled_before) : undefined,
+  };
+}
+
+/** The answer to a bulk action: what it changed, and whether the caller should repeat it. */
+function bulkResult(c: Context<AppEnv>, ids: string[]) {
+  return c.json({ count: ids.length, ids, has_more: ids.length === BULK_LIMIT });
+}
+
+/** Bulk cancel: each named job that can be canceled is, with the single cancel's guarantees. */
+jobsApi.post("/cancel", async (c) => {
+  const filter = await bulkFilterOf(c);
+  return bulkResult(c, await cancelJobs(c.var.db, filter, c.var.now));
+});
+
+/** Bulk replay: each named finished job runs again as a new run, picked up by the tick. */
+jobsApi.post("/replay", async (c) => {
+  const filter = await bulkFilterOf(c);
+  return bulkResult(c, await replayJobs(c.var.db, filter, c.var.now, c.var.now));
 });
 
 /** The job id in the path; one that is not a UUID names no job. */

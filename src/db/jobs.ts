@@ -2,7 +2,7 @@
  * Every SQL statement on jobs and job_attempts. Each states what it guarantees when
  * several ticks and API requests run it at once. `now` always comes from the caller.
  */
-import { and, asc, desc, eq, gt, gte, inArray, lt, lte, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, inArray, lt, lte, type SQL, sql } from "drizzle-orm";
 import type { AttemptOutcome, JobStatus } from "../jobs/states";
 import type { Database } from "./client";
 import { type JobAttemptRow, type JobRow, jobAttempts, jobs } from "./schema";
@@ -69,12 +69,27 @@ export async function listAttempts(
 
 export interface JobFilter {
   projectId: string;
+  ids?: string[];
   statuses?: JobStatus[];
   /** Jobs carrying all these labels with these values. */
   labels?: Record<string, string>;
   urlPrefix?: string;
   scheduledFrom?: Date;
   scheduledTo?: Date;
+}
+
+/** The SQL conditions of a filter; always scoped to its project. */
+function filterConditions(filter: JobFilter): SQL[] {
+  const conditions = [eq(jobs.projectId, filter.projectId)];
+  if (filter.ids) conditions.push(inArray(jobs.id, filter.ids));
+  if (filter.statuses?.length) conditions.push(inArray(jobs.status, filter.statuses));
+  if (filter.labels && Object.keys(filter.labels).length > 0) {
+    conditions.push(sql`${jobs.labels} @> ${JSON.stringify(filter.labels)}::jsonb`);
+  }
+  if (filter.urlPrefix) conditions.push(sql`starts_with(${jobs.url}, ${filter.urlPrefix})`);
+  if (filter.scheduledFrom) conditions.push(gte(jobs.scheduledAt, filter.scheduledFrom));
+  if (filter.scheduledTo) conditions.push(lt(jobs.scheduledAt, filter.scheduledTo));
+  return conditions;
 }
 
 /** Where a page starts: after this job, in the list's order. */
@@ -97,14 +112,7 @@ export async function listJobs(
   page: { after?: JobCursor; limit: number },
 ): Promise<JobRow[]> {
   const key = order === "newest" ? jobs.createdAt : jobs.runAt;
-  const conditions = [eq(jobs.projectId, filter.projectId)];
-  if (filter.statuses?.length) conditions.push(inArray(jobs.status, filter.statuses));
-  if (filter.labels && Object.keys(filter.labels).length > 0) {
-    conditions.push(sql`${jobs.labels} @> ${JSON.stringify(filter.labels)}::jsonb`);
-  }
-  if (filter.urlPrefix) conditions.push(sql`starts_with(${jobs.url}, ${filter.urlPrefix})`);
-  if (filter.scheduledFrom) conditions.push(gte(jobs.scheduledAt, filter.scheduledFrom));
-  if (filter.scheduledTo) conditions.push(lt(jobs.scheduledAt, filter.scheduledTo));
+  const conditions = filterConditions(filter);
   if (page.after) {
     const at = sql`${page.after.at.toISOString()}::timestamptz`;
     conditions.push(
@@ -347,16 +355,48 @@ export async function releaseClaims(db: Database, claimant: string, ids: string[
 export async function cancelJob(db: Database, projectId: string, id: string, now: Date): Promise<JobRow | undefined> {
   const [canceled] = await db
     .update(jobs)
-    .set({
-      status: "canceled",
-      claimedBy: sql`CASE WHEN ${jobs.status} = 'running' THEN ${jobs.claimedBy} END`,
-      lockedUntil: sql`CASE WHEN ${jobs.status} = 'running' THEN ${jobs.lockedUntil} END`,
-      finishedAt: now,
-      updatedAt: now,
-    })
-    .where(and(eq(jobs.id, id), eq(jobs.projectId, projectId), inArray(jobs.status, ["scheduled", "running"])))
+    .set(canceledState(now))
+    .where(and(eq(jobs.id, id), eq(jobs.projectId, projectId), inArray(jobs.status, CANCELABLE)))
     .returning();
   return canceled ?? findJob(db, projectId, id);
+}
+
+const CANCELABLE: JobStatus[] = ["scheduled", "running"];
+const REPLAYABLE: JobStatus[] = ["succeeded", "failed", "canceled"];
+/** How many jobs one bulk call changes at most; the caller repeats the call for the rest. */
+export const BULK_LIMIT = 10_000;
+
+function canceledState(now: Date) {
+  return {
+    status: "canceled" as const,
+    // A running job keeps its lease until its attempt is recorded; a scheduled one loses any claim.
+    claimedBy: sql`CASE WHEN ${jobs.status} = 'running' THEN ${jobs.claimedBy} END`,
+    lockedUntil: sql`CASE WHEN ${jobs.status} = 'running' THEN ${jobs.lockedUntil} END`,
+    finishedAt: now,
+    updatedAt: now,
+  };
+}
+
+/**
+ * Cancels up to BULK_LIMIT of a project's jobs matching a filter, with cancelJob's guard and
+ * guarantees for each. Returns the ids canceled.
+ */
+export async function cancelJobs(db: Database, filter: JobFilter, now: Date): Promise<string[]> {
+  const rows = await db
+    .update(jobs)
+    .set(canceledState(now))
+    .where(and(inArray(jobs.id, matching(db, filter, CANCELABLE)), inArray(jobs.status, CANCELABLE)))
+    .returning({ id: jobs.id });
+  return rows.map((row) => row.id);
+}
+
+/** Up to BULK_LIMIT ids of jobs matching the filter in the given statuses (the outer update re-checks the status). */
+function matching(db: Database, filter: JobFilter, statuses: JobStatus[]) {
+  return db
+    .select({ id: jobs.id })
+    .from(jobs)
+    .where(and(...filterConditions(filter), inArray(jobs.status, statuses)))
+    .limit(BULK_LIMIT);
 }
 
 /** The stored fields a change may set; absent ones keep their value. */
@@ -413,6 +453,20 @@ export async function updateScheduledJob(
   return updated;
 }
 
+function replayedState(runAt: Date, claim: { claimant: string; lockedUntil: Date } | null, now: Date) {
+  return {
+    status: "scheduled" as const,
+    runAt,
+    webhookId: sql`'msg_' || replace(gen_random_uuid()::text, '-', '')`,
+    claimedBy: claim?.claimant ?? null,
+    lockedUntil: claim?.lockedUntil ?? null,
+    finishedAt: null,
+    lastStatusCode: null,
+    lastError: null,
+    updatedAt: now,
+  };
+}
+
 /**
  * Starts a new run of a finished job (`POST /jobs/:id/replay`): back to `scheduled` at
  * `runAt` with a new webhook-id, its attempt history kept (attempt numbers carry on).
@@ -428,20 +482,18 @@ export async function replayJob(
 ): Promise<JobRow | undefined> {
   const [replayed] = await db
     .update(jobs)
-    .set({
-      status: "scheduled",
-      runAt,
-      webhookId: sql`'msg_' || replace(gen_random_uuid()::text, '-', '')`,
-      claimedBy: claim?.claimant ?? null,
-      lockedUntil: claim?.lockedUntil ?? null,
-      finishedAt: null,
-      lastStatusCode: null,
-      lastError: null,
-      updatedAt: now,
-    })
-    .where(
-      and(eq(jobs.id, id), eq(jobs.projectId, projectId), inArray(jobs.status, ["succeeded", "failed", "canceled"])),
-    )
+    .set(replayedState(runAt, claim, now))
+    .where(and(eq(jobs.id, id), eq(jobs.projectId, projectId), inArray(jobs.status, REPLAYABLE)))
     .returning();
   return replayed;
+}
+
+/** Replays up to BULK_LIMIT finished jobs matching a filter, due at `runAt`; returns their ids. */
+export async function replayJobs(db: Database, filter: JobFilter, runAt: Date, now: Date): Promise<string[]> {
+  const rows = await db
+    .update(jobs)
+    .set(replayedState(runAt, null, now))
+    .where(and(inArray(jobs.id, matching(db, filter, REPLAYABLE)), inArray(jobs.status, REPLAYABLE)))
+    .returning({ id: jobs.id });
+  return rows.map((row) => row.id);
 }
