@@ -12,6 +12,8 @@ export interface Bindings {
   CALLBACKS_PER_SECOND?: string;
   /** Most invocations one tick fans out to, itself included. */
   MAX_SHARDS?: string;
+  /** Days finished jobs and old attempts are kept (at least 1, so idempotency keys live 24 h). */
+  RETENTION_DAYS?: string;
 }
 
 export interface Settings {
@@ -20,9 +22,10 @@ export interface Settings {
   subrequestBudget: number;
   callbacksPerSecond: number;
   maxShards: number;
+  retentionDays: number;
 }
 
-const DEFAULTS = { subrequestBudget: 1000, callbacksPerSecond: 200, maxShards: 16 };
+const DEFAULTS = { subrequestBudget: 1000, callbacksPerSecond: 200, maxShards: 16, retentionDays: 30 };
 
 /** Reads and checks the Worker's environment. Throws when a binding is missing or malformed. */
 export function readSettings(env: Bindings): Settings {
@@ -38,6 +41,7 @@ export function readSettings(env: Bindings): Settings {
       1,
     ),
     maxShards: positiveInteger("MAX_SHARDS", env.MAX_SHARDS, DEFAULTS.maxShards, 1),
+    retentionDays: positiveInteger("RETENTION_DAYS", env.RETENTION_DAYS, DEFAULTS.retentionDays, 1),
   };
 }
 

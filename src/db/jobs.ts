@@ -497,3 +497,33 @@ export async function replayJobs(db: Database, filter: JobFilter, runAt: Date, n
     .returning({ id: jobs.id });
   return rows.map((row) => row.id);
 }
+
+/**
+ * History retention, a small batch at a time: deletes up to `limit` finished jobs (their
+ * attempts go with them) and up to `limit` attempts of unfinished jobs, all older than
+ * `cutoff`, in one statement. The two sets are disjoint, so no row is deleted twice.
+ * Idempotent; safe beside any other statement (deleted rows are finished or history).
+ */
+export async function pruneHistory(
+  db: Database,
+  cutoff: Date,
+  limit: number,
+): Promise<{ jobs: number; attempts: number }> {
+  const before = sql`${cutoff.toISOString()}::timestamptz`;
+  const result = await db.execute<{ jobs: number; attempts: number }>(sql`
+    WITH old_jobs AS (
+      DELETE FROM jobs WHERE id IN (
+        SELECT id FROM jobs
+        WHERE status IN ('succeeded', 'failed', 'canceled') AND finished_at < ${before}
+        LIMIT ${limit}
+      ) RETURNING 1
+    ), old_attempts AS (
+      DELETE FROM job_attempts WHERE id IN (
+        SELECT a.id FROM job_attempts a JOIN jobs j ON j.id = a.job_id
+        WHERE j.status IN ('scheduled', 'running') AND a.fired_at < ${before}
+        LIMIT ${limit}
+      ) RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM old_jobs)::int AS jobs, (SELECT count(*) FROM old_attempts)::int AS attempts`);
+  return result.rows[0];
+}

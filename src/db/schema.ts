@@ -89,6 +89,8 @@ export const jobs = pgTable(
   (t) => [
     // The claim scans only due rows; finished rows never enter this index.
     index("jobs_due_idx").on(t.runAt).where(sql`status = 'scheduled'`),
+    // Retention scans only finished rows.
+    index("jobs_finished_idx").on(t.finishedAt).where(sql`status IN ('succeeded', 'failed', 'canceled')`),
     // Rescue scans only leased rows.
     index("jobs_leased_idx").on(t.lockedUntil).where(sql`status = 'running'`),
     index("jobs_project_created_idx").on(t.projectId, t.createdAt, t.id),
@@ -116,7 +118,10 @@ export const jobAttempts = pgTable(
     errorMessage: text("error_message"),
     outcome: attemptOutcome("outcome").notNull(),
   },
-  (t) => [uniqueIndex("job_attempts_job_attempt_idx").on(t.jobId, t.attempt)],
+  (t) => [
+    uniqueIndex("job_attempts_job_attempt_idx").on(t.jobId, t.attempt),
+    index("job_attempts_fired_idx").on(t.firedAt),
+  ],
 );
 
 /**

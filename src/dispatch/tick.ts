@@ -5,13 +5,16 @@
  * second, polling for jobs created or rescheduled into the window while it runs.
  */
 import type { Database } from "../db/client";
-import { type ClaimedJob, claimWindow, releaseClaims, rescueExpiredLeases } from "../db/jobs";
+import { type ClaimedJob, claimWindow, pruneHistory, releaseClaims, rescueExpiredLeases } from "../db/jobs";
 import { type DeliveryReport, DeliveryRun, TIMING } from "./delivery-run";
 import { planShards, type ShardLimits } from "./shard-plan";
 import { SubrequestBudget } from "./subrequest-budget";
 
 /** How far a tick's window reaches into the next minute, so a late next tick loses no time. */
 export const WINDOW_OVERLAP_MS = 5_000;
+/** Rows of history each tick deletes at most: small batches keep every tick's work short. */
+export const PRUNE_BATCH = 500;
+const DAY_MS = 24 * 60 * 60_000;
 /** Subrequests an invocation keeps for itself (its database connection, shard calls). */
 const SUBREQUEST_OVERHEAD = 2;
 
@@ -28,7 +31,7 @@ export interface TickDependencies {
   scheduledTime: Date;
   /** The tick's clock reading at start. */
   now: Date;
-  limits: { subrequestBudget: number; callbacksPerSecond: number; maxShards: number };
+  limits: { subrequestBudget: number; callbacksPerSecond: number; maxShards: number; retentionDays: number };
   /** Delivers a shard in a fresh invocation; resolves when it is done. */
   runShard: (shard: Shard) => Promise<DeliveryReport>;
   random?: () => number;
@@ -36,6 +39,7 @@ export interface TickDependencies {
 
 export interface TickReport {
   rescued: number;
+  pruned: { jobs: number; attempts: number };
   claimed: number;
   shards: number;
   overflow: number;
@@ -54,6 +58,7 @@ export async function runTick(deps: TickDependencies): Promise<TickReport> {
   };
 
   const rescued = await rescueExpiredLeases(db, now);
+  const pruned = await pruneHistory(db, new Date(now.getTime() - limits.retentionDays * DAY_MS), PRUNE_BATCH);
   const claimed = await claimAll(db, claimant, windowEnd, now, shardLimits);
   const { shards, overflow } = planShards(claimed, shardLimits);
   await releaseClaims(
@@ -73,7 +78,7 @@ export async function runTick(deps: TickDependencies): Promise<TickReport> {
     }),
   );
   const [local] = await Promise.all([run.run(), ...remote]);
-  return { rescued, claimed: claimed.length, shards: shards.length, overflow: overflow.length, local };
+  return { rescued, pruned, claimed: claimed.length, shards: shards.length, overflow: overflow.length, local };
 }
 
 /** Claims the window's jobs page by page, up to what all shards together may deliver. */

@@ -1,0 +1,2 @@
+CREATE INDEX "job_attempts_fired_idx" ON "job_attempts" USING btree ("fired_at");--> statement-breakpoint
+CREATE INDEX "jobs_finished_idx" ON "jobs" USING btree ("finished_at") WHERE status IN ('succeeded', 'failed', 'canceled');
