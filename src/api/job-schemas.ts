@@ -69,6 +69,10 @@ const jobFields = {
   timeout_ms: z.int().min(JOB_LIMITS.timeoutMsMin).max(JOB_LIMITS.timeoutMsMax),
   retry_backoff: z.strictObject({ initial_delay_ms: backoffDelayMs, max_delay_ms: backoffDelayMs }),
   labels: labelsSchema,
+  failure_url: z
+    .url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" })
+    .max(JOB_LIMITS.urlMaxLength)
+    .nullable(),
 };
 
 /**
@@ -82,6 +86,7 @@ export const createJobRequest = z
     scheduled_at: jobFields.scheduled_at.optional(),
     delay: delaySchema.optional(),
     labels: jobFields.labels.default({}),
+    failure_url: jobFields.failure_url.default(null),
     headers: jobFields.headers.default({}),
     body: jobFields.body.default(null),
     max_retries: jobFields.max_retries.default(JOB_LIMITS.maxRetriesDefault),
@@ -114,6 +119,7 @@ export const updateJobRequest = z.strictObject({
   timeout_ms: jobFields.timeout_ms.optional(),
   retry_backoff: jobFields.retry_backoff.partial().optional(),
   labels: jobFields.labels.optional(),
+  failure_url: jobFields.failure_url.optional(),
 });
 
 export type UpdateJobRequest = z.output<typeof updateJobRequest>;
@@ -236,6 +242,7 @@ export function toJobJson(job: JobRow) {
     timeout_ms: job.timeoutMs,
     retry_backoff: { initial_delay_ms: job.backoffInitialMs, max_delay_ms: job.backoffMaxMs },
     labels: job.labels,
+    failure_url: job.failureUrl,
     webhook_id: job.webhookId,
     attempt: job.attempt,
     last_status_code: job.lastStatusCode,

@@ -86,6 +86,7 @@ function newJobFrom(request: CreateJobRequest, projectId: string, now: Date, pre
     headers: request.headers,
     body: request.body,
     labels: request.labels,
+    failureUrl: request.failure_url,
     scheduledAt,
     runAt: scheduledAt,
     maxRetries: request.max_retries,
@@ -276,6 +277,7 @@ function changesOf(request: UpdateJobRequest, job: JobRow): JobChanges {
     ...(request.headers !== undefined && { headers: request.headers }),
     ...(request.body !== undefined && { body: request.body }),
     ...(request.labels !== undefined && { labels: request.labels }),
+    ...(request.failure_url !== undefined && { failureUrl: request.failure_url }),
     // The next attempt moves only when the schedule does.
     ...(scheduledAt && { scheduledAt, runAt: scheduledAt }),
     ...(request.max_retries !== undefined && { maxRetries: request.max_retries }),

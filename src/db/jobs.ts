@@ -3,6 +3,7 @@
  * several ticks and API requests run it at once. `now` always comes from the caller.
  */
 import { and, asc, desc, eq, gt, gte, inArray, lt, lte, type SQL, sql } from "drizzle-orm";
+import { JOB_LIMITS } from "../jobs/limits";
 import type { AttemptOutcome, JobStatus } from "../jobs/states";
 import type { Database } from "./client";
 import { type JobAttemptRow, type JobRow, jobAttempts, jobs } from "./schema";
@@ -252,7 +253,8 @@ export interface FinishedAttempt {
  * Guard: only a job still on the same attempt number is touched, and the attempt row is
  * written only for jobs that guard let through: a late write from a lost lease (the job was
  * rescued and started again since) changes nothing. A job canceled while its attempt was in
- * flight records that attempt and stays canceled: no retry follows.
+ * flight records that attempt and stays canceled: no retry follows. A job that ends `failed`
+ * with a failure_url gets its failure notification queued in the same statement.
  * Returns the ids of the jobs actually updated.
  */
 export async function finishAttempts(db: Database, batch: FinishedAttempt[]): Promise<string[]> {
@@ -297,8 +299,9 @@ export async function finishAttempts(db: Database, batch: FinishedAttempt[]): Pr
           updated_at = i.now
       FROM input i
       WHERE j.id = i.job_id AND j.status IN ('running', 'canceled') AND j.attempt = i.attempt
-      RETURNING j.id, j.attempt
-    )
+      RETURNING j.*
+    ),
+    ${failureNotificationsFor(sql`moved`)}
     INSERT INTO job_attempts (job_id, attempt, planned_at, fired_at, lateness_ms, duration_ms, status_code,
                               response_excerpt, error_class, error_message, outcome)
     SELECT i.job_id, i.attempt, i.planned_at, i.fired_at, i.lateness_ms, i.duration_ms, i.status_code,
@@ -317,21 +320,45 @@ export async function finishAttempts(db: Database, batch: FinishedAttempt[]): Pr
  */
 export async function rescueExpiredLeases(db: Database, now: Date): Promise<number> {
   const at = sql`${now.toISOString()}::timestamptz`;
-  const spent = sql`${jobs.attempt} > ${jobs.maxRetries}`;
-  const rescued = await db
-    .update(jobs)
-    .set({
-      status: sql`CASE WHEN ${spent} THEN 'failed' ELSE 'scheduled' END::job_status`,
-      runAt: sql`CASE WHEN ${spent} THEN ${jobs.runAt} ELSE ${at} END`,
-      finishedAt: sql`CASE WHEN ${spent} THEN ${at} END`,
-      claimedBy: null,
-      lockedUntil: null,
-      lastError: "lease_expired",
-      updatedAt: now,
-    })
-    .where(and(eq(jobs.status, "running"), lt(jobs.lockedUntil, now)))
-    .returning({ id: jobs.id });
-  return rescued.length;
+  const result = await db.execute(sql`
+    WITH rescued AS (
+      UPDATE jobs
+      SET status = CASE WHEN attempt > max_retries THEN 'failed' ELSE 'scheduled' END::job_status,
+          run_at = CASE WHEN attempt > max_retries THEN run_at ELSE ${at} END,
+          finished_at = CASE WHEN attempt > max_retries THEN ${at} END,
+          claimed_by = NULL,
+          locked_until = NULL,
+          last_error = 'lease_expired',
+          updated_at = ${at}
+      WHERE status = 'running' AND locked_until < ${at}
+      RETURNING *
+    ),
+    ${failureNotificationsFor(sql`rescued`)}
+    SELECT id FROM rescued`);
+  return result.rows.length;
+}
+
+/** Labels of the jobs Fliq creates to tell a failure_url about a failed job. */
+export const FAILURE_NOTIFICATION_LABELS = { fliq: "failure-notification" };
+
+/**
+ * A CTE (named `notified`) queuing one failure notification per job in `moved` that has just
+ * become `failed` and has a failure_url: a POST of a JSON summary, delivered, signed and
+ * retried like any job. Notifications carry no failure_url themselves, so none cascades.
+ */
+function failureNotificationsFor(moved: SQL): SQL {
+  return sql`notified AS (
+      INSERT INTO jobs (id, project_id, url, http_method, headers, body, labels, scheduled_at, run_at,
+                        max_retries, timeout_ms, status, attempt, created_at, updated_at)
+      SELECT gen_random_uuid(), m.project_id, m.failure_url, 'POST', '{"Content-Type": "application/json"}'::jsonb,
+             json_build_object('type', 'job.failed', 'job_id', m.id, 'url', m.url, 'attempts', m.attempt,
+                               'last_status_code', m.last_status_code, 'last_error', m.last_error,
+                               'failed_at', m.finished_at, 'labels', m.labels)::text,
+             ${JSON.stringify(FAILURE_NOTIFICATION_LABELS)}::jsonb, m.updated_at, m.updated_at,
+             ${JOB_LIMITS.maxRetriesDefault}, ${JOB_LIMITS.timeoutMsDefault}, 'scheduled', 0, m.updated_at, m.updated_at
+      FROM ${moved} m
+      WHERE m.status = 'failed' AND m.failure_url IS NOT NULL
+    )`;
 }
 
 /**
@@ -414,6 +441,7 @@ export type JobChanges = Partial<
     | "backoffInitialMs"
     | "backoffMaxMs"
     | "labels"
+    | "failureUrl"
   >
 >;
 

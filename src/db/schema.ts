@@ -71,6 +71,8 @@ export const jobs = pgTable(
     // repeat returns this job and a different request under the same key is refused.
     idempotencyKey: text("idempotency_key"),
     idempotencyFingerprint: text("idempotency_fingerprint"),
+    // Called (signed, as a job of its own) when this job ends `failed`.
+    failureUrl: text("failure_url"),
     // The receiver's dedupe key (`webhook-id`): the same on every retry of one run.
     webhookId: text("webhook_id").notNull().default(sql`'msg_' || replace(gen_random_uuid()::text, '-', '')`),
     // State. `attempt` counts attempts started; it fences every write from a claimer.
