@@ -7,6 +7,7 @@ import { requireToken } from "./auth";
 import type { AppEnv } from "./context";
 import { ApiError, notFound } from "./errors";
 import { jobsApi } from "./jobs";
+import { openApiDocument } from "./openapi";
 
 /** Largest request body accepted; the job `body` field has its own, smaller limit. */
 const REQUEST_MAX_BYTES = 8 * 1024 * 1024;
@@ -34,7 +35,9 @@ app.use("*", async (c, next) => {
   await next();
 });
 
-app.get("/", (c) => c.json({ service: "fliq", status: "ok" }));
+app.get("/", (c) => c.json({ service: "fliq", status: "ok", openapi: "/openapi.json" }));
+
+app.get("/openapi.json", (c) => c.json(openApiDocument(new URL(c.req.url).origin)));
 
 app.use(
   "/jobs/*",

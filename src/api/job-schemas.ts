@@ -6,7 +6,7 @@ import { z } from "zod";
 import type { JobAttemptRow, JobRow } from "../db/schema";
 import { parseDurationMs } from "../jobs/duration";
 import { HTTP_METHODS, JOB_LIMITS, RESERVED_HEADER_PREFIXES } from "../jobs/limits";
-import { JOB_STATUSES } from "../jobs/states";
+import { ATTEMPT_OUTCOMES, JOB_STATUSES } from "../jobs/states";
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 // Printable ASCII and tab only: CR/LF would split headers, and fetch rejects the rest.
@@ -220,15 +220,56 @@ export const attemptsQuery = z.strictObject({
 /** Job ids are UUIDs; anything else cannot name a job. */
 export const jobIdParam = z.uuid();
 
-const iso = (date: Date | null) => (date ? date.toISOString() : null);
+const iso = (date: Date) => date.toISOString();
+const isoOrNull = (date: Date | null) => (date ? date.toISOString() : null);
 
 /** A job's version for optimistic concurrency: it changes with every write to the job. */
 export function etagOf(job: JobRow): string {
   return `"${job.updatedAt.getTime().toString(36)}-${job.attempt}"`;
 }
 
+const isoDateTime = z.iso.datetime({ offset: true });
+
+/** A job as the API shows it; toJobJson is checked against it, and the OpenAPI document is built from it. */
+export const jobResponse = z.object({
+  id: z.uuid(),
+  status: z.enum(JOB_STATUSES),
+  url: z.string(),
+  http_method: z.enum(HTTP_METHODS),
+  headers: z.record(z.string(), z.string()),
+  body: z.string().nullable(),
+  scheduled_at: isoDateTime,
+  run_at: isoDateTime,
+  max_retries: z.int(),
+  timeout_ms: z.int(),
+  retry_backoff: z.object({ initial_delay_ms: z.int(), max_delay_ms: z.int() }),
+  labels: z.record(z.string(), z.string()),
+  failure_url: z.string().nullable(),
+  webhook_id: z.string(),
+  attempt: z.int(),
+  last_status_code: z.int().nullable(),
+  last_error: z.string().nullable(),
+  created_at: isoDateTime,
+  updated_at: isoDateTime,
+  finished_at: isoDateTime.nullable(),
+});
+
+/** One callback attempt as the API shows it. */
+export const attemptResponse = z.object({
+  attempt: z.int(),
+  outcome: z.enum(ATTEMPT_OUTCOMES),
+  planned_at: isoDateTime,
+  fired_at: isoDateTime,
+  lateness_ms: z.int(),
+  duration_ms: z.int(),
+  status_code: z.int().nullable(),
+  response_excerpt: z.string().nullable(),
+  error_class: z.string().nullable(),
+  error_message: z.string().nullable(),
+});
+
 /** A job as the API shows it. */
-export function toJobJson(job: JobRow) {
+export function toJobJson(job: JobRow): z.input<typeof jobResponse> {
   return {
     id: job.id,
     status: job.status,
@@ -249,12 +290,12 @@ export function toJobJson(job: JobRow) {
     last_error: job.lastError,
     created_at: iso(job.createdAt),
     updated_at: iso(job.updatedAt),
-    finished_at: iso(job.finishedAt),
+    finished_at: isoOrNull(job.finishedAt),
   };
 }
 
 /** One callback attempt as the API shows it. */
-export function toAttemptJson(attempt: JobAttemptRow) {
+export function toAttemptJson(attempt: JobAttemptRow): z.input<typeof attemptResponse> {
   return {
     attempt: attempt.attempt,
     outcome: attempt.outcome,

@@ -11,6 +11,7 @@ import {
   uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
+import type { HttpMethod } from "../jobs/limits";
 import { ATTEMPT_OUTCOMES, JOB_STATUSES } from "../jobs/states";
 
 const timestamptz = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
@@ -54,7 +55,7 @@ export const jobs = pgTable(
       .references(() => projects.id, { onDelete: "cascade" }),
     // The request, exactly as the caller asked for it.
     url: text("url").notNull(),
-    httpMethod: text("http_method").notNull(),
+    httpMethod: text("http_method").$type<HttpMethod>().notNull(),
     headers: jsonb("headers").$type<Record<string, string>>().notNull(),
     body: text("body"),
     // Schedule: the time asked for, and the time of the next attempt (moves with retries).

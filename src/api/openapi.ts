@@ -1,0 +1,259 @@
+/**
+ * The OpenAPI 3.1 document, generated from the zod schemas the handlers validate with and
+ * answer by: nothing here restates a field. Served at GET /openapi.json.
+ */
+import { z } from "zod";
+import {
+  attemptResponse,
+  attemptsQuery,
+  bulkRequest,
+  createJobRequest,
+  createJobsRequest,
+  jobResponse,
+  listJobsQuery,
+  updateJobRequest,
+} from "./job-schemas";
+
+/** JSON Schema (2020-12, the dialect of OpenAPI 3.1) of what a client sends or receives. */
+function jsonSchema(schema: z.ZodType, io: "input" | "output" = "input") {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
+    target: "draft-2020-12",
+    io,
+    unrepresentable: "any",
+  }) as Record<string, unknown>;
+  return rest;
+}
+
+/** Query parameters from an object schema's properties. */
+function queryParameters(schema: z.ZodType) {
+  const json = jsonSchema(schema) as { properties?: Record<string, object>; required?: string[] };
+  return Object.entries(json.properties ?? {}).map(([name, property]) => ({
+    name,
+    in: "query",
+    required: json.required?.includes(name) ?? false,
+    schema: property,
+    ...(name === "status" || name === "label" ? { style: "form", explode: true } : {}),
+  }));
+}
+
+const errorResponse = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    details: z.array(z.object({ path: z.string(), message: z.string() })),
+  }),
+});
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: object) => ({ content: { "application/json": { schema } } });
+const error = (description: string) => ({ description, ...json(ref("Error")) });
+const jobId = { name: "id", in: "path", required: true, schema: { type: "string", format: "uuid" } };
+const ifMatch = { name: "If-Match", in: "header", required: false, schema: { type: "string" } };
+const commonErrors = {
+  "401": error("Missing, malformed, unknown or revoked token"),
+  "422": error("Invalid input; details name each problem"),
+};
+const jobAnswer = (description: string) => ({ description, ...json(ref("Job")) });
+const bulkAnswer = {
+  description: "What changed",
+  ...json({
+    type: "object",
+    properties: {
+      count: { type: "integer" },
+      ids: { type: "array", items: { type: "string" } },
+      has_more: { type: "boolean" },
+    },
+    required: ["count", "ids", "has_more"],
+  }),
+};
+
+/** Builds the document; `serverUrl` is where this Fliq answers. */
+export function openApiDocument(serverUrl: string) {
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "Fliq",
+      version: "1",
+      description:
+        "Durable HTTP timers for Cloudflare Workers: schedule a callback, Fliq fires it on time, retries it, and records every attempt.",
+    },
+    servers: [{ url: serverUrl }],
+    security: [{ bearer: [] }],
+    components: {
+      securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "A `fliq_sk_…` API token" } },
+      schemas: {
+        Error: jsonSchema(errorResponse),
+        Job: jsonSchema(jobResponse, "output"),
+        Attempt: jsonSchema(attemptResponse, "output"),
+        CreateJob: jsonSchema(createJobRequest),
+        CreateJobs: jsonSchema(createJobsRequest),
+        UpdateJob: jsonSchema(updateJobRequest),
+        Bulk: jsonSchema(bulkRequest),
+      },
+    },
+    paths: {
+      "/jobs": {
+        post: {
+          summary: "Schedule a callback",
+          parameters: [
+            { name: "Idempotency-Key", in: "header", required: false, schema: { type: "string", maxLength: 255 } },
+          ],
+          requestBody: { required: true, ...json(ref("CreateJob")) },
+          responses: {
+            "201": jobAnswer("The job"),
+            "200": jobAnswer("The original job, for a repeat with the same Idempotency-Key"),
+            "400": error("The body is not JSON"),
+            "409": error("The Idempotency-Key was used for a different request"),
+            "413": error("The request body is too large"),
+            ...commonErrors,
+          },
+        },
+        get: {
+          summary: "List jobs",
+          parameters: queryParameters(listJobsQuery),
+          responses: {
+            "200": {
+              description: "A page of jobs",
+              ...json({
+                type: "object",
+                properties: { jobs: { type: "array", items: ref("Job") }, next_cursor: { type: ["string", "null"] } },
+                required: ["jobs", "next_cursor"],
+              }),
+            },
+            ...commonErrors,
+          },
+        },
+      },
+      "/jobs/batch": {
+        post: {
+          summary: "Schedule up to 1,000 callbacks, all or none",
+          requestBody: { required: true, ...json(ref("CreateJobs")) },
+          responses: {
+            "201": {
+              description: "The jobs, in the order sent",
+              ...json({
+                type: "object",
+                properties: { jobs: { type: "array", items: ref("Job") } },
+                required: ["jobs"],
+              }),
+            },
+            ...commonErrors,
+          },
+        },
+      },
+      "/jobs/cancel": {
+        post: {
+          summary: "Cancel jobs in bulk",
+          requestBody: { required: true, ...json(ref("Bulk")) },
+          responses: { "200": bulkAnswer, ...commonErrors },
+        },
+      },
+      "/jobs/replay": {
+        post: {
+          summary: "Replay finished jobs in bulk",
+          requestBody: { required: true, ...json(ref("Bulk")) },
+          responses: { "200": bulkAnswer, ...commonErrors },
+        },
+      },
+      "/jobs/{id}": {
+        parameters: [jobId],
+        get: {
+          summary: "A job and its attempts",
+          responses: {
+            "200": {
+              description: "The job",
+              ...json({
+                allOf: [
+                  ref("Job"),
+                  { type: "object", properties: { attempts: { type: "array", items: ref("Attempt") } } },
+                ],
+              }),
+            },
+            "404": error("No such job in this project"),
+            "401": commonErrors["401"],
+          },
+        },
+        patch: {
+          summary: "Change a job that has not started",
+          parameters: [ifMatch],
+          requestBody: { required: true, ...json(ref("UpdateJob")) },
+          responses: {
+            "200": jobAnswer("The changed job"),
+            "404": error("No such job in this project"),
+            "409": error("The job is running or finished"),
+            "412": error("If-Match names an older version"),
+            ...commonErrors,
+          },
+        },
+        delete: {
+          summary: "Cancel a job",
+          responses: {
+            "200": jobAnswer("The canceled job"),
+            "404": error("No such job"),
+            "409": error("The job already finished"),
+            "401": commonErrors["401"],
+          },
+        },
+      },
+      "/jobs/{id}/cancel": {
+        parameters: [jobId],
+        post: {
+          summary: "Cancel a job",
+          responses: {
+            "200": jobAnswer("The canceled job"),
+            "404": error("No such job"),
+            "409": error("The job already finished"),
+            "401": commonErrors["401"],
+          },
+        },
+      },
+      "/jobs/{id}/run": {
+        parameters: [jobId],
+        post: {
+          summary: "Fire a scheduled job now",
+          parameters: [ifMatch],
+          responses: {
+            "200": jobAnswer("The job, due now"),
+            "404": error("No such job"),
+            "409": error("The job is running or finished"),
+            "401": commonErrors["401"],
+          },
+        },
+      },
+      "/jobs/{id}/replay": {
+        parameters: [jobId],
+        post: {
+          summary: "Run a finished job again as a new run",
+          responses: {
+            "200": jobAnswer("The job, scheduled again"),
+            "404": error("No such job"),
+            "409": error("The job has not finished"),
+            "401": commonErrors["401"],
+          },
+        },
+      },
+      "/jobs/{id}/attempts": {
+        parameters: [jobId],
+        get: {
+          summary: "A job's attempts, a page at a time",
+          parameters: queryParameters(attemptsQuery),
+          responses: {
+            "200": {
+              description: "A page of attempts",
+              ...json({
+                type: "object",
+                properties: {
+                  attempts: { type: "array", items: ref("Attempt") },
+                  next_after: { type: ["integer", "null"] },
+                },
+                required: ["attempts", "next_after"],
+              }),
+            },
+            "404": error("No such job"),
+            ...commonErrors,
+          },
+        },
+      },
+    },
+  };
+}
