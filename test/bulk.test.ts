@@ -1,15 +1,11 @@
 /**
  * Bulk cancel and bulk replay, by ids or by filter, always within the caller's project.
  */
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { findJob } from "../src/db/jobs";
-import { callApi, createProject, deleteAllJobs, insertJobRow, openTestDatabase, runTickUntil } from "./support/fliq";
+import { callApi, createProject, insertJobRow, runTickUntil, useTestProject } from "./support/fliq";
 
-const database = openTestDatabase();
-const db = database.db;
-const { project, token } = await createProject(db);
-afterAll(() => database.close());
-beforeEach(() => deleteAllJobs(db));
+const { db, project, token } = await useTestProject();
 
 const future = new Date("2027-01-01T00:00:00Z");
 

@@ -2,27 +2,21 @@
  * Cancel: once the call returns, a scheduled job never fires, even one a running tick has
  * already claimed; a running job keeps its attempt in flight but is never retried.
  */
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { findJob, listAttempts } from "../src/db/jobs";
 import {
   callApi,
   createProject,
-  deleteAllJobs,
   insertJobRow,
-  openTestDatabase,
+  later,
+  pause,
   receivedAt,
   receiverUrl,
   runTickUntil,
+  useTestProject,
 } from "./support/fliq";
 
-const database = openTestDatabase();
-const db = database.db;
-const { project, token } = await createProject(db);
-afterAll(() => database.close());
-beforeEach(() => deleteAllJobs(db));
-
-const later = (ms: number) => new Date(Date.now() + ms);
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const { db, project, token } = await useTestProject();
 
 describe("DELETE /jobs/:id and POST /jobs/:id/cancel", () => {
   it.each(["DELETE", "POST"])("cancel a scheduled job (%s), which then never fires", async (method) => {

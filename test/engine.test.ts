@@ -7,32 +7,25 @@
 import { exports } from "cloudflare:workers";
 import { sql } from "drizzle-orm";
 import { Webhook } from "standardwebhooks";
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { findJob, listAttempts } from "../src/db/jobs";
 import { rotateSigningSecret } from "../src/db/projects";
 import { runTick, WINDOW_OVERLAP_MS } from "../src/dispatch/tick";
 import {
   callApi,
   createProject,
-  deleteAllJobs,
   insertJobRow,
+  later,
   onRealPostgres,
-  openTestDatabase,
   receivedAt,
   receiverPeakInFlight,
   receiverUrl,
   runTickUntil,
+  tickNow,
+  useTestProject,
 } from "./support/fliq";
 
-const database = openTestDatabase();
-const db = database.db;
-const { project, token, signingSecret } = await createProject(db);
-afterAll(() => database.close());
-beforeEach(() => deleteAllJobs(db));
-
-const later = (ms: number) => new Date(Date.now() + ms);
-// A little slack past now: the tick reads its own clock after the database answers.
-const tickNow = () => runTickUntil(later(200));
+const { db, project, token, signingSecret } = await useTestProject();
 
 async function jobState(id: string) {
   const job = await findJob(db, project.id, id);

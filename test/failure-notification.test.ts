@@ -2,25 +2,10 @@
  * failure_url: when a job ends `failed`, Fliq calls it, signed, with a summary of the failure.
  */
 import { Webhook } from "standardwebhooks";
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import {
-  callApi,
-  createProject,
-  deleteAllJobs,
-  insertJobRow,
-  openTestDatabase,
-  receivedAt,
-  receiverUrl,
-  runTickUntil,
-} from "./support/fliq";
+import { describe, expect, it } from "vitest";
+import { callApi, insertJobRow, receivedAt, receiverUrl, tickNow, useTestProject } from "./support/fliq";
 
-const database = openTestDatabase();
-const db = database.db;
-const { project, token, signingSecret } = await createProject(db);
-afterAll(() => database.close());
-beforeEach(() => deleteAllJobs(db));
-
-const tickNow = () => runTickUntil(new Date(Date.now() + 200));
+const { db, project, token, signingSecret } = await useTestProject();
 
 describe("failure_url", () => {
   it("is called, signed, with the failure's summary once the job fails", async () => {

@@ -3,15 +3,11 @@
  * concurrent repeats) and batches that are accepted or refused whole.
  */
 import { count, eq } from "drizzle-orm";
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { jobs } from "../src/db/schema";
-import { callApi, createProject, deleteAllJobs, openTestDatabase, receivedAt, receiverUrl } from "./support/fliq";
+import { callApi, createProject, receivedAt, receiverUrl, useTestProject } from "./support/fliq";
 
-const database = openTestDatabase();
-const db = database.db;
-const { project, token } = await createProject(db);
-afterAll(() => database.close());
-beforeEach(() => deleteAllJobs(db));
+const { db, project, token } = await useTestProject();
 
 const farAway = "2027-06-12T10:30:00Z";
 

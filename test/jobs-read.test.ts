@@ -2,24 +2,12 @@
  * Reading jobs back: the filtered, cursor-paged list, paged attempts, and the run-now and
  * replay actions that act on what the list shows.
  */
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { listAttempts } from "../src/db/jobs";
 import { jobAttempts } from "../src/db/schema";
-import {
-  callApi,
-  createProject,
-  deleteAllJobs,
-  insertJobRow,
-  openTestDatabase,
-  receivedAt,
-  receiverUrl,
-} from "./support/fliq";
+import { callApi, createProject, insertJobRow, receivedAt, receiverUrl, useTestProject } from "./support/fliq";
 
-const database = openTestDatabase();
-const db = database.db;
-const { project, token } = await createProject(db);
-afterAll(() => database.close());
-beforeEach(() => deleteAllJobs(db));
+const { db, project, token } = await useTestProject();
 
 const at = (iso: string) => new Date(iso);
 const ids = (body: { jobs: Array<{ id: string }> }) => body.jobs.map((job) => job.id);

@@ -3,16 +3,12 @@
  * one more is refused with the one error shape, and a refused request writes nothing.
  */
 import { count, eq } from "drizzle-orm";
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { jobs } from "../src/db/schema";
 import { JOB_LIMITS } from "../src/jobs/limits";
-import { callApi, createProject, deleteAllJobs, openTestDatabase } from "./support/fliq";
+import { callApi, useTestProject } from "./support/fliq";
 
-const database = openTestDatabase();
-const db = database.db;
-const { project, token } = await createProject(db);
-afterAll(() => database.close());
-beforeEach(() => deleteAllJobs(db));
+const { db, project, token } = await useTestProject();
 
 // Far enough ahead that nothing is fired during the test.
 const base = { url: "https://example.com/hook", scheduled_at: "2027-06-12T10:30:00Z" };

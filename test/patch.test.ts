@@ -1,27 +1,21 @@
 /**
  * PATCH /jobs/:id: change a job that has not started, with optimistic concurrency.
  */
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { findJob } from "../src/db/jobs";
 import {
   callApi,
   createProject,
-  deleteAllJobs,
   insertJobRow,
-  openTestDatabase,
+  later,
+  pause,
   receivedAt,
   receiverUrl,
   runTickUntil,
+  useTestProject,
 } from "./support/fliq";
 
-const database = openTestDatabase();
-const db = database.db;
-const { project, token } = await createProject(db);
-afterAll(() => database.close());
-beforeEach(() => deleteAllJobs(db));
-
-const later = (ms: number) => new Date(Date.now() + ms);
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const { db, project, token } = await useTestProject();
 
 describe("PATCH /jobs/:id", () => {
   it("changes the request and schedule of a scheduled job, and its ETag", async () => {

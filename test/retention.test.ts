@@ -2,16 +2,12 @@
  * History retention: the tick prunes finished jobs and old attempts past RETENTION_DAYS
  * (30 by default), a small batch at a time, and nothing younger.
  */
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { findJob, listAttempts, pruneHistory } from "../src/db/jobs";
 import { jobAttempts } from "../src/db/schema";
-import { createProject, deleteAllJobs, insertJobRow, openTestDatabase, runTickUntil } from "./support/fliq";
+import { insertJobRow, runTickUntil, useTestProject } from "./support/fliq";
 
-const database = openTestDatabase();
-const db = database.db;
-const { project } = await createProject(db);
-afterAll(() => database.close());
-beforeEach(() => deleteAllJobs(db));
+const { db, project } = await useTestProject();
 
 const DAY = 24 * 60 * 60_000;
 const ago = (ms: number) => new Date(Date.now() - ms);

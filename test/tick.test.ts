@@ -2,30 +2,22 @@
  * What the tick does with each kind of answer: the front-door request end to end, retries
  * with backoff and Retry-After, permanent failures, timeouts and network errors.
  */
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { findJob, listAttempts } from "../src/db/jobs";
 import {
   callApi,
-  createProject,
-  deleteAllJobs,
   insertJobRow,
   moveRunAt,
-  openTestDatabase,
   receivedAt,
   receiverUrl,
   runTickUntil,
+  tickNow,
+  useTestProject,
 } from "./support/fliq";
 
-const database = openTestDatabase();
-const db = database.db;
-const { project, token } = await createProject(db);
-afterAll(() => database.close());
-beforeEach(() => deleteAllJobs(db));
+const { db, project, token } = await useTestProject();
 
-const later = (date: Date, ms: number) => new Date(date.getTime() + ms);
-/** A tick whose window is closing: it delivers what is due now and returns. */
-// A little slack past now: the tick reads its own clock after the database answers.
-const tickNow = () => runTickUntil(new Date(Date.now() + 200));
+const offset = (date: Date, ms: number) => new Date(date.getTime() + ms);
 
 async function jobState(id: string) {
   const job = await findJob(db, project.id, id);
@@ -41,7 +33,7 @@ describe("the tick", () => {
       json: {
         url,
         http_method: "POST",
-        scheduled_at: later(new Date(), 3_600_000).toISOString(),
+        scheduled_at: offset(new Date(), 3_600_000).toISOString(),
         headers: { "Content-Type": "application/json", "X-Trace": "abc" },
         body: '{"email":"user@example.com"}',
         max_retries: 3,
@@ -52,7 +44,7 @@ describe("the tick", () => {
     const runAt = new Date(Date.now() + 1500);
     await moveRunAt(db, created.body.id, runAt);
 
-    await runTickUntil(later(runAt, 1));
+    await runTickUntil(offset(runAt, 1));
     const received = await receivedAt(url);
     expect(received).toHaveLength(1);
     expect(received[0].method).toBe("POST");
@@ -87,7 +79,7 @@ describe("the tick", () => {
 
     const insideAt = new Date(Date.now() + 300);
     const inside = await insertJobRow(db, project.id, { runAt: insideAt });
-    await runTickUntil(later(insideAt, 1));
+    await runTickUntil(offset(insideAt, 1));
     expect(await receivedAt(inside.url)).toHaveLength(1);
   });
 
@@ -97,7 +89,7 @@ describe("the tick", () => {
       backoffInitialMs: 1000,
       backoffMaxMs: 1000,
     });
-    await runTickUntil(later(new Date(), 2500));
+    await runTickUntil(offset(new Date(), 2500));
     const { job: final, attempts } = await jobState(job.id);
     expect(final).toMatchObject({ status: "succeeded", attempt: 2, lastStatusCode: 200 });
     expect(attempts.map((a) => [a.attempt, a.outcome, a.statusCode])).toEqual([
@@ -207,11 +199,11 @@ describe("the tick", () => {
     const running = await insertJobRow(db, project.id, {
       status: "running",
       attempt: 1,
-      lockedUntil: later(now, 60_000),
+      lockedUntil: offset(now, 60_000),
     });
     const claimed = await insertJobRow(db, project.id, {
       claimedBy: crypto.randomUUID(),
-      lockedUntil: later(now, 60_000),
+      lockedUntil: offset(now, 60_000),
     });
     const done = await insertJobRow(db, project.id, { status: "succeeded", attempt: 1, finishedAt: now });
     const canceled = await insertJobRow(db, project.id, { status: "canceled" });

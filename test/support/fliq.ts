@@ -5,6 +5,7 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
+import { afterAll, beforeEach } from "vitest";
 import { generateApiToken } from "../../src/auth/tokens";
 import { type Database, openDatabase } from "../../src/db/client";
 import { insertApiToken, insertProject, liveSigningSecrets } from "../../src/db/projects";
@@ -23,6 +24,28 @@ export const testEnv = env as unknown as TestBindings;
 
 /** True when tests run against real Postgres (concurrency claims need it). */
 export const onRealPostgres = testEnv.DATABASE_KIND === "postgres";
+
+/**
+ * The usual start of a test file: a database handle (closed after the file), a project with
+ * a token and signing secret, and an empty jobs table before each test, so a tick in one
+ * test never fires another test's jobs.
+ */
+export async function useTestProject(scopes?: string[]) {
+  const database = openTestDatabase();
+  afterAll(() => database.close());
+  beforeEach(() => deleteAllJobs(database.db));
+  return { db: database.db, ...(await createProject(database.db, scopes)) };
+}
+
+/** A moment `ms` from now (negative: ago). */
+export const later = (ms: number) => new Date(Date.now() + ms);
+
+/** Waits `ms`; only for polling, bounded, while a real tick or callback is under way. */
+export const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A tick whose window is closing: it delivers what is due now and returns. A little slack
+ * past now, because the tick reads its own clock after the database answers. */
+export const tickNow = () => runTickUntil(later(200));
 
 /** A database handle for one test; close it in afterEach/afterAll. */
 export function openTestDatabase() {
