@@ -206,3 +206,28 @@ describe("unknown routes", () => {
     expectErrorShape(response.body, "not_found");
   });
 });
+
+describe("token scopes", () => {
+  it("lets a read-only token look but not change anything (403), and a write token do both", async () => {
+    const readOnly = await createProject(db, ["read"]);
+    const job = await insertJobRow(db, readOnly.project.id, { runAt: new Date("2027-01-01T00:00:00Z") });
+    expect((await callApi("GET", `/jobs/${job.id}`, { token: readOnly.token })).status).toBe(200);
+    expect((await callApi("GET", "/jobs", { token: readOnly.token })).status).toBe(200);
+    for (const [method, path] of [
+      ["POST", "/jobs"],
+      ["PATCH", `/jobs/${job.id}`],
+      ["DELETE", `/jobs/${job.id}`],
+      ["POST", `/jobs/${job.id}/run`],
+    ]) {
+      const response = await callApi(method, path, { token: readOnly.token, json: { url: "https://example.com" } });
+      expect(response.status).toBe(403);
+      expect(response.body.error.code).toBe("insufficient_scope");
+    }
+    expect(await db.select().from(jobs).where(eq(jobs.projectId, readOnly.project.id))).toMatchObject([
+      { id: job.id, status: "scheduled", url: job.url },
+    ]);
+
+    const writeOnly = await createProject(db, ["write"]);
+    expect((await callApi("GET", "/jobs", { token: writeOnly.token })).status).toBe(200);
+  });
+});

@@ -3,7 +3,7 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { openDatabase } from "../db/client";
 import { readSettings } from "../settings";
-import { requireToken } from "./auth";
+import { requireScope, requireToken } from "./auth";
 import type { AppEnv } from "./context";
 import { ApiError, notFound } from "./errors";
 import { jobsApi } from "./jobs";
@@ -60,5 +60,5 @@ app.use("/jobs/*", async (c, next) => {
   }
 });
 
-app.use("/jobs/*", requireToken);
+app.use("/jobs/*", requireToken, requireScope);
 app.route("/jobs", jobsApi);
