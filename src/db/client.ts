@@ -1,4 +1,5 @@
 import { neonConfig, Pool } from "@neondatabase/serverless";
+import { sql } from "drizzle-orm";
 import { drizzle, type NeonDatabase } from "drizzle-orm/neon-serverless";
 import * as schema from "./schema";
 
@@ -27,6 +28,14 @@ export function openDatabase(settings: DatabaseSettings): DatabaseHandle {
   // failure surfaces on the query that hit it, so the pool-level event only needs a listener.
   pool.on("error", () => {});
   return { db: drizzle({ client: pool, schema }), close: () => pool.end() };
+}
+
+/**
+ * Opens the pool's connection now. A run handed jobs ahead of their time calls it first, so
+ * the connection's set-up (WebSocket, TLS, authentication) is not paid at the first fire time.
+ */
+export async function connectNow(db: Database): Promise<void> {
+  await db.execute(sql`SELECT 1`);
 }
 
 function useLocalProxy(proxy: string): void {

@@ -4,7 +4,7 @@
  * fresh invocations when one cannot deliver them on time, and fires its own share on the
  * second, polling for jobs created or rescheduled into the window while it runs.
  */
-import type { Database } from "../db/client";
+import { connectNow, type Database } from "../db/client";
 import { type ClaimedJob, claimWindow, pruneHistory, releaseClaims, rescueExpiredLeases } from "../db/jobs";
 import { type DeliveryReport, DeliveryRun, TIMING } from "./delivery-run";
 import { planShards, type ShardLimits } from "./shard-plan";
@@ -103,6 +103,7 @@ async function claimAll(
 
 /** Delivers a shard handed over by a tick, under the tick's claim, in this invocation. */
 export async function runShard(db: Database, shard: Shard, subrequestBudget: number): Promise<DeliveryReport> {
+  await connectNow(db);
   const run = new DeliveryRun({
     db,
     claimant: shard.claimant,
