@@ -23,7 +23,9 @@ export interface DatabaseHandle {
  */
 export function openDatabase(settings: DatabaseSettings): DatabaseHandle {
   if (settings.localDbProxy) useLocalProxy(settings.localDbProxy);
-  const pool = new Pool({ connectionString: settings.databaseUrl, max: 1 });
+  // No idle timeout: the pool lives one invocation and is ended explicitly, and the default 10 s
+  // would drop a connection opened ahead of its jobs (or between polls) and log in again.
+  const pool = new Pool({ connectionString: settings.databaseUrl, max: 1, idleTimeoutMillis: 0 });
   // After end(), workerd reports "Network connection lost" on the closed socket; a real
   // failure surfaces on the query that hit it, so the pool-level event only needs a listener.
   pool.on("error", () => {});
