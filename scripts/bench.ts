@@ -1,0 +1,221 @@
+/**
+ * `npm run bench`: how precisely and how cheaply Fliq delivers, measured on this machine.
+ * A scratch database on the local Postgres (pg_stat_statements counts the SQL), the bridge,
+ * `wrangler dev`, and a recording receiver; jobs are created through the API and delivered by a
+ * cron tick the bench fires itself. Prints the numbers, a markdown table with PASS/MISS against
+ * the targets, and writes .fliq/bench-results.json.
+ *
+ *   npm run bench [-- --scenario a|b|c|idle|all] [--idle-minutes 2] [--concurrency 32]
+ *                    [--source worktree|<git rev>] [--patch <file.diff>]
+ *
+ * The Worker under test is a copy taken at the start (the working tree, or a commit with
+ * --source), so edits made during a run neither restart nor change it; --patch applies a diff
+ * to that copy only, to measure a proposed change without touching the sources.
+ *
+ * Needs root on this machine: pg_stat_statements is set up as the postgres superuser (and, if it
+ * is not preloaded yet, PostgreSQL is restarted once; see bench/enable-pg-stat-statements.sh).
+ */
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { createScratchDatabase, ensurePgStatStatements, StatementCounter } from "./bench/database";
+import { createBenchProject } from "./bench/project";
+import { startRecordingReceiver } from "./bench/receiver";
+import {
+  type BenchResults,
+  checkTargets,
+  markdownReport,
+  printDeliveryResult,
+  printIdleResult,
+  writeResultsJson,
+} from "./bench/report";
+import {
+  type BenchContext,
+  DELIVERY_SCENARIOS,
+  measureCreationRate,
+  runDeliveryScenario,
+  runIdleScenario,
+} from "./bench/scenarios";
+import { Cleanup, freePort, startWranglerDev } from "./bench/stack";
+import { snapshotWorker } from "./bench/worker-snapshot";
+import { startDbBridge } from "./local/bridge";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const STATE_DIR = join(ROOT, ".fliq");
+const RESULTS_FILE = join(STATE_DIR, "bench-results.json");
+const WRANGLER_LOG = join(STATE_DIR, "bench-wrangler.log");
+const DEFAULT_DATABASE_URL = "postgres://fliq:fliq@127.0.0.1:5432/fliq";
+const SCENARIO_NAMES = ["a", "b", "c", "idle"] as const;
+
+type ScenarioName = (typeof SCENARIO_NAMES)[number];
+
+interface Options {
+  scenarios: ScenarioName[];
+  idleMinutes: number;
+  concurrency: number;
+  /** "worktree", or a git revision to bench instead of the working tree. */
+  source: string;
+  /** A diff applied to the Worker's copy only, to measure a proposed change. */
+  patch?: string;
+}
+
+const cleanup = new Cleanup();
+let stopping = false;
+
+async function main(options: Options): Promise<void> {
+  const serverUrl = process.env.DATABASE_URL || DEFAULT_DATABASE_URL;
+  const host = new URL(serverUrl).hostname;
+  if (host !== "127.0.0.1" && host !== "localhost") {
+    throw new Error(`DATABASE_URL must name the local PostgreSQL (it needs its superuser), not ${host}`);
+  }
+
+  await ensurePgStatStatements(serverUrl);
+  const snapshot = await snapshotWorker(
+    ROOT,
+    join(STATE_DIR, `bench-worker-${process.pid}`),
+    options.source,
+    options.patch,
+  );
+  cleanup.add("worker snapshot", snapshot.remove);
+  const changed = snapshot.uncommittedChanges.length;
+  console.log(
+    `[bench] Worker under test: ${snapshot.source} at ${snapshot.commit.slice(0, 12)}` +
+      (changed > 0 ? ` + ${changed} uncommitted change(s)` : "") +
+      (snapshot.patch ? ` + patch ${snapshot.patch}` : ""),
+  );
+  const database = await createScratchDatabase(serverUrl, snapshot.migrate);
+  cleanup.add("scratch database", database.drop);
+  console.log(`[bench] scratch database ${database.name}`);
+  const bridge = await startDbBridge();
+  cleanup.add("bridge", bridge.close);
+  const { token } = await createBenchProject(database.url, bridge.proxy);
+  const receiver = await startRecordingReceiver();
+  cleanup.add("receiver", receiver.close);
+
+  console.log(`[bench] starting wrangler dev (output in ${WRANGLER_LOG})`);
+  const wrangler = await startWranglerDev({
+    root: snapshot.dir,
+    port: await freePort(),
+    inspectorPort: await freePort(),
+    vars: {
+      DATABASE_URL: database.url,
+      LOCAL_DB_PROXY: bridge.proxy,
+      // As npm start does: the receiver is on 127.0.0.1, which a Worker guarding its targets refuses.
+      ALLOW_LOOPBACK_TARGETS: "true",
+    },
+    logFile: WRANGLER_LOG,
+  });
+  cleanup.add("wrangler", wrangler.stop);
+  const wranglerDied = wrangler.exited.then((code) => {
+    throw new Error(`wrangler exited mid-run (code ${code}); see ${WRANGLER_LOG}`);
+  });
+  // Only a death before the run ends matters; after that the rejection is expected and ignored.
+  wranglerDied.catch(() => {});
+  console.log(`[bench] wrangler dev serves ${wrangler.url}`);
+
+  const ctx: BenchContext = {
+    api: { url: wrangler.url, token },
+    receiver,
+    database,
+    counter: new StatementCounter(database.client),
+    wrangler,
+    concurrency: options.concurrency,
+    creationRate: 0,
+  };
+  // Written after every scenario, so a run cut short keeps what it measured.
+  const save = (results: BenchResults, complete: boolean) =>
+    writeResultsJson(RESULTS_FILE, {
+      generatedAt: new Date().toISOString(),
+      complete,
+      machine: { cpus: availableParallelism(), node: process.version },
+      worker: {
+        source: snapshot.source,
+        commit: snapshot.commit,
+        uncommittedChanges: snapshot.uncommittedChanges,
+        patch: snapshot.patch,
+      },
+      options,
+      ...results,
+      targets: checkTargets(results),
+    });
+  const results = await Promise.race([runScenarios(ctx, options, (partial) => save(partial, false)), wranglerDied]);
+  await save(results, true);
+  console.log(`\n${markdownReport(results, checkTargets(results))}\n`);
+  console.log(`[bench] results written to ${RESULTS_FILE}`);
+}
+
+async function runScenarios(
+  ctx: BenchContext,
+  options: Options,
+  saveProgress: (results: BenchResults) => Promise<void>,
+): Promise<BenchResults> {
+  const results: BenchResults = { deliveries: [] };
+  const deliveries = DELIVERY_SCENARIOS.filter((scenario) => options.scenarios.includes(scenario.name));
+  if (deliveries.length > 0) ctx.creationRate = await measureCreationRate(ctx);
+  for (const scenario of deliveries) {
+    const result = await runDeliveryScenario(ctx, scenario);
+    printDeliveryResult(result);
+    results.deliveries.push(result);
+    await saveProgress(results);
+  }
+  if (options.scenarios.includes("idle")) {
+    results.idle = await runIdleScenario(ctx, options.idleMinutes);
+    printIdleResult(results.idle);
+  }
+  return results;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      scenario: { type: "string", default: "all" },
+      "idle-minutes": { type: "string", default: "2" },
+      concurrency: { type: "string", default: "32" },
+      source: { type: "string", default: "worktree" },
+      patch: { type: "string" },
+    },
+  });
+  const requested = values.scenario.split(",").map((name) => name.trim());
+  const scenarios = requested.includes("all") ? [...SCENARIO_NAMES] : requested;
+  for (const name of scenarios) {
+    if (!(SCENARIO_NAMES as readonly string[]).includes(name)) {
+      throw new Error(`unknown scenario "${name}"; use a, b, c, idle or all (comma-separated for several)`);
+    }
+  }
+  const idleMinutes = Number(values["idle-minutes"]);
+  const concurrency = Number(values.concurrency);
+  if (!Number.isInteger(idleMinutes) || idleMinutes < 1) throw new Error("--idle-minutes must be a whole number ≥ 1");
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error("--concurrency must be a whole number ≥ 1");
+  return {
+    scenarios: scenarios as ScenarioName[],
+    idleMinutes,
+    concurrency,
+    source: values.source,
+    patch: values.patch,
+  };
+}
+
+/** Stops everything the bench started, then exits. */
+async function stop(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await cleanup.run();
+  process.exit(code);
+}
+
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.on(signal, () => {
+    console.error(`\n[bench] ${signal}: stopping`);
+    void stop(130);
+  });
+}
+
+try {
+  await main(parseOptions(process.argv.slice(2)));
+  await stop(0);
+} catch (error) {
+  if (!stopping) console.error("[bench] failed:", error instanceof Error ? error.message : error);
+  await stop(1);
+}

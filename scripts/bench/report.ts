@@ -1,0 +1,185 @@
+/**
+ * Prints the bench's numbers (per scenario as they finish, then one markdown table), checks them
+ * against the targets, and writes everything as JSON.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import type { CpuUse } from "./cpu";
+import type { DeliveryResult, IdleResult } from "./scenarios";
+
+/** One target and whether the measurement met it. */
+export interface TargetCheck {
+  target: string;
+  measured: string;
+  pass: boolean;
+}
+
+/** Everything one run measured. */
+export interface BenchResults {
+  deliveries: DeliveryResult[];
+  idle?: IdleResult;
+}
+
+const ms = (value: number | undefined) => (value === undefined ? "–" : value.toFixed(1));
+const fixed = (value: number | null | undefined, digits: number) =>
+  value === null || value === undefined ? "–" : value.toFixed(digits);
+
+const cpuLine = (cpu: CpuUse) =>
+  `wrangler+workerd ${(cpu.wranglerMs / 1000).toFixed(1)} s, bench ${(cpu.benchMs / 1000).toFixed(1)} s, load ${cpu.loadAverage.toFixed(2)}`;
+
+/** A few lines about a finished delivery scenario. */
+export function printDeliveryResult(result: DeliveryResult): void {
+  const d = result.deliveries;
+  const l = d.latenessMs;
+  const lines = [
+    `── scenario ${result.scenario}: ${result.description}`,
+    `   jobs ${d.jobs}, delivered ${d.delivered}, missing ${d.missing}, duplicates ${d.duplicates}` +
+      ` (retries ${d.retries}, strays ${d.strays})`,
+    `   lateness ms: p50 ${ms(l?.p50)}  p90 ${ms(l?.p90)}  p99 ${ms(l?.p99)}  max ${ms(l?.max)}  (min ${ms(l?.min)})`,
+    `   callbacks/s ${fixed(d.callbacksPerSecond, 0)}; first due → last delivery ${fixed(
+      d.firstDueToLastDeliveryMs === null ? null : d.firstDueToLastDeliveryMs / 1000,
+      2,
+    )} s`,
+    `   SQL per job: delivery ${result.delivery.perJob.toFixed(2)} (${result.delivery.statements} statements),` +
+      ` creation ${result.creation.perJob.toFixed(2)} (${result.creation.statements});` +
+      ` connections opened: delivery ${result.delivery.connections}, creation ${result.creation.connections}`,
+    `   creation ${result.creation.rate.toFixed(0)} jobs/s, ${result.creation.failures} failed;` +
+      ` tick fired ${(result.tickLeadMs / 1000).toFixed(1)} s ahead, answered "${result.tick.outcome}"` +
+      ` after ${(result.tick.durationMs / 1000).toFixed(1)} s`,
+    `   CPU: creation ${cpuLine(result.creation.cpu)}; delivery (tick fired → tick done) ${cpuLine(result.delivery.cpu)}`,
+    `   top delivery statements: ${result.delivery.top
+      .slice(0, 4)
+      .map((s) => `${s.calls}× ${s.query.slice(0, 60)}`)
+      .join(" | ")}`,
+    `   wrangler error lines: ${result.wranglerErrors.length}${
+      result.wranglerErrors.length > 0 ? ` (first: ${result.wranglerErrors[0].slice(0, 200)})` : ""
+    }`,
+  ];
+  console.log(lines.join("\n"));
+}
+
+/** A few lines about the idle scenario. */
+export function printIdleResult(result: IdleResult): void {
+  console.log(
+    [
+      `── idle: ${result.ticks} tick(s), one per minute, for ${result.minutes} min`,
+      `   ${result.statements} statements in ${result.seconds.toFixed(1)} s = ${result.statementsPerSecond.toFixed(3)}/s;` +
+        ` ${result.connections} connections opened`,
+      `   statements: ${result.top.map((s) => `${s.calls}× ${s.query.slice(0, 60)}`).join(" | ")}`,
+      `   ticks answered: ${result.tickOutcomes.map((t) => `"${t.outcome}" after ${(t.durationMs / 1000).toFixed(1)} s`).join(", ")}`,
+      `   CPU: ${cpuLine(result.cpu)}`,
+      `   wrangler error lines: ${result.wranglerErrors.length}`,
+    ].join("\n"),
+  );
+}
+
+/** The targets the measured scenarios can be held to. */
+export function checkTargets(results: BenchResults): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  for (const r of results.deliveries) {
+    const d = r.deliveries;
+    checks.push({ target: `${r.scenario}: zero missing`, measured: String(d.missing), pass: d.missing === 0 });
+    checks.push({ target: `${r.scenario}: zero duplicates`, measured: String(d.duplicates), pass: d.duplicates === 0 });
+    const p99 = d.latenessMs?.p99;
+    if (r.scenario === "a") {
+      checks.push({
+        target: "a: p99 lateness < 25 ms",
+        measured: `${ms(p99)} ms`,
+        pass: p99 !== undefined && p99 < 25,
+      });
+    }
+    if (r.scenario === "b") {
+      checks.push({
+        target: "b: p99 lateness < 100 ms",
+        measured: `${ms(p99)} ms`,
+        pass: p99 !== undefined && p99 < 100,
+      });
+    }
+    if (r.scenario === "c") {
+      const span = d.firstDueToLastDeliveryMs;
+      checks.push({
+        target: "c: all delivered within 3.5 s of the first due time",
+        measured: `${fixed(span === null ? null : span / 1000, 2)} s, ${d.missing} missing`,
+        pass: d.missing === 0 && span !== null && span <= 3_500,
+      });
+    }
+    checks.push({
+      target: `${r.scenario}: ≤ 1.2 SQL statements per job (delivery)`,
+      measured: r.delivery.perJob.toFixed(3),
+      pass: r.delivery.perJob <= 1.2,
+    });
+  }
+  if (results.idle) {
+    checks.push({
+      target: "idle: < 0.2 SQL statements per second",
+      measured: results.idle.statementsPerSecond.toFixed(3),
+      pass: results.idle.statementsPerSecond < 0.2,
+    });
+  }
+  return checks;
+}
+
+/** The final markdown: every number in one table, then the targets. */
+export function markdownReport(results: BenchResults, checks: readonly TargetCheck[]): string {
+  const header = [
+    "scenario",
+    "jobs",
+    "delivered",
+    "missing",
+    "duplicates",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "max ms",
+    "callbacks/s",
+    "first due → last delivery",
+    "SQL/job delivery",
+    "SQL/job creation",
+    "SQL/s idle",
+  ];
+  const rows = results.deliveries.map((r) => {
+    const d = r.deliveries;
+    const span = d.firstDueToLastDeliveryMs;
+    return [
+      `${r.scenario}: ${r.description}`,
+      String(d.jobs),
+      String(d.delivered),
+      String(d.missing),
+      String(d.duplicates),
+      ms(d.latenessMs?.p50),
+      ms(d.latenessMs?.p90),
+      ms(d.latenessMs?.p99),
+      ms(d.latenessMs?.max),
+      fixed(d.callbacksPerSecond, 0),
+      span === null ? "–" : `${(span / 1000).toFixed(2)} s`,
+      r.delivery.perJob.toFixed(3),
+      r.creation.perJob.toFixed(3),
+      "–",
+    ];
+  });
+  if (results.idle) {
+    const idle = results.idle;
+    rows.push([
+      `idle: ${idle.ticks} tick(s), ${idle.minutes} min`,
+      ...Array<string>(12).fill("–"),
+      `${idle.statementsPerSecond.toFixed(3)} (${idle.statements} in ${idle.seconds.toFixed(0)} s)`,
+    ]);
+  }
+  const table = (cells: string[][]) => cells.map((row) => `| ${row.join(" | ")} |`).join("\n");
+  const separator = (count: number) => Array<string>(count).fill("---");
+  return [
+    table([header, separator(header.length), ...rows]),
+    "",
+    table([
+      ["target", "measured", "result"],
+      separator(3),
+      ...checks.map((c) => [c.target, c.measured, c.pass ? "PASS" : "MISS"]),
+    ]),
+  ].join("\n");
+}
+
+/** Writes the results as JSON (creating the folder). */
+export async function writeResultsJson(file: string, content: unknown): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, `${JSON.stringify(content, null, 2)}\n`);
+}

@@ -1,0 +1,276 @@
+/**
+ * The bench's scenarios: a burst of jobs created through the API and delivered by one cron tick
+ * the bench fires itself, and an idle stretch with the production tick rhythm.
+ */
+import { type CpuUse, cpuSince, readCpu } from "./cpu";
+import { type Api, createJobs } from "./create-jobs";
+import {
+  emptyJobs,
+  type ScratchDatabase,
+  type StatementCount,
+  type StatementCounter,
+  type StatementSnapshot,
+} from "./database";
+import type { RecordingReceiver } from "./receiver";
+import { sleep, type WranglerDev } from "./stack";
+import { type DeliveryStats, latenessTimeline, summarizeDeliveries, type TimelineSlice } from "./stats";
+
+/**
+ * A job due this soon after its creation is fired by the API invocation itself (its after-response
+ * window is 28 s less the 15 s default timeout). Scenario jobs must be left to the tick.
+ */
+const API_FIRES_WITHIN_MS = 13_000;
+/** The first due time lies at least this far past the (estimated) end of creation. */
+const CREATION_LEAD_MS = 25_000;
+/** The tick is fired this long before the first due time: it claims its whole window at its start. */
+const TICK_LEAD_MS = 17_000;
+/** Deliveries not in by the first due time plus this count as missing. */
+const DELIVERY_TIMEOUT_MS = 60_000;
+/** A tick's window: its minute plus the 5 s overlap (src/dispatch/tick.ts); it answers when the window has passed. */
+const TICK_WINDOW_MS = 65_000;
+/** How much longer than its window a tick may take to answer before the bench gives up on it. */
+const TICK_RESPONSE_SLACK_MS = 120_000;
+/** Creation-time estimates are stretched by this factor, in case creation slows down as it goes. */
+const CREATION_ESTIMATE_FACTOR = 1.15;
+
+/** What every scenario runs against. */
+export interface BenchContext {
+  api: Api;
+  receiver: RecordingReceiver;
+  database: ScratchDatabase;
+  counter: StatementCounter;
+  wrangler: WranglerDev;
+  /** POST /jobs requests in flight at once. */
+  concurrency: number;
+  /** Jobs per second creation is expected to reach (the slowest seen so far); sets how far ahead jobs are due. */
+  creationRate: number;
+}
+
+/** A burst of jobs due over `spreadMs`, evenly spaced. */
+export interface DeliveryScenario {
+  name: "a" | "b" | "c";
+  description: string;
+  jobs: number;
+  spreadMs: number;
+}
+
+/** The delivery scenarios, by name. */
+export const DELIVERY_SCENARIOS: readonly DeliveryScenario[] = [
+  { name: "a", description: "1,000 jobs spread evenly over 10 s", jobs: 1_000, spreadMs: 10_000 },
+  { name: "b", description: "1,000 jobs due within one second", jobs: 1_000, spreadMs: 1_000 },
+  { name: "c", description: "10,000 jobs due within one second", jobs: 10_000, spreadMs: 1_000 },
+];
+
+/** The SQL a phase cost, in all and per job. */
+export interface StatementUse {
+  statements: number;
+  perJob: number;
+  top: StatementCount[];
+  /** Database connections opened. */
+  connections: number;
+}
+
+/** How a fired tick ended. */
+export interface TickOutcome {
+  /** The tick's answer: "ok" when the scheduled handler succeeded. */
+  outcome: string;
+  durationMs: number;
+}
+
+/** Everything measured in one delivery scenario. */
+export interface DeliveryResult {
+  scenario: DeliveryScenario["name"];
+  description: string;
+  creation: StatementUse & {
+    created: number;
+    failures: number;
+    firstError?: string;
+    seconds: number;
+    rate: number;
+    cpu: CpuUse;
+  };
+  /** First due time minus the end of creation: above API_FIRES_WITHIN_MS, no job was fired by the API. */
+  leadAfterCreationMs: number;
+  /** First due time minus the moment the tick was fired. */
+  tickLeadMs: number;
+  tick: TickOutcome;
+  deliveries: DeliveryStats;
+  /** Lateness by due time across the spread (the JSON's evidence for where lateness comes from). */
+  timeline: TimelineSlice[];
+  delivery: StatementUse & { cpu: CpuUse };
+  /** Error lines wrangler (or the Worker) printed during the scenario. */
+  wranglerErrors: string[];
+}
+
+const WARM_UP_JOBS = 200;
+
+/**
+ * Creates a few jobs due in an hour (then deletes them) to warm the Worker up and measure how fast
+ * the API creates jobs: the scenarios set their due times from that rate. Fails fast on a bad setup.
+ */
+export async function measureCreationRate(ctx: BenchContext): Promise<number> {
+  const dueAt = Date.now() + 3_600_000;
+  const result = await createJobs(
+    ctx.api,
+    `${ctx.receiver.url}/warm-up`,
+    Array<number>(WARM_UP_JOBS).fill(dueAt),
+    ctx.concurrency,
+  );
+  await emptyJobs(ctx.database.client);
+  if (result.failures > 0) throw new Error(`creating warm-up jobs failed: ${result.firstError}`);
+  console.log(`[bench] warm-up: created ${WARM_UP_JOBS} jobs at ${result.rate.toFixed(0)}/s`);
+  return result.rate;
+}
+
+/** Creates the scenario's jobs through the API, fires one tick ahead of them, and measures their delivery. */
+export async function runDeliveryScenario(ctx: BenchContext, scenario: DeliveryScenario): Promise<DeliveryResult> {
+  const log = (line: string) => console.log(`[bench ${scenario.name}] ${line}`);
+  await emptyJobs(ctx.database.client);
+  ctx.receiver.clear();
+
+  const estimatedCreationMs = (scenario.jobs / ctx.creationRate) * 1000 * CREATION_ESTIMATE_FACTOR;
+  // A whole second keeps the due times readable in logs and in the database.
+  const firstDueAt = Math.ceil((Date.now() + estimatedCreationMs + CREATION_LEAD_MS) / 1000) * 1000;
+  const dueTimes = Array.from(
+    { length: scenario.jobs },
+    (_, index) => firstDueAt + Math.floor((index * scenario.spreadMs) / scenario.jobs),
+  );
+
+  log(`creating ${scenario.jobs} jobs (${ctx.concurrency} in flight), first due ${new Date(firstDueAt).toISOString()}`);
+  await ctx.counter.reset();
+  const creationCpu = await readCpu(ctx.wrangler.group);
+  const created = await createJobs(ctx.api, `${ctx.receiver.url}/callback`, dueTimes, ctx.concurrency);
+  const creationStatements = await ctx.counter.read();
+  const creationCpuUse = cpuSince(creationCpu, await readCpu(ctx.wrangler.group));
+  const leadAfterCreationMs = firstDueAt - Date.now();
+  ctx.creationRate = Math.min(ctx.creationRate, created.rate);
+  log(
+    `created ${created.ids.length} in ${(created.elapsedMs / 1000).toFixed(1)} s (${created.rate.toFixed(0)}/s, ` +
+      `${created.failures} failed); first due in ${(leadAfterCreationMs / 1000).toFixed(1)} s`,
+  );
+  if (created.firstError) log(`first creation error: ${created.firstError}`);
+  if (leadAfterCreationMs < API_FIRES_WITHIN_MS + 2_000) {
+    log("WARNING: creation overran its estimate; some jobs may have been fired by the API, not the tick");
+  }
+
+  await sleep(firstDueAt - TICK_LEAD_MS - Date.now());
+  const logOffset = await ctx.wrangler.logSize();
+  await ctx.counter.reset();
+  const deliveryCpu = await readCpu(ctx.wrangler.group);
+  const tickAt = Date.now();
+  log(`firing the tick ${((firstDueAt - tickAt) / 1000).toFixed(1)} s before the first due time`);
+  const tick = fireTick(ctx.wrangler.url, tickAt, TICK_WINDOW_MS + TICK_RESPONSE_SLACK_MS);
+
+  const all = await ctx.receiver.waitForJobs(created.ids, firstDueAt + DELIVERY_TIMEOUT_MS);
+  log(all ? "every job arrived; waiting for the tick to end its window" : "timed out waiting for deliveries");
+  const tickOutcome = await tick;
+  const deliveryStatements = await ctx.counter.read();
+  const deliveryCpuUse = cpuSince(deliveryCpu, await readCpu(ctx.wrangler.group));
+  const deliveries = summarizeDeliveries(created.ids, ctx.receiver.arrivals, firstDueAt);
+
+  return {
+    scenario: scenario.name,
+    description: scenario.description,
+    creation: {
+      created: created.ids.length,
+      failures: created.failures,
+      firstError: created.firstError,
+      seconds: created.elapsedMs / 1000,
+      rate: created.rate,
+      cpu: creationCpuUse,
+      ...perJob(creationStatements, created.ids.length),
+    },
+    leadAfterCreationMs,
+    tickLeadMs: firstDueAt - tickAt,
+    tick: tickOutcome,
+    deliveries,
+    timeline: latenessTimeline(ctx.receiver.arrivals, firstDueAt, scenario.spreadMs),
+    delivery: { ...perJob(deliveryStatements, created.ids.length), cpu: deliveryCpuUse },
+    wranglerErrors: errorLines(await ctx.wrangler.logSince(logOffset)),
+  };
+}
+
+/** What the idle scenario measured. */
+export interface IdleResult {
+  minutes: number;
+  ticks: number;
+  seconds: number;
+  statements: number;
+  statementsPerSecond: number;
+  top: StatementCount[];
+  /** Database connections opened. */
+  connections: number;
+  tickOutcomes: TickOutcome[];
+  cpu: CpuUse;
+  wranglerErrors: string[];
+}
+
+/** With no jobs, fires the tick once a minute for `minutes` minutes and counts the SQL it costs. */
+export async function runIdleScenario(ctx: BenchContext, minutes: number): Promise<IdleResult> {
+  const log = (line: string) => console.log(`[bench idle] ${line}`);
+  await emptyJobs(ctx.database.client);
+  const logOffset = await ctx.wrangler.logSize();
+  await ctx.counter.reset();
+  const cpu = await readCpu(ctx.wrangler.group);
+  const start = Date.now();
+  const ticks: Array<Promise<TickOutcome>> = [];
+  for (let minute = 0; minute < minutes; minute++) {
+    const at = start + minute * 60_000;
+    await sleep(at - Date.now());
+    log(`tick ${minute + 1} of ${minutes}`);
+    ticks.push(fireTick(ctx.wrangler.url, at, TICK_WINDOW_MS + TICK_RESPONSE_SLACK_MS));
+  }
+  await sleep(start + minutes * 60_000 - Date.now());
+  // Read at the end of the last minute, as the next tick would start: a steady-state rate.
+  const snapshot = await ctx.counter.read();
+  const seconds = (Date.now() - start) / 1000;
+  const cpuUse = cpuSince(cpu, await readCpu(ctx.wrangler.group));
+  log("waiting for the last tick to end its window");
+  const tickOutcomes = await Promise.all(ticks);
+  return {
+    minutes,
+    ticks: ticks.length,
+    seconds,
+    statements: snapshot.calls,
+    statementsPerSecond: snapshot.calls / seconds,
+    top: snapshot.top,
+    connections: snapshot.connections,
+    tickOutcomes,
+    cpu: cpuUse,
+    wranglerErrors: errorLines(await ctx.wrangler.logSince(logOffset)),
+  };
+}
+
+/**
+ * Fires the cron handler as production's trigger would, for the minute starting at `scheduledTime`.
+ * The local endpoint answers only when the handler returns, i.e. after the tick's whole window.
+ */
+async function fireTick(apiUrl: string, scheduledTime: number, timeoutMs: number): Promise<TickOutcome> {
+  const started = Date.now();
+  try {
+    const response = await fetch(`${apiUrl}/cdn-cgi/handler/scheduled?cron=*+*+*+*+*&time=${scheduledTime}`, {
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const text = (await response.text()).trim();
+    return { outcome: response.ok ? text : `${response.status} ${text}`, durationMs: Date.now() - started };
+  } catch (error) {
+    return { outcome: `failed: ${error instanceof Error ? error.message : error}`, durationMs: Date.now() - started };
+  }
+}
+
+function perJob(snapshot: StatementSnapshot, jobs: number): StatementUse {
+  return {
+    statements: snapshot.calls,
+    perJob: jobs > 0 ? snapshot.calls / jobs : 0,
+    top: snapshot.top,
+    connections: snapshot.connections,
+  };
+}
+
+/** Lines of wrangler's output that report a problem (its request log lines are not). */
+function errorLines(output: string): string[] {
+  return output
+    .split("\n")
+    .map((line) => line.trimEnd())
+    .filter((line) => /error|✘|uncaught|exception|failed/i.test(line));
+}
