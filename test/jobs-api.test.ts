@@ -116,6 +116,8 @@ describe("POST /jobs", () => {
     ["a header name with a space", { url: "https://example.com", headers: { "X A": "a" } }, "headers.X A"],
     ["a body on GET", { url: "https://example.com", http_method: "GET", body: "x" }, "body"],
     ["a non-string body", { url: "https://example.com", body: { email: "a" } }, "body"],
+    ["a NUL in the body", { url: "https://example.com", body: "a\u0000b" }, "body"],
+    ["a NUL in a label", { url: "https://example.com", labels: { k: "a\u0000" } }, "labels.k"],
     ["a server field (status)", { url: "https://example.com", status: "succeeded" }, "(body)"],
     ["a server field (id)", { url: "https://example.com", id: crypto.randomUUID() }, "(body)"],
   ];

@@ -14,6 +14,10 @@ const HEADER_VALUE = /^[\t\x20-\x7e]*$/;
 
 const byteLength = (text: string) => new TextEncoder().encode(text).length;
 
+/** Postgres text and jsonb cannot hold U+0000, so it is refused up front rather than failing the write. */
+const withoutNul = (schema: z.ZodString) =>
+  schema.refine((text) => !text.includes("\u0000"), { message: "must not contain the NUL character (U+0000)" });
+
 const headersSchema = z
   .record(
     z
@@ -35,7 +39,10 @@ const headersSchema = z
 const backoffDelayMs = z.int().min(JOB_LIMITS.backoffInitialMsMin).max(JOB_LIMITS.backoffMaxMsMax);
 
 const labelsSchema = z
-  .record(z.string().min(1).max(JOB_LIMITS.labelKeyMaxLength), z.string().max(JOB_LIMITS.labelValueMaxLength))
+  .record(
+    withoutNul(z.string().min(1).max(JOB_LIMITS.labelKeyMaxLength)),
+    withoutNul(z.string().max(JOB_LIMITS.labelValueMaxLength)),
+  )
   .refine((labels) => Object.keys(labels).length <= JOB_LIMITS.labelCountMax, {
     message: `at most ${JOB_LIMITS.labelCountMax} labels`,
   });
@@ -59,8 +66,7 @@ const jobFields = {
     .pipe(z.enum(HTTP_METHODS)),
   scheduled_at: z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time with a time zone" }),
   headers: headersSchema,
-  body: z
-    .string()
+  body: withoutNul(z.string())
     .refine((body) => byteLength(body) <= JOB_LIMITS.bodyMaxBytes, {
       message: `must be at most ${JOB_LIMITS.bodyMaxBytes} bytes`,
     })
@@ -173,7 +179,7 @@ export const listJobsQuery = z
             )
           : undefined,
       ),
-    url_prefix: z.string().min(1).max(JOB_LIMITS.urlMaxLength).optional(),
+    url_prefix: withoutNul(z.string().min(1).max(JOB_LIMITS.urlMaxLength)).optional(),
     scheduled_after: jobFields.scheduled_at.optional(),
     scheduled_before: jobFields.scheduled_at.optional(),
     order: listOrder.default("newest"),
@@ -198,7 +204,7 @@ export const bulkRequest = z
       .strictObject({
         status: z.array(z.enum(JOB_STATUSES)).min(1).optional(),
         labels: jobFields.labels.optional(),
-        url_prefix: z.string().min(1).max(JOB_LIMITS.urlMaxLength).optional(),
+        url_prefix: withoutNul(z.string().min(1).max(JOB_LIMITS.urlMaxLength)).optional(),
         scheduled_after: jobFields.scheduled_at.optional(),
         scheduled_before: jobFields.scheduled_at.optional(),
       })
