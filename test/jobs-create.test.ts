@@ -42,6 +42,8 @@ describe("delay and labels", () => {
       { url: receiverUrl("ok"), delay: 10, scheduled_at: farAway },
       { url: receiverUrl("ok"), delay: "soon" },
       { url: receiverUrl("ok"), delay: -5 },
+      { url: receiverUrl("ok"), delay: 8_638_204_123_967.994 },
+      { url: receiverUrl("ok"), delay: "367d" },
     ]) {
       const response = await callApi("POST", "/jobs", { token, json });
       expect(response.status).toBe(422);

@@ -50,6 +50,10 @@ const labelsSchema = z
 /** `delay`: seconds, or a duration such as "30m" or "1h30m". */
 const delaySchema = z.union([z.number(), z.string()]).transform((value, ctx) => {
   const ms = parseDurationMs(value);
+  if (ms !== undefined && ms > JOB_LIMITS.scheduleHorizonMs) {
+    ctx.addIssue({ code: "custom", message: "must be at most 366 days" });
+    return z.NEVER;
+  }
   if (ms === undefined) {
     ctx.addIssue({ code: "custom", message: 'must be seconds or a duration such as "30s", "15m", "1h30m", "2d"' });
     return z.NEVER;

@@ -23,7 +23,8 @@ export function jobRuleViolations(job: JobShape, now: Date): RuleViolation[] {
   if (job.body !== null && (BODYLESS_METHODS as readonly string[]).includes(job.httpMethod)) {
     violations.push({ path: "body", message: "GET and HEAD requests cannot carry a body" });
   }
-  if (job.scheduledAt.getTime() - now.getTime() > JOB_LIMITS.scheduleHorizonMs) {
+  // Written as "not within" so that an impossible date (NaN) is refused too.
+  if (!(job.scheduledAt.getTime() - now.getTime() <= JOB_LIMITS.scheduleHorizonMs)) {
     violations.push({ path: "scheduled_at", message: "must be at most 366 days ahead" });
   }
   if (job.backoffMaxMs < job.backoffInitialMs) {
