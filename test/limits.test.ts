@@ -68,6 +68,11 @@ describe("limits at their boundaries", () => {
     expect(refused.status).toBe(422);
     expect(refused.body.error.details[0].path).toBe("scheduled_at");
     expect(366 * DAY).toBe(JOB_LIMITS.scheduleHorizonMs);
+    const longAgo = new Date(Date.now() - JOB_LIMITS.scheduleHorizonMs - 60_000).toISOString();
+    for (const past of [longAgo, "0000-01-01T00:00:00Z"]) {
+      const response = await callApi("POST", "/jobs", { token, json: { ...base, scheduled_at: past } });
+      expect(response.status).toBe(422);
+    }
   });
 
   it("refuses a request body over 8 MiB with 413 before reading it as JSON", async () => {

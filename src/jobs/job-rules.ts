@@ -23,9 +23,10 @@ export function jobRuleViolations(job: JobShape, now: Date): RuleViolation[] {
   if (job.body !== null && (BODYLESS_METHODS as readonly string[]).includes(job.httpMethod)) {
     violations.push({ path: "body", message: "GET and HEAD requests cannot carry a body" });
   }
-  // Written as "not within" so that an impossible date (NaN) is refused too.
-  if (!(job.scheduledAt.getTime() - now.getTime() <= JOB_LIMITS.scheduleHorizonMs)) {
-    violations.push({ path: "scheduled_at", message: "must be at most 366 days ahead" });
+  // Written as "not within" so that an impossible date (NaN) is refused too. A time long past
+  // is refused as well: it fires at once, so it is almost surely a mistake (year 0, a wrong epoch).
+  if (!(Math.abs(job.scheduledAt.getTime() - now.getTime()) <= JOB_LIMITS.scheduleHorizonMs)) {
+    violations.push({ path: "scheduled_at", message: "must be within 366 days of now (a past time fires at once)" });
   }
   if (job.backoffMaxMs < job.backoffInitialMs) {
     violations.push({ path: "retry_backoff.max_delay_ms", message: "must be at least initial_delay_ms" });
