@@ -720,6 +720,8 @@ const urlJunk = fc.oneof(
 
 const dateJunk = fc.oneof(
   junk,
+  // Valid ISO 8601 that is year 0 in UTC, which Postgres refuses.
+  fc.constantFrom("0000-01-01T00:00:00Z", "0000-12-31T23:59:59.999-01:00", "0001-01-01T00:00:00+00:01"),
   fc.date({ noInvalidDate: true }).map((date) => date.toISOString()),
   fc
     .tuple(
@@ -1479,6 +1481,7 @@ describe("fuzzing the jobs API", () => {
         .map((payload) => base64url(JSON.stringify(payload)));
       const queryValue = fc.oneof(
         { weight: 2, arbitrary: storageHostile },
+        { weight: 2, arbitrary: dateJunk.map(String) },
         storageHostile.map((value) => `k:${value}`),
         nastyString,
         fc.string({ unit: nastyChar, maxLength: 8 }),

@@ -14,9 +14,14 @@ const HEADER_VALUE = /^[\t\x20-\x7e]*$/;
 
 const byteLength = (text: string) => new TextEncoder().encode(text).length;
 
-/** Postgres text and jsonb cannot hold U+0000, so it is refused up front rather than failing the write. */
-const withoutNul = (schema: z.ZodString) =>
-  schema.refine((text) => !text.includes("\u0000"), { message: "must not contain the NUL character (U+0000)" });
+/**
+ * Postgres text and jsonb cannot hold U+0000 or an unpaired UTF-16 surrogate, so such strings
+ * are refused up front rather than failing (or silently altering) the write.
+ */
+const withoutNul = <T extends z.ZodType<string>>(schema: T) =>
+  schema.refine((text) => !text.includes("\u0000") && text.isWellFormed(), {
+    message: "must be well-formed Unicode without the NUL character (U+0000)",
+  });
 
 const headersSchema = z
   .record(
@@ -63,12 +68,17 @@ const delaySchema = z.union([z.number(), z.string()]).transform((value, ctx) => 
 
 /** Each writable field of a job, with its own rules; rules across fields live in jobs/job-rules. */
 const jobFields = {
-  url: z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" }).max(JOB_LIMITS.urlMaxLength),
+  url: withoutNul(
+    z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" }).max(JOB_LIMITS.urlMaxLength),
+  ),
   http_method: z
     .string()
     .transform((method) => method.toUpperCase())
     .pipe(z.enum(HTTP_METHODS)),
-  scheduled_at: z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time with a time zone" }),
+  // Postgres has no year 0; such a date would fail the query instead of being refused here.
+  scheduled_at: z.iso
+    .datetime({ offset: true, error: "must be an ISO 8601 date-time with a time zone" })
+    .refine((value) => new Date(value).getUTCFullYear() >= 1, { message: "must be in year 1 or later" }),
   headers: headersSchema,
   body: withoutNul(z.string())
     .refine((body) => byteLength(body) <= JOB_LIMITS.bodyMaxBytes, {
@@ -79,10 +89,9 @@ const jobFields = {
   timeout_ms: z.int().min(JOB_LIMITS.timeoutMsMin).max(JOB_LIMITS.timeoutMsMax),
   retry_backoff: z.strictObject({ initial_delay_ms: backoffDelayMs, max_delay_ms: backoffDelayMs }),
   labels: labelsSchema,
-  failure_url: z
-    .url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" })
-    .max(JOB_LIMITS.urlMaxLength)
-    .nullable(),
+  failure_url: withoutNul(
+    z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" }).max(JOB_LIMITS.urlMaxLength),
+  ).nullable(),
 };
 
 /**
@@ -174,7 +183,7 @@ export const listJobsQuery = z
       .transform((values) => values?.flatMap((value) => value.split(",")))
       .pipe(z.array(z.enum(JOB_STATUSES)).optional()),
     label: z
-      .array(z.string().regex(/^[^:]+:/, 'a label filter is "key:value"'))
+      .array(withoutNul(z.string().regex(/^[^:]+:/, 'a label filter is "key:value"')))
       .optional()
       .transform((values) =>
         values
