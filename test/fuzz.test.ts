@@ -1476,7 +1476,13 @@ describe("fuzzing the jobs API", () => {
             at: dateJunk,
             id: fc.oneof({ weight: 4, arbitrary: fc.uuid() }, junk),
           },
-          { requiredKeys: [] },
+          { requiredKeys: ["o", "at", "id"] },
+        )
+        .chain((payload) =>
+          // Mostly a well-formed cursor payload (so the odd `at` reaches the query), sometimes a key short.
+          fc
+            .subarray(Object.keys(payload), { minLength: 2 })
+            .map((keys) => Object.fromEntries(keys.map((key) => [key, payload[key as keyof typeof payload]]))),
         )
         .map((payload) => base64url(JSON.stringify(payload)));
       const queryValue = fc.oneof(
@@ -1512,15 +1518,85 @@ describe("fuzzing the jobs API", () => {
         ),
       );
       const query = fc
-        .array(fc.tuple(queryKey, queryValue, fc.boolean()), { maxLength: 4 })
+        .array(
+          fc.oneof(
+            { weight: 4, arbitrary: fc.tuple(queryKey, queryValue, fc.boolean()) },
+            { weight: 1, arbitrary: fc.tuple(fc.constant("cursor"), cursorLike, fc.constant(true)) },
+          ),
+          { maxLength: 4 },
+        )
         .map((pairs) =>
           pairs.length === 0
             ? ""
             : `?${pairs.map(([k, v, raw]) => (raw ? `${k}=${v}` : `${encodeURIComponentLoose(k)}=${encodeURIComponentLoose(v)}`)).join("&")}`,
         );
+      // A list query the API accepts, with one parameter broken (a cursor keeps its order and id, so its `at` is read).
+      const cursorFor = (order: string) =>
+        fc
+          .record({
+            o: fc.oneof({ weight: 6, arbitrary: fc.constant(order) }, junk),
+            at: fc.oneof(
+              fc.constant(new Date().toISOString()),
+              { weight: 2, arbitrary: dateJunk },
+              fc.constantFrom("0000-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z"),
+            ),
+            id: fc.oneof({ weight: 6, arbitrary: fc.uuid() }, junk),
+          })
+          .map((payload) => base64url(JSON.stringify(payload)));
+      const brokenParam = (key: string, order: string): fc.Arbitrary<unknown> => {
+        switch (key) {
+          case "cursor":
+            return fc.oneof({ weight: 3, arbitrary: cursorFor(order) }, cursorLike, nastyString);
+          case "scheduled_after":
+          case "scheduled_before":
+            return dateJunk;
+          case "label":
+            return fc.oneof(
+              storageHostile.map((value) => `fuzz:${value}`),
+              storageHostile.map((value) => `${value}:fixture`),
+              nastyString,
+            );
+          case "url_prefix":
+            return fc.oneof(
+              storageHostile,
+              nastyString,
+              storageHostile.map((value) => RECEIVER + value),
+            );
+          default:
+            return fc.oneof(nastyString, numberJunk);
+        }
+      };
+      const nearValidListQuery = fc
+        .tuple(
+          fc.constantFrom("newest", "soonest"),
+          // The parameters that reach SQL are broken most often.
+          fc.oneof(
+            {
+              weight: 3,
+              arbitrary: fc.constantFrom("cursor", "scheduled_after", "scheduled_before", "label", "url_prefix"),
+            },
+            { weight: 1, arbitrary: fc.constantFrom("status", "order", "limit") },
+          ),
+          fc.record(
+            { status: fc.constant("scheduled"), label: fc.constant("fuzz:fixture"), limit: fc.constantFrom("1", "50") },
+            { requiredKeys: [] },
+          ),
+        )
+        .chain(([order, key, rest]) =>
+          brokenParam(key, order).map((value) => ({ order, ...rest, [key]: String(value) }) as Record<string, string>),
+        )
+        .map((params) =>
+          Object.entries(params)
+            .map(([k, v]) => `${k}=${encodeURIComponentLoose(v)}`)
+            .join("&"),
+        );
       const job = fc.constantFrom(fixtures.cScheduled.id, fixtures.cSucceeded.id, fixtures.aScheduled.id);
       const call = fc.oneof(
-        { weight: 3, arbitrary: query.map((q): Call => ({ method: "GET", path: `/jobs${q}`, token: C.token })) },
+        { weight: 2, arbitrary: query.map((q): Call => ({ method: "GET", path: `/jobs${q}`, token: C.token })) },
+        {
+          weight: 3,
+          arbitrary: nearValidListQuery.map((q): Call => ({ method: "GET", path: `/jobs?${q}`, token: C.token })),
+        },
         {
           weight: 1,
           arbitrary: fc

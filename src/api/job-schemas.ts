@@ -164,7 +164,7 @@ export function encodeCursor(order: z.infer<typeof listOrder>, at: Date, id: str
     .replace(/=+$/, "");
 }
 
-const cursorPayload = z.strictObject({ o: listOrder, at: z.iso.datetime(), id: z.uuid() });
+const cursorPayload = z.strictObject({ o: listOrder, at: jobFields.scheduled_at, id: z.uuid() });
 
 function decodeCursor(cursor: string): z.infer<typeof cursorPayload> | undefined {
   try {
