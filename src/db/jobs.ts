@@ -207,7 +207,8 @@ export async function startClaimedJobs(db: Database, options: StartOptions): Pro
     })
     .where(
       and(
-        inArray(jobs.id, options.ids),
+        // One array parameter, not one per id: a single statement text whatever the group size.
+        sql`${jobs.id} = ANY(${toUuidArray(options.ids)})`,
         eq(jobs.status, "scheduled"),
         eq(jobs.claimedBy, options.claimant),
         lte(jobs.runAt, options.dueBy),
@@ -370,7 +371,7 @@ export async function releaseClaims(db: Database, claimant: string, ids: string[
   await db
     .update(jobs)
     .set({ claimedBy: null, lockedUntil: null })
-    .where(and(inArray(jobs.id, ids), eq(jobs.status, "scheduled"), eq(jobs.claimedBy, claimant)));
+    .where(and(sql`${jobs.id} = ANY(${toUuidArray(ids)})`, eq(jobs.status, "scheduled"), eq(jobs.claimedBy, claimant)));
 }
 
 /**
@@ -554,4 +555,12 @@ export async function pruneHistory(
     )
     SELECT (SELECT count(*) FROM old_jobs)::int AS jobs, (SELECT count(*) FROM old_attempts)::int AS attempts`);
   return result.rows[0];
+}
+
+/**
+ * Job ids as one `uuid[]` parameter (drizzle would spread a JS array into one parameter per
+ * element). The ids come from our own rows; the cast rejects anything that is not a uuid.
+ */
+function toUuidArray(ids: readonly string[]): SQL {
+  return sql`${`{${ids.join(",")}}`}::uuid[]`;
 }

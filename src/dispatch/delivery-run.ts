@@ -1,6 +1,6 @@
 /**
  * One invocation's delivery loop. It holds a plan of claimed jobs sorted by fire time,
- * starts each a few milliseconds ahead of its time (one statement per group due together),
+ * starts each a few milliseconds ahead of its time (one statement per ~100 ms of schedule),
  * waits for the exact instant, fires under the connection cap, and writes results back in
  * batches. A run that owns a window (the tick) also polls for jobs created or rescheduled
  * into it, and keeps retries that fall due inside it.
@@ -26,6 +26,12 @@ import type { SubrequestBudget } from "./subrequest-budget";
 export const TIMING = {
   /** A job is started (set running, request read, callback signed) this long before its time. */
   startLeadMs: 40,
+  /**
+   * Jobs due this soon after the first one due are started with it, in the same statement:
+   * one start per ~100 ms of schedule instead of one per job, at the cost of those jobs
+   * turning `running` (no longer cancelable) up to this much earlier.
+   */
+  startBatchMs: 100,
   /** Finished attempts wait at most this long to be written together. */
   flushIntervalMs: 100,
   /** ...or are written at once when this many are waiting. */
@@ -96,7 +102,7 @@ export class DeliveryRun {
     for (;;) {
       const now = Date.now();
       const windowOpen = now < windowEnd.getTime();
-      const due = this.takeDue(now + TIMING.startLeadMs);
+      const due = this.takeDue(now + TIMING.startLeadMs + TIMING.startBatchMs);
       if (due.length > 0) await this.start(due);
       if (this.shouldFlush(now)) await this.flush();
       if (pollWindow && windowOpen && now >= nextPollAt) {
@@ -135,7 +141,8 @@ export class DeliveryRun {
       started = await startClaimedJobs(db, {
         claimant,
         ids,
-        dueBy: new Date(now.getTime() + TIMING.startLeadMs * 2),
+        // Slack of one lead beyond the batch: the statement may run a little after `now`.
+        dueBy: new Date(now.getTime() + TIMING.startLeadMs * 2 + TIMING.startBatchMs),
         leaseMarginMs: TIMING.runningLeaseMarginMs,
         now,
       });
