@@ -40,8 +40,8 @@ export interface BenchContext {
   database: ScratchDatabase;
   counter: StatementCounter;
   wrangler: WranglerDev;
-  /** POST /jobs requests in flight at once. */
-  concurrency: number;
+  /** How jobs are created: jobs per request (1: one POST /jobs each) and requests in flight. */
+  creation: { batchSize: number; concurrency: number };
   /** Jobs per second creation is expected to reach (the slowest seen so far); sets how far ahead jobs are due. */
   creationRate: number;
 }
@@ -114,7 +114,7 @@ export async function measureCreationRate(ctx: BenchContext): Promise<number> {
     ctx.api,
     `${ctx.receiver.url}/warm-up`,
     Array<number>(WARM_UP_JOBS).fill(dueAt),
-    ctx.concurrency,
+    ctx.creation,
   );
   await emptyJobs(ctx.database.client);
   if (result.failures > 0) throw new Error(`creating warm-up jobs failed: ${result.firstError}`);
@@ -136,10 +136,12 @@ export async function runDeliveryScenario(ctx: BenchContext, scenario: DeliveryS
     (_, index) => firstDueAt + Math.floor((index * scenario.spreadMs) / scenario.jobs),
   );
 
-  log(`creating ${scenario.jobs} jobs (${ctx.concurrency} in flight), first due ${new Date(firstDueAt).toISOString()}`);
+  log(
+    `creating ${scenario.jobs} jobs (${ctx.creation.batchSize} per request, ${ctx.creation.concurrency} requests in flight), first due ${new Date(firstDueAt).toISOString()}`,
+  );
   await ctx.counter.reset();
   const creationCpu = await readCpu(ctx.wrangler.group);
-  const created = await createJobs(ctx.api, `${ctx.receiver.url}/callback`, dueTimes, ctx.concurrency);
+  const created = await createJobs(ctx.api, `${ctx.receiver.url}/callback`, dueTimes, ctx.creation);
   const creationStatements = await ctx.counter.read();
   const creationCpuUse = cpuSince(creationCpu, await readCpu(ctx.wrangler.group));
   const leadAfterCreationMs = firstDueAt - Date.now();
