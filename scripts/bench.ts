@@ -6,7 +6,7 @@
  * the targets, and writes .fliq/bench-results.json.
  *
  *   npm run bench [-- --scenario a|b|c|idle|all] [--idle-minutes 2] [--concurrency 32]
- *                    [--batch-size 500]
+ *                    [--batch-size 500] [--profile]
  *                    [--source worktree|<git rev>] [--patch <file.diff>]
  *
  * The Worker under test is a copy taken at the start (the working tree, or a commit with
@@ -58,6 +58,8 @@ interface Options {
   concurrency: number;
   /** Jobs per creation request: POST /jobs/batch, or one POST /jobs per job when 1. */
   batchSize: number;
+  /** Save a CPU profile of the Worker during each delivery scenario. */
+  profile: boolean;
   /** "worktree", or a git revision to bench instead of the working tree. */
   source: string;
   /** A diff applied to the Worker's copy only, to measure a proposed change. */
@@ -125,6 +127,7 @@ async function main(options: Options): Promise<void> {
     counter: new StatementCounter(database.client),
     wrangler,
     creation: { batchSize: options.batchSize, concurrency: options.concurrency },
+    profileDir: options.profile ? STATE_DIR : undefined,
     creationRate: 0,
   };
   // Written after every scenario, so a run cut short keeps what it measured.
@@ -178,6 +181,7 @@ function parseOptions(argv: string[]): Options {
       "idle-minutes": { type: "string", default: "2" },
       concurrency: { type: "string", default: "32" },
       "batch-size": { type: "string", default: "500" },
+      profile: { type: "boolean", default: false },
       source: { type: "string", default: "worktree" },
       patch: { type: "string" },
     },
@@ -202,6 +206,7 @@ function parseOptions(argv: string[]): Options {
     idleMinutes,
     concurrency,
     batchSize,
+    profile: values.profile,
     source: values.source,
     patch: values.patch,
   };
