@@ -74,9 +74,14 @@ export async function sendCallback(callback: PreparedCallback): Promise<AttemptR
   }
 }
 
+/** A body announced at most this long is read whole: cheaper than streaming it piece by piece. */
+const READ_WHOLE_MAX_BYTES = 16 * 1024;
+
 /** Reads at most RESPONSE_EXCERPT_MAX_CHARS of the body, then drops the rest unread. */
 async function readExcerpt(response: Response): Promise<string> {
   if (!response.body) return "";
+  const length = Number(response.headers.get("content-length") ?? Number.NaN);
+  if (length <= READ_WHOLE_MAX_BYTES) return (await response.text()).slice(0, RESPONSE_EXCERPT_MAX_CHARS);
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let text = "";
