@@ -6,6 +6,7 @@
  *   /flaky/<n>/…          500 for the first n requests to this exact path, then 200
  *   /slow/<ms>/…          200 after ms milliseconds
  *   /retry-after/<v>/…    503 with `Retry-After: v`
+ *   /redirect/<code>/<id> that 3xx, pointing at /ok/<id>-followed on this same receiver
  * Tests read what a path received with GET /__inbox?path=<path>, and the most requests it
  * had in flight at once since the last POST /__concurrency/reset with GET /__concurrency.
  */
@@ -59,6 +60,10 @@ export async function startReceiver(): Promise<Receiver> {
         break;
       case "slow":
         await new Promise((resolve) => setTimeout(resolve, Number(arg)));
+        break;
+      case "redirect":
+        res.statusCode = Number(arg);
+        res.setHeader("location", `/ok/${url.pathname.split("/")[3]}-followed`);
         break;
       case "retry-after":
         res.statusCode = 503;
