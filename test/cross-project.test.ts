@@ -5,7 +5,7 @@
  */
 import { eq } from "drizzle-orm";
 import { beforeEach, describe, expect, it } from "vitest";
-import { jobAttempts, jobs } from "../src/db/schema";
+import { apiTokens, jobAttempts, jobs } from "../src/db/schema";
 import { callApi, createProject, insertJobRow, later, receiverUrl, useTestProject } from "./support/fliq";
 
 const { db, token } = await useTestProject(["read", "write", "admin"]);
@@ -123,12 +123,7 @@ describe("another project's job", () => {
   it("belongs to a project whose tokens this admin token cannot list or revoke", async () => {
     const list = await callApi("GET", "/tokens", { token });
     expect(JSON.stringify(list.body)).not.toContain(other.token.slice(0, 16));
-    const [otherToken] = await db
-      .execute<{ id: string }>(
-        // The other project's token row, straight from the database.
-        (await import("drizzle-orm")).sql`SELECT id FROM api_tokens WHERE project_id = ${other.project.id}`,
-      )
-      .then((result) => result.rows);
+    const [otherToken] = await db.select().from(apiTokens).where(eq(apiTokens.projectId, other.project.id));
     expect((await callApi("DELETE", `/tokens/${otherToken.id}`, { token })).status).toBe(404);
     expect((await callApi("GET", "/jobs", { token: other.token })).status).toBe(200);
   });
