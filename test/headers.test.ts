@@ -2,7 +2,9 @@
  * Job headers: the deny list refused with 422, CR/LF and non-ASCII refused, and secret values
  * stored for delivery but shown as "[redacted]" in every answer and never logged.
  */
+import { DrizzleQueryError } from "drizzle-orm/errors";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { loggableError } from "../src/api/errors";
 import { findJob } from "../src/db/jobs";
 import { callApi, insertJobRow, later, receivedAt, receiverUrl, tickNow, useTestProject } from "./support/fliq";
 
@@ -181,5 +183,18 @@ describe("secret headers", () => {
       },
     ]);
     expect((await findJob(db, project.id, job.id))?.headers).toEqual({ authorization: "Bearer stored" });
+  });
+
+  it("stay out of the log line of a failed query, whose message carries its parameters", () => {
+    const failed = new DrizzleQueryError(
+      "insert into jobs (headers) values ($1)",
+      [JSON.stringify(SECRETS)],
+      new Error("Connection terminated"),
+    );
+    expect(failed.message).toContain("api-key-secret");
+    const line = loggableError(failed);
+    expect(line).toContain("Connection terminated");
+    expect(line).toContain("insert into jobs");
+    for (const secret of SECRET_VALUES) expect(line).not.toContain(secret);
   });
 });

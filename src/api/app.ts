@@ -13,7 +13,7 @@ import {
   requireToken,
 } from "./auth";
 import type { AppEnv } from "./context";
-import { ApiError, notFound } from "./errors";
+import { ApiError, loggableError, notFound } from "./errors";
 import { jobsApi } from "./jobs";
 import { openApiDocument } from "./openapi";
 import { tokensApi } from "./tokens";
@@ -30,7 +30,7 @@ app.onError((error, c) => {
     const wrapped = new ApiError(error.status, "http_error", error.message || "The request could not be handled.");
     return c.json(wrapped.toJSON(), error.status);
   }
-  console.error("unhandled error", error);
+  console.error("unhandled error", loggableError(error));
   return c.json(new ApiError(500, "internal_error", "Something went wrong on our side.").toJSON(), 500);
 });
 
