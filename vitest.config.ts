@@ -11,6 +11,14 @@ export default defineConfig({
           LOCAL_DB_PROXY: inject("dbProxy"),
           RECEIVER_URL: inject("receiverUrl"),
           DATABASE_KIND: inject("databaseKind"),
+          // The test receiver listens on 127.0.0.1; SSRF tests call the app with this turned off.
+          ALLOW_LOOPBACK_TARGETS: "true",
+        },
+        // Tests make far more requests per token than production allows; the rate-limit test
+        // swaps in the small limiter.
+        ratelimits: {
+          RATE_LIMITER: { namespace_id: "7001", simple: { limit: 1_000_000, period: 60 } },
+          SMALL_RATE_LIMITER: { namespace_id: "7002", simple: { limit: 3, period: 60 } },
         },
       },
     })),

@@ -49,6 +49,8 @@ async function main(): Promise<void> {
   const wrangler = startWrangler({
     DATABASE_URL: database.databaseUrl,
     ...(bridge && { LOCAL_DB_PROXY: bridge.proxy }),
+    // Local development only: jobs may call loopback receivers (the sample receiver is on 127.0.0.1).
+    ALLOW_LOOPBACK_TARGETS: "true",
   });
   running.push(wrangler.stop);
   await waitForHttp(API_URL, wrangler.exited);

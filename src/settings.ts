@@ -14,6 +14,17 @@ export interface Bindings {
   MAX_SHARDS?: string;
   /** Days finished jobs and old attempts are kept (at least 1, so idempotency keys live 24 h). */
   RETENTION_DAYS?: string;
+  /**
+   * "true" lets jobs call loopback addresses (127.0.0.0/8, ::1, localhost): local development
+   * only (`npm start`, the tests). Production never sets it.
+   */
+  ALLOW_LOOPBACK_TARGETS?: string;
+  /** Bearer token of the admin API (`/admin/...`); unset, the admin API does not exist. A Worker secret. */
+  ADMIN_TOKEN?: string;
+  /** Most jobs one project may have waiting (`scheduled`); creating more answers 429. */
+  MAX_SCHEDULED_JOBS_PER_PROJECT?: string;
+  /** Requests per token per period (see wrangler.toml `[[ratelimits]]`); unbound, nothing is limited. */
+  RATE_LIMITER?: RateLimit;
 }
 
 export interface Settings {
@@ -23,9 +34,18 @@ export interface Settings {
   callbacksPerSecond: number;
   maxShards: number;
   retentionDays: number;
+  allowLoopbackTargets: boolean;
+  adminToken?: string;
+  maxScheduledJobsPerProject: number;
 }
 
-const DEFAULTS = { subrequestBudget: 1000, callbacksPerSecond: 200, maxShards: 16, retentionDays: 30 };
+const DEFAULTS = {
+  subrequestBudget: 1000,
+  callbacksPerSecond: 200,
+  maxShards: 16,
+  retentionDays: 30,
+  maxScheduledJobsPerProject: 100_000,
+};
 
 /** Reads and checks the Worker's environment. Throws when a binding is missing or malformed. */
 export function readSettings(env: Bindings): Settings {
@@ -42,6 +62,14 @@ export function readSettings(env: Bindings): Settings {
     ),
     maxShards: positiveInteger("MAX_SHARDS", env.MAX_SHARDS, DEFAULTS.maxShards, 1),
     retentionDays: positiveInteger("RETENTION_DAYS", env.RETENTION_DAYS, DEFAULTS.retentionDays, 1),
+    allowLoopbackTargets: flag("ALLOW_LOOPBACK_TARGETS", env.ALLOW_LOOPBACK_TARGETS),
+    adminToken: env.ADMIN_TOKEN || undefined,
+    maxScheduledJobsPerProject: positiveInteger(
+      "MAX_SCHEDULED_JOBS_PER_PROJECT",
+      env.MAX_SCHEDULED_JOBS_PER_PROJECT,
+      DEFAULTS.maxScheduledJobsPerProject,
+      1,
+    ),
   };
 }
 
@@ -50,4 +78,10 @@ function positiveInteger(name: string, raw: string | undefined, fallback: number
   const value = Number(raw);
   if (!Number.isInteger(value) || value < minimum) throw new Error(`${name} must be an integer of at least ${minimum}`);
   return value;
+}
+
+function flag(name: string, raw: string | undefined): boolean {
+  if (raw === undefined || raw === "" || raw === "false") return false;
+  if (raw === "true") return true;
+  throw new Error(`${name} must be "true" or "false"`);
 }

@@ -183,6 +183,7 @@ describe("limits and fan-out", () => {
       scheduledTime: new Date(end.getTime() - 60_000 - WINDOW_OVERLAP_MS),
       now: new Date(),
       limits: { subrequestBudget: 1000, callbacksPerSecond: 10, maxShards: 4, retentionDays: 30 },
+      targetPolicy: { allowLoopback: true, ownHosts: [] },
       runShard: (shard) => exports.ShardRunner.deliver(shard),
     });
     expect(report).toMatchObject({ claimed: 60, shards: 4, overflow: 0 });
@@ -205,6 +206,7 @@ describe("limits and fan-out", () => {
       now: new Date(),
       // 12 subrequests: 1 for the database, 1 kept in reserve, 1 per possible shard: 9 callbacks.
       limits: { subrequestBudget: 12, callbacksPerSecond: 1000, maxShards: 1, retentionDays: 30 },
+      targetPolicy: { allowLoopback: true, ownHosts: [] },
       runShard: () => Promise.reject(new Error("no shard expected")),
     });
     expect(report).toMatchObject({ claimed: 9, shards: 1 });

@@ -32,6 +32,16 @@ describe("GET /openapi.json", () => {
         "POST /jobs/{id}/run",
         "POST /jobs/{id}/replay",
         "GET /jobs/{id}/attempts",
+        "POST /tokens",
+        "GET /tokens",
+        "DELETE /tokens/{tokenId}",
+        "POST /admin/projects",
+        "GET /admin/projects",
+        "POST /admin/projects/{id}/tokens",
+        "GET /admin/projects/{id}/tokens",
+        "DELETE /admin/projects/{id}/tokens/{tokenId}",
+        "GET /admin/projects/{id}/signing-secrets",
+        "POST /admin/projects/{id}/signing-secrets/rotate",
       ].sort(),
     );
   });

@@ -5,7 +5,9 @@
 import { z } from "zod";
 import type { JobAttemptRow, JobRow } from "../db/schema";
 import { parseDurationMs } from "../jobs/duration";
-import { HTTP_METHODS, JOB_LIMITS, RESERVED_HEADER_PREFIXES } from "../jobs/limits";
+import { headerNameRefusal } from "../jobs/header-rules";
+import { HTTP_METHODS, JOB_LIMITS } from "../jobs/limits";
+import { redactHeaders } from "../jobs/redaction";
 import { ATTEMPT_OUTCOMES, JOB_STATUSES } from "../jobs/states";
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -28,8 +30,9 @@ const headersSchema = z
     z
       .string()
       .regex(HEADER_NAME, "not a valid HTTP header name")
-      .refine((name) => !RESERVED_HEADER_PREFIXES.some((prefix) => name.toLowerCase().startsWith(prefix)), {
-        message: "webhook-* and fliq-* headers are set by Fliq on every callback",
+      .superRefine((name, ctx) => {
+        const refusal = headerNameRefusal(name);
+        if (refusal) ctx.addIssue({ code: "custom", message: refusal });
       }),
     z
       .string()
@@ -287,14 +290,14 @@ export const attemptResponse = z.object({
   error_message: z.string().nullable(),
 });
 
-/** A job as the API shows it. */
+/** A job as the API shows it: secret header values are never shown (see jobs/redaction). */
 export function toJobJson(job: JobRow): z.input<typeof jobResponse> {
   return {
     id: job.id,
     status: job.status,
     url: job.url,
     http_method: job.httpMethod,
-    headers: job.headers,
+    headers: redactHeaders(job.headers),
     body: job.body,
     scheduled_at: iso(job.scheduledAt),
     run_at: iso(job.runAt),

@@ -3,6 +3,7 @@ import {
   BULK_LIMIT,
   cancelJob,
   cancelJobs,
+  countScheduledJobs,
   findJob,
   insertJobOnce,
   insertJobs,
@@ -18,7 +19,9 @@ import {
 import type { JobRow } from "../db/schema";
 import { apiDeliveryWindowEnd, deliverSoon } from "../dispatch/deliver-soon";
 import { TIMING } from "../dispatch/delivery-run";
-import { jobRuleViolations } from "../jobs/job-rules";
+import { callbackTargetRefusal, targetPolicyOf } from "../jobs/callback-target";
+import { jobRuleViolations, type RuleViolation } from "../jobs/job-rules";
+import { keepRedactedValues } from "../jobs/redaction";
 import { readSettings } from "../settings";
 import type { AppEnv } from "./context";
 import { ApiError, notFound } from "./errors";
@@ -65,16 +68,42 @@ function deliverFromHere(c: Context<AppEnv>, claimant: string, claimed: Array<{ 
   c.executionCtx.waitUntil(deliverSoon(readSettings(c.env), claimant, windowEnd, planned));
 }
 
-/** Cross-field rules, as a 422 in the one error shape; `prefix` locates the job in a batch. */
-function assertJobRules(job: Parameters<typeof jobRuleViolations>[0], now: Date, prefix = ""): void {
-  const violations = jobRuleViolations(job, now).map((v) => ({ ...v, path: prefix + v.path }));
+type CheckedJob = Parameters<typeof jobRuleViolations>[0] & { url: string; failureUrl?: string | null };
+
+/** The SSRF policy for a request: this deployment's settings, and the host the API was called on. */
+function targetPolicyFor(c: Context<AppEnv>) {
+  return targetPolicyOf(readSettings(c.env), [new URL(c.req.url).hostname]);
+}
+
+/** Where the job's URLs may not go (see jobs/callback-target). */
+function targetViolations(c: Context<AppEnv>, job: CheckedJob): RuleViolation[] {
+  const policy = targetPolicyFor(c);
+  const violations: RuleViolation[] = [];
+  const urlRefusal = callbackTargetRefusal(job.url, policy);
+  if (urlRefusal) violations.push({ path: "url", message: urlRefusal });
+  const failureUrlRefusal = job.failureUrl ? callbackTargetRefusal(job.failureUrl, policy) : null;
+  if (failureUrlRefusal) violations.push({ path: "failure_url", message: failureUrlRefusal });
+  return violations;
+}
+
+/**
+ * Cross-field rules and the callback target policy, as a 422 in the one error shape; `prefix`
+ * locates the job in a batch.
+ */
+function assertJobRules(c: Context<AppEnv>, job: CheckedJob, prefix = ""): void {
+  const violations = [...jobRuleViolations(job, c.var.now), ...targetViolations(c, job)].map((v) => ({
+    ...v,
+    path: prefix + v.path,
+  }));
   if (violations.length > 0) {
     throw new ApiError(422, "validation_failed", "The request is not valid; see details.", violations);
   }
 }
 
 /** The row for a validated create request, checked against the cross-field rules. */
-function newJobFrom(request: CreateJobRequest, projectId: string, now: Date, prefix = ""): NewJob {
+function newJobFrom(c: Context<AppEnv>, request: CreateJobRequest, prefix = ""): NewJob {
+  const { now } = c.var;
+  const { projectId } = c.var.auth;
   const scheduledAt = request.scheduled_at
     ? new Date(request.scheduled_at)
     : new Date(now.getTime() + (request.delay ?? 0));
@@ -95,8 +124,25 @@ function newJobFrom(request: CreateJobRequest, projectId: string, now: Date, pre
     backoffMaxMs: request.retry_backoff.max_delay_ms,
     createdAt: now,
   };
-  assertJobRules(job, now, prefix);
+  assertJobRules(c, job, prefix);
   return job;
+}
+
+/**
+ * Refuses new jobs that would take the project past its cap on waiting jobs. A soft cap:
+ * the count and the insert are separate statements, so creates racing each other may each
+ * pass and together overshoot it by at most what they insert.
+ */
+async function assertRoomFor(c: Context<AppEnv>, count: number): Promise<void> {
+  const cap = readSettings(c.env).maxScheduledJobsPerProject;
+  const waiting = await countScheduledJobs(c.var.db, c.var.auth.projectId, cap);
+  if (waiting + count > cap) {
+    throw new ApiError(
+      429,
+      "scheduled_jobs_limit",
+      `A project may have at most ${cap} scheduled jobs waiting; it has ${waiting}. Cancel some, or wait for them to fire.`,
+    );
+  }
 }
 
 /** A stable digest of a create request: the same request under the same key is a repeat. */
@@ -114,7 +160,8 @@ jobsApi.post("/", async (c) => {
   const request = await parseJsonBody(c, createJobRequest);
   const { now, db } = c.var;
   const key = parseOrThrow(idempotencyKeyHeader, c.req.header("idempotency-key"));
-  const job = newJobFrom(request, c.var.auth.projectId, now);
+  const job = newJobFrom(c, request);
+  await assertRoomFor(c, 1);
   const claim = claimIfDueSoon(job.runAt, job.timeoutMs, now);
   const row: NewJob = { ...job, claimedBy: claim?.claimant ?? null, lockedUntil: claim?.lockedUntil ?? null };
   if (key === undefined) {
@@ -143,10 +190,11 @@ jobsApi.post("/batch", async (c) => {
   // One claimant for the whole batch: the jobs due soon are fired together from here.
   const claimant = crypto.randomUUID();
   const rows = requests.map((request, index) => {
-    const job = newJobFrom(request, c.var.auth.projectId, now, `jobs.${index}.`);
+    const job = newJobFrom(c, request, `jobs.${index}.`);
     const claim = claimIfDueSoon(job.runAt, job.timeoutMs, now, claimant);
     return { row: { ...job, claimedBy: claim?.claimant ?? null, lockedUntil: claim?.lockedUntil ?? null }, claim };
   });
+  await assertRoomFor(c, rows.length);
   const created = await insertJobs(
     db,
     rows.map(({ row }) => row),
@@ -268,13 +316,16 @@ async function cancel(c: Context<AppEnv>) {
 jobsApi.delete("/:id", cancel);
 jobsApi.post("/:id/cancel", cancel);
 
-/** The stored fields a PATCH body sets. */
+/**
+ * The stored fields a PATCH body sets. `headers` replaces the stored headers, except that a
+ * secret header sent back as "[redacted]" (as every response shows it) keeps its stored value.
+ */
 function changesOf(request: UpdateJobRequest, job: JobRow): JobChanges {
   const scheduledAt = request.scheduled_at === undefined ? undefined : new Date(request.scheduled_at);
   return {
     ...(request.url !== undefined && { url: request.url }),
     ...(request.http_method !== undefined && { httpMethod: request.http_method }),
-    ...(request.headers !== undefined && { headers: request.headers }),
+    ...(request.headers !== undefined && { headers: headersKeepingSecrets(request.headers, job.headers) }),
     ...(request.body !== undefined && { body: request.body }),
     ...(request.labels !== undefined && { labels: request.labels }),
     ...(request.failure_url !== undefined && { failureUrl: request.failure_url }),
@@ -287,6 +338,22 @@ function changesOf(request: UpdateJobRequest, job: JobRow): JobChanges {
       backoffMaxMs: request.retry_backoff.max_delay_ms ?? job.backoffMaxMs,
     }),
   };
+}
+
+function headersKeepingSecrets(incoming: Record<string, string>, stored: Record<string, string>) {
+  const { headers, unknown } = keepRedactedValues(incoming, stored);
+  if (unknown.length > 0) {
+    throw new ApiError(
+      422,
+      "validation_failed",
+      "The request is not valid; see details.",
+      unknown.map((name) => ({
+        path: `headers.${name}`,
+        message: '"[redacted]" keeps a stored secret, but this job has no such header; send its value',
+      })),
+    );
+  }
+  return headers;
 }
 
 /** How often a change without If-Match re-reads the job when a concurrent write got there first. */
@@ -305,7 +372,7 @@ async function changeScheduledJob(c: Context<AppEnv>, changesFor: (job: JobRow) 
     if (job.status !== "scheduled") throw notChangeable(job);
     const changes = changesFor(job);
     const merged = { ...job, ...changes };
-    assertJobRules(merged, now);
+    assertJobRules(c, merged);
     const claim = claimIfDueSoon(merged.runAt, merged.timeoutMs, now);
     const updated = await updateScheduledJob(db, job.projectId, job.id, job.updatedAt, changes, claim, now);
     if (updated) {

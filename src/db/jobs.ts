@@ -45,6 +45,19 @@ export async function insertJobOnce(db: Database, job: NewJob): Promise<{ job: J
   return { job: existing, created: false };
 }
 
+/**
+ * How many of a project's jobs are waiting (`scheduled`), counting at most `atMost` rows, so
+ * the check costs the same however full the project is. Read-only; concurrent creates are not
+ * serialized against it (the cap it serves is a soft one).
+ */
+export async function countScheduledJobs(db: Database, projectId: string, atMost: number): Promise<number> {
+  const result = await db.execute<{ count: number }>(sql`
+    SELECT count(*)::int AS count FROM (
+      SELECT 1 FROM jobs WHERE project_id = ${projectId} AND status = 'scheduled' LIMIT ${atMost}
+    ) waiting`);
+  return Number(result.rows[0].count);
+}
+
 /** A project's job by id; another project's id finds nothing. */
 export async function findJob(db: Database, projectId: string, id: string): Promise<JobRow | undefined> {
   const [row] = await db

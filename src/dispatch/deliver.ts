@@ -4,6 +4,7 @@
  */
 import { signWebhook } from "../auth/webhook-signature";
 import type { StartedJob } from "../db/jobs";
+import { callbackTargetRefusal, type TargetPolicy } from "../jobs/callback-target";
 import type { AttemptResult } from "../jobs/delivery-policy";
 
 /** How much of a response body is kept on the attempt record. */
@@ -43,9 +44,15 @@ export async function prepareCallback(job: StartedJob, sendAt: Date): Promise<Pr
   };
 }
 
-/** Sends a prepared callback and reports what happened; never throws. */
-export async function sendCallback(callback: PreparedCallback): Promise<AttemptResult> {
+/**
+ * Sends a prepared callback and reports what happened; never throws. The target is checked
+ * against the SSRF policy again here, at every attempt: a URL refused now (the policy is
+ * stricter than when the job was stored) fails the attempt without any network call.
+ */
+export async function sendCallback(callback: PreparedCallback, policy: TargetPolicy): Promise<AttemptResult> {
   const firedAt = new Date();
+  const refusal = callbackTargetRefusal(callback.url, policy);
+  if (refusal) return { firedAt, durationMs: 0, errorClass: "target_refused", errorMessage: `url ${refusal}` };
   const signal = AbortSignal.timeout(callback.timeoutMs);
   try {
     const response = await fetch(callback.url, {

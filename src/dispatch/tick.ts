@@ -6,6 +6,7 @@
  */
 import { connectNow, type Database } from "../db/client";
 import { type ClaimedJob, claimWindow, pruneHistory, releaseClaims, rescueExpiredLeases } from "../db/jobs";
+import type { TargetPolicy } from "../jobs/callback-target";
 import { type DeliveryReport, DeliveryRun, TIMING } from "./delivery-run";
 import { planShards, type ShardLimits } from "./shard-plan";
 import { SubrequestBudget } from "./subrequest-budget";
@@ -32,6 +33,8 @@ export interface TickDependencies {
   /** The tick's clock reading at start. */
   now: Date;
   limits: { subrequestBudget: number; callbacksPerSecond: number; maxShards: number; retentionDays: number };
+  /** Which URLs may be called. */
+  targetPolicy: TargetPolicy;
   /** Delivers a shard in a fresh invocation; resolves when it is done. */
   runShard: (shard: Shard) => Promise<DeliveryReport>;
   random?: () => number;
@@ -68,7 +71,8 @@ export async function runTick(deps: TickDependencies): Promise<TickReport> {
   );
 
   const budget = new SubrequestBudget(limits.subrequestBudget - SUBREQUEST_OVERHEAD - (shards.length - 1));
-  const run = new DeliveryRun({ db, claimant, windowEnd, pollWindow: true, budget, random: deps.random });
+  const { targetPolicy, random } = deps;
+  const run = new DeliveryRun({ db, claimant, windowEnd, pollWindow: true, budget, targetPolicy, random });
   run.add(shards[0] ?? []);
   const remote = shards.slice(1).map((jobs) =>
     deps.runShard({
@@ -102,7 +106,12 @@ async function claimAll(
 }
 
 /** Delivers a shard handed over by a tick, under the tick's claim, in this invocation. */
-export async function runShard(db: Database, shard: Shard, subrequestBudget: number): Promise<DeliveryReport> {
+export async function runShard(
+  db: Database,
+  shard: Shard,
+  subrequestBudget: number,
+  targetPolicy: TargetPolicy,
+): Promise<DeliveryReport> {
   await connectNow(db);
   const run = new DeliveryRun({
     db,
@@ -110,6 +119,7 @@ export async function runShard(db: Database, shard: Shard, subrequestBudget: num
     windowEnd: new Date(shard.windowEnd),
     pollWindow: false,
     budget: new SubrequestBudget(subrequestBudget - SUBREQUEST_OVERHEAD),
+    targetPolicy,
   });
   run.add(shard.jobs.map((job) => ({ id: job.id, runAt: new Date(job.runAt) })));
   return run.run();

@@ -8,6 +8,7 @@
  *   /retry-after/<v>/…    503 with `Retry-After: v`
  *   /large/<n>/…          200 with a body of n bytes ("x" repeated), its length announced
  *   /chunked/<n>/…        the same body sent in 1 KiB chunks, its length not announced
+ *   /redirect/<code>/<id> that 3xx, pointing at /ok/<id>-followed on this same receiver
  * Tests read what a path received with GET /__inbox?path=<path>, and the most requests it
  * had in flight at once since the last POST /__concurrency/reset with GET /__concurrency.
  */
@@ -61,6 +62,10 @@ export async function startReceiver(): Promise<Receiver> {
         break;
       case "slow":
         await new Promise((resolve) => setTimeout(resolve, Number(arg)));
+        break;
+      case "redirect":
+        res.statusCode = Number(arg);
+        res.setHeader("location", `/ok/${url.pathname.split("/")[3]}-followed`);
         break;
       case "retry-after":
         res.statusCode = 503;
