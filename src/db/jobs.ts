@@ -168,11 +168,10 @@ export interface ClaimOptions {
  */
 export async function claimWindow(db: Database, options: ClaimOptions): Promise<ClaimedJob[]> {
   const now = sql`${options.now.toISOString()}::timestamptz`;
+  // The pick is a materialized CTE, run exactly once: inside `WHERE id IN (subquery)` Postgres
+  // may re-run a LIMIT … SKIP LOCKED subquery and so take more rows than the limit.
   const result = await db.execute<{ id: string; run_at: string }>(sql`
-    UPDATE jobs
-    SET claimed_by = ${options.claimant},
-        locked_until = GREATEST(run_at, ${now}) + ${options.leaseMs} * interval '1 millisecond'
-    WHERE id IN (
+    WITH picked AS MATERIALIZED (
       SELECT id FROM jobs
       WHERE status = 'scheduled'
         AND run_at < ${options.dueBefore.toISOString()}::timestamptz
@@ -181,7 +180,12 @@ export async function claimWindow(db: Database, options: ClaimOptions): Promise<
       LIMIT ${options.limit}
       FOR UPDATE SKIP LOCKED
     )
-    RETURNING id, run_at`);
+    UPDATE jobs
+    SET claimed_by = ${options.claimant},
+        locked_until = GREATEST(jobs.run_at, ${now}) + ${options.leaseMs} * interval '1 millisecond'
+    FROM picked
+    WHERE jobs.id = picked.id
+    RETURNING jobs.id, jobs.run_at`);
   // RETURNING keeps no order; the plan wants soonest first.
   return result.rows
     .map((row) => ({ id: row.id, runAt: new Date(row.run_at) }))
