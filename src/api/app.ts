@@ -22,7 +22,8 @@ import { tokensApi } from "./tokens";
 const REQUEST_MAX_BYTES = 8 * 1024 * 1024;
 
 /** The Worker's HTTP surface. */
-export const app = new Hono<AppEnv>();
+// Not strict: `/jobs/` is `/jobs`, as REST clients that append a slash expect.
+export const app = new Hono<AppEnv>({ strict: false });
 
 app.onError((error, c) => {
   if (error instanceof ApiError) return c.json(error.toJSON(), error.status);

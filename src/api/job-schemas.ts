@@ -76,6 +76,8 @@ const jobFields = {
   ),
   http_method: z
     .string()
+    // ASCII letters only: toUpperCase would turn "poﬆ" (a ligature) into POST.
+    .regex(/^[A-Za-z]+$/, `must be one of ${HTTP_METHODS.join(", ")}`)
     .transform((method) => method.toUpperCase())
     .pipe(z.enum(HTTP_METHODS)),
   // Postgres has no year 0; such a date would fail the query instead of being refused here.
