@@ -1,0 +1,74 @@
+/**
+ * Turns schedules' occurrences into jobs: the tick does it for every active schedule before it
+ * claims its window; the API does it for one schedule when it is created, changed or resumed,
+ * so an occurrence inside the minute under way is not missed. Either way the policy decides
+ * (src/jobs/schedule-policy.ts) and one guarded statement writes (src/db/schedules.ts).
+ */
+import type { Database } from "../db/client";
+import { type CreatedOccurrence, dueSchedules, materializeOccurrences, type OccurrenceBatch } from "../db/schedules";
+import type { ScheduleRow } from "../db/schema";
+import { type OccurrenceWindow, planOccurrences } from "../jobs/schedule-policy";
+import { WINDOW_OVERLAP_MS } from "./tick";
+
+/** Schedules read and written per statement by the tick. */
+export const SCHEDULE_PAGE_SIZE = 500;
+
+function batchFor(schedule: ScheduleRow, window: OccurrenceWindow): OccurrenceBatch {
+  const plan = planOccurrences(schedule, window);
+  return { schedule, occurrences: plan.occurrences, nextRunAt: plan.nextRunAt };
+}
+
+/**
+ * The tick's part: creates the occurrences of every active schedule that fall in the tick's
+ * window [minute, windowEnd), and missed ones per each schedule's policy, page by page.
+ * Returns how many jobs it created.
+ */
+export async function materializeDueSchedules(
+  db: Database,
+  window: { minute: Date; windowEnd: Date },
+  now: Date,
+): Promise<number> {
+  const occurrenceWindow: OccurrenceWindow = {
+    start: window.minute,
+    end: window.windowEnd,
+    overlapEnd: new Date(window.minute.getTime() + 60_000),
+  };
+  let created = 0;
+  let after: string | undefined;
+  for (;;) {
+    const page = await dueSchedules(db, window.windowEnd, SCHEDULE_PAGE_SIZE, after);
+    const jobs = await materializeOccurrences(
+      db,
+      page.map((schedule) => batchFor(schedule, occurrenceWindow)),
+      now,
+    );
+    created += jobs.length;
+    if (page.length < SCHEDULE_PAGE_SIZE) return created;
+    after = page[page.length - 1].id;
+  }
+}
+
+/** The window of the tick under way at `now`: its minute's start to its end plus the overlap. */
+export function currentTickWindow(now: Date): OccurrenceWindow {
+  const minute = Math.floor(now.getTime() / 60_000) * 60_000;
+  return { start: now, end: new Date(minute + 60_000 + WINDOW_OVERLAP_MS), overlapEnd: new Date(minute + 60_000) };
+}
+
+/**
+ * The API's part, planned for one schedule (just created, changed or resumed): its occurrences
+ * before the end of the window of the tick under way, which picks them up within its poll
+ * interval. Missed ones (before now) follow the schedule's missed policy. None when paused.
+ */
+export function planForCurrentWindow(schedule: ScheduleRow, now: Date): OccurrenceBatch[] {
+  if (schedule.status !== "active") return [];
+  return [batchFor(schedule, currentTickWindow(now))];
+}
+
+/** Creates the occurrences planForCurrentWindow plans, for a schedule just created. */
+export async function materializeSchedule(
+  db: Database,
+  schedule: ScheduleRow,
+  now: Date,
+): Promise<CreatedOccurrence[]> {
+  return materializeOccurrences(db, planForCurrentWindow(schedule, now), now);
+}
