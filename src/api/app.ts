@@ -8,6 +8,7 @@ import type { AppEnv } from "./context";
 import { ApiError, notFound } from "./errors";
 import { jobsApi } from "./jobs";
 import { openApiDocument } from "./openapi";
+import { schedulesApi } from "./schedules";
 
 /** Largest request body accepted; the job `body` field has its own, smaller limit. */
 const REQUEST_MAX_BYTES = 8 * 1024 * 1024;
@@ -62,3 +63,25 @@ app.use("/jobs/*", async (c, next) => {
 
 app.use("/jobs/*", requireToken, requireScope);
 app.route("/jobs", jobsApi);
+
+// Recurring schedules: the same body limit, database pool and token checks as /jobs.
+app.use(
+  "/schedules/*",
+  bodyLimit({
+    maxSize: REQUEST_MAX_BYTES,
+    onError: () => {
+      throw new ApiError(413, "payload_too_large", `Request bodies are limited to ${REQUEST_MAX_BYTES} bytes.`);
+    },
+  }),
+);
+app.use("/schedules/*", async (c, next) => {
+  const database = openDatabase(readSettings(c.env));
+  c.set("db", database.db);
+  try {
+    await next();
+  } finally {
+    c.executionCtx.waitUntil(database.close());
+  }
+});
+app.use("/schedules/*", requireToken, requireScope);
+app.route("/schedules", schedulesApi);

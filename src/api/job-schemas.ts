@@ -18,7 +18,7 @@ const byteLength = (text: string) => new TextEncoder().encode(text).length;
  * Postgres text and jsonb cannot hold U+0000 or an unpaired UTF-16 surrogate, so such strings
  * are refused up front rather than failing (or silently altering) the write.
  */
-const withoutNul = <T extends z.ZodType<string>>(schema: T) =>
+export const withoutNul = <T extends z.ZodType<string>>(schema: T) =>
   schema.refine((text) => !text.includes("\u0000") && text.isWellFormed(), {
     message: "must be well-formed Unicode without the NUL character (U+0000)",
   });
@@ -67,7 +67,7 @@ const delaySchema = z.union([z.number(), z.string()]).transform((value, ctx) => 
 });
 
 /** Each writable field of a job, with its own rules; rules across fields live in jobs/job-rules. */
-const jobFields = {
+export const jobFields = {
   url: withoutNul(
     z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" }).max(JOB_LIMITS.urlMaxLength),
   ),
@@ -154,7 +154,12 @@ export const idempotencyKeyHeader = z
   .optional();
 
 const listOrder = z.enum(["newest", "soonest"]);
-const pageLimit = z.coerce.number().int().min(1).max(JOB_LIMITS.listLimitMax).default(JOB_LIMITS.listLimitDefault);
+export const pageLimit = z.coerce
+  .number()
+  .int()
+  .min(1)
+  .max(JOB_LIMITS.listLimitMax)
+  .default(JOB_LIMITS.listLimitDefault);
 
 /** A list cursor: where the last page ended, in which order. Opaque to callers (base64url JSON). */
 export function encodeCursor(order: z.infer<typeof listOrder>, at: Date, id: string): string {
@@ -247,7 +252,7 @@ export function etagOf(job: JobRow): string {
   return `"${job.updatedAt.getTime().toString(36)}-${job.attempt}"`;
 }
 
-const isoDateTime = z.iso.datetime({ offset: true });
+export const isoDateTime = z.iso.datetime({ offset: true });
 
 /** A job as the API shows it; toJobJson is checked against it, and the OpenAPI document is built from it. */
 export const jobResponse = z.object({

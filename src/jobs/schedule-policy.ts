@@ -14,6 +14,7 @@
  *    real time: it does not fire in the skipped hour, and fires in both passes of a repeated hour.
  */
 import { Cron } from "croner";
+import { jobRuleViolations, type RuleViolation } from "./job-rules";
 
 export const SCHEDULE_STATUSES = ["active", "paused"] as const;
 export type ScheduleStatus = (typeof SCHEDULE_STATUSES)[number];
@@ -133,11 +134,39 @@ export function planOccurrences(schedule: OccurrenceState, window: OccurrenceWin
     if (latestMissed && latestMissed >= schedule.nextRunAt) occurrences.push(latestMissed);
   }
   const end = schedule.overlapPolicy === "skip" ? window.overlapEnd : window.end;
-  const from = schedule.nextRunAt > window.start ? schedule.nextRunAt : window.start;
-  let next = cron.nextRun(new Date(from.getTime() - 1));
+  const from = Math.max(schedule.nextRunAt.getTime(), window.start.getTime());
+  let next = cron.nextRun(new Date(from - 1));
   while (next && next < end && occurrences.length < MAX_OCCURRENCES_PER_WINDOW) {
     occurrences.push(next);
     next = cron.nextRun(next);
   }
   return { occurrences, nextRunAt: next };
+}
+
+export interface ScheduleShape extends ScheduleTiming {
+  httpMethod: string;
+  body: string | null;
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+}
+
+/** Every cross-field rule a schedule breaks, as it will be stored; empty when it is valid. */
+export function scheduleRuleViolations(schedule: ScheduleShape, now: Date): RuleViolation[] {
+  // The request rules are a job's: each occurrence is one. Its time is now, which is always valid.
+  const violations = jobRuleViolations({ ...schedule, scheduledAt: now }, now);
+  if (!isTimeZone(schedule.timezone)) {
+    violations.push({ path: "timezone", message: 'must be an IANA time zone name such as "Europe/Berlin" or "UTC"' });
+    return violations;
+  }
+  const problem = cronProblem(schedule.cron);
+  if (problem !== undefined) {
+    violations.push({ path: "cron", message: `not a valid 5-field cron expression: ${problem}` });
+    return violations;
+  }
+  if (schedule.startsAt && schedule.endsAt && schedule.endsAt <= schedule.startsAt) {
+    violations.push({ path: "ends_at", message: "must be after starts_at" });
+  } else if (firstFireAtOrAfter(schedule, now) === null) {
+    violations.push({ path: "cron", message: "never fires (between starts_at and ends_at, from now on)" });
+  }
+  return violations;
 }
