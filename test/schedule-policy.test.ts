@@ -28,7 +28,12 @@ describe("fire times across DST", () => {
 
   it.each([
     // Fall back: 01:30 (New York) and 02:30 (Berlin) happen twice; each fires once, at the first.
-    ["America/New_York", "30 1 * * *", "2026-10-31T12:00:00Z", ["2026-11-01T05:30:00.000Z", "2026-11-02T06:30:00.000Z"]],
+    [
+      "America/New_York",
+      "30 1 * * *",
+      "2026-10-31T12:00:00Z",
+      ["2026-11-01T05:30:00.000Z", "2026-11-02T06:30:00.000Z"],
+    ],
     ["Europe/Berlin", "30 2 * * *", "2026-10-24T12:00:00Z", ["2026-10-25T00:30:00.000Z", "2026-10-26T01:30:00.000Z"]],
   ])("a daily time in %s's repeated hour fires once", (zone, cron, from, expected) => {
     expect(isoList(nextFireTimes(timing(cron, zone), at(from), 2))).toEqual(expected);

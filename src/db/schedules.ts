@@ -112,7 +112,7 @@ export async function updateSchedule(
   changes: ScheduleChanges,
   now: Date,
   planFor: (schedule: ScheduleRow) => OccurrenceBatch[],
-): Promise<{ schedule: ScheduleRow; occurrences: CreatedOccurrence[] } | undefined> {
+): Promise<{ schedule: ScheduleRow; occurrences: MaterializeResult } | undefined> {
   return db.transaction(async (tx) => {
     const [updated] = await tx
       .update(schedules)
@@ -204,6 +204,12 @@ export interface CreatedOccurrence {
   occurrenceAt: Date;
 }
 
+export interface MaterializeResult {
+  created: CreatedOccurrence[];
+  /** The schedules whose plan held (the others changed or were handled meanwhile). */
+  advanced: string[];
+}
+
 /**
  * Creates planned occurrences as jobs and moves each schedule's next_run_at past them, for many
  * schedules in one statement. Guard (a compare-and-set per schedule): the schedule is still
@@ -214,14 +220,15 @@ export interface CreatedOccurrence {
  * With `overlap_policy = 'skip'`, an occurrence is not created while an earlier run of the
  * schedule has started and not finished (running, or scheduled for a retry: attempt > 0).
  * Occurrence jobs copy the schedule's request and policy; updated_at is left alone, so
- * bookkeeping does not change the schedule's ETag. Returns the jobs created.
+ * bookkeeping does not change the schedule's ETag. Returns the jobs created and the schedules
+ * whose plan held.
  */
 export async function materializeOccurrences(
   db: Executor,
   batch: OccurrenceBatch[],
   now: Date,
-): Promise<CreatedOccurrence[]> {
-  if (batch.length === 0) return [];
+): Promise<MaterializeResult> {
+  if (batch.length === 0) return { created: [], advanced: [] };
   const plans = JSON.stringify(
     batch.map((b) => ({
       schedule_id: b.schedule.id,
@@ -232,7 +239,7 @@ export async function materializeOccurrences(
     })),
   );
   const at = sql`${now.toISOString()}::timestamptz`;
-  const result = await db.execute<{ id: string; schedule_id: string; occurrence_at: string }>(sql`
+  const result = await db.execute<{ schedule_id: string; job_id: string | null; occurrence_at: string | null }>(sql`
     WITH plan AS (
       SELECT * FROM jsonb_to_recordset(${plans}::jsonb) AS p(
         schedule_id uuid, expected_next_run_at timestamptz, expected_updated_at timestamptz,
@@ -249,23 +256,30 @@ export async function materializeOccurrences(
         AND s.updated_at = p.expected_updated_at
         AND s.next_run_at IS NOT DISTINCT FROM p.expected_next_run_at
       RETURNING s.*, p.occurrences AS planned
+    ),
+    inserted AS (
+      INSERT INTO jobs (id, project_id, url, http_method, headers, body, labels, failure_url, scheduled_at, run_at,
+                        max_retries, timeout_ms, backoff_initial_ms, backoff_max_ms, status, attempt,
+                        created_at, updated_at, schedule_id, occurrence_at)
+      SELECT gen_random_uuid(), a.project_id, a.url, a.http_method, a.headers, a.body, a.labels, a.failure_url,
+             o.at, o.at, a.max_retries, a.timeout_ms, a.backoff_initial_ms, a.backoff_max_ms, 'scheduled', 0,
+             ${at}, ${at}, a.id, o.at
+      FROM advanced a
+      CROSS JOIN LATERAL (SELECT value::timestamptz AS at FROM jsonb_array_elements_text(a.planned)) o
+      WHERE NOT (a.overlap_policy = 'skip' AND EXISTS (
+        SELECT 1 FROM jobs j
+        WHERE j.schedule_id = a.id AND (j.status = 'running' OR (j.status = 'scheduled' AND j.attempt > 0))))
+      ON CONFLICT (schedule_id, occurrence_at) DO NOTHING
+      RETURNING id, schedule_id, occurrence_at
     )
-    INSERT INTO jobs (id, project_id, url, http_method, headers, body, labels, failure_url, scheduled_at, run_at,
-                      max_retries, timeout_ms, backoff_initial_ms, backoff_max_ms, status, attempt,
-                      created_at, updated_at, schedule_id, occurrence_at)
-    SELECT gen_random_uuid(), a.project_id, a.url, a.http_method, a.headers, a.body, a.labels, a.failure_url,
-           o.at, o.at, a.max_retries, a.timeout_ms, a.backoff_initial_ms, a.backoff_max_ms, 'scheduled', 0,
-           ${at}, ${at}, a.id, o.at
-    FROM advanced a
-    CROSS JOIN LATERAL (SELECT value::timestamptz AS at FROM jsonb_array_elements_text(a.planned)) o
-    WHERE NOT (a.overlap_policy = 'skip' AND EXISTS (
-      SELECT 1 FROM jobs j
-      WHERE j.schedule_id = a.id AND (j.status = 'running' OR (j.status = 'scheduled' AND j.attempt > 0))))
-    ON CONFLICT (schedule_id, occurrence_at) DO NOTHING
-    RETURNING id, schedule_id, occurrence_at`);
-  return result.rows.map((row) => ({
-    id: row.id,
-    scheduleId: row.schedule_id,
-    occurrenceAt: new Date(row.occurrence_at),
-  }));
+    SELECT id AS schedule_id, NULL::uuid AS job_id, NULL::timestamptz AS occurrence_at FROM advanced
+    UNION ALL
+    SELECT schedule_id, id, occurrence_at FROM inserted`);
+  const created: CreatedOccurrence[] = [];
+  const advanced: string[] = [];
+  for (const row of result.rows) {
+    if (row.job_id === null) advanced.push(row.schedule_id);
+    else created.push({ id: row.job_id, scheduleId: row.schedule_id, occurrenceAt: new Date(row.occurrence_at ?? 0) });
+  }
+  return { created, advanced };
 }

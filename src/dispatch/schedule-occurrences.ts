@@ -12,6 +12,8 @@ import { WINDOW_OVERLAP_MS } from "./tick";
 
 /** Schedules read and written per statement by the tick. */
 export const SCHEDULE_PAGE_SIZE = 500;
+/** How often a tick plans a page again after losing a race for some of its schedules. */
+const MAX_REPLANS = 3;
 
 function batchFor(schedule: ScheduleRow, window: OccurrenceWindow): OccurrenceBatch {
   const plan = planOccurrences(schedule, window);
@@ -35,14 +37,21 @@ export async function materializeDueSchedules(
   };
   let created = 0;
   let after: string | undefined;
+  let replans = 0;
   for (;;) {
     const page = await dueSchedules(db, window.windowEnd, SCHEDULE_PAGE_SIZE, after);
-    const jobs = await materializeOccurrences(
+    const result = await materializeOccurrences(
       db,
       page.map((schedule) => batchFor(schedule, occurrenceWindow)),
       now,
     );
-    created += jobs.length;
+    created += result.created.length;
+    // A plan that did not hold (a racing tick or an API change got there first) is made again
+    // from the schedule as it is now: read again, it is due still, or no longer.
+    if (result.advanced.length < page.length && replans < MAX_REPLANS) {
+      replans++;
+      continue;
+    }
     if (page.length < SCHEDULE_PAGE_SIZE) return created;
     after = page[page.length - 1].id;
   }
@@ -70,5 +79,5 @@ export async function materializeSchedule(
   schedule: ScheduleRow,
   now: Date,
 ): Promise<CreatedOccurrence[]> {
-  return materializeOccurrences(db, planForCurrentWindow(schedule, now), now);
+  return (await materializeOccurrences(db, planForCurrentWindow(schedule, now), now)).created;
 }
