@@ -223,8 +223,10 @@ schedulesApi.patch("/:id", async (c) => {
     c,
     (schedule) => {
       const changes = changesOf(request, schedule);
+      const merged = { ...schedule, ...changes };
+      assertScheduleRules(merged, now);
       // Planned again from now: the first occurrence of the (perhaps new) timing from this instant.
-      return { ...changes, nextRunAt: firstFireAtOrAfter({ ...schedule, ...changes }, now) };
+      return { ...changes, nextRunAt: firstFireAtOrAfter(merged, now) };
     },
     { honourIfMatch: true },
   );
