@@ -320,6 +320,12 @@ describe("POST /schedules/:id/trigger", () => {
     expect(detail.body.recent_runs).toEqual([
       expect.objectContaining({ job_id: triggered.body.id, status: "succeeded", occurrence_at: null, attempt: 1 }),
     ]);
+    // The job shows its schedule, and GET /jobs lists a schedule's runs.
+    expect(triggered.body.schedule_id).toBe(created.body.id);
+    await insertJobRow(db, project.id);
+    const runs = await callApi("GET", `/jobs?schedule_id=${created.body.id}`, { token });
+    expect(runs.body.jobs.map((job: { id: string }) => job.id)).toEqual([triggered.body.id]);
+    expect((await callApi("GET", "/jobs?schedule_id=nope", { token })).status).toBe(422);
   });
 });
 

@@ -200,6 +200,7 @@ export const listJobsQuery = z
     url_prefix: withoutNul(z.string().min(1).max(JOB_LIMITS.urlMaxLength)).optional(),
     scheduled_after: jobFields.scheduled_at.optional(),
     scheduled_before: jobFields.scheduled_at.optional(),
+    schedule_id: z.uuid().optional(),
     order: listOrder.default("newest"),
     limit: pageLimit,
     cursor: z.string().optional(),
@@ -276,6 +277,8 @@ export const jobResponse = z.object({
   created_at: isoDateTime,
   updated_at: isoDateTime,
   finished_at: isoDateTime.nullable(),
+  /** The recurring schedule this job is a run of; null for a one-off job. */
+  schedule_id: z.uuid().nullable(),
 });
 
 /** One callback attempt as the API shows it. */
@@ -315,6 +318,7 @@ export function toJobJson(job: JobRow): z.input<typeof jobResponse> {
     created_at: iso(job.createdAt),
     updated_at: iso(job.updatedAt),
     finished_at: isoOrNull(job.finishedAt),
+    schedule_id: job.scheduleId,
   };
 }
 

@@ -187,6 +187,7 @@ jobsApi.get("/", async (c) => {
       urlPrefix: query.url_prefix,
       scheduledFrom: query.scheduled_after ? new Date(query.scheduled_after) : undefined,
       scheduledTo: query.scheduled_before ? new Date(query.scheduled_before) : undefined,
+      scheduleId: query.schedule_id,
     },
     query.order,
     { after: query.cursor, limit: query.limit + 1 },
