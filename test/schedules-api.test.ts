@@ -16,6 +16,12 @@ useCleanSchedules(db);
 const MINUTE = 60_000;
 const nextMinuteAfter = (date: Date) => new Date(Math.floor(date.getTime() / MINUTE) * MINUTE + MINUTE);
 
+/**
+ * An every-minute schedule whose occurrences are left to the tick: with a 60 s timeout none is
+ * due soon enough for the API invocation to fire it itself (see deliver-soon).
+ */
+const tickOnly = { cron: "* * * * *", url: "https://example.com/every-minute", timeout_ms: 60_000 };
+
 const berlinNightly = {
   cron: "30 2 * * *",
   timezone: "Europe/Berlin",
@@ -222,7 +228,7 @@ describe("PATCH /schedules/:id", () => {
   });
 
   it("withdraws occurrences planned from the old version and plans the new one", async () => {
-    const created = await callApi("POST", "/schedules", { token, json: { cron: "* * * * *", url: receiverUrl("ok") } });
+    const created = await callApi("POST", "/schedules", { token, json: tickOnly });
     const [planned] = await jobsOfSchedule(db, created.body.id);
     const changed = await callApi("PATCH", `/schedules/${created.body.id}`, {
       token,
@@ -239,7 +245,7 @@ describe("PATCH /schedules/:id", () => {
   });
 
   it("refuses an invalid change with 422 and changes nothing", async () => {
-    const created = await callApi("POST", "/schedules", { token, json: { cron: "* * * * *", url: receiverUrl("ok") } });
+    const created = await callApi("POST", "/schedules", { token, json: tickOnly });
     const before = await jobsOfSchedule(db, created.body.id);
     for (const json of [
       { cron: "* * *" },
@@ -259,7 +265,7 @@ describe("PATCH /schedules/:id", () => {
 
 describe("pause and resume", () => {
   it("pause withdraws planned occurrences and shows no fire times; resume plans them again", async () => {
-    const created = await callApi("POST", "/schedules", { token, json: { cron: "* * * * *", url: receiverUrl("ok") } });
+    const created = await callApi("POST", "/schedules", { token, json: tickOnly });
     const [planned] = await jobsOfSchedule(db, created.body.id);
     const paused = await callApi("POST", `/schedules/${created.body.id}/pause`, { token });
     expect(paused.status).toBe(200);
@@ -331,7 +337,7 @@ describe("POST /schedules/:id/trigger", () => {
 
 describe("DELETE /schedules/:id", () => {
   it("deletes the schedule and its planned occurrences; past runs stay as jobs", async () => {
-    const created = await callApi("POST", "/schedules", { token, json: { cron: "* * * * *", url: receiverUrl("ok") } });
+    const created = await callApi("POST", "/schedules", { token, json: tickOnly });
     const past = await insertJobRow(db, project.id, {
       scheduleId: created.body.id,
       occurrenceAt: new Date(Date.now() - MINUTE),

@@ -8,7 +8,7 @@ import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { openDatabase } from "../src/db/client";
 import { jobs } from "../src/db/schema";
-import { materializeDueSchedules } from "../src/dispatch/schedule-occurrences";
+import { apiOccurrenceClaim, materializeDueSchedules, materializeSchedule } from "../src/dispatch/schedule-occurrences";
 import { WINDOW_OVERLAP_MS } from "../src/dispatch/tick";
 import { readSettings } from "../src/settings";
 import {
@@ -246,18 +246,40 @@ describe("racing ticks", () => {
   });
 });
 
+describe("occurrences created by the API", () => {
+  it("are claimed for the API invocation to fire only when due before its window closes, less the timeout", async () => {
+    const claim = apiOccurrenceClaim();
+    const soon = await insertScheduleRow(db, project.id, { timeoutMs: 5_000 }, at("2026-01-01T12:01:00Z"));
+    const [claimed] = await materializeSchedule(db, soon, at("2026-01-01T12:00:38Z"), claim);
+    // 12:01:00 is 22 s away: inside 28 s less the 5 s timeout.
+    expect(claimed).toMatchObject({ occurrenceAt: at("2026-01-01T12:01:00Z"), claimed: true });
+    expect((await jobsOfSchedule(db, soon.id))[0]).toMatchObject({
+      claimedBy: claim.claimant,
+      lockedUntil: at("2026-01-01T12:01:30Z"),
+    });
+
+    const later = await insertScheduleRow(db, project.id, { timeoutMs: 5_000 }, at("2026-01-01T12:01:00Z"));
+    const [unclaimed] = await materializeSchedule(db, later, at("2026-01-01T12:00:37Z"), claim);
+    // 23 s away: left to the tick.
+    expect(unclaimed).toMatchObject({ occurrenceAt: at("2026-01-01T12:01:00Z"), claimed: false });
+    expect((await jobsOfSchedule(db, later.id))[0]).toMatchObject({ claimedBy: null, lockedUntil: null });
+  });
+});
+
 describe("an occurrence through the real tick", () => {
   it("fires on its second, created by the API or by the tick, with the schedule's request", async () => {
-    // The next whole minute: the first occurrence of an every-minute schedule.
-    const nextMinute = new Date(Math.ceil((Date.now() + 1) / MINUTE) * MINUTE);
     const byApiUrl = receiverUrl("ok");
     const created = await callApi("POST", "/schedules", {
       token,
-      json: { cron: "* * * * *", url: byApiUrl, body: "from the api", headers: { "X-Schedule": "api" } },
+      // A 60 s timeout keeps the API invocation from firing it itself: the tick does, here.
+      json: { cron: "* * * * *", url: byApiUrl, body: "from the api", timeout_ms: 60_000 },
     });
     expect(created.status).toBe(201);
-    const byTick = await insertScheduleRow(db, project.id, { url: receiverUrl("ok") });
-    expect(byTick.nextRunAt).toEqual(nextMinute);
+    // The API created its first occurrence (the next whole minute) at once; the tick creates the other's.
+    const [planned] = await jobsOfSchedule(db, created.body.id);
+    const nextMinute = planned.occurrenceAt as Date;
+    expect(nextMinute.getTime() % MINUTE).toBe(0);
+    const byTick = await insertScheduleRow(db, project.id, { url: receiverUrl("ok") }, nextMinute);
     // A tick whose window closes just after that minute (it waits for it, as a real one does).
     await runTickUntil(new Date(nextMinute.getTime() + 300));
     for (const url of [byApiUrl, byTick.url]) {

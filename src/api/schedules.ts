@@ -1,5 +1,6 @@
 import { type Context, Hono } from "hono";
 import { insertJobs } from "../db/jobs";
+import type { CreatedOccurrence, OccurrenceClaim } from "../db/schedules";
 import {
   deleteSchedule,
   findSchedule,
@@ -12,8 +13,14 @@ import {
   updateSchedule,
 } from "../db/schedules";
 import type { ScheduleRow } from "../db/schema";
-import { materializeSchedule, planForCurrentWindow } from "../dispatch/schedule-occurrences";
+import {
+  apiOccurrenceClaim,
+  deliverClaimedOccurrences,
+  materializeSchedule,
+  planForCurrentWindow,
+} from "../dispatch/schedule-occurrences";
 import { firstFireAtOrAfter, nextFireTimes, scheduleRuleViolations } from "../jobs/schedule-policy";
+import { readSettings } from "../settings";
 import type { AppEnv } from "./context";
 import { ApiError, notFound } from "./errors";
 import { etagOf, idempotencyKeyHeader, toJobJson } from "./job-schemas";
@@ -41,6 +48,12 @@ function assertScheduleRules(schedule: Parameters<typeof scheduleRuleViolations>
   if (violations.length > 0) {
     throw new ApiError(422, "validation_failed", "The request is not valid; see details.", violations);
   }
+}
+
+/** Fires, after the response, the occurrences this invocation created already claimed. */
+function deliverOccurrences(c: Context<AppEnv>, claim: OccurrenceClaim, occurrences: CreatedOccurrence[]) {
+  const delivery = deliverClaimedOccurrences(readSettings(c.env), claim, occurrences, c.var.now);
+  if (delivery) c.executionCtx.waitUntil(delivery);
 }
 
 schedulesApi.post("/", async (c) => {
@@ -93,8 +106,12 @@ schedulesApi.post("/", async (c) => {
     }
     ({ schedule, created } = result);
   }
-  // An occurrence inside the minute under way is created now; the running tick picks it up.
-  if (created) await materializeSchedule(db, schedule, now);
+  // An occurrence inside the minute under way is created now: fired from here when it is due
+  // within seconds, as a job would be, and otherwise picked up by the running tick.
+  if (created) {
+    const claim = apiOccurrenceClaim();
+    deliverOccurrences(c, claim, await materializeSchedule(db, schedule, now, claim));
+  }
   const current = (await findSchedule(db, schedule.projectId, schedule.id)) ?? schedule;
   c.header("ETag", scheduleEtagOf(current));
   return c.json(toScheduleJson(current), created ? 201 : 200);
@@ -199,14 +216,17 @@ async function changeSchedule(
     }
     const merged = { ...schedule, ...changes };
     assertScheduleRules(merged, now);
+    const claim = apiOccurrenceClaim();
     const result = await updateSchedule(
       db,
       { projectId: schedule.projectId, id: schedule.id, expectedUpdatedAt: schedule.updatedAt },
       changes,
       now,
       (updated) => planForCurrentWindow(updated, now),
+      claim,
     );
     if (result) {
+      deliverOccurrences(c, claim, result.occurrences.created);
       const current = (await findSchedule(db, schedule.projectId, schedule.id)) ?? result.schedule;
       c.header("ETag", scheduleEtagOf(current));
       return c.json(toScheduleJson(current));

@@ -112,6 +112,7 @@ export async function updateSchedule(
   changes: ScheduleChanges,
   now: Date,
   planFor: (schedule: ScheduleRow) => OccurrenceBatch[],
+  claim?: OccurrenceClaim,
 ): Promise<{ schedule: ScheduleRow; occurrences: MaterializeResult } | undefined> {
   return db.transaction(async (tx) => {
     const [updated] = await tx
@@ -127,7 +128,7 @@ export async function updateSchedule(
       .returning();
     if (!updated) return undefined;
     await withdrawPendingOccurrences(tx, updated.id);
-    const occurrences = await materializeOccurrences(tx, planFor(updated), now);
+    const occurrences = await materializeOccurrences(tx, planFor(updated), now, claim);
     return { schedule: updated, occurrences };
   });
 }
@@ -202,6 +203,18 @@ export interface CreatedOccurrence {
   id: string;
   scheduleId: string;
   occurrenceAt: Date;
+  /** Claimed at insert for the caller, which fires it itself. */
+  claimed: boolean;
+}
+
+/**
+ * An API invocation's claim on the occurrences it creates that fall due before it can no longer
+ * deliver: within `windowMs` of now, less each one's timeout (as POST /jobs claims a job due soon).
+ */
+export interface OccurrenceClaim {
+  claimant: string;
+  windowMs: number;
+  leaseMs: number;
 }
 
 export interface MaterializeResult {
@@ -220,13 +233,15 @@ export interface MaterializeResult {
  * With `overlap_policy = 'skip'`, an occurrence is not created while an earlier run of the
  * schedule has started and not finished (running, or scheduled for a retry: attempt > 0).
  * Occurrence jobs copy the schedule's request and policy; updated_at is left alone, so
- * bookkeeping does not change the schedule's ETag. Returns the jobs created and the schedules
+ * bookkeeping does not change the schedule's ETag. With `claim`, occurrences due within the
+ * caller's after-response window are created already claimed by it. Returns the jobs created and the schedules
  * whose plan held.
  */
 export async function materializeOccurrences(
   db: Executor,
   batch: OccurrenceBatch[],
   now: Date,
+  claim?: OccurrenceClaim,
 ): Promise<MaterializeResult> {
   if (batch.length === 0) return { created: [], advanced: [] };
   const plans = JSON.stringify(
@@ -239,7 +254,16 @@ export async function materializeOccurrences(
     })),
   );
   const at = sql`${now.toISOString()}::timestamptz`;
-  const result = await db.execute<{ schedule_id: string; job_id: string | null; occurrence_at: string | null }>(sql`
+  // Claimed at insert when the caller fires them itself: due before its window closes, less the timeout.
+  const claimable = claim
+    ? sql`o.at < ${at} + (${claim.windowMs} - a.timeout_ms) * interval '1 millisecond'`
+    : sql`false`;
+  const result = await db.execute<{
+    schedule_id: string;
+    job_id: string | null;
+    occurrence_at: string | null;
+    claimed: boolean | null;
+  }>(sql`
     WITH plan AS (
       SELECT * FROM jsonb_to_recordset(${plans}::jsonb) AS p(
         schedule_id uuid, expected_next_run_at timestamptz, expected_updated_at timestamptz,
@@ -260,26 +284,32 @@ export async function materializeOccurrences(
     inserted AS (
       INSERT INTO jobs (id, project_id, url, http_method, headers, body, labels, failure_url, scheduled_at, run_at,
                         max_retries, timeout_ms, backoff_initial_ms, backoff_max_ms, status, attempt,
-                        created_at, updated_at, schedule_id, occurrence_at)
+                        created_at, updated_at, schedule_id, occurrence_at, claimed_by, locked_until)
       SELECT gen_random_uuid(), a.project_id, a.url, a.http_method, a.headers, a.body, a.labels, a.failure_url,
              o.at, o.at, a.max_retries, a.timeout_ms, a.backoff_initial_ms, a.backoff_max_ms, 'scheduled', 0,
-             ${at}, ${at}, a.id, o.at
+             ${at}, ${at}, a.id, o.at,
+             CASE WHEN ${claimable} THEN ${claim?.claimant ?? null}::uuid END,
+             CASE WHEN ${claimable} THEN GREATEST(o.at, ${at}) + ${claim?.leaseMs ?? 0} * interval '1 millisecond' END
       FROM advanced a
       CROSS JOIN LATERAL (SELECT value::timestamptz AS at FROM jsonb_array_elements_text(a.planned)) o
       WHERE NOT (a.overlap_policy = 'skip' AND EXISTS (
         SELECT 1 FROM jobs j
         WHERE j.schedule_id = a.id AND (j.status = 'running' OR (j.status = 'scheduled' AND j.attempt > 0))))
       ON CONFLICT (schedule_id, occurrence_at) DO NOTHING
-      RETURNING id, schedule_id, occurrence_at
+      RETURNING id, schedule_id, occurrence_at, claimed_by IS NOT NULL AS claimed
     )
-    SELECT id AS schedule_id, NULL::uuid AS job_id, NULL::timestamptz AS occurrence_at FROM advanced
+    SELECT id AS schedule_id, NULL::uuid AS job_id, NULL::timestamptz AS occurrence_at, NULL::boolean AS claimed
+    FROM advanced
     UNION ALL
-    SELECT schedule_id, id, occurrence_at FROM inserted`);
+    SELECT schedule_id, id, occurrence_at, claimed FROM inserted`);
   const created: CreatedOccurrence[] = [];
   const advanced: string[] = [];
   for (const row of result.rows) {
     if (row.job_id === null) advanced.push(row.schedule_id);
-    else created.push({ id: row.job_id, scheduleId: row.schedule_id, occurrenceAt: new Date(row.occurrence_at ?? 0) });
+    else {
+      const occurrenceAt = new Date(row.occurrence_at ?? 0);
+      created.push({ id: row.job_id, scheduleId: row.schedule_id, occurrenceAt, claimed: row.claimed === true });
+    }
   }
   return { created, advanced };
 }

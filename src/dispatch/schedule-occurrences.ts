@@ -5,9 +5,18 @@
  * (src/jobs/schedule-policy.ts) and one guarded statement writes (src/db/schedules.ts).
  */
 import type { Database } from "../db/client";
-import { type CreatedOccurrence, dueSchedules, materializeOccurrences, type OccurrenceBatch } from "../db/schedules";
+import {
+  type CreatedOccurrence,
+  dueSchedules,
+  materializeOccurrences,
+  type OccurrenceBatch,
+  type OccurrenceClaim,
+} from "../db/schedules";
 import type { ScheduleRow } from "../db/schema";
 import { type OccurrenceWindow, planOccurrences } from "../jobs/schedule-policy";
+import type { Settings } from "../settings";
+import { AFTER_RESPONSE_LIMIT_MS, deliverSoon } from "./deliver-soon";
+import { TIMING } from "./delivery-run";
 import { WINDOW_OVERLAP_MS } from "./tick";
 
 /** Schedules read and written per statement by the tick. */
@@ -78,6 +87,29 @@ export async function materializeSchedule(
   db: Database,
   schedule: ScheduleRow,
   now: Date,
+  claim?: OccurrenceClaim,
 ): Promise<CreatedOccurrence[]> {
-  return (await materializeOccurrences(db, planForCurrentWindow(schedule, now), now)).created;
+  return (await materializeOccurrences(db, planForCurrentWindow(schedule, now), now, claim)).created;
+}
+
+/** A claim for the occurrences an API invocation creates, on the terms POST /jobs claims a job due soon. */
+export function apiOccurrenceClaim(): OccurrenceClaim {
+  return { claimant: crypto.randomUUID(), windowMs: AFTER_RESPONSE_LIMIT_MS, leaseMs: TIMING.claimLeaseMs };
+}
+
+/** Fires the occurrences claimed by `claim` from the API invocation, after its response. */
+export function deliverClaimedOccurrences(
+  settings: Settings,
+  claim: OccurrenceClaim,
+  occurrences: CreatedOccurrence[],
+  now: Date,
+): Promise<unknown> | undefined {
+  const claimed = occurrences.filter((occurrence) => occurrence.claimed);
+  if (claimed.length === 0) return undefined;
+  return deliverSoon(
+    settings,
+    claim.claimant,
+    new Date(now.getTime() + claim.windowMs),
+    claimed.map((occurrence) => ({ id: occurrence.id, runAt: occurrence.occurrenceAt })),
+  );
 }
