@@ -36,5 +36,5 @@ CREATE INDEX "schedules_due_idx" ON "schedules" USING btree ("next_run_at") WHER
 CREATE INDEX "schedules_project_created_idx" ON "schedules" USING btree ("project_id","created_at","id");--> statement-breakpoint
 CREATE UNIQUE INDEX "schedules_idempotency_idx" ON "schedules" USING btree ("project_id","idempotency_key") WHERE idempotency_key IS NOT NULL;--> statement-breakpoint
 ALTER TABLE "jobs" ADD CONSTRAINT "jobs_schedule_id_schedules_id_fk" FOREIGN KEY ("schedule_id") REFERENCES "public"."schedules"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
-CREATE UNIQUE INDEX "jobs_schedule_occurrence_idx" ON "jobs" USING btree ("schedule_id","occurrence_at");--> statement-breakpoint
+CREATE UNIQUE INDEX "jobs_schedule_occurrence_idx" ON "jobs" USING btree ("schedule_id","occurrence_at") WHERE occurrence_at IS NOT NULL;--> statement-breakpoint
 CREATE INDEX "jobs_schedule_scheduled_idx" ON "jobs" USING btree ("schedule_id","scheduled_at") WHERE schedule_id IS NOT NULL;

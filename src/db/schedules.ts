@@ -228,8 +228,9 @@ export interface MaterializeResult {
  * schedules in one statement. Guard (a compare-and-set per schedule): the schedule is still
  * active, unchanged since it was read (`updated_at`), and its next_run_at is still the one
  * planned from; otherwise that schedule's occurrences are not created (a concurrent tick or API
- * call handled them, or a change or pause made the plan stale). The unique index on
- * (schedule_id, occurrence_at) makes a second job for one occurrence impossible in any case.
+ * call handled them, or a change or pause made the plan stale; the caller may plan again). The
+ * unique index on (schedule_id, occurrence_at) makes a second job for one occurrence impossible
+ * in any case.
  * With `overlap_policy = 'skip'`, an occurrence is not created while an earlier run of the
  * schedule has started and not finished (running, or scheduled for a retry: attempt > 0).
  * Occurrence jobs copy the schedule's request and policy; updated_at is left alone, so
@@ -295,7 +296,7 @@ export async function materializeOccurrences(
       WHERE NOT (a.overlap_policy = 'skip' AND EXISTS (
         SELECT 1 FROM jobs j
         WHERE j.schedule_id = a.id AND (j.status = 'running' OR (j.status = 'scheduled' AND j.attempt > 0))))
-      ON CONFLICT (schedule_id, occurrence_at) DO NOTHING
+      ON CONFLICT (schedule_id, occurrence_at) WHERE occurrence_at IS NOT NULL DO NOTHING
       RETURNING id, schedule_id, occurrence_at, claimed_by IS NOT NULL AS claimed
     )
     SELECT id AS schedule_id, NULL::uuid AS job_id, NULL::timestamptz AS occurrence_at, NULL::boolean AS claimed

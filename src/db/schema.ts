@@ -100,7 +100,7 @@ export const jobs = pgTable(
   },
   (t) => [
     // An occurrence is created at most once, however many ticks or API calls race to create it.
-    uniqueIndex("jobs_schedule_occurrence_idx").on(t.scheduleId, t.occurrenceAt),
+    uniqueIndex("jobs_schedule_occurrence_idx").on(t.scheduleId, t.occurrenceAt).where(sql`occurrence_at IS NOT NULL`),
     index("jobs_schedule_scheduled_idx").on(t.scheduleId, t.scheduledAt).where(sql`schedule_id IS NOT NULL`),
     // The claim scans only due rows; finished rows never enter this index.
     index("jobs_due_idx").on(t.runAt).where(sql`status = 'scheduled'`),

@@ -3,16 +3,20 @@
  * occurrences a schedule has as jobs, and a clean slate before each test.
  */
 import { asc, eq } from "drizzle-orm";
-import { beforeEach } from "vitest";
+import { afterAll, beforeEach } from "vitest";
 import type { Database } from "../../src/db/client";
 import { insertSchedule } from "../../src/db/schedules";
 import { type JobRow, jobs, type ScheduleRow, schedules } from "../../src/db/schema";
 import { firstFireAtOrAfter } from "../../src/jobs/schedule-policy";
 import { receiverUrl } from "./fliq";
 
-/** Removes every schedule before each test, so a tick in one test never creates another's occurrences. */
+/**
+ * Removes every schedule before each test and after the file, so a tick in one test (or in a
+ * later file) never creates another's occurrences.
+ */
 export function useCleanSchedules(db: Database) {
   beforeEach(() => db.delete(schedules));
+  afterAll(() => db.delete(schedules));
 }
 
 /**
