@@ -7,7 +7,7 @@
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { openDatabase } from "../src/db/client";
-import { jobs } from "../src/db/schema";
+import { jobs, schedules } from "../src/db/schema";
 import { apiOccurrenceClaim, materializeDueSchedules, materializeSchedule } from "../src/dispatch/schedule-occurrences";
 import { WINDOW_OVERLAP_MS } from "../src/dispatch/tick";
 import { readSettings } from "../src/settings";
@@ -138,6 +138,18 @@ describe("each minute's tick", () => {
       "2026-01-01T12:03:00.000Z",
     ]);
     expect((await scheduleRow(db, bounded.id)).nextRunAt).toBeNull();
+  });
+});
+
+describe("a schedule that can no longer be planned", () => {
+  it("is left out, and the tick still creates every other schedule's occurrences", async () => {
+    const broken = await insertScheduleRow(db, project.id, {}, at("2026-01-01T12:00:00Z"));
+    await db.update(schedules).set({ cron: "not a cron" }).where(eq(schedules.id, broken.id));
+    const healthy = await insertScheduleRow(db, project.id, {}, at("2026-01-01T12:00:00Z"));
+    expect(await tickAt(at("2026-01-01T12:00:00Z"))).toBe(2);
+    expect(occurrencesOf(await jobsOfSchedule(db, healthy.id))).toHaveLength(2);
+    expect(await jobsOfSchedule(db, broken.id)).toEqual([]);
+    expect((await scheduleRow(db, broken.id)).nextRunAt).toEqual(broken.nextRunAt);
   });
 });
 

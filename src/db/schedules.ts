@@ -176,15 +176,32 @@ export async function recentRuns(db: Database, scheduleId: string, limit: number
     .limit(limit);
 }
 
+/** What the tick plans a schedule's occurrences from: its timing, policies and version, not its request. */
+export type DueSchedule = Pick<
+  ScheduleRow,
+  "id" | "cron" | "timezone" | "startsAt" | "endsAt" | "missedPolicy" | "overlapPolicy" | "nextRunAt" | "updatedAt"
+>;
+
 /**
- * Active schedules with an occurrence before `before`, soonest first, up to `limit`. Read-only:
- * what to do with each is decided by the caller and written by materializeOccurrences.
+ * Active schedules with an occurrence before `before`, by id after `after`, up to `limit`.
+ * Read-only: what to do with each is decided by the caller and written by materializeOccurrences
+ * (the request itself is copied in SQL there, so large bodies never travel through the tick).
  */
-export async function dueSchedules(db: Database, before: Date, limit: number, after?: string): Promise<ScheduleRow[]> {
+export async function dueSchedules(db: Database, before: Date, limit: number, after?: string): Promise<DueSchedule[]> {
   const conditions: SQL[] = [eq(schedules.status, "active"), lt(schedules.nextRunAt, before)];
   if (after) conditions.push(sql`${schedules.id} > ${after}::uuid`);
   return db
-    .select()
+    .select({
+      id: schedules.id,
+      cron: schedules.cron,
+      timezone: schedules.timezone,
+      startsAt: schedules.startsAt,
+      endsAt: schedules.endsAt,
+      missedPolicy: schedules.missedPolicy,
+      overlapPolicy: schedules.overlapPolicy,
+      nextRunAt: schedules.nextRunAt,
+      updatedAt: schedules.updatedAt,
+    })
     .from(schedules)
     .where(and(...conditions))
     .orderBy(schedules.id)

@@ -7,6 +7,7 @@
 import type { Database } from "../db/client";
 import {
   type CreatedOccurrence,
+  type DueSchedule,
   dueSchedules,
   materializeOccurrences,
   type OccurrenceBatch,
@@ -24,9 +25,25 @@ export const SCHEDULE_PAGE_SIZE = 500;
 /** How often a tick plans a page again after losing a race for some of its schedules. */
 const MAX_REPLANS = 3;
 
-function batchFor(schedule: ScheduleRow, window: OccurrenceWindow): OccurrenceBatch {
+function batchFor(schedule: DueSchedule, window: OccurrenceWindow): OccurrenceBatch {
   const plan = planOccurrences(schedule, window);
   return { schedule, occurrences: plan.occurrences, nextRunAt: plan.nextRunAt };
+}
+
+/**
+ * The tick's plans for a page of schedules. A schedule that cannot be planned (its stored
+ * expression or time zone no longer reads, say after a runtime update) is logged and left
+ * out, so it never keeps the tick from the others' occurrences and its own jobs.
+ */
+function batchesFor(page: DueSchedule[], window: OccurrenceWindow): OccurrenceBatch[] {
+  return page.flatMap((schedule) => {
+    try {
+      return [batchFor(schedule, window)];
+    } catch (error) {
+      console.error("schedule cannot be planned", schedule.id, error);
+      return [];
+    }
+  });
 }
 
 /**
@@ -49,15 +66,12 @@ export async function materializeDueSchedules(
   let replans = 0;
   for (;;) {
     const page = await dueSchedules(db, window.windowEnd, SCHEDULE_PAGE_SIZE, after);
-    const result = await materializeOccurrences(
-      db,
-      page.map((schedule) => batchFor(schedule, occurrenceWindow)),
-      now,
-    );
+    const batches = batchesFor(page, occurrenceWindow);
+    const result = await materializeOccurrences(db, batches, now);
     created += result.created.length;
     // A plan that did not hold (a racing tick or an API change got there first) is made again
     // from the schedule as it is now: read again, it is due still, or no longer.
-    if (result.advanced.length < page.length && replans < MAX_REPLANS) {
+    if (result.advanced.length < batches.length && replans < MAX_REPLANS) {
       replans++;
       continue;
     }
