@@ -249,6 +249,27 @@ describe("racing ticks", () => {
     }
   });
 
+  it("leave no planned occurrence behind a pause that races them", async () => {
+    const created = await Promise.all(
+      Array.from({ length: 10 }, () => insertScheduleRow(db, project.id, {}, at("2026-01-01T12:00:00Z"))),
+    );
+    const connections = Array.from({ length: 2 }, () => openDatabase(readSettings(testEnv)));
+    try {
+      await Promise.all([
+        tickAt(at("2026-01-01T12:00:00Z"), connections[0].db),
+        tickAt(at("2026-01-01T12:01:00Z"), connections[1].db),
+        ...created.map((schedule) => callApi("POST", `/schedules/${schedule.id}/pause`, { token })),
+      ]);
+    } finally {
+      await Promise.all(connections.map((c) => c.close()));
+    }
+    for (const schedule of created) {
+      expect((await scheduleRow(db, schedule.id)).status).toBe("paused");
+      // Whichever came first, a paused schedule has nothing waiting to fire.
+      expect(await jobsOfSchedule(db, schedule.id)).toEqual([]);
+    }
+  });
+
   it("the database refuses a second job for one occurrence", async () => {
     const schedule = await insertScheduleRow(db, project.id);
     const occurrenceAt = at("2026-01-01T12:00:00Z");
