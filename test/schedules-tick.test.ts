@@ -217,8 +217,9 @@ describe("overlap_policy", () => {
 });
 
 describe("racing ticks", () => {
-  // On real Postgres the connections truly race; on the embedded database they take turns.
-  it(`never create one occurrence twice, whichever wins (${onRealPostgres ? "racing" : "serialized"} connections)`, async () => {
+  // Truly concurrent connections need real Postgres: the embedded database runs every connection
+  // in one session, where statements from several connections at once interfere.
+  it.runIf(onRealPostgres)("never create one occurrence twice, whichever wins (racing connections)", async () => {
     const created = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
         insertScheduleRow(db, project.id, { cron: i % 2 ? "* * * * *" : "*/2 * * * *" }, at("2026-01-01T12:00:00Z")),
@@ -249,7 +250,7 @@ describe("racing ticks", () => {
     }
   });
 
-  it("leave no planned occurrence behind a pause that races them", async () => {
+  it.runIf(onRealPostgres)("leave no planned occurrence behind a pause that races them", async () => {
     const created = await Promise.all(
       Array.from({ length: 10 }, () => insertScheduleRow(db, project.id, {}, at("2026-01-01T12:00:00Z"))),
     );
