@@ -16,6 +16,7 @@ import type { AppEnv } from "./context";
 import { ApiError, loggableError, notFound } from "./errors";
 import { jobsApi } from "./jobs";
 import { openApiDocument } from "./openapi";
+import { schedulesApi } from "./schedules";
 import { tokensApi } from "./tokens";
 
 /** Largest request body accepted; the job `body` field has its own, smaller limit. */
@@ -53,7 +54,7 @@ app.get("/", (c) => c.json({ service: "fliq", status: "ok", openapi: "/openapi.j
 app.get("/openapi.json", (c) => c.json(openApiDocument(new URL(c.req.url).origin)));
 
 /** The API's paths: each takes a bounded body and gets one database pool per request. */
-const API_PATHS = ["/jobs/*", "/tokens/*", "/admin/*"];
+const API_PATHS = ["/jobs/*", "/schedules/*", "/tokens/*", "/admin/*"];
 
 // The admin API answers 404 unless ADMIN_TOKEN is set, before any other work.
 app.use("/admin/*", requireAdminToken);
@@ -83,6 +84,9 @@ for (const path of API_PATHS) {
 
 app.use("/jobs/*", requireToken, rateLimitPerToken, requireScope);
 app.route("/jobs", jobsApi);
+
+app.use("/schedules/*", requireToken, rateLimitPerToken, requireScope);
+app.route("/schedules", schedulesApi);
 
 app.use("/tokens/*", requireToken, rateLimitPerToken, requireAdminScope);
 app.route("/tokens", tokensApi);

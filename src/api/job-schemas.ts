@@ -20,7 +20,7 @@ const byteLength = (text: string) => new TextEncoder().encode(text).length;
  * Postgres text and jsonb cannot hold U+0000 or an unpaired UTF-16 surrogate, so such strings
  * are refused up front rather than failing (or silently altering) the write.
  */
-const withoutNul = <T extends z.ZodType<string>>(schema: T) =>
+export const withoutNul = <T extends z.ZodType<string>>(schema: T) =>
   schema.refine((text) => !text.includes("\u0000") && text.isWellFormed(), {
     message: "must be well-formed Unicode without the NUL character (U+0000)",
   });
@@ -70,7 +70,7 @@ const delaySchema = z.union([z.number(), z.string()]).transform((value, ctx) => 
 });
 
 /** Each writable field of a job, with its own rules; rules across fields live in jobs/job-rules. */
-const jobFields = {
+export const jobFields = {
   url: withoutNul(
     z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" }).max(JOB_LIMITS.urlMaxLength),
   ),
@@ -159,7 +159,12 @@ export const idempotencyKeyHeader = z
   .optional();
 
 const listOrder = z.enum(["newest", "soonest"]);
-const pageLimit = z.coerce.number().int().min(1).max(JOB_LIMITS.listLimitMax).default(JOB_LIMITS.listLimitDefault);
+export const pageLimit = z.coerce
+  .number()
+  .int()
+  .min(1)
+  .max(JOB_LIMITS.listLimitMax)
+  .default(JOB_LIMITS.listLimitDefault);
 
 /** A list cursor: where the last page ended, in which order. Opaque to callers (base64url JSON). */
 export function encodeCursor(order: z.infer<typeof listOrder>, at: Date, id: string): string {
@@ -200,6 +205,7 @@ export const listJobsQuery = z
     url_prefix: withoutNul(z.string().min(1).max(JOB_LIMITS.urlMaxLength)).optional(),
     scheduled_after: jobFields.scheduled_at.optional(),
     scheduled_before: jobFields.scheduled_at.optional(),
+    schedule_id: z.uuid().optional(),
     order: listOrder.default("newest"),
     limit: pageLimit,
     cursor: z.string().optional(),
@@ -252,7 +258,7 @@ export function etagOf(job: JobRow): string {
   return `"${job.updatedAt.getTime().toString(36)}-${job.attempt}"`;
 }
 
-const isoDateTime = z.iso.datetime({ offset: true });
+export const isoDateTime = z.iso.datetime({ offset: true });
 
 /** A job as the API shows it; toJobJson is checked against it, and the OpenAPI document is built from it. */
 export const jobResponse = z.object({
@@ -276,6 +282,8 @@ export const jobResponse = z.object({
   created_at: isoDateTime,
   updated_at: isoDateTime,
   finished_at: isoDateTime.nullable(),
+  /** The recurring schedule this job is a run of; null for a one-off job. */
+  schedule_id: z.uuid().nullable(),
 });
 
 /** One callback attempt as the API shows it. */
@@ -315,6 +323,7 @@ export function toJobJson(job: JobRow): z.input<typeof jobResponse> {
     created_at: iso(job.createdAt),
     updated_at: iso(job.updatedAt),
     finished_at: isoOrNull(job.finishedAt),
+    schedule_id: job.scheduleId,
   };
 }
 

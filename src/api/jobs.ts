@@ -47,21 +47,30 @@ import { parseJsonBody, parseOrThrow } from "./validation";
 export const jobsApi = new Hono<AppEnv>();
 
 /** An API invocation's claim on jobs due before its after-response window closes. */
-interface ApiClaim {
+export interface ApiClaim {
   claimant: string;
   lockedUntil: Date;
   windowEnd: Date;
 }
 
 /** Claims a job due before this invocation's after-response window closes, to fire it from here. */
-function claimIfDueSoon(runAt: Date, timeoutMs: number, now: Date, claimant = crypto.randomUUID()): ApiClaim | null {
+export function claimIfDueSoon(
+  runAt: Date,
+  timeoutMs: number,
+  now: Date,
+  claimant = crypto.randomUUID(),
+): ApiClaim | null {
   const windowEnd = apiDeliveryWindowEnd(now, timeoutMs);
   if (runAt >= windowEnd) return null;
   return { claimant, lockedUntil: new Date(runAt.getTime() + TIMING.claimLeaseMs), windowEnd };
 }
 
 /** Fires the claimed jobs from this invocation, after the response, in waitUntil. */
-function deliverFromHere(c: Context<AppEnv>, claimant: string, claimed: Array<{ job: JobRow; claim: ApiClaim }>) {
+export function deliverFromHere(
+  c: Context<AppEnv>,
+  claimant: string,
+  claimed: Array<{ job: JobRow; claim: ApiClaim }>,
+) {
   if (claimed.length === 0) return;
   const windowEnd = new Date(Math.max(...claimed.map(({ claim }) => claim.windowEnd.getTime())));
   const planned = claimed.map(({ job }) => ({ id: job.id, runAt: job.runAt }));
@@ -146,7 +155,7 @@ async function assertRoomFor(c: Context<AppEnv>, count: number): Promise<void> {
 }
 
 /** A stable digest of a create request: the same request under the same key is a repeat. */
-async function fingerprintOf(request: CreateJobRequest): Promise<string> {
+export async function fingerprintOf(request: object): Promise<string> {
   const canonical = JSON.stringify(request, (_key, value) =>
     value && typeof value === "object" && !Array.isArray(value)
       ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)))
@@ -226,6 +235,7 @@ jobsApi.get("/", async (c) => {
       urlPrefix: query.url_prefix,
       scheduledFrom: query.scheduled_after ? new Date(query.scheduled_after) : undefined,
       scheduledTo: query.scheduled_before ? new Date(query.scheduled_before) : undefined,
+      scheduleId: query.schedule_id,
     },
     query.order,
     { after: query.cursor, limit: query.limit + 1 },

@@ -14,6 +14,13 @@ import {
   updateJobRequest,
 } from "./job-schemas";
 import {
+  createScheduleRequest,
+  listSchedulesQuery,
+  scheduleDetailResponse,
+  scheduleResponse,
+  updateScheduleRequest,
+} from "./schedule-schemas";
+import {
   createdTokenResponse,
   createProjectRequest,
   createTokenRequest,
@@ -125,6 +132,7 @@ export function openApiDocument(serverUrl: string) {
         Project: jsonSchema(projectResponse, "output"),
         CreateProject: jsonSchema(createProjectRequest),
         RotateSecret: jsonSchema(rotateSecretRequest),
+        ...scheduleSchemas(),
       },
     },
     paths: {
@@ -413,6 +421,118 @@ export function openApiDocument(serverUrl: string) {
             "404": error("No such project"),
             ...commonErrors,
           },
+        },
+      },
+      ...schedulePaths(),
+    },
+  };
+}
+
+function scheduleSchemas() {
+  return {
+    Schedule: jsonSchema(scheduleResponse, "output"),
+    ScheduleDetail: jsonSchema(scheduleDetailResponse, "output"),
+    CreateSchedule: jsonSchema(createScheduleRequest),
+    UpdateSchedule: jsonSchema(updateScheduleRequest),
+  };
+}
+
+/** The recurring schedules' routes. */
+function schedulePaths() {
+  const scheduleAnswer = (description: string) => ({ description, ...json(ref("Schedule")) });
+  const notFoundAnswer = error("No such schedule in this project");
+  const scheduleChange = (summary: string, description: string) => ({
+    parameters: [ifMatch],
+    summary,
+    responses: {
+      "200": scheduleAnswer(description),
+      "404": notFoundAnswer,
+      "412": error("If-Match names an older version"),
+      "401": commonErrors["401"],
+    },
+  });
+  return {
+    "/schedules": {
+      post: {
+        summary: "Create a recurring schedule",
+        parameters: [
+          { name: "Idempotency-Key", in: "header", required: false, schema: { type: "string", maxLength: 255 } },
+        ],
+        requestBody: { required: true, ...json(ref("CreateSchedule")) },
+        responses: {
+          "201": scheduleAnswer("The schedule"),
+          "200": scheduleAnswer("The original schedule, for a repeat with the same Idempotency-Key"),
+          "409": error("The Idempotency-Key was used for a different request"),
+          "413": error("The request body is too large"),
+          ...commonErrors,
+        },
+      },
+      get: {
+        summary: "List schedules",
+        parameters: queryParameters(listSchedulesQuery),
+        responses: {
+          "200": {
+            description: "A page of schedules, newest first",
+            ...json({
+              type: "object",
+              properties: {
+                schedules: { type: "array", items: ref("Schedule") },
+                next_cursor: { type: ["string", "null"] },
+              },
+              required: ["schedules", "next_cursor"],
+            }),
+          },
+          ...commonErrors,
+        },
+      },
+    },
+    "/schedules/{id}": {
+      parameters: [jobId],
+      get: {
+        summary: "A schedule, its next 5 fire times and its recent runs",
+        responses: {
+          "200": { description: "The schedule", ...json(ref("ScheduleDetail")) },
+          "404": notFoundAnswer,
+          "401": commonErrors["401"],
+        },
+      },
+      patch: {
+        summary: "Change a schedule in place",
+        parameters: [ifMatch],
+        requestBody: { required: true, ...json(ref("UpdateSchedule")) },
+        responses: {
+          "200": scheduleAnswer("The changed schedule"),
+          "404": notFoundAnswer,
+          "409": error("The schedule kept changing meanwhile"),
+          "412": error("If-Match names an older version"),
+          ...commonErrors,
+        },
+      },
+      delete: {
+        summary: "Delete a schedule; occurrences not yet started are withdrawn, past runs stay",
+        responses: {
+          "200": scheduleAnswer("The deleted schedule"),
+          "404": notFoundAnswer,
+          "401": commonErrors["401"],
+        },
+      },
+    },
+    "/schedules/{id}/pause": {
+      parameters: [jobId],
+      post: scheduleChange("Pause a schedule", "The paused schedule"),
+    },
+    "/schedules/{id}/resume": {
+      parameters: [jobId],
+      post: scheduleChange("Resume a schedule; missed occurrences follow its missed_policy", "The active schedule"),
+    },
+    "/schedules/{id}/trigger": {
+      parameters: [jobId],
+      post: {
+        summary: "Run the schedule's request once now, as a job linked to it",
+        responses: {
+          "201": jobAnswer("The job"),
+          "404": notFoundAnswer,
+          "401": commonErrors["401"],
         },
       },
     },

@@ -90,6 +90,8 @@ export interface JobFilter {
   urlPrefix?: string;
   scheduledFrom?: Date;
   scheduledTo?: Date;
+  /** Runs of this recurring schedule. */
+  scheduleId?: string;
 }
 
 /** The SQL conditions of a filter; always scoped to its project. */
@@ -103,6 +105,7 @@ function filterConditions(filter: JobFilter): SQL[] {
   if (filter.urlPrefix) conditions.push(sql`starts_with(${jobs.url}, ${filter.urlPrefix})`);
   if (filter.scheduledFrom) conditions.push(gte(jobs.scheduledAt, filter.scheduledFrom));
   if (filter.scheduledTo) conditions.push(lt(jobs.scheduledAt, filter.scheduledTo));
+  if (filter.scheduleId) conditions.push(eq(jobs.scheduleId, filter.scheduleId));
   return conditions;
 }
 

@@ -8,6 +8,7 @@ import { connectNow, type Database } from "../db/client";
 import { type ClaimedJob, claimWindow, pruneHistory, releaseClaims, rescueExpiredLeases } from "../db/jobs";
 import type { TargetPolicy } from "../jobs/callback-target";
 import { type DeliveryReport, DeliveryRun, TIMING } from "./delivery-run";
+import { materializeDueSchedules } from "./schedule-occurrences";
 import { planShards, type ShardLimits } from "./shard-plan";
 import { SubrequestBudget } from "./subrequest-budget";
 
@@ -42,6 +43,8 @@ export interface TickDependencies {
 
 export interface TickReport {
   rescued: number;
+  /** Jobs created for recurring schedules' occurrences. */
+  occurrences: number;
   pruned: { jobs: number; attempts: number };
   claimed: number;
   shards: number;
@@ -62,6 +65,8 @@ export async function runTick(deps: TickDependencies): Promise<TickReport> {
 
   const rescued = await rescueExpiredLeases(db, now);
   const pruned = await pruneHistory(db, new Date(now.getTime() - limits.retentionDays * DAY_MS), PRUNE_BATCH);
+  // Occurrences become ordinary jobs first, so this tick claims and fires them like any other.
+  const occurrences = await materializeDueSchedules(db, { minute: deps.scheduledTime, windowEnd }, now);
   const claimed = await claimAll(db, claimant, windowEnd, now, shardLimits);
   const { shards, overflow } = planShards(claimed, shardLimits);
   await releaseClaims(
@@ -82,7 +87,15 @@ export async function runTick(deps: TickDependencies): Promise<TickReport> {
     }),
   );
   const [local] = await Promise.all([run.run(), ...remote]);
-  return { rescued, pruned, claimed: claimed.length, shards: shards.length, overflow: overflow.length, local };
+  return {
+    rescued,
+    occurrences,
+    pruned,
+    claimed: claimed.length,
+    shards: shards.length,
+    overflow: overflow.length,
+    local,
+  };
 }
 
 /** Claims the window's jobs page by page, up to what all shards together may deliver. */
