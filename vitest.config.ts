@@ -13,7 +13,18 @@ export default defineConfig({
           DATABASE_KIND: inject("databaseKind"),
           // The test receiver listens on 127.0.0.1; SSRF tests call the app with this turned off.
           ALLOW_LOOPBACK_TARGETS: "true",
+          // Jobs may call the Worker below as service://welcome/… (test/service-target.test.ts).
+          CALLBACK_SERVICES: "welcome=WELCOME_WORKER",
         },
+        serviceBindings: { WELCOME_WORKER: "callback-service" },
+        workers: [
+          {
+            name: "callback-service",
+            modules: true,
+            scriptPath: "./test/fixtures/callback-service.js",
+            compatibilityDate: "2026-11-01",
+          },
+        ],
         // Tests make far more requests per token than production allows; the rate-limit test
         // swaps in the small limiter.
         ratelimits: {

@@ -25,7 +25,35 @@ export interface Bindings {
   MAX_SCHEDULED_JOBS_PER_PROJECT?: string;
   /** Requests per token per period (see wrangler.toml `[[ratelimits]]`); unbound, nothing is limited. */
   RATE_LIMITER?: RateLimit;
+  /**
+   * Workers jobs may call as `service://<name>/<path>`, through service bindings on this Worker:
+   * `name=BINDING` pairs, comma-separated (e.g. "welcome=WELCOME_WORKER,billing=BILLING").
+   * Each binding is a `[[services]]` entry in wrangler.toml.
+   */
+  CALLBACK_SERVICES?: string;
 }
+
+/**
+ * Every binding Fliq itself reads. CALLBACK_SERVICES may not name one: a job must never reach
+ * Fliq's own database, limiter or secrets through a service:// URL.
+ */
+const FLIQ_BINDINGS = [
+  "DATABASE_URL",
+  "LOCAL_DB_PROXY",
+  "SUBREQUEST_BUDGET",
+  "CALLBACKS_PER_SECOND",
+  "MAX_SHARDS",
+  "RETENTION_DAYS",
+  "ALLOW_LOOPBACK_TARGETS",
+  "ADMIN_TOKEN",
+  "MAX_SCHEDULED_JOBS_PER_PROJECT",
+  "RATE_LIMITER",
+  "CALLBACK_SERVICES",
+] as const satisfies ReadonlyArray<keyof Bindings>;
+// A binding added to Bindings but not to FLIQ_BINDINGS fails to compile here, naming it.
+type UnlistedBinding = Exclude<keyof Bindings, (typeof FLIQ_BINDINGS)[number]>;
+const everyBindingListed: [UnlistedBinding] extends [never] ? true : UnlistedBinding = true;
+void everyBindingListed;
 
 export interface Settings {
   databaseUrl: string;
@@ -37,6 +65,8 @@ export interface Settings {
   allowLoopbackTargets: boolean;
   adminToken?: string;
   maxScheduledJobsPerProject: number;
+  /** The Workers a `service://<name>/…` callback reaches, by name (CALLBACK_SERVICES). */
+  callbackServices: ReadonlyMap<string, Fetcher>;
 }
 
 const DEFAULTS = {
@@ -70,7 +100,42 @@ export function readSettings(env: Bindings): Settings {
       DEFAULTS.maxScheduledJobsPerProject,
       1,
     ),
+    callbackServices: callbackServices(env),
   };
+}
+
+/** A service name becomes the host of the request the Worker receives, so it is a DNS label. */
+const SERVICE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const BINDING_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** CALLBACK_SERVICES, each name resolved to its service binding; throws on any mistake in it. */
+function callbackServices(env: Bindings): ReadonlyMap<string, Fetcher> {
+  const services = new Map<string, Fetcher>();
+  const entries = (env.CALLBACK_SERVICES ?? "").split(",").map((entry) => entry.trim());
+  for (const entry of entries.filter((entry) => entry !== "")) {
+    const [name, binding, ...rest] = entry.split("=").map((part) => part.trim());
+    if (binding === undefined || rest.length > 0 || !SERVICE_NAME.test(name) || !BINDING_NAME.test(binding)) {
+      throw new Error(
+        `CALLBACK_SERVICES: "${entry}" is not name=BINDING (a lower-case name of letters, digits and hyphens, then a binding name)`,
+      );
+    }
+    if (services.has(name)) throw new Error(`CALLBACK_SERVICES: "${name}" is listed twice`);
+    if ((FLIQ_BINDINGS as readonly string[]).includes(binding)) {
+      throw new Error(`CALLBACK_SERVICES: ${binding} is one of Fliq's own bindings; jobs may not call it`);
+    }
+    const fetcher = (env as unknown as Record<string, unknown>)[binding];
+    if (!isFetcher(fetcher)) {
+      throw new Error(
+        `CALLBACK_SERVICES: "${name}" names ${binding}, which is not a service binding; add [[services]] binding = "${binding}" to wrangler.toml`,
+      );
+    }
+    services.set(name, fetcher);
+  }
+  return services;
+}
+
+function isFetcher(binding: unknown): binding is Fetcher {
+  return typeof binding === "object" && binding !== null && typeof (binding as Fetcher).fetch === "function";
 }
 
 function positiveInteger(name: string, raw: string | undefined, fallback: number, minimum: number): number {

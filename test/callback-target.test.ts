@@ -1,13 +1,20 @@
 /**
  * The callback target policy as a pure function: every spelling of every refused address
- * class, the names reserved for local networks, and public controls that must pass.
+ * class, the names reserved for local networks, public controls that must pass, and
+ * service:// targets allowed by configured name only.
  */
 import { describe, expect, it } from "vitest";
-import { callbackTargetRefusal, parseIpv4, parseIpv6, type TargetPolicy } from "../src/jobs/callback-target";
+import {
+  callbackTargetRefusal,
+  parseIpv4,
+  parseIpv6,
+  serviceTargetOf,
+  type TargetPolicy,
+} from "../src/jobs/callback-target";
 import { LOOPBACK, PUBLIC, REFUSED_EVEN_IN_DEVELOPMENT } from "./support/target-spellings";
 
-const production: TargetPolicy = { allowLoopback: false, ownHosts: ["fliq.example.com"] };
-const development: TargetPolicy = { allowLoopback: true, ownHosts: [] };
+const production: TargetPolicy = { allowLoopback: false, ownHosts: ["fliq.example.com"], services: [] };
+const development: TargetPolicy = { allowLoopback: true, ownHosts: [], services: [] };
 
 describe("callbackTargetRefusal", () => {
   it.each(LOOPBACK)("refuses the loopback target %s in production, and allows it in development", (url) => {
@@ -40,6 +47,43 @@ describe("callbackTargetRefusal", () => {
     );
     expect(callbackTargetRefusal("http://169.254.169.254/", production)).toContain("link-local (cloud metadata)");
     expect(callbackTargetRefusal("http://[::ffff:127.0.0.1]/", production)).toContain("is 127.0.0.1");
+  });
+});
+
+describe("service:// targets", () => {
+  const withServices: TargetPolicy = { ...production, services: ["welcome", "billing"] };
+
+  it("accepts a configured service by name, in any case, where the address rules would refuse the name", () => {
+    for (const url of ["service://welcome/api/send", "service://WELCOME", "service://billing/x?y=1#z"]) {
+      expect(callbackTargetRefusal(url, withServices)).toBeNull();
+    }
+  });
+
+  it("refuses a name that is not configured, and every name when none is", () => {
+    expect(callbackTargetRefusal("service://other/x", withServices)).toBe(
+      'must name a service configured in CALLBACK_SERVICES; "other" is not one (configured: welcome, billing)',
+    );
+    expect(callbackTargetRefusal("service://welcome/x", production)).toContain("none is configured");
+    expect(callbackTargetRefusal("service://we%6Ccome/x", withServices)).toContain('"we%6ccome" is not one');
+  });
+
+  it("refuses a missing name, a port and credentials", () => {
+    expect(callbackTargetRefusal("service:///x", withServices)).toBe("must name a service: service://<name>/<path>");
+    expect(callbackTargetRefusal("service:welcome/x", withServices)).toBe(
+      "must name a service: service://<name>/<path>",
+    );
+    expect(callbackTargetRefusal("service://welcome:8080/x", withServices)).toContain("must not give a port");
+    expect(callbackTargetRefusal("service://user:pass@welcome/x", withServices)).toContain("credentials");
+  });
+
+  it("turns the URL into the request the Worker receives", () => {
+    expect(serviceTargetOf("service://Welcome/api/send?a=1&b=2#frag")).toEqual({
+      service: "welcome",
+      requestUrl: "https://welcome/api/send?a=1&b=2",
+    });
+    expect(serviceTargetOf("service://welcome")).toEqual({ service: "welcome", requestUrl: "https://welcome/" });
+    expect(serviceTargetOf("https://welcome.example.com/")).toBeNull();
+    expect(serviceTargetOf("not a url")).toBeNull();
   });
 });
 

@@ -69,11 +69,22 @@ const delaySchema = z.union([z.number(), z.string()]).transform((value, ctx) => 
   return ms;
 });
 
+/**
+ * A callback URL's syntax: http(s), or service://<name>/<path> for a Worker reached through a
+ * service binding. Whether Fliq may call it is the target policy's decision (jobs/callback-target).
+ */
+const callbackUrl = withoutNul(
+  z
+    .url({ protocol: /^(https?|service)$/, error: "must be an absolute http(s) or service:// URL" })
+    .max(JOB_LIMITS.urlMaxLength),
+);
+
 /** Each writable field of a job, with its own rules; rules across fields live in jobs/job-rules. */
 export const jobFields = {
-  url: withoutNul(
-    z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" }).max(JOB_LIMITS.urlMaxLength),
-  ),
+  url: callbackUrl.meta({
+    description:
+      "Where the callback goes: an http(s) URL to a public host, or service://<name>/<path> for a Worker bound to this Fliq (CALLBACK_SERVICES).",
+  }),
   http_method: z
     .string()
     // ASCII letters only: toUpperCase would turn "poﬆ" (a ligature) into POST.
@@ -94,9 +105,9 @@ export const jobFields = {
   timeout_ms: z.int().min(JOB_LIMITS.timeoutMsMin).max(JOB_LIMITS.timeoutMsMax),
   retry_backoff: z.strictObject({ initial_delay_ms: backoffDelayMs, max_delay_ms: backoffDelayMs }),
   labels: labelsSchema,
-  failure_url: withoutNul(
-    z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" }).max(JOB_LIMITS.urlMaxLength),
-  ).nullable(),
+  failure_url: callbackUrl
+    .meta({ description: "Told when the job fails; an http(s) or service:// URL, like url." })
+    .nullable(),
 };
 
 /**

@@ -18,9 +18,8 @@ import {
   type StartedJob,
   startClaimedJobs,
 } from "../db/jobs";
-import type { TargetPolicy } from "../jobs/callback-target";
 import { type AttemptResult, decideAfterAttempt, errorClassOf } from "../jobs/delivery-policy";
-import { prepareCallback, sendCallback } from "./deliver";
+import { type Outbound, prepareCallback, sendCallback } from "./deliver";
 import { Semaphore } from "./semaphore";
 import type { SubrequestBudget } from "./subrequest-budget";
 
@@ -63,8 +62,8 @@ export interface DeliveryRunOptions {
   /** Whether to poll the window for new jobs (the tick does; shards and the API do not). */
   pollWindow: boolean;
   budget: SubrequestBudget;
-  /** Which URLs may be called; checked again before every attempt. */
-  targetPolicy: TargetPolicy;
+  /** Which URLs may be called (checked again before every attempt), and the services that reach Workers. */
+  outbound: Outbound;
   random?: () => number;
 }
 
@@ -171,7 +170,7 @@ export class DeliveryRun {
     const callback = await prepareCallback(job, sendAt);
     const waitMs = job.runAt.getTime() - Date.now();
     if (waitMs > 0) await sleep(waitMs);
-    const result = await this.semaphore.run(() => sendCallback(callback, this.options.targetPolicy));
+    const result = await this.semaphore.run(() => sendCallback(callback, this.options.outbound));
     this.report.delivered++;
     this.finish(job, result);
   }

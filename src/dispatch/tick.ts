@@ -6,7 +6,7 @@
  */
 import { connectNow, type Database } from "../db/client";
 import { type ClaimedJob, claimWindow, pruneHistory, releaseClaims, rescueExpiredLeases } from "../db/jobs";
-import type { TargetPolicy } from "../jobs/callback-target";
+import type { Outbound } from "./deliver";
 import { type DeliveryReport, DeliveryRun, TIMING } from "./delivery-run";
 import { materializeDueSchedules } from "./schedule-occurrences";
 import { planShards, type ShardLimits } from "./shard-plan";
@@ -34,8 +34,8 @@ export interface TickDependencies {
   /** The tick's clock reading at start. */
   now: Date;
   limits: { subrequestBudget: number; callbacksPerSecond: number; maxShards: number; retentionDays: number };
-  /** Which URLs may be called. */
-  targetPolicy: TargetPolicy;
+  /** Which URLs may be called, and the services that reach Workers. */
+  outbound: Outbound;
   /** Delivers a shard in a fresh invocation; resolves when it is done. */
   runShard: (shard: Shard) => Promise<DeliveryReport>;
   random?: () => number;
@@ -76,8 +76,8 @@ export async function runTick(deps: TickDependencies): Promise<TickReport> {
   );
 
   const budget = new SubrequestBudget(limits.subrequestBudget - SUBREQUEST_OVERHEAD - (shards.length - 1));
-  const { targetPolicy, random } = deps;
-  const run = new DeliveryRun({ db, claimant, windowEnd, pollWindow: true, budget, targetPolicy, random });
+  const { outbound, random } = deps;
+  const run = new DeliveryRun({ db, claimant, windowEnd, pollWindow: true, budget, outbound, random });
   run.add(shards[0] ?? []);
   const remote = shards.slice(1).map((jobs) =>
     deps.runShard({
@@ -123,7 +123,7 @@ export async function runShard(
   db: Database,
   shard: Shard,
   subrequestBudget: number,
-  targetPolicy: TargetPolicy,
+  outbound: Outbound,
 ): Promise<DeliveryReport> {
   await connectNow(db);
   const run = new DeliveryRun({
@@ -132,7 +132,7 @@ export async function runShard(
     windowEnd: new Date(shard.windowEnd),
     pollWindow: false,
     budget: new SubrequestBudget(subrequestBudget - SUBREQUEST_OVERHEAD),
-    targetPolicy,
+    outbound,
   });
   run.add(shard.jobs.map((job) => ({ id: job.id, runAt: new Date(job.runAt) })));
   return run.run();

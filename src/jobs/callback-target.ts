@@ -13,6 +13,11 @@
  * What a public name resolves to is not checked here (Workers cannot resolve DNS); in
  * production the `global_fetch_strictly_public` compatibility flag makes every callback go
  * out through the public Internet, where private addresses are not reachable.
+ *
+ * A `service://<name>/<path>` URL targets another Worker through a service binding the
+ * deployment lists in CALLBACK_SERVICES. It never touches the network, so the address rules
+ * do not apply to it; only the names listed there can be reached, so none of Fliq's own
+ * bindings can.
  */
 
 export interface TargetPolicy {
@@ -23,17 +28,41 @@ export interface TargetPolicy {
   allowLoopback: boolean;
   /** Host names that are Fliq itself; a job may not call Fliq. */
   ownHosts: readonly string[];
+  /** The names a `service://` URL may use: the Workers configured in CALLBACK_SERVICES. */
+  services: readonly string[];
 }
+
+/** The scheme of a callback delivered through a service binding instead of the network. */
+export const SERVICE_PROTOCOL = "service:";
 
 /**
  * The policy a deployment's settings give. `ownHosts`: the host the API was called on, when
  * known; delivery, which has no request, checks the rest of the policy.
  */
 export function targetPolicyOf(
-  settings: { allowLoopbackTargets: boolean },
+  settings: { allowLoopbackTargets: boolean; callbackServices: ReadonlyMap<string, unknown> },
   ownHosts: readonly string[] = [],
 ): TargetPolicy {
-  return { allowLoopback: settings.allowLoopbackTargets, ownHosts };
+  return { allowLoopback: settings.allowLoopbackTargets, ownHosts, services: [...settings.callbackServices.keys()] };
+}
+
+/** A `service://` callback: the configured service it names, and the URL its request carries. */
+export interface ServiceTarget {
+  service: string;
+  /** `https://<name>/<path>?<query>`: what the receiving Worker sees as `request.url`. */
+  requestUrl: string;
+}
+
+/**
+ * The service a `service://<name>/<path>` URL names, or null for any other URL. Says nothing
+ * about whether the service is configured: callbackTargetRefusal decides that.
+ */
+export function serviceTargetOf(url: string): ServiceTarget | null {
+  const parsed = URL.parse(url);
+  if (parsed?.protocol !== SERVICE_PROTOCOL) return null;
+  // The host of a service:// URL is opaque (not lowercased by the parser); names are compared in lower case.
+  const service = parsed.hostname.toLowerCase();
+  return { service, requestUrl: `https://${service}${parsed.pathname || "/"}${parsed.search}` };
 }
 
 /** Names that only mean something inside a network (RFC 6761, RFC 6762, RFC 8375, common practice). */
@@ -73,16 +102,27 @@ export function callbackTargetRefusal(url: string, policy: TargetPolicy): string
   } catch {
     return "must be an absolute http(s) URL";
   }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return "must be an http or https URL";
   if (parsed.username !== "" || parsed.password !== "") {
     return "must not carry credentials; send them in a header (it is redacted from every response)";
   }
+  if (parsed.protocol === SERVICE_PROTOCOL) return refuseService(parsed, policy);
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return "must be an http, https or service:// URL";
   const host = parsed.hostname.toLowerCase();
   if (host.startsWith("[")) return refuseIpv6(host.slice(1, -1), policy);
   const name = host.replace(/\.+$/, "");
   const address = parseIpv4(name);
   if (address !== undefined) return refuseIpv4(address, policy);
   return refuseName(name, policy);
+}
+
+/** A service target is allowed only by name, and only when the deployment configured that name. */
+function refuseService(parsed: URL, policy: TargetPolicy): string | null {
+  if (parsed.hostname === "") return "must name a service: service://<name>/<path>";
+  if (parsed.port !== "") return "must not give a port: service://<name> names a Worker, not a host";
+  const service = parsed.hostname.toLowerCase();
+  if (policy.services.includes(service)) return null;
+  const known = policy.services.length === 0 ? "none is configured" : `configured: ${policy.services.join(", ")}`;
+  return `must name a service configured in CALLBACK_SERVICES; "${service}" is not one (${known})`;
 }
 
 function refuseName(name: string, policy: TargetPolicy): string | null {
