@@ -125,6 +125,8 @@ describe("POST /schedules", () => {
     ["a body on GET", { http_method: "GET", body: "x" }, "body", /GET/],
     ["a reserved header", { headers: { "webhook-id": "x" } }, "headers.webhook-id", /.+/],
     ["a non-http URL", { url: "ftp://example.com" }, "url", /http/],
+    ["a metadata address", { url: "http://169.254.169.254/latest/meta-data" }, "url", /.+/],
+    ["a private failure_url", { failure_url: "http://10.0.0.7/alerts" }, "failure_url", /.+/],
     ["an unknown field", { every: "day" }, "(body)", /every|Unrecognized/],
     ["an unknown policy", { missed_policy: "run_all" }, "missed_policy", /.+/],
   ])("refuses %s with 422 naming the field, and creates nothing", async (_name, change, path, message) => {

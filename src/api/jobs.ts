@@ -85,7 +85,7 @@ function targetPolicyFor(c: Context<AppEnv>) {
 }
 
 /** Where the job's URLs may not go (see jobs/callback-target). */
-function targetViolations(c: Context<AppEnv>, job: CheckedJob): RuleViolation[] {
+export function targetViolations(c: Context<AppEnv>, job: Pick<CheckedJob, "url" | "failureUrl">): RuleViolation[] {
   const policy = targetPolicyFor(c);
   const violations: RuleViolation[] = [];
   const urlRefusal = callbackTargetRefusal(job.url, policy);

@@ -24,7 +24,7 @@ import { readSettings } from "../settings";
 import type { AppEnv } from "./context";
 import { ApiError, notFound } from "./errors";
 import { etagOf, idempotencyKeyHeader, toJobJson } from "./job-schemas";
-import { claimIfDueSoon, deliverFromHere, fingerprintOf } from "./jobs";
+import { claimIfDueSoon, deliverFromHere, fingerprintOf, targetViolations } from "./jobs";
 import {
   createScheduleRequest,
   encodeScheduleCursor,
@@ -42,9 +42,16 @@ import { parseJsonBody, parseOrThrow } from "./validation";
 /** The schedules API, mounted at /schedules behind requireToken. */
 export const schedulesApi = new Hono<AppEnv>();
 
-/** Cross-field rules (including the cron expression and time zone), as a 422 in the one error shape. */
-function assertScheduleRules(schedule: Parameters<typeof scheduleRuleViolations>[0], now: Date): void {
-  const violations = scheduleRuleViolations(schedule, now);
+/**
+ * Cross-field rules (including the cron expression and time zone) and the callback target
+ * policy, as a 422 in the one error shape.
+ */
+function assertScheduleRules(
+  c: Context<AppEnv>,
+  schedule: Parameters<typeof scheduleRuleViolations>[0] & { url: string; failureUrl?: string | null },
+  now: Date,
+): void {
+  const violations = [...scheduleRuleViolations(schedule, now), ...targetViolations(c, schedule)];
   if (violations.length > 0) {
     throw new ApiError(422, "validation_failed", "The request is not valid; see details.", violations);
   }
@@ -73,7 +80,7 @@ schedulesApi.post("/", async (c) => {
     backoffInitialMs: request.retry_backoff.initial_delay_ms,
     backoffMaxMs: request.retry_backoff.max_delay_ms,
   };
-  assertScheduleRules(shape, now);
+  assertScheduleRules(c, { ...shape, url: request.url, failureUrl: request.failure_url }, now);
   const row: NewSchedule = {
     ...shape,
     id: crypto.randomUUID(),
@@ -215,7 +222,7 @@ async function changeSchedule(
       return c.json(toScheduleJson(schedule));
     }
     const merged = { ...schedule, ...changes };
-    assertScheduleRules(merged, now);
+    assertScheduleRules(c, merged, now);
     const claim = apiOccurrenceClaim();
     const result = await updateSchedule(
       db,
@@ -244,7 +251,7 @@ schedulesApi.patch("/:id", async (c) => {
     (schedule) => {
       const changes = changesOf(request, schedule);
       const merged = { ...schedule, ...changes };
-      assertScheduleRules(merged, now);
+      assertScheduleRules(c, merged, now);
       // Planned again from now: the first occurrence of the (perhaps new) timing from this instant.
       return { ...changes, nextRunAt: firstFireAtOrAfter(merged, now) };
     },
