@@ -1,9 +1,7 @@
 import { type Context, Hono } from "hono";
 import {
   BULK_LIMIT,
-  cancelJob,
   cancelJobs,
-  findJob,
   insertJobOnce,
   insertJobs,
   type JobChanges,
@@ -11,17 +9,21 @@ import {
   listAttempts,
   listJobs,
   type NewJob,
-  replayJob,
   replayJobs,
-  updateScheduledJob,
 } from "../db/jobs";
 import type { JobRow } from "../db/schema";
-import { apiDeliveryWindowEnd, deliverSoon } from "../dispatch/deliver-soon";
-import { TIMING } from "../dispatch/delivery-run";
-import { jobRuleViolations } from "../jobs/job-rules";
-import { readSettings } from "../settings";
 import type { AppEnv } from "./context";
-import { ApiError, notFound } from "./errors";
+import { ApiError } from "./errors";
+import {
+  assertJobRules,
+  cancelCallersJob,
+  changeScheduledJob,
+  claimIfDueSoon,
+  deliverFromHere,
+  replayCallersJob,
+  requireJob,
+  runCallersJobNow,
+} from "./job-actions";
 import {
   attemptsQuery,
   bulkRequest,
@@ -31,7 +33,6 @@ import {
   encodeCursor,
   etagOf,
   idempotencyKeyHeader,
-  jobIdParam,
   listJobsQuery,
   toAttemptJson,
   toJobJson,
@@ -42,36 +43,6 @@ import { parseJsonBody, parseOrThrow } from "./validation";
 
 /** The jobs API, mounted at /jobs behind requireToken. */
 export const jobsApi = new Hono<AppEnv>();
-
-/** An API invocation's claim on jobs due before its after-response window closes. */
-interface ApiClaim {
-  claimant: string;
-  lockedUntil: Date;
-  windowEnd: Date;
-}
-
-/** Claims a job due before this invocation's after-response window closes, to fire it from here. */
-function claimIfDueSoon(runAt: Date, timeoutMs: number, now: Date, claimant = crypto.randomUUID()): ApiClaim | null {
-  const windowEnd = apiDeliveryWindowEnd(now, timeoutMs);
-  if (runAt >= windowEnd) return null;
-  return { claimant, lockedUntil: new Date(runAt.getTime() + TIMING.claimLeaseMs), windowEnd };
-}
-
-/** Fires the claimed jobs from this invocation, after the response, in waitUntil. */
-function deliverFromHere(c: Context<AppEnv>, claimant: string, claimed: Array<{ job: JobRow; claim: ApiClaim }>) {
-  if (claimed.length === 0) return;
-  const windowEnd = new Date(Math.max(...claimed.map(({ claim }) => claim.windowEnd.getTime())));
-  const planned = claimed.map(({ job }) => ({ id: job.id, runAt: job.runAt }));
-  c.executionCtx.waitUntil(deliverSoon(readSettings(c.env), claimant, windowEnd, planned));
-}
-
-/** Cross-field rules, as a 422 in the one error shape; `prefix` locates the job in a batch. */
-function assertJobRules(job: Parameters<typeof jobRuleViolations>[0], now: Date, prefix = ""): void {
-  const violations = jobRuleViolations(job, now).map((v) => ({ ...v, path: prefix + v.path }));
-  if (violations.length > 0) {
-    throw new ApiError(422, "validation_failed", "The request is not valid; see details.", violations);
-  }
-}
 
 /** The row for a validated create request, checked against the cross-field rules. */
 function newJobFrom(request: CreateJobRequest, projectId: string, now: Date, prefix = ""): NewJob {
@@ -224,19 +195,6 @@ jobsApi.post("/replay", async (c) => {
   return bulkResult(c, await replayJobs(c.var.db, filter, c.var.now, c.var.now));
 });
 
-/** The job id in the path; one that is not a UUID names no job. */
-function jobIdOf(c: Context<AppEnv>): string {
-  const id = jobIdParam.safeParse(c.req.param("id"));
-  if (!id.success) throw notFound("Job");
-  return id.data;
-}
-
-async function requireJob(c: Context<AppEnv>): Promise<JobRow> {
-  const job = await findJob(c.var.db, c.var.auth.projectId, jobIdOf(c));
-  if (!job) throw notFound("Job");
-  return job;
-}
-
 jobsApi.get("/:id", async (c) => {
   const job = await requireJob(c);
   const attempts = await listAttempts(c.var.db, job.id);
@@ -257,12 +215,7 @@ jobsApi.get("/:id/attempts", async (c) => {
 
 /** Cancel: once this answers, a scheduled job never fires; a running one is not retried. */
 async function cancel(c: Context<AppEnv>) {
-  const job = await cancelJob(c.var.db, c.var.auth.projectId, jobIdOf(c), c.var.now);
-  if (!job) throw notFound("Job");
-  if (job.status !== "canceled") {
-    throw new ApiError(409, "job_finished", `The job has already ${job.status}; there is nothing to cancel.`);
-  }
-  return c.json(toJobJson(job));
+  return c.json(toJobJson(await cancelCallersJob(c)));
 }
 
 jobsApi.delete("/:id", cancel);
@@ -289,64 +242,20 @@ function changesOf(request: UpdateJobRequest, job: JobRow): JobChanges {
   };
 }
 
-/** How often a change without If-Match re-reads the job when a concurrent write got there first. */
-const UPDATE_ATTEMPTS = 3;
-
-/**
- * Applies a change to a job that has not started, and fires it from here when it is now due
- * within seconds. With `If-Match`, only to that version of the job (412 otherwise).
- */
-async function changeScheduledJob(c: Context<AppEnv>, changesFor: (job: JobRow) => JobChanges) {
-  const ifMatch = c.req.header("if-match");
-  const { db, now } = c.var;
-  for (let attempt = 1; attempt <= UPDATE_ATTEMPTS; attempt++) {
-    const job = await requireJob(c);
-    if (ifMatch !== undefined && ifMatch !== etagOf(job)) throw preconditionFailed();
-    if (job.status !== "scheduled") throw notChangeable(job);
-    const changes = changesFor(job);
-    const merged = { ...job, ...changes };
-    assertJobRules(merged, now);
-    const claim = claimIfDueSoon(merged.runAt, merged.timeoutMs, now);
-    const updated = await updateScheduledJob(db, job.projectId, job.id, job.updatedAt, changes, claim, now);
-    if (updated) {
-      if (claim) deliverFromHere(c, claim.claimant, [{ job: updated, claim }]);
-      c.header("ETag", etagOf(updated));
-      return c.json(toJobJson(updated));
-    }
-    if (ifMatch !== undefined) throw preconditionFailed();
-  }
-  throw new ApiError(409, "conflict", "The job kept changing while this change was applied; try again.");
+/** Answers a changed job with its new ETag. */
+function answerChanged(c: Context<AppEnv>, job: JobRow) {
+  c.header("ETag", etagOf(job));
+  return c.json(toJobJson(job));
 }
 
 jobsApi.patch("/:id", async (c) => {
   const request = await parseJsonBody(c, updateJobRequest);
-  return changeScheduledJob(c, (job) => changesOf(request, job));
+  const job = await changeScheduledJob(c, (current) => changesOf(request, current), c.req.header("if-match"));
+  return answerChanged(c, job);
 });
 
 /** Fire now: a scheduled job's next attempt moves to this instant (its scheduled_at is kept). */
-jobsApi.post("/:id/run", (c) => changeScheduledJob(c, () => ({ runAt: c.var.now })));
+jobsApi.post("/:id/run", async (c) => answerChanged(c, await runCallersJobNow(c)));
 
 /** Replay: a finished job runs again as a new run, with a new webhook-id; its history is kept. */
-jobsApi.post("/:id/replay", async (c) => {
-  const id = jobIdOf(c);
-  const { db, now } = c.var;
-  const existing = await requireJob(c);
-  const claim = claimIfDueSoon(now, existing.timeoutMs, now);
-  const job = await replayJob(db, c.var.auth.projectId, id, now, claim, now);
-  if (!job) {
-    const current = await requireJob(c);
-    throw new ApiError(409, "job_not_finished", `The job is ${current.status}; only a finished job can be replayed.`);
-  }
-  if (claim) deliverFromHere(c, claim.claimant, [{ job, claim }]);
-  c.header("ETag", etagOf(job));
-  return c.json(toJobJson(job));
-});
-
-const preconditionFailed = () =>
-  new ApiError(412, "precondition_failed", "The job has changed since that ETag: read it again and retry.");
-
-function notChangeable(job: JobRow): ApiError {
-  return job.status === "running"
-    ? new ApiError(409, "job_running", "The job is being delivered now; change it once this attempt ends.")
-    : new ApiError(409, "job_finished", `The job has already ${job.status}; it can no longer be changed.`);
-}
+jobsApi.post("/:id/replay", async (c) => answerChanged(c, await replayCallersJob(c)));
