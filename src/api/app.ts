@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
+import { dashboard } from "../dashboard/app";
 import { openDatabase } from "../db/client";
 import { readSettings } from "../settings";
 import { requireScope, requireToken } from "./auth";
@@ -62,3 +63,5 @@ app.use("/jobs/*", async (c, next) => {
 
 app.use("/jobs/*", requireToken, requireScope);
 app.route("/jobs", jobsApi);
+
+app.route("/dashboard", dashboard);

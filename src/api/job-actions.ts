@@ -4,7 +4,8 @@
  * dashboard, so both act through the same statements and answer the same errors.
  */
 import type { Context } from "hono";
-import { cancelJob, findJob, type JobChanges, replayJob, updateScheduledJob } from "../db/jobs";
+import type { z } from "zod";
+import { cancelJob, findJob, type JobChanges, listJobs, replayJob, updateScheduledJob } from "../db/jobs";
 import type { JobRow } from "../db/schema";
 import { apiDeliveryWindowEnd, deliverSoon } from "../dispatch/deliver-soon";
 import { TIMING } from "../dispatch/delivery-run";
@@ -12,7 +13,7 @@ import { jobRuleViolations } from "../jobs/job-rules";
 import { readSettings } from "../settings";
 import type { AppEnv } from "./context";
 import { ApiError, notFound } from "./errors";
-import { etagOf, jobIdParam } from "./job-schemas";
+import { encodeCursor, etagOf, jobIdParam, type listJobsQuery } from "./job-schemas";
 
 /** An API invocation's claim on jobs due before its after-response window closes. */
 export interface ApiClaim {
@@ -65,6 +66,35 @@ export async function requireJob(c: Context<AppEnv>): Promise<JobRow> {
   const job = await findJob(c.var.db, c.var.auth.projectId, jobIdOf(c));
   if (!job) throw notFound("Job");
   return job;
+}
+
+/** One page of the caller's jobs for a validated list query, and the cursor of the next page (null on the last). */
+export async function listCallersJobs(
+  c: Context<AppEnv>,
+  query: z.output<typeof listJobsQuery>,
+): Promise<{ jobs: JobRow[]; nextCursor: string | null }> {
+  const page = await listJobs(
+    c.var.db,
+    {
+      projectId: c.var.auth.projectId,
+      statuses: query.status,
+      labels: query.label,
+      urlPrefix: query.url_prefix,
+      scheduledFrom: query.scheduled_after ? new Date(query.scheduled_after) : undefined,
+      scheduledTo: query.scheduled_before ? new Date(query.scheduled_before) : undefined,
+    },
+    query.order,
+    { after: query.cursor, limit: query.limit + 1 },
+  );
+  const jobs = page.slice(0, query.limit);
+  const last = jobs.at(-1);
+  const hasMore = page.length > query.limit && last;
+  return {
+    jobs,
+    nextCursor: hasMore
+      ? encodeCursor(query.order, query.order === "newest" ? last.createdAt : last.runAt, last.id)
+      : null,
+  };
 }
 
 /** Cancel: once this returns, a scheduled job never fires; a running one is not retried. */

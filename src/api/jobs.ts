@@ -7,7 +7,6 @@ import {
   type JobChanges,
   type JobFilter,
   listAttempts,
-  listJobs,
   type NewJob,
   replayJobs,
 } from "../db/jobs";
@@ -20,6 +19,7 @@ import {
   changeScheduledJob,
   claimIfDueSoon,
   deliverFromHere,
+  listCallersJobs,
   replayCallersJob,
   requireJob,
   runCallersJobNow,
@@ -30,7 +30,6 @@ import {
   type CreateJobRequest,
   createJobRequest,
   createJobsRequest,
-  encodeCursor,
   etagOf,
   idempotencyKeyHeader,
   listJobsQuery,
@@ -140,28 +139,8 @@ jobsApi.get("/", async (c) => {
     status: c.req.queries("status"),
     label: c.req.queries("label"),
   });
-  const page = await listJobs(
-    c.var.db,
-    {
-      projectId: c.var.auth.projectId,
-      statuses: query.status,
-      labels: query.label,
-      urlPrefix: query.url_prefix,
-      scheduledFrom: query.scheduled_after ? new Date(query.scheduled_after) : undefined,
-      scheduledTo: query.scheduled_before ? new Date(query.scheduled_before) : undefined,
-    },
-    query.order,
-    { after: query.cursor, limit: query.limit + 1 },
-  );
-  const jobs = page.slice(0, query.limit);
-  const last = jobs.at(-1);
-  const hasMore = page.length > query.limit && last;
-  return c.json({
-    jobs: jobs.map(toJobJson),
-    next_cursor: hasMore
-      ? encodeCursor(query.order, query.order === "newest" ? last.createdAt : last.runAt, last.id)
-      : null,
-  });
+  const page = await listCallersJobs(c, query);
+  return c.json({ jobs: page.jobs.map(toJobJson), next_cursor: page.nextCursor });
 });
 
 /** The jobs a bulk request names, within the caller's project. */
