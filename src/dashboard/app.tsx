@@ -80,7 +80,8 @@ dashboard.use("*", async (c, next) => {
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   );
   c.header("X-Content-Type-Options", "nosniff");
-  c.header("Referrer-Policy", "no-referrer");
+  // Not "no-referrer": under it browsers send `Origin: null` on form posts, and the origin check refuses them.
+  c.header("Referrer-Policy", "same-origin");
 });
 
 dashboard.use(

@@ -72,20 +72,28 @@ export function LatenessChart(props: ChartProps & { title: string }) {
   const plotHeight = HEIGHT - PAD_BOTTOM;
   const slot = (WIDTH - PAD_LEFT) / rows.length;
   const points = (pick: (bucket: AttemptBucket) => number | null) =>
-    rows
-      .flatMap((row, i) => {
-        const value = row.bucket ? pick(row.bucket) : null;
-        if (value === null) return [];
-        const x = PAD_LEFT + i * slot + slot / 2;
-        const y = plotHeight - (Math.max(0, value) / peak) * plotHeight;
-        return [`${x.toFixed(1)},${y.toFixed(1)}`];
-      })
-      .join(" ");
+    rows.flatMap((row, i) => {
+      const value = row.bucket ? pick(row.bucket) : null;
+      if (value === null) return [];
+      const x = PAD_LEFT + i * slot + slot / 2;
+      const y = plotHeight - (Math.max(0, value) / peak) * plotHeight;
+      return [{ x: x.toFixed(1), y: y.toFixed(1) }];
+    });
+  const p50 = points((bucket) => bucket.latenessP50Ms);
+  const p99 = points((bucket) => bucket.latenessP99Ms);
+  const line = (xy: Array<{ x: string; y: string }>) => xy.map(({ x, y }) => `${x},${y}`).join(" ");
   return (
     <svg class="chart" viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-label={props.title}>
       <title>{props.title}</title>
-      <polyline class="p99" points={points((bucket) => bucket.latenessP99Ms)} />
-      <polyline class="p50" points={points((bucket) => bucket.latenessP50Ms)} />
+      <polyline class="p99" points={line(p99)} />
+      <polyline class="p50" points={line(p50)} />
+      {/* Dots too, so a single bucket with attempts still shows. */}
+      {p99.map(({ x, y }) => (
+        <circle class="dot99" cx={x} cy={y} r="2.5" />
+      ))}
+      {p50.map(({ x, y }) => (
+        <circle class="dot50" cx={x} cy={y} r="2.5" />
+      ))}
       <line class="axis" x1={PAD_LEFT} y1={plotHeight} x2={WIDTH} y2={plotHeight} />
       <text x={PAD_LEFT} y={HEIGHT - 3}>
         {props.axis[0]}

@@ -2,6 +2,7 @@
  * The page frame every dashboard page shares: landmarks, navigation, sign-out, and the one
  * small stylesheet (inline, so a page is a single response; light and dark by the system's choice).
  */
+import { raw } from "hono/html";
 import type { Child } from "hono/jsx";
 import { CSRF_FIELD, DASHBOARD_PATH } from "./session";
 
@@ -59,7 +60,7 @@ ol.timeline h3{font-size:1rem;margin:0 0 4px}
 figure{margin:0}figcaption{font-weight:600;margin-bottom:4px}
 svg.chart{width:100%;height:auto;display:block}
 svg .bar-ok{fill:var(--ok)}svg .bar-bad{fill:var(--bad)}svg .axis{stroke:var(--line)}svg text{fill:var(--muted);font-size:10px}
-svg .p50{stroke:var(--accent);fill:none;stroke-width:2}svg .p99{stroke:var(--late);fill:none;stroke-width:2;stroke-dasharray:4 3}
+svg .p50{stroke:var(--accent);fill:none;stroke-width:2}svg .p99{stroke:var(--late);fill:none;stroke-width:2;stroke-dasharray:4 3}svg .dot50{fill:var(--accent)}svg .dot99{fill:var(--late)}
 .legend{font-size:.85rem;color:var(--muted)}
 .pager{display:flex;gap:16px;margin-top:12px}
 `;
@@ -80,50 +81,54 @@ export function CsrfField(props: { viewer: Viewer }) {
 export function Layout(props: { title: string; viewer?: Viewer; current?: "overview" | "jobs"; children: Child }) {
   const { viewer, current } = props;
   return (
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="color-scheme" content="light dark" />
-        <meta name="referrer" content="no-referrer" />
-        <title>{`${props.title} · Fliq`}</title>
-        <style dangerouslySetInnerHTML={{ __html: CSS }} />
-      </head>
-      <body>
-        <a class="skip" href="#main">
-          Skip to content
-        </a>
-        <header>
-          <a class="brand" href={DASHBOARD_PATH}>
-            Fliq
+    <>
+      {raw("<!DOCTYPE html>")}
+      <html lang="en">
+        <head>
+          <meta charset="utf-8" />
+          <meta name="viewport" content="width=device-width, initial-scale=1" />
+          <meta name="color-scheme" content="light dark" />
+          {/* same-origin, not no-referrer: under no-referrer, browsers send `Origin: null` on form posts. */}
+          <meta name="referrer" content="same-origin" />
+          <title>{`${props.title} · Fliq`}</title>
+          <style dangerouslySetInnerHTML={{ __html: CSS }} />
+        </head>
+        <body>
+          <a class="skip" href="#main">
+            Skip to content
           </a>
-          {viewer && (
-            <nav aria-label="Dashboard">
-              <ul>
-                <li>
-                  <a href={DASHBOARD_PATH} aria-current={current === "overview" ? "page" : undefined}>
-                    Overview
-                  </a>
-                </li>
-                <li>
-                  <a href={`${DASHBOARD_PATH}/jobs`} aria-current={current === "jobs" ? "page" : undefined}>
-                    Jobs
-                  </a>
-                </li>
-              </ul>
-            </nav>
-          )}
-          {viewer && (
-            <form method="post" action={`${DASHBOARD_PATH}/logout`}>
-              <CsrfField viewer={viewer} />
-              <button type="submit" class="secondary">
-                Sign out
-              </button>
-            </form>
-          )}
-        </header>
-        <main id="main">{props.children}</main>
-      </body>
-    </html>
+          <header>
+            <a class="brand" href={DASHBOARD_PATH}>
+              Fliq
+            </a>
+            {viewer && (
+              <nav aria-label="Dashboard">
+                <ul>
+                  <li>
+                    <a href={DASHBOARD_PATH} aria-current={current === "overview" ? "page" : undefined}>
+                      Overview
+                    </a>
+                  </li>
+                  <li>
+                    <a href={`${DASHBOARD_PATH}/jobs`} aria-current={current === "jobs" ? "page" : undefined}>
+                      Jobs
+                    </a>
+                  </li>
+                </ul>
+              </nav>
+            )}
+            {viewer && (
+              <form method="post" action={`${DASHBOARD_PATH}/logout`}>
+                <CsrfField viewer={viewer} />
+                <button type="submit" class="secondary">
+                  Sign out
+                </button>
+              </form>
+            )}
+          </header>
+          <main id="main">{props.children}</main>
+        </body>
+      </html>
+    </>
   );
 }
