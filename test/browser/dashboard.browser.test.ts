@@ -23,16 +23,21 @@ const CHROMIUM_ARGS = [
 
 let stack: FliqStack;
 let browser: Browser;
+const chromiumMissing = existsSync(CHROMIUM)
+  ? undefined
+  : `Chromium not found at ${CHROMIUM}: install it (apt-get install -y chromium) or set CHROMIUM_PATH`;
 
 beforeAll(async () => {
-  // Never a silent skip: without the browser these tests fail and say how to get it.
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium not found at ${CHROMIUM}: install it (apt-get install -y chromium) or set CHROMIUM_PATH`);
-  }
+  if (chromiumMissing) return;
   mkdirSync(ARTIFACTS, { recursive: true });
   stack = await startFliqStack();
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 });
+
+/** Never a silent skip: without the browser each test fails, and says how to get it. */
+function requireChromium(): void {
+  if (chromiumMissing) throw new Error(chromiumMissing);
+}
 
 afterAll(async () => {
   await browser?.close();
@@ -76,6 +81,7 @@ async function signIn(page: Page, token: string): Promise<void> {
 
 describe("the dashboard in a browser", () => {
   it("finds a failed job, shows its attempts, replays it until it succeeds, and cancels another", async () => {
+    requireChromium();
     const { token } = await stack.createProject(["read", "write"]);
     // The receiver answers 500 to the first request on this path and 200 after: the first run
     // fails (no retries), the replay succeeds.
@@ -149,6 +155,7 @@ describe("the dashboard in a browser", () => {
   });
 
   it("shows a read-only token its project's jobs with every action disabled, and no other project's", async () => {
+    requireChromium();
     const writer = await stack.createProject(["read", "write"]);
     const job = await createJob(writer.token, { url: `${stack.receiverUrl}/ok/x`, delay: "1h" });
     const context = await browser.newContext();
@@ -171,6 +178,7 @@ describe("the dashboard in a browser", () => {
   });
 
   it("moves keyboard focus visibly, starting with the skip link", async () => {
+    requireChromium();
     const { token } = await stack.createProject(["read"]);
     const context = await browser.newContext();
     const page = await context.newPage();
