@@ -222,6 +222,18 @@ describe("the job page", () => {
     expect(page.html).toContain(`action="/dashboard/jobs/${job.id}/replay"`);
     expect(page.html).not.toContain(`action="/dashboard/jobs/${job.id}/cancel"`);
   });
+
+  it("reloads itself while the job is about to run, and not otherwise", async () => {
+    const { cookie } = await openSession(token);
+    const due = await insertJobRow(db, project.id, { runAt: later(10_000) });
+    const distant = await insertJobRow(db, project.id, { runAt: later(3_600_000) });
+    const finished = await insertJobRow(db, project.id, { status: "succeeded", finishedAt: new Date() });
+    const refreshes = async (id: string) =>
+      (await callDashboard("GET", `/dashboard/jobs/${id}`, { cookie })).html.includes('http-equiv="refresh"');
+    expect(await refreshes(due.id)).toBe(true);
+    expect(await refreshes(distant.id)).toBe(false);
+    expect(await refreshes(finished.id)).toBe(false);
+  });
 });
 
 describe("job actions", () => {

@@ -249,7 +249,7 @@ dashboard.get("/jobs/:id", async (c) => {
   const attempts = await listAttempts(c.var.db, job.id);
   const done = c.req.query("done");
   const notice = done && done in ACTION_NOTICES ? (done as ActionNotice) : undefined;
-  return c.html(<JobPage viewer={c.var.viewer} job={job} attempts={attempts} notice={notice} />);
+  return c.html(<JobPage viewer={c.var.viewer} job={job} attempts={attempts} now={c.var.now} notice={notice} />);
 });
 
 /** After an action, back to the job's page with a notice of what was done (POST, then redirect, then GET). */

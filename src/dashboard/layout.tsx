@@ -48,7 +48,7 @@ label{display:block;font-weight:600;margin-bottom:4px}
 .notice{border-left:4px solid var(--ok);background:var(--panel);padding:8px 12px;margin:0 0 16px}
 .error{border-left:4px solid var(--bad);background:var(--panel);padding:8px 12px;margin:0 0 16px}
 .actions{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-end}
-.actions form{margin:0}
+.actions form{margin:0}.actions+.actions{margin-top:12px}
 dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}dl.kv dt{color:var(--muted)}dl.kv dd{margin:0;word-break:break-word}
 ol.timeline{list-style:none;padding:0;margin:0;border-left:3px solid var(--line)}
 ol.timeline>li{padding:4px 0 12px 16px;position:relative}
@@ -78,7 +78,14 @@ export function CsrfField(props: { viewer: Viewer }) {
 }
 
 /** The page frame; `viewer` is absent on the sign-in page and on errors before sign-in. */
-export function Layout(props: { title: string; viewer?: Viewer; current?: "overview" | "jobs"; children: Child }) {
+export function Layout(props: {
+  title: string;
+  viewer?: Viewer;
+  current?: "overview" | "jobs";
+  /** Reload the page after this many seconds: for a job about to change, without any script. */
+  refreshSeconds?: number;
+  children: Child;
+}) {
   const { viewer, current } = props;
   return (
     <>
@@ -90,6 +97,7 @@ export function Layout(props: { title: string; viewer?: Viewer; current?: "overv
           <meta name="color-scheme" content="light dark" />
           {/* same-origin, not no-referrer: under no-referrer, browsers send `Origin: null` on form posts. */}
           <meta name="referrer" content="same-origin" />
+          {props.refreshSeconds && <meta http-equiv="refresh" content={String(props.refreshSeconds)} />}
           <title>{`${props.title} · Fliq`}</title>
           <style dangerouslySetInnerHTML={{ __html: CSS }} />
         </head>

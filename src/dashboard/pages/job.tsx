@@ -19,6 +19,9 @@ export const ACTION_NOTICES = {
 export type ActionNotice = keyof typeof ACTION_NOTICES;
 
 const FINISHED = ["succeeded", "failed", "canceled"];
+/** A job running, or due within this long, is about to change: its page reloads itself. */
+const ABOUT_TO_CHANGE_MS = 30_000;
+const RELOAD_SECONDS = 3;
 
 function Time(props: { at: Date | null }) {
   if (!props.at) return <span class="muted">–</span>;
@@ -129,12 +132,26 @@ function Attempt(props: { attempt: JobAttemptRow }) {
 }
 
 /** One job: its request (secrets redacted), schedule and policy, actions, and every attempt. */
-export function JobPage(props: { viewer: Viewer; job: JobRow; attempts: JobAttemptRow[]; notice?: ActionNotice }) {
+export function JobPage(props: {
+  viewer: Viewer;
+  job: JobRow;
+  attempts: JobAttemptRow[];
+  now: Date;
+  notice?: ActionNotice;
+}) {
   const { job, attempts, viewer } = props;
+  const aboutToChange =
+    job.status === "running" ||
+    (job.status === "scheduled" && job.runAt.getTime() - props.now.getTime() < ABOUT_TO_CHANGE_MS);
   const headers = Object.entries(redactHeaders(job.headers));
   const body = job.body ?? "";
   return (
-    <Layout title={`Job ${job.id.slice(0, 8)}`} viewer={viewer} current="jobs">
+    <Layout
+      title={`Job ${job.id.slice(0, 8)}`}
+      viewer={viewer}
+      current="jobs"
+      refreshSeconds={aboutToChange ? RELOAD_SECONDS : undefined}
+    >
       <p>
         <a href={`${DASHBOARD_PATH}/jobs`}>All jobs</a>
       </p>
@@ -166,6 +183,11 @@ export function JobPage(props: { viewer: Viewer; job: JobRow; attempts: JobAttem
         <dt>Webhook id</dt>
         <dd class="mono">{job.webhookId}</dd>
       </dl>
+      {aboutToChange && (
+        <p class="muted" id="refresh-note">
+          This job is about to run; the page reloads itself every {RELOAD_SECONDS} seconds.
+        </p>
+      )}
       <Actions viewer={viewer} job={job} />
       <div class="grid2">
         <section aria-labelledby="request-heading">
