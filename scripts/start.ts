@@ -225,6 +225,7 @@ function printBanner(info: {
 ${rule}
  Fliq is running
    API       ${API_URL}
+   Dashboard ${API_URL}/dashboard (sign in with the token below)
    Token     ${info.token}
              (project ${info.projectId}; kept in ${relative(ROOT, CREDENTIALS_FILE)})
    Signing   ${info.signingSecret}

@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
+import { dashboard } from "../dashboard/app";
 import { openDatabase } from "../db/client";
 import { readSettings } from "../settings";
 import { adminApi } from "./admin";
@@ -93,3 +94,5 @@ app.route("/tokens", tokensApi);
 
 app.use("/admin/*", rateLimitPerToken);
 app.route("/admin", adminApi);
+
+app.route("/dashboard", dashboard);

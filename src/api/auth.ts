@@ -1,8 +1,9 @@
 import type { MiddlewareHandler } from "hono";
 import { hashesEqual, hashToken, isWellFormedToken, lookupPrefix, TOKEN_PREFIX } from "../auth/tokens";
+import type { Database } from "../db/client";
 import { findLiveTokensByPrefix, touchApiToken } from "../db/projects";
 import { readSettings } from "../settings";
-import type { AppEnv } from "./context";
+import type { AppEnv, Caller } from "./context";
 import { ApiError, notFound, unauthorized } from "./errors";
 
 /** last_used_at is written at most once per this interval per token. */
@@ -50,24 +51,36 @@ function bearerOf(header: string | undefined): string | undefined {
 }
 
 /**
+ * Who a token belongs to, or undefined when it is malformed, unknown or revoked. The one
+ * check behind the API's bearer tokens and the dashboard's session, so a revoked token
+ * stops working everywhere at once.
+ */
+export async function authenticateToken(
+  db: Database,
+  token: string,
+): Promise<(Caller & { lastUsedAt: Date | null }) | undefined> {
+  if (!isWellFormedToken(token)) return undefined;
+  const hash = await hashToken(token);
+  const candidates = await findLiveTokensByPrefix(db, lookupPrefix(token));
+  const found = candidates.find((row) => hashesEqual(row.tokenHash, hash));
+  return found && { projectId: found.projectId, tokenId: found.id, scopes: found.scopes, lastUsedAt: found.lastUsedAt };
+}
+
+/**
  * Requires `Authorization: Bearer fliq_sk_…`. Every failure (missing, malformed, unknown,
  * revoked) answers the same 401, so the response tells an attacker nothing. The token is
  * looked up on every request, so a revocation takes effect on the next one.
  */
 export const requireToken: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const token = bearerOf(c.req.header("authorization"));
-  if (!token || !isWellFormedToken(token)) throw unauthorized();
-  const hash = await hashToken(token);
-  const candidates = await findLiveTokensByPrefix(c.var.db, lookupPrefix(token));
-  const found = candidates.find((row) => hashesEqual(row.tokenHash, hash));
+  const found = await authenticateToken(c.var.db, bearerOf(c.req.header("authorization")) ?? "");
   if (!found) throw unauthorized();
-  c.set("auth", { projectId: found.projectId, tokenId: found.id, scopes: found.scopes });
+  c.set("auth", { projectId: found.projectId, tokenId: found.tokenId, scopes: found.scopes });
   const { now } = c.var;
   const staleBefore = new Date(now.getTime() - LAST_USED_RESOLUTION_MS);
   if (!found.lastUsedAt || found.lastUsedAt < staleBefore) {
     // After the response: bookkeeping never delays or fails the request it records.
     c.executionCtx.waitUntil(
-      touchApiToken(c.var.db, found.id, now, staleBefore).catch((error) => {
+      touchApiToken(c.var.db, found.tokenId, now, staleBefore).catch((error) => {
         console.error("recording token use failed", String(error));
       }),
     );
@@ -83,19 +96,21 @@ export function scopeFor(method: string): Scope {
   return method === "GET" || method === "HEAD" ? "read" : "write";
 }
 
+/** Whether scopes grant what is needed: `admin` grants anything, and `write` also grants `read`. */
+export function hasScope(scopes: string[], needed: Scope): boolean {
+  return scopes.includes("admin") || scopes.includes(needed) || (needed === "read" && scopes.includes("write"));
+}
+
 const insufficientScope = (needed: Scope) =>
   new ApiError(403, "insufficient_scope", `This token lacks the "${needed}" scope this request needs.`);
 
 /**
- * Requires the scope the request's method needs. An `admin` token may do anything and a
- * `write` token may also read; a missing scope answers 403 (the token itself was valid).
+ * Requires the scope the request's method needs; a missing scope answers 403 (the token
+ * itself was valid).
  */
 export const requireScope: MiddlewareHandler<AppEnv> = async (c, next) => {
   const needed = scopeFor(c.req.method);
-  const { scopes } = c.var.auth;
-  const granted =
-    scopes.includes("admin") || scopes.includes(needed) || (needed === "read" && scopes.includes("write"));
-  if (!granted) throw insufficientScope(needed);
+  if (!hasScope(c.var.auth.scopes, needed)) throw insufficientScope(needed);
   await next();
 };
 

@@ -23,8 +23,9 @@ import { firstFireAtOrAfter, nextFireTimes, scheduleRuleViolations } from "../jo
 import { readSettings } from "../settings";
 import type { AppEnv } from "./context";
 import { ApiError, notFound } from "./errors";
+import { claimIfDueSoon, deliverFromHere, targetViolations } from "./job-actions";
 import { etagOf, idempotencyKeyHeader, toJobJson } from "./job-schemas";
-import { claimIfDueSoon, deliverFromHere, fingerprintOf, targetViolations } from "./jobs";
+import { fingerprintOf } from "./jobs";
 import {
   createScheduleRequest,
   encodeScheduleCursor,
