@@ -7,6 +7,7 @@ import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { authenticateToken, hasScope } from "../api/auth";
 import type { AppEnv } from "../api/context";
+import { databasePerRequest } from "../api/database-per-request";
 import { ApiError } from "../api/errors";
 import {
   cancelCallersJob,
@@ -18,11 +19,9 @@ import {
 } from "../api/job-actions";
 import { jobIdParam, listJobsQuery, updateJobRequest } from "../api/job-schemas";
 import { parseOrThrow } from "../api/validation";
-import { openDatabase } from "../db/client";
 import { findJob, listAttempts, listJobs } from "../db/jobs";
 import { attemptActivity, countJobsByStatus, recentFailures } from "../db/stats";
 import { JOB_STATUSES, type JobStatus } from "../jobs/states";
-import { readSettings } from "../settings";
 import type { Viewer } from "./layout";
 import { ErrorPage } from "./pages/error";
 import { ACTION_NOTICES, type ActionNotice, JobPage } from "./pages/job";
@@ -94,16 +93,7 @@ dashboard.use(
   }),
 );
 
-// One database pool per request, ended after the response is sent.
-dashboard.use("*", async (c, next) => {
-  const database = openDatabase(readSettings(c.env));
-  c.set("db", database.db);
-  try {
-    await next();
-  } finally {
-    c.executionCtx.waitUntil(database.close());
-  }
-});
+dashboard.use("*", databasePerRequest);
 
 /** The form's text fields; a file field reads as absent. */
 const field = (c: Context<DashboardEnv>, name: string) => {
