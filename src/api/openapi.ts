@@ -25,7 +25,10 @@ import {
   createProjectRequest,
   createTokenRequest,
   projectResponse,
+  rotatedSecretResponse,
   rotateSecretRequest,
+  signingSecretListResponse,
+  signingSecretResponse,
   tokenResponse,
 } from "./token-schemas";
 
@@ -83,6 +86,10 @@ const tokenList = {
 };
 const tokenCreated = { description: "The token; `token` is its secret, shown this once", ...json(ref("CreatedToken")) };
 const tokenRevoked = { description: "The revoked token; the next request with it answers 401", ...json(ref("Token")) };
+const secretRotated = {
+  description: "The new secret, and when the older ones stop signing",
+  ...json(ref("RotatedSecret")),
+};
 const jobAnswer = (description: string) => ({ description, ...json(ref("Job")) });
 const bulkAnswer = {
   description: "What changed",
@@ -132,6 +139,9 @@ export function openApiDocument(serverUrl: string) {
         Project: jsonSchema(projectResponse, "output"),
         CreateProject: jsonSchema(createProjectRequest),
         RotateSecret: jsonSchema(rotateSecretRequest),
+        RotatedSecret: jsonSchema(rotatedSecretResponse, "output"),
+        SigningSecret: jsonSchema(signingSecretResponse, "output"),
+        SigningSecrets: jsonSchema(signingSecretListResponse, "output"),
         ...scheduleSchemas(),
       },
     },
@@ -326,6 +336,25 @@ export function openApiDocument(serverUrl: string) {
           },
         },
       },
+      "/signing-secrets": {
+        get: {
+          summary: "The secrets signing this project's callbacks now, newest first (admin scope)",
+          description:
+            "The first is the current secret; older ones still sign beside it until their `expires_at` (a rotation's grace period). Receivers verify `webhook-signature` with them.",
+          responses: {
+            "200": { description: "The live secrets", ...json(ref("SigningSecrets")) },
+            "403": error("The token lacks the admin scope"),
+            ...commonErrors,
+          },
+        },
+      },
+      "/signing-secrets/rotate": {
+        post: {
+          summary: "Start a signing secret rotation; older secrets keep signing for grace_hours (admin scope)",
+          requestBody: { required: true, ...json(ref("RotateSecret")) },
+          responses: { "201": secretRotated, "403": error("The token lacks the admin scope"), ...commonErrors },
+        },
+      },
       "/admin/projects": {
         post: {
           summary: "Create a project with its first admin token and signing secret",
@@ -407,17 +436,7 @@ export function openApiDocument(serverUrl: string) {
           ...adminOnly,
           requestBody: { required: true, ...json(ref("RotateSecret")) },
           responses: {
-            "201": {
-              description: "The new secret, and when the older ones stop signing",
-              ...json({
-                type: "object",
-                properties: {
-                  signing_secret: { type: "string" },
-                  previous_secrets_expire_at: { type: "string", format: "date-time" },
-                },
-                required: ["signing_secret", "previous_secrets_expire_at"],
-              }),
-            },
+            "201": secretRotated,
             "404": error("No such project"),
             ...commonErrors,
           },

@@ -5,7 +5,14 @@ import { and, desc, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
 import { generateApiToken } from "../auth/tokens";
 import { generateSigningSecret } from "../auth/webhook-signature";
 import type { Database } from "./client";
-import { type ApiTokenRow, apiTokens, type ProjectRow, projects, signingSecrets } from "./schema";
+import {
+  type ApiTokenRow,
+  apiTokens,
+  type ProjectRow,
+  projects,
+  type SigningSecretRow,
+  signingSecrets,
+} from "./schema";
 
 /** Inserts a project with its first signing secret, in one statement: never a project that cannot sign. */
 export async function insertProject(db: Database, name: string, now: Date): Promise<ProjectRow> {
@@ -21,10 +28,10 @@ export async function insertProject(db: Database, name: string, now: Date): Prom
   return { id: row.id, name: row.name, createdAt: new Date(row.created_at) };
 }
 
-/** The secrets that sign a project's callbacks now, newest first. */
-export async function liveSigningSecrets(db: Database, projectId: string, now: Date): Promise<string[]> {
-  const rows = await db
-    .select({ secret: signingSecrets.secret })
+/** The secrets that sign a project's callbacks now (unexpired), newest first. Read-only. */
+export async function liveSigningSecretRows(db: Database, projectId: string, now: Date): Promise<SigningSecretRow[]> {
+  return db
+    .select()
     .from(signingSecrets)
     .where(
       and(
@@ -32,8 +39,12 @@ export async function liveSigningSecrets(db: Database, projectId: string, now: D
         or(isNull(signingSecrets.expiresAt), gt(signingSecrets.expiresAt, now)),
       ),
     )
-    .orderBy(desc(signingSecrets.createdAt));
-  return rows.map((row) => row.secret);
+    .orderBy(desc(signingSecrets.createdAt), desc(signingSecrets.id));
+}
+
+/** The values of the secrets that sign a project's callbacks now, newest first. */
+export async function liveSigningSecrets(db: Database, projectId: string, now: Date): Promise<string[]> {
+  return (await liveSigningSecretRows(db, projectId, now)).map((row) => row.secret);
 }
 
 /**
