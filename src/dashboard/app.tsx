@@ -8,7 +8,7 @@ import { bodyLimit } from "hono/body-limit";
 import { authenticateToken, hasScope } from "../api/auth";
 import type { AppEnv } from "../api/context";
 import { databasePerRequest } from "../api/database-per-request";
-import { ApiError } from "../api/errors";
+import { ApiError, notFound } from "../api/errors";
 import {
   cancelCallersJob,
   changeScheduledJob,
@@ -18,9 +18,24 @@ import {
   runCallersJobNow,
 } from "../api/job-actions";
 import { jobIdParam, listJobsQuery, updateJobRequest } from "../api/job-schemas";
+import {
+  listCallersSchedules,
+  pauseCallersSchedule,
+  requireSchedule,
+  resumeCallersSchedule,
+  scheduleOutlook,
+  triggerCallersSchedule,
+} from "../api/schedule-actions";
+import { listSchedulesQuery } from "../api/schedule-schemas";
+import { projectSigningSecrets, rotateProjectSigningSecret } from "../api/signing-secrets";
+import { createTokenRequest, idParam, rotateSecretRequest } from "../api/token-schemas";
+import { issueProjectToken, revokeProjectToken } from "../api/tokens";
 import { parseOrThrow } from "../api/validation";
 import { findJob, listAttempts, listJobs } from "../db/jobs";
+import { listApiTokens } from "../db/projects";
+import type { ApiTokenRow } from "../db/schema";
 import { attemptActivity, countJobsByStatus, recentFailures } from "../db/stats";
+import { SCHEDULE_STATUSES, type ScheduleStatus } from "../jobs/schedule-policy";
 import { JOB_STATUSES, type JobStatus } from "../jobs/states";
 import type { Viewer } from "./layout";
 import { ErrorPage } from "./pages/error";
@@ -28,6 +43,15 @@ import { ACTION_NOTICES, type ActionNotice, JobPage } from "./pages/job";
 import { type JobListFilters, JobsPage } from "./pages/jobs";
 import { LoginPage } from "./pages/login";
 import { type ActivitySpan, OverviewPage } from "./pages/overview";
+import {
+  SCHEDULE_NOTICES,
+  type ScheduleListFilters,
+  type ScheduleNotice,
+  SchedulePage,
+  SchedulesPage,
+} from "./pages/schedules";
+import { SecretsPage } from "./pages/secrets";
+import { TOKEN_NOTICES, type TokenNotice, TokensPage } from "./pages/tokens";
 import {
   CSRF_FIELD,
   csrfTokenFor,
@@ -42,7 +66,7 @@ import {
 /** The dashboard's request variables: the API's, plus who is looking and the submitted form. */
 export interface DashboardEnv {
   Bindings: AppEnv["Bindings"];
-  Variables: AppEnv["Variables"] & { viewer: Viewer; form: Record<string, string | File> };
+  Variables: AppEnv["Variables"] & { viewer: Viewer; form: Record<string, string | File | (string | File)[]> };
 }
 
 /** Forms are a few fields; anything bigger is not one of ours. */
@@ -60,7 +84,9 @@ dashboard.onError((error, c) => {
   const viewer = c.get("viewer");
   if (error instanceof ApiError) {
     // A failed action links back to the page it was taken from.
-    const back = /^(\/dashboard\/jobs\/[^/]+)\/[a-z]+$/.exec(c.req.path)?.[1];
+    const back =
+      /^(\/dashboard\/(?:jobs|schedules)\/[^/]+)\/[a-z]+$/.exec(c.req.path)?.[1] ??
+      /^(\/dashboard\/(?:tokens|secrets))\//.exec(`${c.req.path}/`)?.[1];
     return c.html(
       <ErrorPage status={error.status} message={error.message} details={error.details} viewer={viewer} back={back} />,
       error.status,
@@ -95,17 +121,29 @@ dashboard.use(
 
 dashboard.use("*", databasePerRequest);
 
-/** The form's text fields; a file field reads as absent. */
+/** The form's text field; a file field, or one sent several times, reads as absent. */
 const field = (c: Context<DashboardEnv>, name: string) => {
   const value = c.get("form")?.[name];
   return typeof value === "string" ? value : undefined;
 };
 
+/** Every value of a form field sent any number of times (checkboxes). */
+const fieldValues = (c: Context<DashboardEnv>, name: string): string[] => {
+  const value = c.get("form")?.[name];
+  return (Array.isArray(value) ? value : [value]).filter((one): one is string => typeof one === "string");
+};
+
 const crossOrigin = () => new ApiError(403, "cross_origin", "This form was sent from another site, so it was refused.");
 
-dashboard.get("/login", (c) =>
-  c.html(<LoginPage notice={c.req.query("signed_out") !== undefined ? "You are signed out." : undefined} />),
-);
+const LOGIN_NOTICES = {
+  signed_out: "You are signed out.",
+  revoked: "You revoked the token you were signed in with, so you are signed out.",
+};
+
+dashboard.get("/login", (c) => {
+  const shown = Object.entries(LOGIN_NOTICES).find(([key]) => c.req.query(key) !== undefined);
+  return c.html(<LoginPage notice={shown?.[1]} />);
+});
 
 dashboard.post("/login", async (c) => {
   // No session yet to hold a CSRF token; the origin check keeps other sites from signing a browser in.
@@ -151,16 +189,20 @@ const requireSession: MiddlewareHandler<DashboardEnv> = async (c, next) => {
     );
   }
   c.set("auth", caller);
-  c.set("viewer", { csrfToken: await csrfTokenFor(token), canAct: hasScope(caller.scopes, "write") });
+  c.set("viewer", {
+    csrfToken: await csrfTokenFor(token),
+    canAct: hasScope(caller.scopes, "write"),
+    isAdmin: caller.scopes.includes("admin"),
+  });
   if (c.req.method !== "GET" && c.req.method !== "HEAD") {
     if (!isSameOriginPost(c)) throw crossOrigin();
-    c.set("form", await c.req.parseBody());
+    c.set("form", await c.req.parseBody({ all: true }));
     if (!(await isValidCsrfToken(token, field(c, CSRF_FIELD)))) throw badCsrf();
     if (!hasScope(caller.scopes, "write")) {
       throw new ApiError(
         403,
         "insufficient_scope",
-        'This token has the read scope only; sign in with a token that has the "write" scope to act on jobs.',
+        'This token has the read scope only; sign in with a token that has the "write" scope to act on jobs and schedules.',
       );
     }
   }
@@ -260,6 +302,134 @@ dashboard.post("/jobs/:id/schedule", async (c) => {
   const scheduledAt = new Date(request.scheduled_at as string);
   const job = await changeScheduledJob(asApi(c), () => ({ scheduledAt, runAt: scheduledAt }));
   return backToJob(c, job.id, "rescheduled");
+});
+
+dashboard.get("/schedules", async (c) => {
+  const filters: ScheduleListFilters = {
+    status: (c.req.queries("status") ?? []).filter((s): s is ScheduleStatus =>
+      SCHEDULE_STATUSES.includes(s as ScheduleStatus),
+    ),
+    limit: c.req.query("limit") || undefined,
+  };
+  const cursor = c.req.query("cursor");
+  // The same validation as GET /schedules.
+  const query = parseOrThrow(listSchedulesQuery, {
+    ...(filters.status.length > 0 && { status: filters.status }),
+    ...(cursor && { cursor }),
+    ...(filters.limit && { limit: filters.limit }),
+  });
+  const page = await listCallersSchedules(asApi(c), query);
+  return c.html(
+    <SchedulesPage
+      viewer={c.var.viewer}
+      schedules={page.schedules}
+      filters={filters}
+      nextCursor={page.nextCursor}
+      paged={cursor !== undefined}
+    />,
+  );
+});
+
+dashboard.get("/schedules/:id", async (c) => {
+  const schedule = await requireSchedule(asApi(c));
+  const outlook = await scheduleOutlook(asApi(c), schedule);
+  const done = c.req.query("done");
+  const notice = done && done in SCHEDULE_NOTICES ? (done as ScheduleNotice) : undefined;
+  return c.html(<SchedulePage viewer={c.var.viewer} schedule={schedule} {...outlook} notice={notice} />);
+});
+
+/** After a schedule action, back to its page with a notice of what was done. */
+const backToSchedule = (c: Context<DashboardEnv>, id: string, notice: ScheduleNotice) =>
+  c.redirect(`${DASHBOARD_PATH}/schedules/${id}?done=${notice}`, 303);
+
+dashboard.post("/schedules/:id/pause", async (c) =>
+  backToSchedule(c, (await pauseCallersSchedule(asApi(c))).id, "paused"),
+);
+
+dashboard.post("/schedules/:id/resume", async (c) =>
+  backToSchedule(c, (await resumeCallersSchedule(asApi(c))).id, "resumed"),
+);
+
+dashboard.post("/schedules/:id/trigger", async (c) => {
+  const job = await triggerCallersSchedule(asApi(c));
+  return backToSchedule(c, job.scheduleId ?? "", "triggered");
+});
+
+/** Tokens and signing secrets are the project's keys: like /tokens and /signing-secrets, they need the admin scope. */
+const requireAdmin: MiddlewareHandler<DashboardEnv> = async (c, next) => {
+  if (!c.var.auth.scopes.includes("admin")) {
+    throw new ApiError(
+      403,
+      "insufficient_scope",
+      `Tokens and signing secrets are managed with a token that has the "admin" scope; this one has ${c.var.auth.scopes.join(", ")}. Sign in with an admin token to see them.`,
+    );
+  }
+  await next();
+};
+
+dashboard.use("/tokens/*", requireAdmin);
+dashboard.use("/secrets/*", requireAdmin);
+
+/** The tokens page, with a token just created (its secret shown this once) or a notice. */
+async function tokensPage(
+  c: Context<DashboardEnv>,
+  extra: { created?: { row: ApiTokenRow; token: string }; notice?: TokenNotice } = {},
+) {
+  const { auth } = c.var;
+  const tokens = await listApiTokens(c.var.db, auth.projectId);
+  return <TokensPage viewer={c.var.viewer} tokens={tokens} sessionTokenId={auth.tokenId} {...extra} />;
+}
+
+dashboard.get("/tokens", async (c) => {
+  const done = c.req.query("done");
+  const notice = done && done in TOKEN_NOTICES ? (done as TokenNotice) : undefined;
+  return c.html(await tokensPage(c, { notice }));
+});
+
+// The new token's secret is in this response only: not in a redirect URL, a cookie, or any later page.
+dashboard.post("/tokens", async (c) => {
+  const request = parseOrThrow(createTokenRequest, {
+    name: field(c, "name")?.trim() ?? "",
+    scopes: fieldValues(c, "scopes"),
+  });
+  const created = await issueProjectToken(asApi(c), c.var.auth.projectId, request);
+  return c.html(await tokensPage(c, { created }), 201);
+});
+
+dashboard.post("/tokens/:id/revoke", async (c) => {
+  const revoked = await revokeProjectToken(asApi(c), c.var.auth.projectId, c.req.param("id"));
+  // Revoking the session's own token ends the session now rather than on the next page.
+  if (revoked.id === c.var.auth.tokenId) {
+    endSession(c);
+    return c.redirect(`${DASHBOARD_PATH}/login?revoked`, 303);
+  }
+  return c.redirect(`${DASHBOARD_PATH}/tokens?done=revoked`, 303);
+});
+
+/** The signing secrets page, with a secret just created or asked for. */
+async function secretsPage(c: Context<DashboardEnv>, shown: Partial<Parameters<typeof SecretsPage>[0]> = {}) {
+  const secrets = await projectSigningSecrets(asApi(c), c.var.auth.projectId);
+  return <SecretsPage viewer={c.var.viewer} secrets={secrets} {...shown} />;
+}
+
+dashboard.get("/secrets", async (c) => c.html(await secretsPage(c)));
+
+dashboard.post("/secrets/rotate", async (c) => {
+  const hours = field(c, "grace_hours")?.trim();
+  const { grace_hours: graceHours } = parseOrThrow(rotateSecretRequest, {
+    ...(hours && { grace_hours: Number(hours) }),
+  });
+  const rotated = await rotateProjectSigningSecret(asApi(c), c.var.auth.projectId, graceHours);
+  return c.html(await secretsPage(c, { rotated }), 201);
+});
+
+// A secret is shown in answer to a POST only, never in a page the browser merely loads.
+dashboard.post("/secrets/reveal", async (c) => {
+  const id = idParam.safeParse(field(c, "secret_id"));
+  const secrets = await projectSigningSecrets(asApi(c), c.var.auth.projectId);
+  const revealed = id.success ? secrets.find((secret) => secret.id === id.data) : undefined;
+  if (!revealed) throw notFound("Signing secret");
+  return c.html(<SecretsPage viewer={c.var.viewer} secrets={secrets} revealed={revealed} />);
 });
 
 dashboard.all("*", (c) =>

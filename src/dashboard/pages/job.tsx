@@ -1,7 +1,7 @@
 import type { JobAttemptRow, JobRow } from "../../db/schema";
 import { redactHeaders } from "../../jobs/redaction";
-import { formatDuration, formatTime, toDateTimeLocalValue } from "../format";
-import { CsrfField, Layout, type Viewer } from "../layout";
+import { formatDuration, toDateTimeLocalValue } from "../format";
+import { CsrfField, Layout, Time, type Viewer } from "../layout";
 import { DASHBOARD_PATH } from "../session";
 import { LabelList, StatusText } from "./jobs";
 
@@ -22,11 +22,6 @@ const FINISHED = ["succeeded", "failed", "canceled"];
 /** A job running, or due within this long, is about to change: its page reloads itself. */
 const ABOUT_TO_CHANGE_MS = 30_000;
 const RELOAD_SECONDS = 3;
-
-function Time(props: { at: Date | null }) {
-  if (!props.at) return <span class="muted">–</span>;
-  return <time datetime={props.at.toISOString()}>{formatTime(props.at)}</time>;
-}
 
 /** A POST button for one action, disabled (with the reason) when the token cannot act. */
 function ActionButton(props: { viewer: Viewer; jobId: string; action: string; label: string; danger?: boolean }) {
@@ -182,6 +177,27 @@ export function JobPage(props: {
         </dd>
         <dt>Webhook id</dt>
         <dd class="mono">{job.webhookId}</dd>
+        {job.scheduleId && (
+          <>
+            <dt>Schedule</dt>
+            <dd>
+              <a
+                class="mono"
+                href={`${DASHBOARD_PATH}/schedules/${job.scheduleId}`}
+                aria-label={`Schedule ${job.scheduleId}`}
+              >
+                {job.scheduleId.slice(0, 8)}
+              </a>
+              {job.occurrenceAt ? (
+                <>
+                  , its occurrence at <Time at={job.occurrenceAt} />
+                </>
+              ) : (
+                ", triggered by hand"
+              )}
+            </dd>
+          </>
+        )}
       </dl>
       {aboutToChange && (
         <p class="muted" id="refresh-note">
