@@ -6,11 +6,14 @@
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { findJob } from "../src/db/jobs";
+import { liveSigningSecrets } from "../src/db/projects";
 import { apiTokens, jobAttempts } from "../src/db/schema";
 import { callDashboard, csrfTokenIn, ORIGIN, openSession, signIn, textOf } from "./support/dashboard";
-import { createProject, insertJobRow, later, receivedAt, receiverUrl, useTestProject } from "./support/fliq";
+import { callApi, createProject, insertJobRow, later, receivedAt, receiverUrl, useTestProject } from "./support/fliq";
+import { insertScheduleRow, jobsOfSchedule, scheduleRow, useCleanSchedules } from "./support/schedules";
 
 const { db, project, token } = await useTestProject();
+useCleanSchedules(db);
 
 describe("sign in and sign out", () => {
   it("sends a visitor without a session to the sign-in page", async () => {
@@ -393,5 +396,349 @@ describe("the overview", () => {
     expect(response.html).toContain("There is no such page.");
     expect(csrfTokenIn(response.html)).toMatch(/^[0-9a-f]{64}$/);
     expect(ORIGIN).toBe("https://fliq.test");
+  });
+});
+
+describe("the dashboard's address", () => {
+  it("answers /dashboard/ with a trailing slash as /dashboard", async () => {
+    expect((await callDashboard("GET", "/dashboard/")).headers.get("location")).toBe("/dashboard/login");
+    const cookie = await signIn(token);
+    const page = await callDashboard("GET", "/dashboard/", { cookie });
+    expect(page.status).toBe(200);
+    expect(page.html).toContain("<h1>Overview</h1>");
+    expect((await callDashboard("GET", "/dashboard/jobs/", { cookie })).html).toContain("<h1>Jobs</h1>");
+  });
+});
+
+describe("schedules", () => {
+  it("lists the project's schedules for a read token, filters by status and pages by cursor", async () => {
+    const reader = await createProject(db, ["read"]);
+    const { cookie } = await openSession(reader.token);
+    const daily = await insertScheduleRow(db, reader.project.id, {
+      cron: "0 9 * * *",
+      timezone: "Europe/Berlin",
+      labels: { team: "red" },
+      createdAt: new Date("2026-01-01T00:00:01Z"),
+    });
+    const paused = await insertScheduleRow(db, reader.project.id, {
+      cron: "*/5 * * * *",
+      status: "paused",
+      createdAt: new Date("2026-01-01T00:00:02Z"),
+    });
+    const theirs = await insertScheduleRow(db, project.id, { cron: "0 10 * * *" });
+    const idsOn = (html: string) =>
+      [...html.matchAll(/href="\/dashboard\/schedules\/([0-9a-f-]{36})"/g)].map((m) => m[1]);
+
+    const all = await callDashboard("GET", "/dashboard/schedules", { cookie });
+    expect(all.status).toBe(200);
+    expect(idsOn(all.html)).toEqual([paused.id, daily.id]);
+    const text = textOf(all.html);
+    expect(text).toContain("0 9 * * * Europe/Berlin POST");
+    expect(text).toContain("team:red");
+    expect(text).toMatch(/paused [0-9a-f]{8} \*\/5 \* \* \* \* UTC POST \S+ paused/);
+    expect(all.html).toContain('aria-current="page">Schedules<');
+
+    const onlyPaused = await callDashboard("GET", "/dashboard/schedules?status=paused", { cookie });
+    expect(idsOn(onlyPaused.html)).toEqual([paused.id]);
+    const first = await callDashboard("GET", "/dashboard/schedules?limit=1", { cookie });
+    expect(idsOn(first.html)).toEqual([paused.id]);
+    const next = /href="([^"]+)" rel="next"/.exec(first.html)?.[1]?.replace(/&amp;/g, "&");
+    const second = await callDashboard("GET", next as string, { cookie });
+    expect(idsOn(second.html)).toEqual([daily.id]);
+    expect(second.html).not.toContain('rel="next"');
+
+    // Another project's schedule is not listed, and its page is not found.
+    expect(all.html).not.toContain(theirs.id);
+    expect((await callDashboard("GET", `/dashboard/schedules/${theirs.id}`, { cookie })).status).toBe(404);
+    expect((await callDashboard("GET", "/dashboard/schedules/nope", { cookie })).status).toBe(404);
+    expect((await callDashboard("GET", "/dashboard/schedules?status=gone", { cookie })).status).toBe(200);
+  });
+
+  it("shows a schedule's next 5 fire times and its recent runs, each linking to its job, and back", async () => {
+    const { cookie } = await openSession(token);
+    const schedule = await insertScheduleRow(db, project.id, {
+      cron: "0 9 * * *",
+      headers: { Authorization: "Bearer sched-secret-1" },
+    });
+    const run = await insertJobRow(db, project.id, {
+      scheduleId: schedule.id,
+      occurrenceAt: new Date("2026-01-05T09:00:00Z"),
+      status: "failed",
+      attempt: 1,
+      lastStatusCode: 500,
+      finishedAt: new Date(),
+    });
+    const page = await callDashboard("GET", `/dashboard/schedules/${schedule.id}`, { cookie });
+    expect(page.status).toBe(200);
+    const fireTimes = [...page.html.matchAll(/<li><time datetime="([^"]+)"/g)].map((m) => m[1]);
+    expect(fireTimes).toHaveLength(5);
+    for (const at of fireTimes) expect(at).toMatch(/T09:00:00\.000Z$/);
+    expect(new Date(fireTimes[0]).getTime()).toBeGreaterThan(Date.now());
+    expect(page.html).toContain(`href="/dashboard/jobs/${run.id}"`);
+    expect(textOf(page.html)).toContain("failed");
+    expect(textOf(page.html)).toContain("2026-01-05 09:00:00 UTC 1 (last 500)");
+    expect(page.html).not.toContain("sched-secret-1");
+    expect(textOf(page.html)).toContain("Authorization: [redacted]");
+
+    const jobPage = await callDashboard("GET", `/dashboard/jobs/${run.id}`, { cookie });
+    expect(jobPage.html).toContain(`href="/dashboard/schedules/${schedule.id}"`);
+    expect(textOf(jobPage.html)).toContain("its occurrence at 2026-01-05 09:00:00 UTC");
+  });
+
+  it("pauses, resumes and triggers a schedule through the API's own actions", async () => {
+    const { cookie, csrf } = await openSession(token);
+    const url = receiverUrl("ok");
+    const schedule = await insertScheduleRow(db, project.id, { cron: "0 9 * * *", url });
+    const path = `/dashboard/schedules/${schedule.id}`;
+
+    const pause = await callDashboard("POST", `${path}/pause`, { cookie, form: { _csrf: csrf } });
+    expect(pause.status).toBe(303);
+    expect(pause.headers.get("location")).toBe(`${path}?done=paused`);
+    expect((await scheduleRow(db, schedule.id)).status).toBe("paused");
+    const pausedPage = await callDashboard("GET", `${path}?done=paused`, { cookie });
+    expect(textOf(pausedPage.html)).toContain("The schedule is paused: nothing fires until it is resumed.");
+    expect(textOf(pausedPage.html)).toContain("None while paused.");
+    expect(pausedPage.html).toContain(`action="${path}/resume"`);
+    expect(pausedPage.html).not.toContain(`action="${path}/pause"`);
+
+    const resume = await callDashboard("POST", `${path}/resume`, { cookie, form: { _csrf: csrf } });
+    expect(resume.headers.get("location")).toBe(`${path}?done=resumed`);
+    expect((await scheduleRow(db, schedule.id)).status).toBe("active");
+
+    const trigger = await callDashboard("POST", `${path}/trigger`, { cookie, form: { _csrf: csrf } });
+    expect(trigger.headers.get("location")).toBe(`${path}?done=triggered`);
+    const [triggered] = await jobsOfSchedule(db, schedule.id);
+    expect(triggered).toMatchObject({ occurrenceAt: null, status: "succeeded" });
+    expect(await receivedAt(url)).toHaveLength(1);
+    const after = await callDashboard("GET", `${path}?done=triggered`, { cookie });
+    expect(after.html).toContain(`href="/dashboard/jobs/${triggered.id}"`);
+    expect(textOf(after.html)).toContain("triggered by hand");
+  });
+
+  it("refuses schedule actions from a read token, without CSRF, from another origin, or on another project's", async () => {
+    const { cookie, csrf } = await openSession(token);
+    const reader = await createProject(db, ["read"]);
+    const readerSession = await openSession(reader.token);
+    const mine = await insertScheduleRow(db, project.id, { cron: "0 9 * * *" });
+    const readers = await insertScheduleRow(db, reader.project.id, { cron: "0 9 * * *" });
+
+    const page = await callDashboard("GET", `/dashboard/schedules/${readers.id}`, { cookie: readerSession.cookie });
+    expect(textOf(page.html)).toContain("This token has the read scope only");
+    const buttons = [...page.html.matchAll(/<button type="submit"[^>]*>([^<]*)</g)].filter((m) => m[1] !== "Sign out");
+    expect(buttons.map((m) => m[1])).toEqual(["Pause schedule", "Trigger now"]);
+    for (const [button] of buttons) expect(button).toContain("disabled");
+
+    const refused = [
+      callDashboard("POST", `/dashboard/schedules/${readers.id}/pause`, {
+        cookie: readerSession.cookie,
+        form: { _csrf: readerSession.csrf },
+      }),
+      callDashboard("POST", `/dashboard/schedules/${mine.id}/pause`, { cookie, form: {} }),
+      callDashboard("POST", `/dashboard/schedules/${mine.id}/trigger`, {
+        cookie,
+        form: { _csrf: csrf },
+        headers: { origin: "https://evil.example" },
+      }),
+    ];
+    for (const response of await Promise.all(refused)) expect(response.status).toBe(403);
+    for (const action of ["pause", "trigger"]) {
+      const response = await callDashboard("POST", `/dashboard/schedules/${readers.id}/${action}`, {
+        cookie,
+        form: { _csrf: csrf },
+      });
+      expect(response.status).toBe(404);
+      expect(response.html).toContain(`href="/dashboard/schedules/${readers.id}"`);
+    }
+    expect((await scheduleRow(db, mine.id)).status).toBe("active");
+    expect((await scheduleRow(db, readers.id)).status).toBe("active");
+    expect(await jobsOfSchedule(db, mine.id)).toHaveLength(0);
+    expect(await jobsOfSchedule(db, readers.id)).toHaveLength(0);
+  });
+});
+
+describe("tokens", () => {
+  it("needs the admin scope: a write token sees why, not the forms, and cannot create or revoke", async () => {
+    const writer = await createProject(db, ["read", "write"]);
+    const { cookie, csrf } = await openSession(writer.token);
+    const page = await callDashboard("GET", "/dashboard/tokens", { cookie });
+    expect(page.status).toBe(403);
+    expect(textOf(page.html)).toContain('managed with a token that has the "admin" scope; this one has read, write');
+    expect(page.html).not.toContain('name="scopes"');
+    const [row] = await db.select().from(apiTokens).where(eq(apiTokens.projectId, writer.project.id));
+
+    const create = await callDashboard("POST", "/dashboard/tokens", {
+      cookie,
+      form: { _csrf: csrf, name: "sneaky", scopes: ["read", "admin"] },
+    });
+    expect(create.status).toBe(403);
+    const revoke = await callDashboard("POST", `/dashboard/tokens/${row.id}/revoke`, { cookie, form: { _csrf: csrf } });
+    expect(revoke.status).toBe(403);
+    const rows = await db.select().from(apiTokens).where(eq(apiTokens.projectId, writer.project.id));
+    expect(rows).toHaveLength(1);
+    expect(rows[0].revokedAt).toBeNull();
+  });
+
+  it("creates a token whose secret is shown once, on the answer to the POST only, and that works", async () => {
+    const admin = await createProject(db, ["read", "write", "admin"]);
+    const { cookie, csrf } = await openSession(admin.token);
+    const created = await callDashboard("POST", "/dashboard/tokens", {
+      cookie,
+      form: { _csrf: csrf, name: "deploy bot", scopes: ["read", "write"] },
+    });
+    expect(created.status).toBe(201);
+    expect(created.headers.get("cache-control")).toBe("no-store");
+    expect(created.headers.get("location")).toBeNull();
+    expect(created.headers.get("set-cookie")).toBeNull();
+    const secret = /<output id="created-token">([^<]+)<\/output>/.exec(created.html)?.[1] ?? "";
+    expect(secret).toMatch(/^fliq_sk_/);
+    expect(textOf(created.html)).toContain("this is the only time it is shown");
+
+    const listed = await callApi("GET", "/jobs", { token: secret });
+    expect(listed.status).toBe(200);
+    const row = (await db.select().from(apiTokens).where(eq(apiTokens.name, "deploy bot"))).find(
+      (one) => one.projectId === admin.project.id,
+    );
+    expect(row?.scopes).toEqual(["read", "write"]);
+
+    const later = await callDashboard("GET", "/dashboard/tokens", { cookie });
+    expect(later.status).toBe(200);
+    expect(later.html).not.toContain(secret);
+    expect(textOf(later.html)).toContain(`deploy bot read, write ${secret.slice(0, 16)}…`);
+
+    // No scope, or no name: the API's 422, and no token.
+    for (const form of [{ name: "none" }, { name: " ", scopes: "read" }, { name: "x", scopes: "root" }]) {
+      const bad = await callDashboard("POST", "/dashboard/tokens", { cookie, form: { _csrf: csrf, ...form } });
+      expect(bad.status).toBe(422);
+      expect(bad.html).toContain('href="/dashboard/tokens"');
+    }
+    const noCsrf = await callDashboard("POST", "/dashboard/tokens", { cookie, form: { name: "x", scopes: "read" } });
+    expect(noCsrf.status).toBe(403);
+    const rows = await db.select().from(apiTokens).where(eq(apiTokens.projectId, admin.project.id));
+    expect(rows.map((one) => one.name).sort()).toEqual(["deploy bot", "test"]);
+  });
+
+  it("revokes a token at once, and revoking the session's own token signs the browser out", async () => {
+    const admin = await createProject(db, ["read", "write", "admin"]);
+    const other = await createProject(db, ["read", "write", "admin"]);
+    const { cookie, csrf } = await openSession(admin.token);
+    const created = await callApi("POST", "/tokens", { token: admin.token, json: { name: "ci" } });
+    const theirs = (await db.select().from(apiTokens).where(eq(apiTokens.projectId, other.project.id)))[0];
+
+    const page = await callDashboard("GET", "/dashboard/tokens", { cookie });
+    expect(textOf(page.html)).toContain("Revoke “ci”");
+    expect(textOf(page.html)).toContain("Revoke “test” and sign out");
+
+    const revoke = await callDashboard("POST", `/dashboard/tokens/${created.body.id}/revoke`, {
+      cookie,
+      form: { _csrf: csrf },
+    });
+    expect(revoke.status).toBe(303);
+    expect(revoke.headers.get("location")).toBe("/dashboard/tokens?done=revoked");
+    expect((await callApi("GET", "/jobs", { token: created.body.token })).status).toBe(401);
+    const after = await callDashboard("GET", "/dashboard/tokens?done=revoked", { cookie });
+    expect(textOf(after.html)).toContain("The token was revoked");
+    expect(after.html).not.toContain(`action="/dashboard/tokens/${created.body.id}/revoke"`);
+
+    // Another project's token is not found, and stays live.
+    const foreign = await callDashboard("POST", `/dashboard/tokens/${theirs.id}/revoke`, {
+      cookie,
+      form: { _csrf: csrf },
+    });
+    expect(foreign.status).toBe(404);
+    expect((await callApi("GET", "/jobs", { token: other.token })).status).toBe(200);
+
+    const own = (await db.select().from(apiTokens).where(eq(apiTokens.projectId, admin.project.id))).find(
+      (one) => one.name === "test",
+    );
+    const signOut = await callDashboard("POST", `/dashboard/tokens/${own?.id}/revoke`, {
+      cookie,
+      form: { _csrf: csrf },
+    });
+    expect(signOut.status).toBe(303);
+    expect(signOut.headers.get("location")).toBe("/dashboard/login?revoked");
+    expect(signOut.headers.get("set-cookie")).toContain("Max-Age=0");
+    const login = await callDashboard("GET", "/dashboard/login?revoked");
+    expect(textOf(login.html)).toContain("You revoked the token you were signed in with");
+    expect((await callDashboard("GET", "/dashboard/tokens", { cookie })).headers.get("location")).toBe(
+      "/dashboard/login",
+    );
+    expect((await callApi("GET", "/jobs", { token: admin.token })).status).toBe(401);
+  });
+});
+
+describe("signing secrets", () => {
+  it("lists the secrets masked, reveals one on a POST, and needs the admin scope", async () => {
+    const admin = await createProject(db, ["read", "write", "admin"]);
+    const other = await createProject(db, ["read", "write", "admin"]);
+    const { cookie, csrf } = await openSession(admin.token);
+    const page = await callDashboard("GET", "/dashboard/secrets", { cookie });
+    expect(page.status).toBe(200);
+    expect(page.html).not.toContain(admin.signingSecret);
+    expect(textOf(page.html)).toContain(`${admin.signingSecret.slice(0, 10)}… (current)`);
+    const secretId = /name="secret_id" value="([^"]+)"/.exec(page.html)?.[1] ?? "";
+
+    const revealed = await callDashboard("POST", "/dashboard/secrets/reveal", {
+      cookie,
+      form: { _csrf: csrf, secret_id: secretId },
+    });
+    expect(revealed.status).toBe(200);
+    expect(revealed.html).toContain(`<output id="shown-secret">${admin.signingSecret}</output>`);
+    const noCsrf = await callDashboard("POST", "/dashboard/secrets/reveal", { cookie, form: { secret_id: secretId } });
+    expect(noCsrf.status).toBe(403);
+    expect(noCsrf.html).not.toContain(admin.signingSecret);
+
+    // Another project's secret cannot be revealed from here.
+    const theirPage = await callDashboard("GET", "/dashboard/secrets", {
+      cookie: (await openSession(other.token)).cookie,
+    });
+    const theirId = /name="secret_id" value="([^"]+)"/.exec(theirPage.html)?.[1] ?? "";
+    const foreign = await callDashboard("POST", "/dashboard/secrets/reveal", {
+      cookie,
+      form: { _csrf: csrf, secret_id: theirId },
+    });
+    expect(foreign.status).toBe(404);
+    expect(foreign.html).not.toContain(other.signingSecret);
+
+    const writer = await openSession((await createProject(db, ["read", "write"])).token);
+    const refused = await callDashboard("GET", "/dashboard/secrets", { cookie: writer.cookie });
+    expect(refused.status).toBe(403);
+    expect(refused.html).not.toContain("whsec_");
+    const refusedRotate = await callDashboard("POST", "/dashboard/secrets/rotate", {
+      cookie: writer.cookie,
+      form: { _csrf: writer.csrf, grace_hours: "1" },
+    });
+    expect(refusedRotate.status).toBe(403);
+  });
+
+  it("rotates with a grace period and shows the new secret on the answer to the POST", async () => {
+    const admin = await createProject(db, ["read", "write", "admin"]);
+    const { cookie, csrf } = await openSession(admin.token);
+    const rotated = await callDashboard("POST", "/dashboard/secrets/rotate", {
+      cookie,
+      form: { _csrf: csrf, grace_hours: "2" },
+    });
+    expect(rotated.status).toBe(201);
+    const live = await liveSigningSecrets(db, admin.project.id, new Date());
+    expect(live).toHaveLength(2);
+    expect(live[1]).toBe(admin.signingSecret);
+    expect(rotated.html).toContain(`<output id="shown-secret">${live[0]}</output>`);
+    expect(textOf(rotated.html)).toContain("The older ones keep signing beside it until");
+
+    for (const grace_hours of ["-1", "721", "soon"]) {
+      const bad = await callDashboard("POST", "/dashboard/secrets/rotate", {
+        cookie,
+        form: { _csrf: csrf, grace_hours },
+      });
+      expect(bad.status).toBe(422);
+      expect(bad.html).toContain('href="/dashboard/secrets"');
+    }
+    expect(await liveSigningSecrets(db, admin.project.id, new Date())).toEqual(live);
+
+    const now = await callDashboard("POST", "/dashboard/secrets/rotate", {
+      cookie,
+      form: { _csrf: csrf, grace_hours: "0" },
+    });
+    expect(textOf(now.html)).toContain("The older ones stopped signing at once.");
+    expect(await liveSigningSecrets(db, admin.project.id, new Date())).toHaveLength(1);
   });
 });
