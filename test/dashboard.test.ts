@@ -606,7 +606,12 @@ describe("tokens", () => {
     expect(textOf(later.html)).toContain(`deploy bot read, write ${secret.slice(0, 16)}…`);
 
     // No scope, or no name: the API's 422, and no token.
-    for (const form of [{ name: "none" }, { name: " ", scopes: "read" }, { name: "x", scopes: "root" }]) {
+    const badForms: Record<string, string>[] = [
+      { name: "none" },
+      { name: " ", scopes: "read" },
+      { name: "x", scopes: "root" },
+    ];
+    for (const form of badForms) {
       const bad = await callDashboard("POST", "/dashboard/tokens", { cookie, form: { _csrf: csrf, ...form } });
       expect(bad.status).toBe(422);
       expect(bad.html).toContain('href="/dashboard/tokens"');

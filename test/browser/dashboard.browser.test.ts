@@ -1,7 +1,8 @@
 /**
  * The dashboard in a real browser (Debian's Chromium, driven by playwright-core) against a
  * real running Fliq: sign in, find a failed job, read its attempts, replay it and watch it
- * succeed, cancel a job, sign out. Screenshots go to test-artifacts/ (not in git).
+ * succeed, cancel a job, sign out; pause and resume a schedule; create a token, see its secret
+ * once and revoke it; rotate the signing secret. Screenshots go to test-artifacts/ (not in git).
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -175,6 +176,93 @@ describe("the dashboard in a browser", () => {
     const response = await strangerPage.goto(`${stack.url}/dashboard/jobs/${job.id}`);
     expect(response?.status()).toBe(404);
     await stranger.close();
+  });
+
+  it("creates a token, shows its secret once, and revokes it: the token then neither signs in nor calls the API", async () => {
+    requireChromium();
+    const { token } = await stack.createProject(["read", "write", "admin"]);
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    await signIn(page, token);
+    await page.getByRole("link", { name: "Tokens", exact: true }).click();
+    await page.getByRole("heading", { level: 1, name: "Tokens" }).waitFor();
+
+    await page.getByLabel("Name").fill("ci bot");
+    expect(await page.getByRole("checkbox", { name: /^read/ }).isChecked()).toBe(true);
+    expect(await page.getByRole("checkbox", { name: /^admin/ }).isChecked()).toBe(false);
+    await page.getByRole("button", { name: "Create token" }).click();
+    const secret = (await page.locator("#created-token").textContent()) ?? "";
+    expect(secret).toMatch(/^fliq_sk_/);
+    await screenshot(page, "08-token-created");
+    const api = (bearer: string) => fetch(`${stack.url}/jobs`, { headers: { authorization: `Bearer ${bearer}` } });
+    expect((await api(secret)).status).toBe(200);
+
+    // Shown once: the tokens page, loaded again, does not have it.
+    await page.getByRole("link", { name: "Tokens", exact: true }).click();
+    expect(await page.content()).not.toContain(secret);
+    await page.getByRole("button", { name: "Revoke “ci bot”" }).click();
+    await page.getByRole("status").getByText("The token was revoked").waitFor();
+    expect(await page.getByRole("button", { name: "Revoke “ci bot”" }).count()).toBe(0);
+    await screenshot(page, "09-token-revoked");
+
+    expect((await api(secret)).status).toBe(401);
+    const other = await browser.newContext();
+    const otherPage = await other.newPage();
+    await otherPage.goto(`${stack.url}/dashboard/login`);
+    await otherPage.getByLabel("API token").fill(secret);
+    await otherPage.getByRole("button", { name: "Sign in" }).click();
+    await otherPage.getByText("That token was not accepted").waitFor();
+    expect((await other.cookies()).find((cookie) => cookie.name === "fliq_session")).toBeUndefined();
+    await screenshot(otherPage, "10-revoked-token-refused");
+    await other.close();
+
+    // The signing secret: masked in the list, rotated with a grace period, the new one shown.
+    await page.getByRole("link", { name: "Signing secrets", exact: true }).click();
+    expect(await page.content()).not.toMatch(/whsec_[A-Za-z0-9+/=]{20,}/);
+    await page.getByLabel("Older secrets keep signing for (hours)").fill("1");
+    await page.getByRole("button", { name: "Rotate signing secret" }).click();
+    expect(await page.locator("#shown-secret").textContent()).toMatch(/^whsec_/);
+    expect(await page.locator("tbody tr").count()).toBe(2);
+    await screenshot(page, "11-secret-rotated");
+    await context.close();
+  });
+
+  it("pauses and resumes a schedule", async () => {
+    requireChromium();
+    const { token } = await stack.createProject(["read", "write"]);
+    const created = await fetch(`${stack.url}/schedules`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ cron: "0 9 * * *", timezone: "Europe/Berlin", url: `${stack.receiverUrl}/ok/daily` }),
+    });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    const statusOf = async () =>
+      (
+        (await (
+          await fetch(`${stack.url}/schedules/${id}`, { headers: { authorization: `Bearer ${token}` } })
+        ).json()) as { status: string }
+      ).status;
+
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    await signIn(page, token);
+    await page.getByRole("link", { name: "Schedules", exact: true }).click();
+    await page.getByRole("link", { name: `Schedule ${id}` }).click();
+    expect(await page.locator("#next-fire-times li").count()).toBe(5);
+    await screenshot(page, "12-schedule");
+
+    await page.getByRole("button", { name: "Pause schedule" }).click();
+    await page.getByRole("status").getByText("The schedule is paused").waitFor();
+    expect(await statusOf()).toBe("paused");
+    await page.getByText("None while paused.").waitFor();
+    await screenshot(page, "13-schedule-paused");
+
+    await page.getByRole("button", { name: "Resume schedule" }).click();
+    await page.getByRole("status").getByText("The schedule is active again.").waitFor();
+    expect(await statusOf()).toBe("active");
+    expect(await page.locator("#next-fire-times li").count()).toBe(5);
+    await context.close();
   });
 
   it("moves keyboard focus visibly, starting with the skip link", async () => {
