@@ -101,9 +101,11 @@ describe("creating and reading jobs", () => {
 describe("changing jobs", () => {
   it("applies a change at the version it read, and refuses a stale version with 412", async () => {
     const fliq = client();
-    const job = await fliq.createJob({ url: receiverUrl("ok"), delay: "1h" });
+    const job = await fliq.createJob({ url: receiverUrl("ok"), delay: "1h", headers: { "X-Flow": "welcome" } });
     const changed = await fliq.updateJob(job.id, { json: { v: 2 } }, { ifMatch: job.etag });
     expect(changed.body).toBe('{"v":2}');
+    // A PATCH's headers replace the job's, so `json` on a change leaves them alone.
+    expect(changed.headers).toEqual(job.headers);
     expect(changed.etag).not.toBe(job.etag);
     const stale = await failureOf(fliq.updateJob(job.id, { max_retries: 1 }, { ifMatch: job.etag }));
     expect(stale).toMatchObject({ status: 412, code: "precondition_failed" });

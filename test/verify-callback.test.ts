@@ -289,6 +289,13 @@ describe("fliqVerify middleware", () => {
     expect(seen).toHaveLength(1);
   });
 
+  it("fails with a 500 (which Fliq retries) when the receiver has no secret configured", async () => {
+    const { app, seen } = receiverApp();
+    const response = await app.request(await fresh(), undefined, {});
+    expect(response.status).toBe(500);
+    expect(seen).toEqual([]);
+  });
+
   it("shares a replay store between apps (one store, one memory)", async () => {
     const store = new MemoryReplayStore();
     const request = await fresh();

@@ -81,7 +81,7 @@ export class FliqClient {
   async createJob(job: CreateJobInput, options: CreateJobOptions = {}): Promise<VersionedJob> {
     const headers = options.idempotencyKey ? { "idempotency-key": options.idempotencyKey } : undefined;
     const { data, response } = await this.call<Job>("POST", "/jobs", {
-      body: toWireJob(job),
+      body: toWireJob(job, "create"),
       headers,
       idempotent: options.idempotencyKey !== undefined,
     });
@@ -91,7 +91,7 @@ export class FliqClient {
   /** Schedules up to 1,000 callbacks at once, all or none (`POST /jobs/batch`). */
   async createJobs(jobs: CreateJobInput[]): Promise<Job[]> {
     const { data } = await this.call<{ jobs: Job[] }>("POST", "/jobs/batch", {
-      body: { jobs: jobs.map(toWireJob) },
+      body: { jobs: jobs.map((job) => toWireJob(job, "create")) },
       idempotent: false,
     });
     return data.jobs;
@@ -149,7 +149,7 @@ export class FliqClient {
   /** Changes a job that has not started (`PATCH /jobs/:id`), optionally only if it is still at `ifMatch`. */
   async updateJob(id: string, changes: UpdateJobInput, options: IfMatchOptions = {}): Promise<VersionedJob> {
     const { data, response } = await this.call<Job>("PATCH", jobPath(id), {
-      body: toWireJob(changes),
+      body: toWireJob(changes, "change"),
       headers: ifMatchHeader(options),
       idempotent: false,
     });
@@ -243,17 +243,23 @@ function ifMatchHeader(options: IfMatchOptions): Record<string, string> | undefi
   return options.ifMatch ? { "if-match": options.ifMatch } : undefined;
 }
 
-/** The API's body for a create or change: dates as ISO strings, `json` turned into `body`. */
-function toWireJob(input: CreateJobInput | UpdateJobInput): Record<string, unknown> {
+/**
+ * The API's body for a create or change: dates as ISO strings, `json` turned into `body`. A
+ * create also gets `Content-Type: application/json` unless it names one; a change does not,
+ * because a PATCH's `headers` replace all of the job's headers.
+ */
+function toWireJob(input: CreateJobInput | UpdateJobInput, kind: "create" | "change"): Record<string, unknown> {
   const { json, scheduled_at, ...rest } = input;
   const wire: Record<string, unknown> = { ...rest };
   if (scheduled_at !== undefined) wire.scheduled_at = isoOf(scheduled_at);
   if (json !== undefined) {
     if (input.body !== undefined) throw new TypeError("Give `body` or `json`, not both.");
     wire.body = JSON.stringify(json);
-    const headers = input.headers ?? {};
-    const hasContentType = Object.keys(headers).some((name) => name.toLowerCase() === "content-type");
-    wire.headers = hasContentType ? headers : { ...headers, "Content-Type": "application/json" };
+    if (kind === "create") {
+      const headers = input.headers ?? {};
+      const hasContentType = Object.keys(headers).some((name) => name.toLowerCase() === "content-type");
+      wire.headers = hasContentType ? headers : { ...headers, "Content-Type": "application/json" };
+    }
   }
   return wire;
 }

@@ -7,7 +7,8 @@
  *   });
  *
  * Refusals answer in Fliq's error shape: 401 for a missing, bad or stale signature, 409 for a
- * replay. A 4xx is a permanent failure to Fliq, so it does not retry a refused callback.
+ * replay. A 4xx is a permanent failure to Fliq, so it does not retry a refused callback. A
+ * missing or malformed secret is a fault of the receiver: it is thrown (a 500, which Fliq retries).
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { MemoryReplayStore, type ReplayStore } from "./replay-store";
@@ -47,7 +48,8 @@ export function fliqVerify<E extends { Bindings?: object; Variables?: object }>(
       // c.req.text() keeps the body, so the route can still read it (or c.req.json()).
       callback = await verifyCallbackParts(c.req.raw.headers, await c.req.text(), secrets, { toleranceSeconds });
     } catch (error) {
-      if (!(error instanceof CallbackVerificationError)) throw error;
+      // No usable secret is this receiver's fault, not the sender's: a 500, which Fliq retries once it is fixed.
+      if (!(error instanceof CallbackVerificationError) || error.code === "invalid_secret") throw error;
       return c.json({ error: { code: error.code, message: error.message, details: [] } }, 401);
     }
     // One signed message is one (id, timestamp): Fliq signs every attempt at its own time.

@@ -29,7 +29,7 @@ type WithDates<T, K extends keyof T> = Omit<T, K> & { [P in K]?: Exclude<T[P], u
  */
 export type CreateJobInput = WithDates<z.input<typeof createJobRequest>, "scheduled_at"> & { json?: unknown };
 
-/** `updateJob`'s changes: the API's `PATCH /jobs/:id` body, with the same conveniences. */
+/** `updateJob`'s changes: the API's `PATCH /jobs/:id` body, with `scheduled_at` as a Date and `json` as a body (headers untouched). */
 export type UpdateJobInput = WithDates<z.input<typeof updateJobRequest>, "scheduled_at"> & { json?: unknown };
 
 /** A job with the version it was read at, for `updateJob(id, changes, { ifMatch: job.etag })`. */

@@ -57,8 +57,11 @@ export const DEFAULT_TOLERANCE_SECONDS = 5 * 60;
 
 const SECRET_PREFIX = "whsec_";
 
-/** The secrets a receiver accepts: one, a list, or a comma- or space-separated string (as a Worker secret holds them). */
-export type CallbackSecrets = string | readonly string[];
+/**
+ * The secrets a receiver accepts: one, a list, or a comma- or space-separated string (as a Worker
+ * secret holds them). Undefined (an unset secret) is refused as `invalid_secret`.
+ */
+export type CallbackSecrets = string | readonly string[] | undefined;
 
 /**
  * Verifies a callback request and returns its body and Fliq's metadata, or throws a
@@ -146,7 +149,9 @@ const keyCache = new Map<string, Promise<CryptoKey>>();
 
 /** The HMAC keys for the secrets, imported once per isolate. */
 async function importSecrets(secrets: CallbackSecrets): Promise<CryptoKey[]> {
-  const list = (typeof secrets === "string" ? secrets.split(/[\s,]+/) : [...secrets]).filter((s) => s.length > 0);
+  const list = (typeof secrets === "string" ? secrets.split(/[\s,]+/) : [...(secrets ?? [])]).filter(
+    (secret) => secret.length > 0,
+  );
   if (list.length === 0) throw new CallbackVerificationError("invalid_secret", "No signing secret was given.");
   return Promise.all(list.map(importSecret));
 }
