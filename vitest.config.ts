@@ -1,11 +1,15 @@
 import { dirname } from "node:path";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { freeLoopbackPorts } from "./test/setup/free-ports";
 
 export default defineConfig({
   plugins: [
-    cloudflareTest(({ inject }) => {
-      const welcome = inject("welcomeWorker");
+    // Called each time a runtime starts (once per test file).
+    cloudflareTest(async ({ inject }) => {
+      // Fresh ports for every runtime: the previous file's runtime may still hold its own.
+      const [fliqPort, welcomePort] = await freeLoopbackPorts(2);
+      const welcome = { ...inject("welcomeWorker"), fliqPort, welcomePort };
       return {
         wrangler: { configPath: "./wrangler.toml" },
         miniflare: {

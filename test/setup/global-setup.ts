@@ -21,8 +21,6 @@ declare module "vitest" {
     welcomeWorker: {
       scriptPath: string;
       bundledFiles: string[];
-      fliqPort: number;
-      welcomePort: number;
       projectId: string;
       token: string;
       signingSecret: string;

@@ -7,12 +7,12 @@
  *
  * Both Workers run in the test runtime: the example as an auxiliary Worker (bundled here with
  * esbuild, as wrangler would), and each gets a real loopback HTTP socket (Miniflare's direct
- * sockets) on a port reserved here, so the example calls Fliq and Fliq calls the example over
- * real HTTP, exactly as deployed Workers would. The example's project, token and signing
- * secret are created here because they are the example's bindings, fixed when the runtime starts.
+ * sockets), so the example calls Fliq and Fliq calls the example over real HTTP, exactly as
+ * deployed Workers would. The example's project, token and signing secret are created here,
+ * once per run; the ports are picked in vitest.config.ts each time a runtime starts (one per
+ * test file), because a runtime may still hold its ports while the next one starts.
  */
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,9 +26,6 @@ export interface WelcomeWorkerHarness {
   scriptPath: string;
   /** Source files the bundle holds (repository-relative), to check what ships in it. */
   bundledFiles: string[];
-  /** Loopback ports for Fliq's and the example's HTTP sockets. */
-  fliqPort: number;
-  welcomePort: number;
   /** The example's Fliq project, API token and signing secret. */
   projectId: string;
   token: string;
@@ -57,13 +54,10 @@ export async function prepareWelcomeWorker(database: {
     metafile: true,
     logLevel: "warning",
   });
-  const [fliqPort, welcomePort] = await Promise.all([freePort(), freePort()]);
   const credentials = await createExampleProject(database);
   return {
     scriptPath,
     bundledFiles: Object.keys(result.metafile.inputs),
-    fliqPort,
-    welcomePort,
     ...credentials,
     close: () => rm(outdir, { recursive: true, force: true }),
   };
@@ -91,14 +85,4 @@ async function createExampleProject(database: { databaseUrl: string; localDbProx
   } finally {
     await close();
   }
-}
-
-/** A loopback port free right now (the runtime binds it moments later). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
 }
