@@ -6,6 +6,7 @@
  * the targets, and writes .fliq/bench-results.json.
  *
  *   npm run bench [-- --scenario a|b|c|idle|all] [--idle-minutes 2] [--concurrency 32]
+ *                    [--batch-size 500] [--profile]
  *                    [--source worktree|<git rev>] [--patch <file.diff>]
  *
  * The Worker under test is a copy taken at the start (the working tree, or a commit with
@@ -19,6 +20,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { MAX_BATCH_SIZE } from "./bench/create-jobs";
 import { createScratchDatabase, ensurePgStatStatements, StatementCounter } from "./bench/database";
 import { createBenchProject } from "./bench/project";
 import { startRecordingReceiver } from "./bench/receiver";
@@ -54,6 +56,10 @@ interface Options {
   scenarios: ScenarioName[];
   idleMinutes: number;
   concurrency: number;
+  /** Jobs per creation request: POST /jobs/batch, or one POST /jobs per job when 1. */
+  batchSize: number;
+  /** Save a CPU profile of the Worker during each delivery scenario. */
+  profile: boolean;
   /** "worktree", or a git revision to bench instead of the working tree. */
   source: string;
   /** A diff applied to the Worker's copy only, to measure a proposed change. */
@@ -120,7 +126,8 @@ async function main(options: Options): Promise<void> {
     database,
     counter: new StatementCounter(database.client),
     wrangler,
-    concurrency: options.concurrency,
+    creation: { batchSize: options.batchSize, concurrency: options.concurrency },
+    profileDir: options.profile ? STATE_DIR : undefined,
     creationRate: 0,
   };
   // Written after every scenario, so a run cut short keeps what it measured.
@@ -173,6 +180,8 @@ function parseOptions(argv: string[]): Options {
       scenario: { type: "string", default: "all" },
       "idle-minutes": { type: "string", default: "2" },
       concurrency: { type: "string", default: "32" },
+      "batch-size": { type: "string", default: "500" },
+      profile: { type: "boolean", default: false },
       source: { type: "string", default: "worktree" },
       patch: { type: "string" },
     },
@@ -188,10 +197,16 @@ function parseOptions(argv: string[]): Options {
   const concurrency = Number(values.concurrency);
   if (!Number.isInteger(idleMinutes) || idleMinutes < 1) throw new Error("--idle-minutes must be a whole number ≥ 1");
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error("--concurrency must be a whole number ≥ 1");
+  const batchSize = Number(values["batch-size"]);
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
+    throw new Error(`--batch-size must be a whole number from 1 to ${MAX_BATCH_SIZE}`);
+  }
   return {
     scenarios: scenarios as ScenarioName[],
     idleMinutes,
     concurrency,
+    batchSize,
+    profile: values.profile,
     source: values.source,
     patch: values.patch,
   };

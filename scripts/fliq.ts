@@ -1,25 +1,33 @@
 /**
  * The admin CLI for self-hosters, working directly against DATABASE_URL:
  *   npm run fliq -- projects create <name>     a project and its first admin token (shown once)
+ *   npm run fliq -- projects list
  *   npm run fliq -- tokens create <project-id> [name] [--scopes read,write]
+ *   npm run fliq -- tokens list <project-id>
+ *   npm run fliq -- tokens revoke <project-id> <token-id>
  *   npm run fliq -- secrets list <project-id>      the signing secrets in use now
  *   npm run fliq -- secrets rotate <project-id> [--grace-hours 24]
  * A loopback database is reached through a bridge started for the command; Neon directly.
  */
-import { generateApiToken } from "../src/auth/tokens";
 import { openDatabase } from "../src/db/client";
 import {
   findProject,
-  insertApiToken,
   insertProject,
+  issueApiToken,
+  listApiTokens,
+  listProjects,
   liveSigningSecrets,
+  revokeApiToken,
   rotateSigningSecret,
 } from "../src/db/projects";
 import { startDbBridge } from "./local/bridge";
 
 const USAGE = `usage:
   npm run fliq -- projects create <name>
+  npm run fliq -- projects list
   npm run fliq -- tokens create <project-id> [name] [--scopes read,write,admin]
+  npm run fliq -- tokens list <project-id>
+  npm run fliq -- tokens revoke <project-id> <token-id>
   npm run fliq -- secrets list <project-id>
   npm run fliq -- secrets rotate <project-id> [--grace-hours 24]`;
 
@@ -60,6 +68,12 @@ async function main(argv: string[]): Promise<number> {
       console.log(`signing secret  ${secret}   (verifies callbacks; see 'secrets list')`);
       return 0;
     }
+    if (noun === "projects" && verb === "list") {
+      for (const project of await listProjects(database.db)) {
+        console.log(`${project.id}  ${project.createdAt.toISOString()}  ${project.name}`);
+      }
+      return 0;
+    }
     const projectId = rest[0];
     if (!projectId || !UUID.test(projectId) || !(await findProject(database.db, projectId))) {
       console.error(projectId ? `no project ${projectId}` : USAGE);
@@ -68,6 +82,27 @@ async function main(argv: string[]): Promise<number> {
     if (noun === "tokens" && verb === "create") {
       const token = await createToken(projectId, rest[1] ?? "cli", scopes, now);
       console.log(`token ${token}   (shown once: store it now)`);
+      return 0;
+    }
+    if (noun === "tokens" && verb === "list") {
+      for (const token of await listApiTokens(database.db, projectId)) {
+        const state = token.revokedAt ? `revoked ${token.revokedAt.toISOString()}` : "live";
+        const used = token.lastUsedAt ? `last used ${token.lastUsedAt.toISOString()}` : "never used";
+        console.log(
+          `${token.id}  fliq_sk_${token.prefix}…  ${token.scopes.join(",")}  ${state}, ${used}  ${token.name}`,
+        );
+      }
+      return 0;
+    }
+    if (noun === "tokens" && verb === "revoke" && rest[1]) {
+      const revoked = UUID.test(rest[1]) ? await revokeApiToken(database.db, projectId, rest[1], now) : undefined;
+      if (!revoked) {
+        console.error(`no token ${rest[1]} in project ${projectId}`);
+        return 1;
+      }
+      console.log(
+        `token ${revoked.id} revoked at ${revoked.revokedAt?.toISOString()}: the next request with it is refused`,
+      );
       return 0;
     }
     if (noun === "secrets" && verb === "list") {
@@ -88,13 +123,7 @@ async function main(argv: string[]): Promise<number> {
   }
 
   async function createToken(projectId: string, name: string, tokenScopes: string[], now: Date) {
-    const generated = await generateApiToken();
-    await insertApiToken(
-      database.db,
-      { projectId, name, prefix: generated.prefix, tokenHash: generated.hash, scopes: tokenScopes },
-      now,
-    );
-    return generated.token;
+    return (await issueApiToken(database.db, { projectId, name, scopes: tokenScopes }, now)).token;
   }
 }
 

@@ -49,6 +49,8 @@ async function main(): Promise<void> {
   const wrangler = startWrangler({
     DATABASE_URL: database.databaseUrl,
     ...(bridge && { LOCAL_DB_PROXY: bridge.proxy }),
+    // Local development only: jobs may call loopback receivers (the sample receiver is on 127.0.0.1).
+    ALLOW_LOOPBACK_TARGETS: "true",
   });
   running.push(wrangler.stop);
   await waitForHttp(API_URL, wrangler.exited);
@@ -223,6 +225,7 @@ function printBanner(info: {
 ${rule}
  Fliq is running
    API       ${API_URL}
+   Dashboard ${API_URL}/dashboard (sign in with the token below)
    Token     ${info.token}
              (project ${info.projectId}; kept in ${relative(ROOT, CREDENTIALS_FILE)})
    Signing   ${info.signingSecret}

@@ -6,6 +6,7 @@
 import { exports, WorkerEntrypoint } from "cloudflare:workers";
 import { app } from "./api/app";
 import { openDatabase } from "./db/client";
+import { outboundOf } from "./dispatch/deliver";
 import type { DeliveryReport } from "./dispatch/delivery-run";
 import { runShard, runTick, type Shard } from "./dispatch/tick";
 import { type Bindings, readSettings } from "./settings";
@@ -16,7 +17,7 @@ export class ShardRunner extends WorkerEntrypoint<Bindings> {
     const settings = readSettings(this.env);
     const database = openDatabase(settings);
     try {
-      return await runShard(database.db, shard, settings.subrequestBudget);
+      return await runShard(database.db, shard, settings.subrequestBudget, outboundOf(settings));
     } finally {
       this.ctx.waitUntil(database.close());
     }
@@ -36,6 +37,7 @@ export default {
         // A tick may start a little after its minute; it never runs on an older clock.
         now: new Date(Math.max(controller.scheduledTime, Date.now())),
         limits: settings,
+        outbound: outboundOf(settings),
         runShard: (shard) => exports.ShardRunner.deliver(shard),
       });
     } finally {

@@ -14,7 +14,46 @@ export interface Bindings {
   MAX_SHARDS?: string;
   /** Days finished jobs and old attempts are kept (at least 1, so idempotency keys live 24 h). */
   RETENTION_DAYS?: string;
+  /**
+   * "true" lets jobs call loopback addresses (127.0.0.0/8, ::1, localhost): local development
+   * only (`npm start`, the tests). Production never sets it.
+   */
+  ALLOW_LOOPBACK_TARGETS?: string;
+  /** Bearer token of the admin API (`/admin/...`); unset, the admin API does not exist. A Worker secret. */
+  ADMIN_TOKEN?: string;
+  /** Most jobs one project may have waiting (`scheduled`); creating more answers 429. */
+  MAX_SCHEDULED_JOBS_PER_PROJECT?: string;
+  /** Requests per token per period (see wrangler.toml `[[ratelimits]]`); unbound, nothing is limited. */
+  RATE_LIMITER?: RateLimit;
+  /**
+   * Workers jobs may call as `service://<name>/<path>`, through service bindings on this Worker:
+   * `name=BINDING` pairs, comma-separated (e.g. "welcome=WELCOME_WORKER,billing=BILLING").
+   * Each binding is a `[[services]]` entry in wrangler.toml.
+   */
+  CALLBACK_SERVICES?: string;
 }
+
+/**
+ * Every binding Fliq itself reads. CALLBACK_SERVICES may not name one: a job must never reach
+ * Fliq's own database, limiter or secrets through a service:// URL.
+ */
+const FLIQ_BINDINGS = [
+  "DATABASE_URL",
+  "LOCAL_DB_PROXY",
+  "SUBREQUEST_BUDGET",
+  "CALLBACKS_PER_SECOND",
+  "MAX_SHARDS",
+  "RETENTION_DAYS",
+  "ALLOW_LOOPBACK_TARGETS",
+  "ADMIN_TOKEN",
+  "MAX_SCHEDULED_JOBS_PER_PROJECT",
+  "RATE_LIMITER",
+  "CALLBACK_SERVICES",
+] as const satisfies ReadonlyArray<keyof Bindings>;
+// A binding added to Bindings but not to FLIQ_BINDINGS fails to compile here, naming it.
+type UnlistedBinding = Exclude<keyof Bindings, (typeof FLIQ_BINDINGS)[number]>;
+const everyBindingListed: [UnlistedBinding] extends [never] ? true : UnlistedBinding = true;
+void everyBindingListed;
 
 export interface Settings {
   databaseUrl: string;
@@ -23,9 +62,20 @@ export interface Settings {
   callbacksPerSecond: number;
   maxShards: number;
   retentionDays: number;
+  allowLoopbackTargets: boolean;
+  adminToken?: string;
+  maxScheduledJobsPerProject: number;
+  /** The Workers a `service://<name>/…` callback reaches, by name (CALLBACK_SERVICES). */
+  callbackServices: ReadonlyMap<string, Fetcher>;
 }
 
-const DEFAULTS = { subrequestBudget: 1000, callbacksPerSecond: 200, maxShards: 16, retentionDays: 30 };
+const DEFAULTS = {
+  subrequestBudget: 1000,
+  callbacksPerSecond: 200,
+  maxShards: 16,
+  retentionDays: 30,
+  maxScheduledJobsPerProject: 100_000,
+};
 
 /** Reads and checks the Worker's environment. Throws when a binding is missing or malformed. */
 export function readSettings(env: Bindings): Settings {
@@ -42,7 +92,50 @@ export function readSettings(env: Bindings): Settings {
     ),
     maxShards: positiveInteger("MAX_SHARDS", env.MAX_SHARDS, DEFAULTS.maxShards, 1),
     retentionDays: positiveInteger("RETENTION_DAYS", env.RETENTION_DAYS, DEFAULTS.retentionDays, 1),
+    allowLoopbackTargets: flag("ALLOW_LOOPBACK_TARGETS", env.ALLOW_LOOPBACK_TARGETS),
+    adminToken: env.ADMIN_TOKEN || undefined,
+    maxScheduledJobsPerProject: positiveInteger(
+      "MAX_SCHEDULED_JOBS_PER_PROJECT",
+      env.MAX_SCHEDULED_JOBS_PER_PROJECT,
+      DEFAULTS.maxScheduledJobsPerProject,
+      1,
+    ),
+    callbackServices: callbackServices(env),
   };
+}
+
+/** A service name becomes the host of the request the Worker receives, so it is a DNS label. */
+const SERVICE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const BINDING_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** CALLBACK_SERVICES, each name resolved to its service binding; throws on any mistake in it. */
+function callbackServices(env: Bindings): ReadonlyMap<string, Fetcher> {
+  const services = new Map<string, Fetcher>();
+  const entries = (env.CALLBACK_SERVICES ?? "").split(",").map((entry) => entry.trim());
+  for (const entry of entries.filter((entry) => entry !== "")) {
+    const [name, binding, ...rest] = entry.split("=").map((part) => part.trim());
+    if (binding === undefined || rest.length > 0 || !SERVICE_NAME.test(name) || !BINDING_NAME.test(binding)) {
+      throw new Error(
+        `CALLBACK_SERVICES: "${entry}" is not name=BINDING (a lower-case name of letters, digits and hyphens, then a binding name)`,
+      );
+    }
+    if (services.has(name)) throw new Error(`CALLBACK_SERVICES: "${name}" is listed twice`);
+    if ((FLIQ_BINDINGS as readonly string[]).includes(binding)) {
+      throw new Error(`CALLBACK_SERVICES: ${binding} is one of Fliq's own bindings; jobs may not call it`);
+    }
+    const fetcher = (env as unknown as Record<string, unknown>)[binding];
+    if (!isFetcher(fetcher)) {
+      throw new Error(
+        `CALLBACK_SERVICES: "${name}" names ${binding}, which is not a service binding; add [[services]] binding = "${binding}" to wrangler.toml`,
+      );
+    }
+    services.set(name, fetcher);
+  }
+  return services;
+}
+
+function isFetcher(binding: unknown): binding is Fetcher {
+  return typeof binding === "object" && binding !== null && typeof (binding as Fetcher).fetch === "function";
 }
 
 function positiveInteger(name: string, raw: string | undefined, fallback: number, minimum: number): number {
@@ -50,4 +143,10 @@ function positiveInteger(name: string, raw: string | undefined, fallback: number
   const value = Number(raw);
   if (!Number.isInteger(value) || value < minimum) throw new Error(`${name} must be an integer of at least ${minimum}`);
   return value;
+}
+
+function flag(name: string, raw: string | undefined): boolean {
+  if (raw === undefined || raw === "" || raw === "false") return false;
+  if (raw === "true") return true;
+  throw new Error(`${name} must be "true" or "false"`);
 }

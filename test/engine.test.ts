@@ -10,7 +10,9 @@ import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { findJob, listAttempts } from "../src/db/jobs";
 import { rotateSigningSecret } from "../src/db/projects";
+import { outboundOf } from "../src/dispatch/deliver";
 import { runTick, WINDOW_OVERLAP_MS } from "../src/dispatch/tick";
+import { readSettings } from "../src/settings";
 import {
   callApi,
   createProject,
@@ -21,6 +23,7 @@ import {
   receiverPeakInFlight,
   receiverUrl,
   runTickUntil,
+  testEnv,
   tickNow,
   useTestProject,
 } from "./support/fliq";
@@ -183,6 +186,7 @@ describe("limits and fan-out", () => {
       scheduledTime: new Date(end.getTime() - 60_000 - WINDOW_OVERLAP_MS),
       now: new Date(),
       limits: { subrequestBudget: 1000, callbacksPerSecond: 10, maxShards: 4, retentionDays: 30 },
+      outbound: outboundOf(readSettings(testEnv)),
       runShard: (shard) => exports.ShardRunner.deliver(shard),
     });
     expect(report).toMatchObject({ claimed: 60, shards: 4, overflow: 0 });
@@ -205,6 +209,7 @@ describe("limits and fan-out", () => {
       now: new Date(),
       // 12 subrequests: 1 for the database, 1 kept in reserve, 1 per possible shard: 9 callbacks.
       limits: { subrequestBudget: 12, callbacksPerSecond: 1000, maxShards: 1, retentionDays: 30 },
+      outbound: outboundOf(readSettings(testEnv)),
       runShard: () => Promise.reject(new Error("no shard expected")),
     });
     expect(report).toMatchObject({ claimed: 9, shards: 1 });

@@ -67,6 +67,44 @@ describe("delay and labels", () => {
   });
 });
 
+describe("names and methods that would not survive parsing", () => {
+  it("refuses __proto__ as a header or label name instead of dropping it", async () => {
+    for (const field of ["headers", "labels"]) {
+      const response = await callApi("POST", "/jobs", {
+        token,
+        headers: { "content-type": "application/json" },
+        // Written out by hand: an object literal with __proto__ would not serialize the key.
+        rawBody: `{"url":${JSON.stringify(receiverUrl("ok"))},"scheduled_at":"${farAway}","${field}":{"__proto__":"x"}}`,
+      });
+      expect(response.status).toBe(422);
+      expect(response.body.error.details[0].path).toBe(`${field}.__proto__`);
+    }
+    expect(await jobCount()).toBe(0);
+  });
+
+  it("accepts a method in any ASCII case, and refuses one that only uppercases to a method", async () => {
+    const lower = await callApi("POST", "/jobs", {
+      token,
+      json: { url: receiverUrl("ok"), scheduled_at: farAway, http_method: "put" },
+    });
+    expect(lower.status).toBe(201);
+    expect(lower.body.http_method).toBe("PUT");
+    const ligature = await callApi("POST", "/jobs", {
+      token,
+      json: { url: receiverUrl("ok"), scheduled_at: farAway, http_method: "po\ufb06" },
+    });
+    expect(ligature.status).toBe(422);
+    expect(ligature.body.error.details[0].path).toBe("http_method");
+    expect(await jobCount()).toBe(1);
+  });
+
+  it("serves /jobs/ as /jobs", async () => {
+    const listed = await callApi("GET", "/jobs/", { token });
+    expect(listed.status).toBe(200);
+    expect(Array.isArray(listed.body.jobs)).toBe(true);
+  });
+});
+
 describe("Idempotency-Key", () => {
   const request = { url: "https://example.com/hook", scheduled_at: farAway, body: "once" };
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { callApi } from "./support/fliq";
 
 describe("GET /openapi.json", () => {
-  it("serves an OpenAPI 3.1 document for every jobs route", async () => {
+  it("serves an OpenAPI 3.1 document for every jobs and schedules route", async () => {
     const response = await callApi("GET", "/openapi.json");
     expect(response.status).toBe(200);
     expect(response.body.openapi).toBe("3.1.0");
@@ -32,6 +32,24 @@ describe("GET /openapi.json", () => {
         "POST /jobs/{id}/run",
         "POST /jobs/{id}/replay",
         "GET /jobs/{id}/attempts",
+        "POST /tokens",
+        "GET /tokens",
+        "DELETE /tokens/{tokenId}",
+        "POST /admin/projects",
+        "GET /admin/projects",
+        "POST /admin/projects/{id}/tokens",
+        "GET /admin/projects/{id}/tokens",
+        "DELETE /admin/projects/{id}/tokens/{tokenId}",
+        "GET /admin/projects/{id}/signing-secrets",
+        "POST /admin/projects/{id}/signing-secrets/rotate",
+        "POST /schedules",
+        "GET /schedules",
+        "GET /schedules/{id}",
+        "PATCH /schedules/{id}",
+        "DELETE /schedules/{id}",
+        "POST /schedules/{id}/pause",
+        "POST /schedules/{id}/resume",
+        "POST /schedules/{id}/trigger",
       ].sort(),
     );
   });

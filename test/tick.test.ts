@@ -186,6 +186,19 @@ describe("the tick", () => {
     expect(attempts[0].durationMs).toBeLessThan(2900);
   });
 
+  it("keeps the first 1,024 characters of a response, whether its length is announced or not", async () => {
+    const cases = { "large/10": 10, "large/100000": 1024, "chunked/3000": 1024, "chunked/100": 100 };
+    const jobs = await Promise.all(
+      Object.keys(cases).map((path) => insertJobRow(db, project.id, { url: receiverUrl(path) })),
+    );
+    await tickNow();
+    for (const [index, expected] of Object.values(cases).entries()) {
+      const { attempts } = await jobState(jobs[index].id);
+      expect(attempts[0]).toMatchObject({ outcome: "succeeded", statusCode: 200 });
+      expect(attempts[0].responseExcerpt).toBe("x".repeat(expected));
+    }
+  });
+
   it("records a network error and retries when nothing listens", async () => {
     const job = await insertJobRow(db, project.id, { url: "http://127.0.0.1:1/unreachable" });
     await tickNow();

@@ -1,5 +1,6 @@
 /**
- * Creates jobs the way users do, through `POST /jobs`, with a bounded number of requests in flight.
+ * Creates jobs the way users do, through the API: `POST /jobs/batch` (up to `batchSize` jobs per
+ * request), or one `POST /jobs` per job when `batchSize` is 1, with a bounded number of requests in flight.
  */
 
 /** Where the API is and how to call it. */
@@ -19,52 +20,84 @@ export interface CreationResult {
   rate: number;
 }
 
-/** Creates one job per due time (epoch ms), each calling `callbackUrl`, `concurrency` requests at a time. */
+/** The largest batch `POST /jobs/batch` accepts. */
+export const MAX_BATCH_SIZE = 1000;
+
+/**
+ * Creates one job per due time (epoch ms), each calling `callbackUrl`, `batchSize` jobs per
+ * request and `concurrency` requests at a time.
+ */
 export async function createJobs(
   api: Api,
   callbackUrl: string,
   dueTimes: readonly number[],
-  concurrency: number,
+  options: { concurrency: number; batchSize: number },
 ): Promise<CreationResult> {
   const ids: Array<string | undefined> = new Array(dueTimes.length);
   let failures = 0;
   let firstError: string | undefined;
+  const chunks: number[] = [];
+  for (let start = 0; start < dueTimes.length; start += options.batchSize) chunks.push(start);
   let next = 0;
   const started = performance.now();
 
   const worker = async () => {
-    for (let index = next++; index < dueTimes.length; index = next++) {
+    for (let chunk = next++; chunk < chunks.length; chunk = next++) {
+      const first = chunks[chunk];
+      const indexes = Array.from(
+        { length: Math.min(options.batchSize, dueTimes.length - first) },
+        (_, offset) => first + offset,
+      );
       try {
-        ids[index] = await createJob(api, callbackUrl, dueTimes[index], index);
+        const requests = indexes.map((index) => jobRequest(callbackUrl, dueTimes[index], index));
+        const created =
+          options.batchSize === 1 ? [await createJob(api, requests[0])] : await createBatch(api, requests);
+        created.forEach((id, offset) => {
+          ids[indexes[offset]] = id;
+        });
       } catch (error) {
-        // Not retried: a request that failed after the insert would create a second job.
-        failures++;
+        // Not retried: a request that failed after the insert would create the jobs twice.
+        failures += indexes.length;
         firstError ??= error instanceof Error ? error.message : String(error);
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, dueTimes.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(options.concurrency, chunks.length) }, worker));
 
   const elapsedMs = performance.now() - started;
   const created = ids.filter((id): id is string => id !== undefined);
   return { ids: created, failures, firstError, elapsedMs, rate: created.length / (elapsedMs / 1000) };
 }
 
-async function createJob(api: Api, callbackUrl: string, dueAt: number, index: number): Promise<string> {
-  const response = await fetch(`${api.url}/jobs`, {
+function jobRequest(callbackUrl: string, dueAt: number, index: number) {
+  return {
+    url: callbackUrl,
+    http_method: "POST",
+    scheduled_at: new Date(dueAt).toISOString(),
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ bench: index }),
+    max_retries: 3,
+  };
+}
+
+async function createJob(api: Api, request: object): Promise<string> {
+  const created = (await post(api, "/jobs", request)) as { id: string };
+  return created.id;
+}
+
+async function createBatch(api: Api, requests: object[]): Promise<string[]> {
+  const created = (await post(api, "/jobs/batch", { jobs: requests })) as { jobs: Array<{ id: string }> };
+  return created.jobs.map((job) => job.id);
+}
+
+async function post(api: Api, path: string, payload: object): Promise<unknown> {
+  const response = await fetch(`${api.url}${path}`, {
     method: "POST",
     headers: { authorization: `Bearer ${api.token}`, "content-type": "application/json" },
-    body: JSON.stringify({
-      url: callbackUrl,
-      http_method: "POST",
-      scheduled_at: new Date(dueAt).toISOString(),
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ bench: index }),
-      max_retries: 3,
-    }),
-    signal: AbortSignal.timeout(30_000),
+    body: JSON.stringify(payload),
+    signal: AbortSignal.timeout(60_000),
   });
   const text = await response.text();
-  if (response.status !== 201) throw new Error(`POST /jobs answered ${response.status}: ${text.slice(0, 200)}`);
-  return (JSON.parse(text) as { id: string }).id;
+  if (response.status !== 201) throw new Error(`POST ${path} answered ${response.status}: ${text.slice(0, 200)}`);
+  return JSON.parse(text);
 }

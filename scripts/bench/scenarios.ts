@@ -2,6 +2,8 @@
  * The bench's scenarios: a burst of jobs created through the API and delivered by one cron tick
  * the bench fires itself, and an idle stretch with the production tick rhythm.
  */
+
+import { join } from "node:path";
 import { type CpuUse, cpuSince, readCpu } from "./cpu";
 import { type Api, createJobs } from "./create-jobs";
 import {
@@ -11,6 +13,7 @@ import {
   type StatementCounter,
   type StatementSnapshot,
 } from "./database";
+import { startProfiler } from "./profile";
 import type { RecordingReceiver } from "./receiver";
 import { sleep, type WranglerDev } from "./stack";
 import { type DeliveryStats, latenessTimeline, summarizeDeliveries, type TimelineSlice } from "./stats";
@@ -40,8 +43,10 @@ export interface BenchContext {
   database: ScratchDatabase;
   counter: StatementCounter;
   wrangler: WranglerDev;
-  /** POST /jobs requests in flight at once. */
-  concurrency: number;
+  /** How jobs are created: jobs per request (1: one POST /jobs each) and requests in flight. */
+  creation: { batchSize: number; concurrency: number };
+  /** Where to save a CPU profile of each delivery scenario (none when unset). */
+  profileDir?: string;
   /** Jobs per second creation is expected to reach (the slowest seen so far); sets how far ahead jobs are due. */
   creationRate: number;
 }
@@ -114,7 +119,7 @@ export async function measureCreationRate(ctx: BenchContext): Promise<number> {
     ctx.api,
     `${ctx.receiver.url}/warm-up`,
     Array<number>(WARM_UP_JOBS).fill(dueAt),
-    ctx.concurrency,
+    ctx.creation,
   );
   await emptyJobs(ctx.database.client);
   if (result.failures > 0) throw new Error(`creating warm-up jobs failed: ${result.firstError}`);
@@ -136,10 +141,12 @@ export async function runDeliveryScenario(ctx: BenchContext, scenario: DeliveryS
     (_, index) => firstDueAt + Math.floor((index * scenario.spreadMs) / scenario.jobs),
   );
 
-  log(`creating ${scenario.jobs} jobs (${ctx.concurrency} in flight), first due ${new Date(firstDueAt).toISOString()}`);
+  log(
+    `creating ${scenario.jobs} jobs (${ctx.creation.batchSize} per request, ${ctx.creation.concurrency} requests in flight), first due ${new Date(firstDueAt).toISOString()}`,
+  );
   await ctx.counter.reset();
   const creationCpu = await readCpu(ctx.wrangler.group);
-  const created = await createJobs(ctx.api, `${ctx.receiver.url}/callback`, dueTimes, ctx.concurrency);
+  const created = await createJobs(ctx.api, `${ctx.receiver.url}/callback`, dueTimes, ctx.creation);
   const creationStatements = await ctx.counter.read();
   const creationCpuUse = cpuSince(creationCpu, await readCpu(ctx.wrangler.group));
   const leadAfterCreationMs = firstDueAt - Date.now();
@@ -159,10 +166,18 @@ export async function runDeliveryScenario(ctx: BenchContext, scenario: DeliveryS
   const deliveryCpu = await readCpu(ctx.wrangler.group);
   const tickAt = Date.now();
   log(`firing the tick ${((firstDueAt - tickAt) / 1000).toFixed(1)} s before the first due time`);
+  const profiler = ctx.profileDir ? await startProfiler(ctx.wrangler.inspectorPort) : undefined;
   const tick = fireTick(ctx.wrangler.url, tickAt, TICK_WINDOW_MS + TICK_RESPONSE_SLACK_MS);
 
   const all = await ctx.receiver.waitForJobs(created.ids, firstDueAt + DELIVERY_TIMEOUT_MS);
   log(all ? "every job arrived; waiting for the tick to end its window" : "timed out waiting for deliveries");
+  if (profiler && ctx.profileDir) {
+    const file = join(ctx.profileDir, `bench-${scenario.name}.cpuprofile`);
+    const hottest = await profiler.stop(file);
+    log(`CPU profile (tick fired → last delivery) saved to ${file}; most self time:`);
+    for (const fn of hottest)
+      log(`  ${fn.selfMs.toFixed(0).padStart(6)} ms ${(fn.share * 100).toFixed(1).padStart(5)}%  ${fn.name}`);
+  }
   const tickOutcome = await tick;
   const deliveryStatements = await ctx.counter.read();
   const deliveryCpuUse = cpuSince(deliveryCpu, await readCpu(ctx.wrangler.group));

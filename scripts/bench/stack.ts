@@ -44,6 +44,8 @@ export interface WranglerDev {
   /** `http://127.0.0.1:PORT`. */
   url: string;
   logFile: string;
+  /** Where wrangler's DevTools inspector listens. */
+  inspectorPort: number;
   /** The process group wrangler and workerd run in. */
   group: number;
   /** Bytes of output so far; pass to `logSince` to read what came after. */
@@ -95,6 +97,7 @@ export async function startWranglerDev(options: {
   const wrangler: WranglerDev = {
     url,
     logFile: options.logFile,
+    inspectorPort: options.inspectorPort,
     group,
     logSize: async () => {
       const file = await open(options.logFile);

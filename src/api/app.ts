@@ -1,19 +1,31 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
+import { dashboard } from "../dashboard/app";
 import { openDatabase } from "../db/client";
 import { readSettings } from "../settings";
-import { requireScope, requireToken } from "./auth";
+import { adminApi } from "./admin";
+import {
+  rateLimitPerToken,
+  rejectTokenInQuery,
+  requireAdminScope,
+  requireAdminToken,
+  requireScope,
+  requireToken,
+} from "./auth";
 import type { AppEnv } from "./context";
-import { ApiError, notFound } from "./errors";
+import { ApiError, loggableError, notFound } from "./errors";
 import { jobsApi } from "./jobs";
 import { openApiDocument } from "./openapi";
+import { schedulesApi } from "./schedules";
+import { tokensApi } from "./tokens";
 
 /** Largest request body accepted; the job `body` field has its own, smaller limit. */
 const REQUEST_MAX_BYTES = 8 * 1024 * 1024;
 
 /** The Worker's HTTP surface. */
-export const app = new Hono<AppEnv>();
+// Not strict: `/jobs/` is `/jobs`, as REST clients that append a slash expect.
+export const app = new Hono<AppEnv>({ strict: false });
 
 app.onError((error, c) => {
   if (error instanceof ApiError) return c.json(error.toJSON(), error.status);
@@ -21,7 +33,7 @@ app.onError((error, c) => {
     const wrapped = new ApiError(error.status, "http_error", error.message || "The request could not be handled.");
     return c.json(wrapped.toJSON(), error.status);
   }
-  console.error("unhandled error", error);
+  console.error("unhandled error", loggableError(error));
   return c.json(new ApiError(500, "internal_error", "Something went wrong on our side.").toJSON(), 500);
 });
 
@@ -35,30 +47,52 @@ app.use("*", async (c, next) => {
   await next();
 });
 
+// A token in a URL is refused before anything else looks at the request.
+app.use("*", rejectTokenInQuery);
+
 app.get("/", (c) => c.json({ service: "fliq", status: "ok", openapi: "/openapi.json" }));
 
 app.get("/openapi.json", (c) => c.json(openApiDocument(new URL(c.req.url).origin)));
 
-app.use(
-  "/jobs/*",
-  bodyLimit({
-    maxSize: REQUEST_MAX_BYTES,
-    onError: () => {
-      throw new ApiError(413, "payload_too_large", `Request bodies are limited to ${REQUEST_MAX_BYTES} bytes.`);
-    },
-  }),
-);
+/** The API's paths: each takes a bounded body and gets one database pool per request. */
+const API_PATHS = ["/jobs/*", "/schedules/*", "/tokens/*", "/admin/*"];
 
-// One database pool per request, ended after the response is sent.
-app.use("/jobs/*", async (c, next) => {
-  const database = openDatabase(readSettings(c.env));
-  c.set("db", database.db);
-  try {
-    await next();
-  } finally {
-    c.executionCtx.waitUntil(database.close());
-  }
-});
+// The admin API answers 404 unless ADMIN_TOKEN is set, before any other work.
+app.use("/admin/*", requireAdminToken);
 
-app.use("/jobs/*", requireToken, requireScope);
+for (const path of API_PATHS) {
+  app.use(
+    path,
+    bodyLimit({
+      maxSize: REQUEST_MAX_BYTES,
+      onError: () => {
+        throw new ApiError(413, "payload_too_large", `Request bodies are limited to ${REQUEST_MAX_BYTES} bytes.`);
+      },
+    }),
+  );
+
+  // One database pool per request, ended after the response is sent.
+  app.use(path, async (c, next) => {
+    const database = openDatabase(readSettings(c.env));
+    c.set("db", database.db);
+    try {
+      await next();
+    } finally {
+      c.executionCtx.waitUntil(database.close());
+    }
+  });
+}
+
+app.use("/jobs/*", requireToken, rateLimitPerToken, requireScope);
 app.route("/jobs", jobsApi);
+
+app.use("/schedules/*", requireToken, rateLimitPerToken, requireScope);
+app.route("/schedules", schedulesApi);
+
+app.use("/tokens/*", requireToken, rateLimitPerToken, requireAdminScope);
+app.route("/tokens", tokensApi);
+
+app.use("/admin/*", rateLimitPerToken);
+app.route("/admin", adminApi);
+
+app.route("/dashboard", dashboard);

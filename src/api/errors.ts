@@ -29,3 +29,16 @@ export const unauthorized = () =>
   new ApiError(401, "unauthorized", "A valid API token is required: send `Authorization: Bearer fliq_sk_…`.");
 
 export const notFound = (what: string) => new ApiError(404, "not_found", `${what} was not found.`);
+
+/**
+ * What of an unexpected error may be logged. A failed query's message carries its parameters,
+ * and those hold whatever the request stored (a job's secret headers among them), so only the
+ * statement and the database's own message are kept.
+ */
+export function loggableError(error: unknown): string {
+  if (error instanceof Error && "query" in error && "params" in error) {
+    const cause = error.cause instanceof Error ? error.cause.message : String(error.cause);
+    return `query failed: ${cause} (statement: ${String(error.query).slice(0, 200)})`;
+  }
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

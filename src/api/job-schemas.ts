@@ -5,7 +5,9 @@
 import { z } from "zod";
 import type { JobAttemptRow, JobRow } from "../db/schema";
 import { parseDurationMs } from "../jobs/duration";
-import { HTTP_METHODS, JOB_LIMITS, RESERVED_HEADER_PREFIXES } from "../jobs/limits";
+import { headerNameRefusal } from "../jobs/header-rules";
+import { HTTP_METHODS, JOB_LIMITS } from "../jobs/limits";
+import { redactHeaders } from "../jobs/redaction";
 import { ATTEMPT_OUTCOMES, JOB_STATUSES } from "../jobs/states";
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -18,7 +20,7 @@ const byteLength = (text: string) => new TextEncoder().encode(text).length;
  * Postgres text and jsonb cannot hold U+0000 or an unpaired UTF-16 surrogate, so such strings
  * are refused up front rather than failing (or silently altering) the write.
  */
-const withoutNul = <T extends z.ZodType<string>>(schema: T) =>
+export const withoutNul = <T extends z.ZodType<string>>(schema: T) =>
   schema.refine((text) => !text.includes("\u0000") && text.isWellFormed(), {
     message: "must be well-formed Unicode without the NUL character (U+0000)",
   });
@@ -28,8 +30,9 @@ const headersSchema = z
     z
       .string()
       .regex(HEADER_NAME, "not a valid HTTP header name")
-      .refine((name) => !RESERVED_HEADER_PREFIXES.some((prefix) => name.toLowerCase().startsWith(prefix)), {
-        message: "webhook-* and fliq-* headers are set by Fliq on every callback",
+      .superRefine((name, ctx) => {
+        const refusal = headerNameRefusal(name);
+        if (refusal) ctx.addIssue({ code: "custom", message: refusal });
       }),
     z
       .string()
@@ -66,13 +69,26 @@ const delaySchema = z.union([z.number(), z.string()]).transform((value, ctx) => 
   return ms;
 });
 
+/**
+ * A callback URL's syntax: http(s), or service://<name>/<path> for a Worker reached through a
+ * service binding. Whether Fliq may call it is the target policy's decision (jobs/callback-target).
+ */
+const callbackUrl = withoutNul(
+  z
+    .url({ protocol: /^(https?|service)$/, error: "must be an absolute http(s) or service:// URL" })
+    .max(JOB_LIMITS.urlMaxLength),
+);
+
 /** Each writable field of a job, with its own rules; rules across fields live in jobs/job-rules. */
-const jobFields = {
-  url: withoutNul(
-    z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" }).max(JOB_LIMITS.urlMaxLength),
-  ),
+export const jobFields = {
+  url: callbackUrl.meta({
+    description:
+      "Where the callback goes: an http(s) URL to a public host, or service://<name>/<path> for a Worker bound to this Fliq (CALLBACK_SERVICES).",
+  }),
   http_method: z
     .string()
+    // ASCII letters only: toUpperCase would turn "poﬆ" (a ligature) into POST.
+    .regex(/^[A-Za-z]+$/, `must be one of ${HTTP_METHODS.join(", ")}`)
     .transform((method) => method.toUpperCase())
     .pipe(z.enum(HTTP_METHODS)),
   // Postgres has no year 0; such a date would fail the query instead of being refused here.
@@ -89,9 +105,9 @@ const jobFields = {
   timeout_ms: z.int().min(JOB_LIMITS.timeoutMsMin).max(JOB_LIMITS.timeoutMsMax),
   retry_backoff: z.strictObject({ initial_delay_ms: backoffDelayMs, max_delay_ms: backoffDelayMs }),
   labels: labelsSchema,
-  failure_url: withoutNul(
-    z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" }).max(JOB_LIMITS.urlMaxLength),
-  ).nullable(),
+  failure_url: callbackUrl
+    .meta({ description: "Told when the job fails; an http(s) or service:// URL, like url." })
+    .nullable(),
 };
 
 /**
@@ -154,7 +170,12 @@ export const idempotencyKeyHeader = z
   .optional();
 
 const listOrder = z.enum(["newest", "soonest"]);
-const pageLimit = z.coerce.number().int().min(1).max(JOB_LIMITS.listLimitMax).default(JOB_LIMITS.listLimitDefault);
+export const pageLimit = z.coerce
+  .number()
+  .int()
+  .min(1)
+  .max(JOB_LIMITS.listLimitMax)
+  .default(JOB_LIMITS.listLimitDefault);
 
 /** A list cursor: where the last page ended, in which order. Opaque to callers (base64url JSON). */
 export function encodeCursor(order: z.infer<typeof listOrder>, at: Date, id: string): string {
@@ -195,6 +216,7 @@ export const listJobsQuery = z
     url_prefix: withoutNul(z.string().min(1).max(JOB_LIMITS.urlMaxLength)).optional(),
     scheduled_after: jobFields.scheduled_at.optional(),
     scheduled_before: jobFields.scheduled_at.optional(),
+    schedule_id: z.uuid().optional(),
     order: listOrder.default("newest"),
     limit: pageLimit,
     cursor: z.string().optional(),
@@ -247,7 +269,7 @@ export function etagOf(job: JobRow): string {
   return `"${job.updatedAt.getTime().toString(36)}-${job.attempt}"`;
 }
 
-const isoDateTime = z.iso.datetime({ offset: true });
+export const isoDateTime = z.iso.datetime({ offset: true });
 
 /** A job as the API shows it; toJobJson is checked against it, and the OpenAPI document is built from it. */
 export const jobResponse = z.object({
@@ -271,6 +293,8 @@ export const jobResponse = z.object({
   created_at: isoDateTime,
   updated_at: isoDateTime,
   finished_at: isoDateTime.nullable(),
+  /** The recurring schedule this job is a run of; null for a one-off job. */
+  schedule_id: z.uuid().nullable(),
 });
 
 /** One callback attempt as the API shows it. */
@@ -287,14 +311,14 @@ export const attemptResponse = z.object({
   error_message: z.string().nullable(),
 });
 
-/** A job as the API shows it. */
+/** A job as the API shows it: secret header values are never shown (see jobs/redaction). */
 export function toJobJson(job: JobRow): z.input<typeof jobResponse> {
   return {
     id: job.id,
     status: job.status,
     url: job.url,
     http_method: job.httpMethod,
-    headers: job.headers,
+    headers: redactHeaders(job.headers),
     body: job.body,
     scheduled_at: iso(job.scheduledAt),
     run_at: iso(job.runAt),
@@ -310,6 +334,7 @@ export function toJobJson(job: JobRow): z.input<typeof jobResponse> {
     created_at: iso(job.createdAt),
     updated_at: iso(job.updatedAt),
     finished_at: isoOrNull(job.finishedAt),
+    schedule_id: job.scheduleId,
   };
 }
 

@@ -1,37 +1,40 @@
 import { type Context, Hono } from "hono";
 import {
   BULK_LIMIT,
-  cancelJob,
   cancelJobs,
-  findJob,
+  countScheduledJobs,
   insertJobOnce,
   insertJobs,
   type JobChanges,
   type JobFilter,
   listAttempts,
-  listJobs,
   type NewJob,
-  replayJob,
   replayJobs,
-  updateScheduledJob,
 } from "../db/jobs";
 import type { JobRow } from "../db/schema";
-import { apiDeliveryWindowEnd, deliverSoon } from "../dispatch/deliver-soon";
-import { TIMING } from "../dispatch/delivery-run";
-import { jobRuleViolations } from "../jobs/job-rules";
+import { keepRedactedValues } from "../jobs/redaction";
 import { readSettings } from "../settings";
 import type { AppEnv } from "./context";
-import { ApiError, notFound } from "./errors";
+import { ApiError } from "./errors";
+import {
+  assertJobRules,
+  cancelCallersJob,
+  changeScheduledJob,
+  claimIfDueSoon,
+  deliverFromHere,
+  listCallersJobs,
+  replayCallersJob,
+  requireJob,
+  runCallersJobNow,
+} from "./job-actions";
 import {
   attemptsQuery,
   bulkRequest,
   type CreateJobRequest,
   createJobRequest,
   createJobsRequest,
-  encodeCursor,
   etagOf,
   idempotencyKeyHeader,
-  jobIdParam,
   listJobsQuery,
   toAttemptJson,
   toJobJson,
@@ -43,38 +46,10 @@ import { parseJsonBody, parseOrThrow } from "./validation";
 /** The jobs API, mounted at /jobs behind requireToken. */
 export const jobsApi = new Hono<AppEnv>();
 
-/** An API invocation's claim on jobs due before its after-response window closes. */
-interface ApiClaim {
-  claimant: string;
-  lockedUntil: Date;
-  windowEnd: Date;
-}
-
-/** Claims a job due before this invocation's after-response window closes, to fire it from here. */
-function claimIfDueSoon(runAt: Date, timeoutMs: number, now: Date, claimant = crypto.randomUUID()): ApiClaim | null {
-  const windowEnd = apiDeliveryWindowEnd(now, timeoutMs);
-  if (runAt >= windowEnd) return null;
-  return { claimant, lockedUntil: new Date(runAt.getTime() + TIMING.claimLeaseMs), windowEnd };
-}
-
-/** Fires the claimed jobs from this invocation, after the response, in waitUntil. */
-function deliverFromHere(c: Context<AppEnv>, claimant: string, claimed: Array<{ job: JobRow; claim: ApiClaim }>) {
-  if (claimed.length === 0) return;
-  const windowEnd = new Date(Math.max(...claimed.map(({ claim }) => claim.windowEnd.getTime())));
-  const planned = claimed.map(({ job }) => ({ id: job.id, runAt: job.runAt }));
-  c.executionCtx.waitUntil(deliverSoon(readSettings(c.env), claimant, windowEnd, planned));
-}
-
-/** Cross-field rules, as a 422 in the one error shape; `prefix` locates the job in a batch. */
-function assertJobRules(job: Parameters<typeof jobRuleViolations>[0], now: Date, prefix = ""): void {
-  const violations = jobRuleViolations(job, now).map((v) => ({ ...v, path: prefix + v.path }));
-  if (violations.length > 0) {
-    throw new ApiError(422, "validation_failed", "The request is not valid; see details.", violations);
-  }
-}
-
 /** The row for a validated create request, checked against the cross-field rules. */
-function newJobFrom(request: CreateJobRequest, projectId: string, now: Date, prefix = ""): NewJob {
+function newJobFrom(c: Context<AppEnv>, request: CreateJobRequest, prefix = ""): NewJob {
+  const { now } = c.var;
+  const { projectId } = c.var.auth;
   const scheduledAt = request.scheduled_at
     ? new Date(request.scheduled_at)
     : new Date(now.getTime() + (request.delay ?? 0));
@@ -95,12 +70,29 @@ function newJobFrom(request: CreateJobRequest, projectId: string, now: Date, pre
     backoffMaxMs: request.retry_backoff.max_delay_ms,
     createdAt: now,
   };
-  assertJobRules(job, now, prefix);
+  assertJobRules(c, job, prefix);
   return job;
 }
 
+/**
+ * Refuses new jobs that would take the project past its cap on waiting jobs. A soft cap:
+ * the count and the insert are separate statements, so creates racing each other may each
+ * pass and together overshoot it by at most what they insert.
+ */
+async function assertRoomFor(c: Context<AppEnv>, count: number): Promise<void> {
+  const cap = readSettings(c.env).maxScheduledJobsPerProject;
+  const waiting = await countScheduledJobs(c.var.db, c.var.auth.projectId, cap);
+  if (waiting + count > cap) {
+    throw new ApiError(
+      429,
+      "scheduled_jobs_limit",
+      `A project may have at most ${cap} scheduled jobs waiting; it has ${waiting}. Cancel some, or wait for them to fire.`,
+    );
+  }
+}
+
 /** A stable digest of a create request: the same request under the same key is a repeat. */
-async function fingerprintOf(request: CreateJobRequest): Promise<string> {
+export async function fingerprintOf(request: object): Promise<string> {
   const canonical = JSON.stringify(request, (_key, value) =>
     value && typeof value === "object" && !Array.isArray(value)
       ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)))
@@ -114,7 +106,8 @@ jobsApi.post("/", async (c) => {
   const request = await parseJsonBody(c, createJobRequest);
   const { now, db } = c.var;
   const key = parseOrThrow(idempotencyKeyHeader, c.req.header("idempotency-key"));
-  const job = newJobFrom(request, c.var.auth.projectId, now);
+  const job = newJobFrom(c, request);
+  await assertRoomFor(c, 1);
   const claim = claimIfDueSoon(job.runAt, job.timeoutMs, now);
   const row: NewJob = { ...job, claimedBy: claim?.claimant ?? null, lockedUntil: claim?.lockedUntil ?? null };
   if (key === undefined) {
@@ -143,10 +136,11 @@ jobsApi.post("/batch", async (c) => {
   // One claimant for the whole batch: the jobs due soon are fired together from here.
   const claimant = crypto.randomUUID();
   const rows = requests.map((request, index) => {
-    const job = newJobFrom(request, c.var.auth.projectId, now, `jobs.${index}.`);
+    const job = newJobFrom(c, request, `jobs.${index}.`);
     const claim = claimIfDueSoon(job.runAt, job.timeoutMs, now, claimant);
     return { row: { ...job, claimedBy: claim?.claimant ?? null, lockedUntil: claim?.lockedUntil ?? null }, claim };
   });
+  await assertRoomFor(c, rows.length);
   const created = await insertJobs(
     db,
     rows.map(({ row }) => row),
@@ -169,28 +163,8 @@ jobsApi.get("/", async (c) => {
     status: c.req.queries("status"),
     label: c.req.queries("label"),
   });
-  const page = await listJobs(
-    c.var.db,
-    {
-      projectId: c.var.auth.projectId,
-      statuses: query.status,
-      labels: query.label,
-      urlPrefix: query.url_prefix,
-      scheduledFrom: query.scheduled_after ? new Date(query.scheduled_after) : undefined,
-      scheduledTo: query.scheduled_before ? new Date(query.scheduled_before) : undefined,
-    },
-    query.order,
-    { after: query.cursor, limit: query.limit + 1 },
-  );
-  const jobs = page.slice(0, query.limit);
-  const last = jobs.at(-1);
-  const hasMore = page.length > query.limit && last;
-  return c.json({
-    jobs: jobs.map(toJobJson),
-    next_cursor: hasMore
-      ? encodeCursor(query.order, query.order === "newest" ? last.createdAt : last.runAt, last.id)
-      : null,
-  });
+  const page = await listCallersJobs(c, query);
+  return c.json({ jobs: page.jobs.map(toJobJson), next_cursor: page.nextCursor });
 });
 
 /** The jobs a bulk request names, within the caller's project. */
@@ -224,19 +198,6 @@ jobsApi.post("/replay", async (c) => {
   return bulkResult(c, await replayJobs(c.var.db, filter, c.var.now, c.var.now));
 });
 
-/** The job id in the path; one that is not a UUID names no job. */
-function jobIdOf(c: Context<AppEnv>): string {
-  const id = jobIdParam.safeParse(c.req.param("id"));
-  if (!id.success) throw notFound("Job");
-  return id.data;
-}
-
-async function requireJob(c: Context<AppEnv>): Promise<JobRow> {
-  const job = await findJob(c.var.db, c.var.auth.projectId, jobIdOf(c));
-  if (!job) throw notFound("Job");
-  return job;
-}
-
 jobsApi.get("/:id", async (c) => {
   const job = await requireJob(c);
   const attempts = await listAttempts(c.var.db, job.id);
@@ -257,24 +218,22 @@ jobsApi.get("/:id/attempts", async (c) => {
 
 /** Cancel: once this answers, a scheduled job never fires; a running one is not retried. */
 async function cancel(c: Context<AppEnv>) {
-  const job = await cancelJob(c.var.db, c.var.auth.projectId, jobIdOf(c), c.var.now);
-  if (!job) throw notFound("Job");
-  if (job.status !== "canceled") {
-    throw new ApiError(409, "job_finished", `The job has already ${job.status}; there is nothing to cancel.`);
-  }
-  return c.json(toJobJson(job));
+  return c.json(toJobJson(await cancelCallersJob(c)));
 }
 
 jobsApi.delete("/:id", cancel);
 jobsApi.post("/:id/cancel", cancel);
 
-/** The stored fields a PATCH body sets. */
+/**
+ * The stored fields a PATCH body sets. `headers` replaces the stored headers, except that a
+ * secret header sent back as "[redacted]" (as every response shows it) keeps its stored value.
+ */
 function changesOf(request: UpdateJobRequest, job: JobRow): JobChanges {
   const scheduledAt = request.scheduled_at === undefined ? undefined : new Date(request.scheduled_at);
   return {
     ...(request.url !== undefined && { url: request.url }),
     ...(request.http_method !== undefined && { httpMethod: request.http_method }),
-    ...(request.headers !== undefined && { headers: request.headers }),
+    ...(request.headers !== undefined && { headers: headersKeepingSecrets(request.headers, job.headers) }),
     ...(request.body !== undefined && { body: request.body }),
     ...(request.labels !== undefined && { labels: request.labels }),
     ...(request.failure_url !== undefined && { failureUrl: request.failure_url }),
@@ -289,64 +248,36 @@ function changesOf(request: UpdateJobRequest, job: JobRow): JobChanges {
   };
 }
 
-/** How often a change without If-Match re-reads the job when a concurrent write got there first. */
-const UPDATE_ATTEMPTS = 3;
-
-/**
- * Applies a change to a job that has not started, and fires it from here when it is now due
- * within seconds. With `If-Match`, only to that version of the job (412 otherwise).
- */
-async function changeScheduledJob(c: Context<AppEnv>, changesFor: (job: JobRow) => JobChanges) {
-  const ifMatch = c.req.header("if-match");
-  const { db, now } = c.var;
-  for (let attempt = 1; attempt <= UPDATE_ATTEMPTS; attempt++) {
-    const job = await requireJob(c);
-    if (ifMatch !== undefined && ifMatch !== etagOf(job)) throw preconditionFailed();
-    if (job.status !== "scheduled") throw notChangeable(job);
-    const changes = changesFor(job);
-    const merged = { ...job, ...changes };
-    assertJobRules(merged, now);
-    const claim = claimIfDueSoon(merged.runAt, merged.timeoutMs, now);
-    const updated = await updateScheduledJob(db, job.projectId, job.id, job.updatedAt, changes, claim, now);
-    if (updated) {
-      if (claim) deliverFromHere(c, claim.claimant, [{ job: updated, claim }]);
-      c.header("ETag", etagOf(updated));
-      return c.json(toJobJson(updated));
-    }
-    if (ifMatch !== undefined) throw preconditionFailed();
+function headersKeepingSecrets(incoming: Record<string, string>, stored: Record<string, string>) {
+  const { headers, unknown } = keepRedactedValues(incoming, stored);
+  if (unknown.length > 0) {
+    throw new ApiError(
+      422,
+      "validation_failed",
+      "The request is not valid; see details.",
+      unknown.map((name) => ({
+        path: `headers.${name}`,
+        message: '"[redacted]" keeps a stored secret, but this job has no such header; send its value',
+      })),
+    );
   }
-  throw new ApiError(409, "conflict", "The job kept changing while this change was applied; try again.");
+  return headers;
+}
+
+/** Answers a changed job with its new ETag. */
+function answerChanged(c: Context<AppEnv>, job: JobRow) {
+  c.header("ETag", etagOf(job));
+  return c.json(toJobJson(job));
 }
 
 jobsApi.patch("/:id", async (c) => {
   const request = await parseJsonBody(c, updateJobRequest);
-  return changeScheduledJob(c, (job) => changesOf(request, job));
+  const job = await changeScheduledJob(c, (current) => changesOf(request, current), c.req.header("if-match"));
+  return answerChanged(c, job);
 });
 
 /** Fire now: a scheduled job's next attempt moves to this instant (its scheduled_at is kept). */
-jobsApi.post("/:id/run", (c) => changeScheduledJob(c, () => ({ runAt: c.var.now })));
+jobsApi.post("/:id/run", async (c) => answerChanged(c, await runCallersJobNow(c)));
 
 /** Replay: a finished job runs again as a new run, with a new webhook-id; its history is kept. */
-jobsApi.post("/:id/replay", async (c) => {
-  const id = jobIdOf(c);
-  const { db, now } = c.var;
-  const existing = await requireJob(c);
-  const claim = claimIfDueSoon(now, existing.timeoutMs, now);
-  const job = await replayJob(db, c.var.auth.projectId, id, now, claim, now);
-  if (!job) {
-    const current = await requireJob(c);
-    throw new ApiError(409, "job_not_finished", `The job is ${current.status}; only a finished job can be replayed.`);
-  }
-  if (claim) deliverFromHere(c, claim.claimant, [{ job, claim }]);
-  c.header("ETag", etagOf(job));
-  return c.json(toJobJson(job));
-});
-
-const preconditionFailed = () =>
-  new ApiError(412, "precondition_failed", "The job has changed since that ETag: read it again and retry.");
-
-function notChangeable(job: JobRow): ApiError {
-  return job.status === "running"
-    ? new ApiError(409, "job_running", "The job is being delivered now; change it once this attempt ends.")
-    : new ApiError(409, "job_finished", `The job has already ${job.status}; it can no longer be changed.`);
-}
+jobsApi.post("/:id/replay", async (c) => answerChanged(c, await replayCallersJob(c)));

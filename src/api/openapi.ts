@@ -13,6 +13,21 @@ import {
   listJobsQuery,
   updateJobRequest,
 } from "./job-schemas";
+import {
+  createScheduleRequest,
+  listSchedulesQuery,
+  scheduleDetailResponse,
+  scheduleResponse,
+  updateScheduleRequest,
+} from "./schedule-schemas";
+import {
+  createdTokenResponse,
+  createProjectRequest,
+  createTokenRequest,
+  projectResponse,
+  rotateSecretRequest,
+  tokenResponse,
+} from "./token-schemas";
 
 /** JSON Schema (2020-12, the dialect of OpenAPI 3.1) of what a client sends or receives. */
 function jsonSchema(schema: z.ZodType, io: "input" | "output" = "input") {
@@ -50,9 +65,24 @@ const error = (description: string) => ({ description, ...json(ref("Error")) });
 const jobId = { name: "id", in: "path", required: true, schema: { type: "string", format: "uuid" } };
 const ifMatch = { name: "If-Match", in: "header", required: false, schema: { type: "string" } };
 const commonErrors = {
+  "400": error("The body is not JSON, or the URL carries a token (`token_in_query`: send it in Authorization only)"),
   "401": error("Missing, malformed, unknown or revoked token"),
   "422": error("Invalid input; details name each problem"),
+  "429": error("Too many requests with this token (`rate_limited`; Retry-After says when to retry)"),
 };
+const tokenId = { name: "tokenId", in: "path", required: true, schema: { type: "string", format: "uuid" } };
+const projectId = { name: "id", in: "path", required: true, schema: { type: "string", format: "uuid" } };
+const adminOnly = { security: [{ adminBearer: [] }] };
+const tokenList = {
+  description: "The tokens, newest first, revoked ones included; never a hash or a secret",
+  ...json({
+    type: "object",
+    properties: { tokens: { type: "array", items: ref("Token") } },
+    required: ["tokens"],
+  }),
+};
+const tokenCreated = { description: "The token; `token` is its secret, shown this once", ...json(ref("CreatedToken")) };
+const tokenRevoked = { description: "The revoked token; the next request with it answers 401", ...json(ref("Token")) };
 const jobAnswer = (description: string) => ({ description, ...json(ref("Job")) });
 const bulkAnswer = {
   description: "What changed",
@@ -80,7 +110,14 @@ export function openApiDocument(serverUrl: string) {
     servers: [{ url: serverUrl }],
     security: [{ bearer: [] }],
     components: {
-      securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "A `fliq_sk_…` API token" } },
+      securitySchemes: {
+        bearer: { type: "http", scheme: "bearer", description: "A `fliq_sk_…` API token" },
+        adminBearer: {
+          type: "http",
+          scheme: "bearer",
+          description: "The ADMIN_TOKEN Worker secret (the admin API answers 404 when it is unset)",
+        },
+      },
       schemas: {
         Error: jsonSchema(errorResponse),
         Job: jsonSchema(jobResponse, "output"),
@@ -89,6 +126,13 @@ export function openApiDocument(serverUrl: string) {
         CreateJobs: jsonSchema(createJobsRequest),
         UpdateJob: jsonSchema(updateJobRequest),
         Bulk: jsonSchema(bulkRequest),
+        Token: jsonSchema(tokenResponse, "output"),
+        CreatedToken: jsonSchema(createdTokenResponse, "output"),
+        CreateToken: jsonSchema(createTokenRequest),
+        Project: jsonSchema(projectResponse, "output"),
+        CreateProject: jsonSchema(createProjectRequest),
+        RotateSecret: jsonSchema(rotateSecretRequest),
+        ...scheduleSchemas(),
       },
     },
     paths: {
@@ -102,10 +146,12 @@ export function openApiDocument(serverUrl: string) {
           responses: {
             "201": jobAnswer("The job"),
             "200": jobAnswer("The original job, for a repeat with the same Idempotency-Key"),
-            "400": error("The body is not JSON"),
             "409": error("The Idempotency-Key was used for a different request"),
             "413": error("The request body is too large"),
             ...commonErrors,
+            "429": error(
+              "Too many requests with this token (`rate_limited`, with Retry-After), or the project has as many waiting jobs as it may (`scheduled_jobs_limit`)",
+            ),
           },
         },
         get: {
@@ -138,6 +184,9 @@ export function openApiDocument(serverUrl: string) {
               }),
             },
             ...commonErrors,
+            "429": error(
+              "Too many requests with this token (`rate_limited`), or the batch would take the project past its cap on waiting jobs (`scheduled_jobs_limit`)",
+            ),
           },
         },
       },
@@ -252,6 +301,238 @@ export function openApiDocument(serverUrl: string) {
             "404": error("No such job"),
             ...commonErrors,
           },
+        },
+      },
+      "/tokens": {
+        post: {
+          summary: "Create a token for this project (admin scope)",
+          requestBody: { required: true, ...json(ref("CreateToken")) },
+          responses: { "201": tokenCreated, "403": error("The token lacks the admin scope"), ...commonErrors },
+        },
+        get: {
+          summary: "List this project's tokens (admin scope)",
+          responses: { "200": tokenList, "403": error("The token lacks the admin scope"), ...commonErrors },
+        },
+      },
+      "/tokens/{tokenId}": {
+        parameters: [tokenId],
+        delete: {
+          summary: "Revoke a token (admin scope); revoking it again changes nothing",
+          responses: {
+            "200": tokenRevoked,
+            "403": error("The token lacks the admin scope"),
+            "404": error("No such token in this project"),
+            ...commonErrors,
+          },
+        },
+      },
+      "/admin/projects": {
+        post: {
+          summary: "Create a project with its first admin token and signing secret",
+          ...adminOnly,
+          requestBody: { required: true, ...json(ref("CreateProject")) },
+          responses: {
+            "201": {
+              description: "The project, its admin token (secret shown this once) and its signing secret",
+              ...json({
+                type: "object",
+                properties: { project: ref("Project"), token: ref("CreatedToken"), signing_secret: { type: "string" } },
+                required: ["project", "token", "signing_secret"],
+              }),
+            },
+            ...commonErrors,
+          },
+        },
+        get: {
+          summary: "List every project",
+          ...adminOnly,
+          responses: {
+            "200": {
+              description: "The projects, oldest first",
+              ...json({
+                type: "object",
+                properties: { projects: { type: "array", items: ref("Project") } },
+                required: ["projects"],
+              }),
+            },
+            ...commonErrors,
+          },
+        },
+      },
+      "/admin/projects/{id}/tokens": {
+        parameters: [projectId],
+        post: {
+          summary: "Create a token for a project",
+          ...adminOnly,
+          requestBody: { required: true, ...json(ref("CreateToken")) },
+          responses: { "201": tokenCreated, "404": error("No such project"), ...commonErrors },
+        },
+        get: {
+          summary: "List a project's tokens",
+          ...adminOnly,
+          responses: { "200": tokenList, "404": error("No such project"), ...commonErrors },
+        },
+      },
+      "/admin/projects/{id}/tokens/{tokenId}": {
+        parameters: [projectId, tokenId],
+        delete: {
+          summary: "Revoke a project's token",
+          ...adminOnly,
+          responses: { "200": tokenRevoked, "404": error("No such project or token"), ...commonErrors },
+        },
+      },
+      "/admin/projects/{id}/signing-secrets": {
+        parameters: [projectId],
+        get: {
+          summary: "The secrets signing a project's callbacks now, newest first",
+          ...adminOnly,
+          responses: {
+            "200": {
+              description: "The secrets",
+              ...json({
+                type: "object",
+                properties: { signing_secrets: { type: "array", items: { type: "string" } } },
+                required: ["signing_secrets"],
+              }),
+            },
+            "404": error("No such project"),
+            ...commonErrors,
+          },
+        },
+      },
+      "/admin/projects/{id}/signing-secrets/rotate": {
+        parameters: [projectId],
+        post: {
+          summary: "Start a signing secret rotation; older secrets keep signing for grace_hours",
+          ...adminOnly,
+          requestBody: { required: true, ...json(ref("RotateSecret")) },
+          responses: {
+            "201": {
+              description: "The new secret, and when the older ones stop signing",
+              ...json({
+                type: "object",
+                properties: {
+                  signing_secret: { type: "string" },
+                  previous_secrets_expire_at: { type: "string", format: "date-time" },
+                },
+                required: ["signing_secret", "previous_secrets_expire_at"],
+              }),
+            },
+            "404": error("No such project"),
+            ...commonErrors,
+          },
+        },
+      },
+      ...schedulePaths(),
+    },
+  };
+}
+
+function scheduleSchemas() {
+  return {
+    Schedule: jsonSchema(scheduleResponse, "output"),
+    ScheduleDetail: jsonSchema(scheduleDetailResponse, "output"),
+    CreateSchedule: jsonSchema(createScheduleRequest),
+    UpdateSchedule: jsonSchema(updateScheduleRequest),
+  };
+}
+
+/** The recurring schedules' routes. */
+function schedulePaths() {
+  const scheduleAnswer = (description: string) => ({ description, ...json(ref("Schedule")) });
+  const notFoundAnswer = error("No such schedule in this project");
+  const scheduleChange = (summary: string, description: string) => ({
+    parameters: [ifMatch],
+    summary,
+    responses: {
+      "200": scheduleAnswer(description),
+      "404": notFoundAnswer,
+      "412": error("If-Match names an older version"),
+      "401": commonErrors["401"],
+    },
+  });
+  return {
+    "/schedules": {
+      post: {
+        summary: "Create a recurring schedule",
+        parameters: [
+          { name: "Idempotency-Key", in: "header", required: false, schema: { type: "string", maxLength: 255 } },
+        ],
+        requestBody: { required: true, ...json(ref("CreateSchedule")) },
+        responses: {
+          "201": scheduleAnswer("The schedule"),
+          "200": scheduleAnswer("The original schedule, for a repeat with the same Idempotency-Key"),
+          "409": error("The Idempotency-Key was used for a different request"),
+          "413": error("The request body is too large"),
+          ...commonErrors,
+        },
+      },
+      get: {
+        summary: "List schedules",
+        parameters: queryParameters(listSchedulesQuery),
+        responses: {
+          "200": {
+            description: "A page of schedules, newest first",
+            ...json({
+              type: "object",
+              properties: {
+                schedules: { type: "array", items: ref("Schedule") },
+                next_cursor: { type: ["string", "null"] },
+              },
+              required: ["schedules", "next_cursor"],
+            }),
+          },
+          ...commonErrors,
+        },
+      },
+    },
+    "/schedules/{id}": {
+      parameters: [jobId],
+      get: {
+        summary: "A schedule, its next 5 fire times and its recent runs",
+        responses: {
+          "200": { description: "The schedule", ...json(ref("ScheduleDetail")) },
+          "404": notFoundAnswer,
+          "401": commonErrors["401"],
+        },
+      },
+      patch: {
+        summary: "Change a schedule in place",
+        parameters: [ifMatch],
+        requestBody: { required: true, ...json(ref("UpdateSchedule")) },
+        responses: {
+          "200": scheduleAnswer("The changed schedule"),
+          "404": notFoundAnswer,
+          "409": error("The schedule kept changing meanwhile"),
+          "412": error("If-Match names an older version"),
+          ...commonErrors,
+        },
+      },
+      delete: {
+        summary: "Delete a schedule; occurrences not yet started are withdrawn, past runs stay",
+        responses: {
+          "200": scheduleAnswer("The deleted schedule"),
+          "404": notFoundAnswer,
+          "401": commonErrors["401"],
+        },
+      },
+    },
+    "/schedules/{id}/pause": {
+      parameters: [jobId],
+      post: scheduleChange("Pause a schedule", "The paused schedule"),
+    },
+    "/schedules/{id}/resume": {
+      parameters: [jobId],
+      post: scheduleChange("Resume a schedule; missed occurrences follow its missed_policy", "The active schedule"),
+    },
+    "/schedules/{id}/trigger": {
+      parameters: [jobId],
+      post: {
+        summary: "Run the schedule's request once now, as a job linked to it",
+        responses: {
+          "201": jobAnswer("The job"),
+          "404": notFoundAnswer,
+          "401": commonErrors["401"],
         },
       },
     },

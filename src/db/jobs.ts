@@ -45,6 +45,19 @@ export async function insertJobOnce(db: Database, job: NewJob): Promise<{ job: J
   return { job: existing, created: false };
 }
 
+/**
+ * How many of a project's jobs are waiting (`scheduled`), counting at most `atMost` rows, so
+ * the check costs the same however full the project is. Read-only; concurrent creates are not
+ * serialized against it (the cap it serves is a soft one).
+ */
+export async function countScheduledJobs(db: Database, projectId: string, atMost: number): Promise<number> {
+  const result = await db.execute<{ count: number }>(sql`
+    SELECT count(*)::int AS count FROM (
+      SELECT 1 FROM jobs WHERE project_id = ${projectId} AND status = 'scheduled' LIMIT ${atMost}
+    ) waiting`);
+  return Number(result.rows[0].count);
+}
+
 /** A project's job by id; another project's id finds nothing. */
 export async function findJob(db: Database, projectId: string, id: string): Promise<JobRow | undefined> {
   const [row] = await db
@@ -77,6 +90,8 @@ export interface JobFilter {
   urlPrefix?: string;
   scheduledFrom?: Date;
   scheduledTo?: Date;
+  /** Runs of this recurring schedule. */
+  scheduleId?: string;
 }
 
 /** The SQL conditions of a filter; always scoped to its project. */
@@ -90,6 +105,7 @@ function filterConditions(filter: JobFilter): SQL[] {
   if (filter.urlPrefix) conditions.push(sql`starts_with(${jobs.url}, ${filter.urlPrefix})`);
   if (filter.scheduledFrom) conditions.push(gte(jobs.scheduledAt, filter.scheduledFrom));
   if (filter.scheduledTo) conditions.push(lt(jobs.scheduledAt, filter.scheduledTo));
+  if (filter.scheduleId) conditions.push(eq(jobs.scheduleId, filter.scheduleId));
   return conditions;
 }
 
@@ -155,11 +171,10 @@ export interface ClaimOptions {
  */
 export async function claimWindow(db: Database, options: ClaimOptions): Promise<ClaimedJob[]> {
   const now = sql`${options.now.toISOString()}::timestamptz`;
+  // The pick is a materialized CTE, run exactly once: inside `WHERE id IN (subquery)` Postgres
+  // may re-run a LIMIT … SKIP LOCKED subquery and so take more rows than the limit.
   const result = await db.execute<{ id: string; run_at: string }>(sql`
-    UPDATE jobs
-    SET claimed_by = ${options.claimant},
-        locked_until = GREATEST(run_at, ${now}) + ${options.leaseMs} * interval '1 millisecond'
-    WHERE id IN (
+    WITH picked AS MATERIALIZED (
       SELECT id FROM jobs
       WHERE status = 'scheduled'
         AND run_at < ${options.dueBefore.toISOString()}::timestamptz
@@ -168,7 +183,12 @@ export async function claimWindow(db: Database, options: ClaimOptions): Promise<
       LIMIT ${options.limit}
       FOR UPDATE SKIP LOCKED
     )
-    RETURNING id, run_at`);
+    UPDATE jobs
+    SET claimed_by = ${options.claimant},
+        locked_until = GREATEST(jobs.run_at, ${now}) + ${options.leaseMs} * interval '1 millisecond'
+    FROM picked
+    WHERE jobs.id = picked.id
+    RETURNING jobs.id, jobs.run_at`);
   // RETURNING keeps no order; the plan wants soonest first.
   return result.rows
     .map((row) => ({ id: row.id, runAt: new Date(row.run_at) }))
@@ -207,7 +227,8 @@ export async function startClaimedJobs(db: Database, options: StartOptions): Pro
     })
     .where(
       and(
-        inArray(jobs.id, options.ids),
+        // One array parameter, not one per id: a single statement text whatever the group size.
+        sql`${jobs.id} = ANY(${toUuidArray(options.ids)})`,
         eq(jobs.status, "scheduled"),
         eq(jobs.claimedBy, options.claimant),
         lte(jobs.runAt, options.dueBy),
@@ -370,7 +391,7 @@ export async function releaseClaims(db: Database, claimant: string, ids: string[
   await db
     .update(jobs)
     .set({ claimedBy: null, lockedUntil: null })
-    .where(and(inArray(jobs.id, ids), eq(jobs.status, "scheduled"), eq(jobs.claimedBy, claimant)));
+    .where(and(sql`${jobs.id} = ANY(${toUuidArray(ids)})`, eq(jobs.status, "scheduled"), eq(jobs.claimedBy, claimant)));
 }
 
 /**
@@ -554,4 +575,12 @@ export async function pruneHistory(
     )
     SELECT (SELECT count(*) FROM old_jobs)::int AS jobs, (SELECT count(*) FROM old_attempts)::int AS attempts`);
   return result.rows[0];
+}
+
+/**
+ * Job ids as one `uuid[]` parameter (drizzle would spread a JS array into one parameter per
+ * element). The ids come from our own rows; the cast rejects anything that is not a uuid.
+ */
+function toUuidArray(ids: readonly string[]): SQL {
+  return sql`${`{${ids.join(",")}}`}::uuid[]`;
 }

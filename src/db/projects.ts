@@ -1,7 +1,8 @@
 /**
  * SQL for projects and their API tokens.
  */
-import { and, desc, eq, gt, isNull, or, sql } from "drizzle-orm";
+import { and, desc, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
+import { generateApiToken } from "../auth/tokens";
 import { generateSigningSecret } from "../auth/webhook-signature";
 import type { Database } from "./client";
 import { type ApiTokenRow, apiTokens, type ProjectRow, projects, signingSecrets } from "./schema";
@@ -77,6 +78,59 @@ export async function insertApiToken(db: Database, token: NewApiToken, now: Date
 }
 
 /**
+ * Issues a new token for a project: generates the secret, stores its hash and lookup prefix,
+ * and returns the clear token, which exists nowhere else and is shown to the caller once.
+ */
+export async function issueApiToken(
+  db: Database,
+  token: { projectId: string; name: string; scopes: string[] },
+  now: Date,
+): Promise<{ row: ApiTokenRow; token: string }> {
+  const generated = await generateApiToken();
+  const row = await insertApiToken(db, { ...token, prefix: generated.prefix, tokenHash: generated.hash }, now);
+  return { row, token: generated.token };
+}
+
+/** A project's tokens, newest first, revoked ones included (they show when they were revoked). */
+export async function listApiTokens(db: Database, projectId: string): Promise<ApiTokenRow[]> {
+  return db
+    .select()
+    .from(apiTokens)
+    .where(eq(apiTokens.projectId, projectId))
+    .orderBy(desc(apiTokens.createdAt), desc(apiTokens.id));
+}
+
+/**
+ * Revokes a project's token; the very next request with it is refused, because every request
+ * looks its token up again. Idempotent: revoking a revoked token keeps its first revoked_at.
+ * Another project's token id finds nothing (undefined).
+ */
+export async function revokeApiToken(
+  db: Database,
+  projectId: string,
+  id: string,
+  now: Date,
+): Promise<ApiTokenRow | undefined> {
+  const [row] = await db
+    .update(apiTokens)
+    .set({ revokedAt: sql`coalesce(${apiTokens.revokedAt}, ${now.toISOString()}::timestamptz)` })
+    .where(and(eq(apiTokens.projectId, projectId), eq(apiTokens.id, id)))
+    .returning();
+  return row;
+}
+
+/**
+ * Records that a token was used. Guard: only when its last_used_at is older than
+ * `staleBefore`, so a busy token costs one write a minute, not one per request.
+ */
+export async function touchApiToken(db: Database, id: string, now: Date, staleBefore: Date): Promise<void> {
+  await db
+    .update(apiTokens)
+    .set({ lastUsedAt: now })
+    .where(and(eq(apiTokens.id, id), or(isNull(apiTokens.lastUsedAt), lt(apiTokens.lastUsedAt, staleBefore))));
+}
+
+/**
  * Unrevoked tokens whose clear prefix matches. Read-only; the caller compares hashes in
  * constant time, so the lookup itself never depends on the secret part.
  */
@@ -85,6 +139,11 @@ export async function findLiveTokensByPrefix(db: Database, prefix: string): Prom
     .select()
     .from(apiTokens)
     .where(and(eq(apiTokens.prefix, prefix), isNull(apiTokens.revokedAt)));
+}
+
+/** Every project, oldest first. */
+export async function listProjects(db: Database): Promise<ProjectRow[]> {
+  return db.select().from(projects).orderBy(projects.createdAt, projects.id);
 }
 
 /** Finds a project by id. */

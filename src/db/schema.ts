@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import {
+  type AnyPgColumn,
   bigserial,
   index,
   integer,
@@ -12,12 +13,16 @@ import {
   uuid,
 } from "drizzle-orm/pg-core";
 import type { HttpMethod } from "../jobs/limits";
+import { MISSED_POLICIES, OVERLAP_POLICIES, SCHEDULE_STATUSES } from "../jobs/schedule-policy";
 import { ATTEMPT_OUTCOMES, JOB_STATUSES } from "../jobs/states";
 
 const timestamptz = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
 
 export const jobStatus = pgEnum("job_status", JOB_STATUSES);
 export const attemptOutcome = pgEnum("attempt_outcome", ATTEMPT_OUTCOMES);
+export const scheduleStatus = pgEnum("schedule_status", SCHEDULE_STATUSES);
+export const missedPolicy = pgEnum("missed_policy", MISSED_POLICIES);
+export const overlapPolicy = pgEnum("overlap_policy", OVERLAP_POLICIES);
 
 /** The tenant: owns tokens, jobs and signing secrets. */
 export const projects = pgTable("projects", {
@@ -88,8 +93,15 @@ export const jobs = pgTable(
     createdAt: timestamptz("created_at").notNull(),
     updatedAt: timestamptz("updated_at").notNull(),
     finishedAt: timestamptz("finished_at"),
+    // The recurring schedule this job is a run of (null for one-off jobs), and for a run the
+    // schedule created on its own, the occurrence it is (null for a run triggered by hand).
+    scheduleId: uuid("schedule_id").references((): AnyPgColumn => schedules.id, { onDelete: "set null" }),
+    occurrenceAt: timestamptz("occurrence_at"),
   },
   (t) => [
+    // An occurrence is created at most once, however many ticks or API calls race to create it.
+    uniqueIndex("jobs_schedule_occurrence_idx").on(t.scheduleId, t.occurrenceAt).where(sql`occurrence_at IS NOT NULL`),
+    index("jobs_schedule_scheduled_idx").on(t.scheduleId, t.scheduledAt).where(sql`schedule_id IS NOT NULL`),
     // The claim scans only due rows; finished rows never enter this index.
     index("jobs_due_idx").on(t.runAt).where(sql`status = 'scheduled'`),
     // Retention scans only finished rows.
@@ -99,6 +111,51 @@ export const jobs = pgTable(
     index("jobs_project_created_idx").on(t.projectId, t.createdAt, t.id),
     index("jobs_project_run_at_idx").on(t.projectId, t.runAt, t.id),
     uniqueIndex("jobs_idempotency_idx").on(t.projectId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL`),
+  ],
+);
+
+/**
+ * A recurring schedule: a cron expression in a time zone and the request each occurrence makes.
+ * Each occurrence becomes a job (jobs.schedule_id); next_run_at is the first occurrence not yet
+ * handled, and moves forward only by a compare-and-set (see src/db/schedules.ts).
+ */
+export const schedules = pgTable(
+  "schedules",
+  {
+    id: uuid("id").primaryKey(),
+    projectId: uuid("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    cron: text("cron").notNull(),
+    timezone: text("timezone").notNull(),
+    url: text("url").notNull(),
+    httpMethod: text("http_method").$type<HttpMethod>().notNull(),
+    headers: jsonb("headers").$type<Record<string, string>>().notNull(),
+    body: text("body"),
+    maxRetries: integer("max_retries").notNull(),
+    timeoutMs: integer("timeout_ms").notNull(),
+    backoffInitialMs: integer("backoff_initial_ms").notNull(),
+    backoffMaxMs: integer("backoff_max_ms").notNull(),
+    labels: jsonb("labels").$type<Record<string, string>>().notNull().default({}),
+    failureUrl: text("failure_url"),
+    // Occurrences from starts_at (inclusive) until ends_at (exclusive).
+    startsAt: timestamptz("starts_at"),
+    endsAt: timestamptz("ends_at"),
+    status: scheduleStatus("status").notNull(),
+    missedPolicy: missedPolicy("missed_policy").notNull(),
+    overlapPolicy: overlapPolicy("overlap_policy").notNull(),
+    idempotencyKey: text("idempotency_key"),
+    idempotencyFingerprint: text("idempotency_fingerprint"),
+    nextRunAt: timestamptz("next_run_at"),
+    lastOccurrenceAt: timestamptz("last_occurrence_at"),
+    createdAt: timestamptz("created_at").notNull(),
+    updatedAt: timestamptz("updated_at").notNull(),
+  },
+  (t) => [
+    // The tick scans only active schedules with an occurrence left.
+    index("schedules_due_idx").on(t.nextRunAt).where(sql`status = 'active'`),
+    index("schedules_project_created_idx").on(t.projectId, t.createdAt, t.id),
+    uniqueIndex("schedules_idempotency_idx").on(t.projectId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL`),
   ],
 );
 
@@ -149,3 +206,4 @@ export type ProjectRow = typeof projects.$inferSelect;
 export type ApiTokenRow = typeof apiTokens.$inferSelect;
 export type JobRow = typeof jobs.$inferSelect;
 export type JobAttemptRow = typeof jobAttempts.$inferSelect;
+export type ScheduleRow = typeof schedules.$inferSelect;

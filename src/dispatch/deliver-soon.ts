@@ -5,6 +5,7 @@
 import { openDatabase } from "../db/client";
 import type { ClaimedJob } from "../db/jobs";
 import type { Settings } from "../settings";
+import { outboundOf } from "./deliver";
 import { DeliveryRun } from "./delivery-run";
 import { SubrequestBudget } from "./subrequest-budget";
 
@@ -29,6 +30,7 @@ export async function deliverSoon(settings: Settings, claimant: string, windowEn
       windowEnd,
       pollWindow: false,
       budget: new SubrequestBudget(settings.subrequestBudget - 1),
+      outbound: outboundOf(settings),
     });
     run.add(jobs);
     return await run.run();

@@ -1,6 +1,6 @@
 /**
  * One invocation's delivery loop. It holds a plan of claimed jobs sorted by fire time,
- * starts each a few milliseconds ahead of its time (one statement per group due together),
+ * starts each a few milliseconds ahead of its time (one statement per ~100 ms of schedule),
  * waits for the exact instant, fires under the connection cap, and writes results back in
  * batches. A run that owns a window (the tick) also polls for jobs created or rescheduled
  * into it, and keeps retries that fall due inside it.
@@ -19,13 +19,19 @@ import {
   startClaimedJobs,
 } from "../db/jobs";
 import { type AttemptResult, decideAfterAttempt, errorClassOf } from "../jobs/delivery-policy";
-import { prepareCallback, sendCallback } from "./deliver";
+import { type Outbound, prepareCallback, sendCallback } from "./deliver";
 import { Semaphore } from "./semaphore";
 import type { SubrequestBudget } from "./subrequest-budget";
 
 export const TIMING = {
   /** A job is started (set running, request read, callback signed) this long before its time. */
   startLeadMs: 40,
+  /**
+   * Jobs due this soon after the first one due are started with it, in the same statement:
+   * one start per ~100 ms of schedule instead of one per job, at the cost of those jobs
+   * turning `running` (no longer cancelable) up to this much earlier.
+   */
+  startBatchMs: 100,
   /** Finished attempts wait at most this long to be written together. */
   flushIntervalMs: 100,
   /** ...or are written at once when this many are waiting. */
@@ -56,6 +62,8 @@ export interface DeliveryRunOptions {
   /** Whether to poll the window for new jobs (the tick does; shards and the API do not). */
   pollWindow: boolean;
   budget: SubrequestBudget;
+  /** Which URLs may be called (checked again before every attempt), and the services that reach Workers. */
+  outbound: Outbound;
   random?: () => number;
 }
 
@@ -96,7 +104,7 @@ export class DeliveryRun {
     for (;;) {
       const now = Date.now();
       const windowOpen = now < windowEnd.getTime();
-      const due = this.takeDue(now + TIMING.startLeadMs);
+      const due = this.takeDue(now + TIMING.startLeadMs + TIMING.startBatchMs);
       if (due.length > 0) await this.start(due);
       if (this.shouldFlush(now)) await this.flush();
       if (pollWindow && windowOpen && now >= nextPollAt) {
@@ -135,7 +143,8 @@ export class DeliveryRun {
       started = await startClaimedJobs(db, {
         claimant,
         ids,
-        dueBy: new Date(now.getTime() + TIMING.startLeadMs * 2),
+        // Slack of one lead beyond the batch: the statement may run a little after `now`.
+        dueBy: new Date(now.getTime() + TIMING.startLeadMs * 2 + TIMING.startBatchMs),
         leaseMarginMs: TIMING.runningLeaseMarginMs,
         now,
       });
@@ -161,7 +170,7 @@ export class DeliveryRun {
     const callback = await prepareCallback(job, sendAt);
     const waitMs = job.runAt.getTime() - Date.now();
     if (waitMs > 0) await sleep(waitMs);
-    const result = await this.semaphore.run(() => sendCallback(callback));
+    const result = await this.semaphore.run(() => sendCallback(callback, this.options.outbound));
     this.report.delivered++;
     this.finish(job, result);
   }

@@ -6,7 +6,9 @@
  */
 import { connectNow, type Database } from "../db/client";
 import { type ClaimedJob, claimWindow, pruneHistory, releaseClaims, rescueExpiredLeases } from "../db/jobs";
+import type { Outbound } from "./deliver";
 import { type DeliveryReport, DeliveryRun, TIMING } from "./delivery-run";
+import { materializeDueSchedules } from "./schedule-occurrences";
 import { planShards, type ShardLimits } from "./shard-plan";
 import { SubrequestBudget } from "./subrequest-budget";
 
@@ -32,6 +34,8 @@ export interface TickDependencies {
   /** The tick's clock reading at start. */
   now: Date;
   limits: { subrequestBudget: number; callbacksPerSecond: number; maxShards: number; retentionDays: number };
+  /** Which URLs may be called, and the services that reach Workers. */
+  outbound: Outbound;
   /** Delivers a shard in a fresh invocation; resolves when it is done. */
   runShard: (shard: Shard) => Promise<DeliveryReport>;
   random?: () => number;
@@ -39,6 +43,8 @@ export interface TickDependencies {
 
 export interface TickReport {
   rescued: number;
+  /** Jobs created for recurring schedules' occurrences. */
+  occurrences: number;
   pruned: { jobs: number; attempts: number };
   claimed: number;
   shards: number;
@@ -59,6 +65,8 @@ export async function runTick(deps: TickDependencies): Promise<TickReport> {
 
   const rescued = await rescueExpiredLeases(db, now);
   const pruned = await pruneHistory(db, new Date(now.getTime() - limits.retentionDays * DAY_MS), PRUNE_BATCH);
+  // Occurrences become ordinary jobs first, so this tick claims and fires them like any other.
+  const occurrences = await materializeDueSchedules(db, { minute: deps.scheduledTime, windowEnd }, now);
   const claimed = await claimAll(db, claimant, windowEnd, now, shardLimits);
   const { shards, overflow } = planShards(claimed, shardLimits);
   await releaseClaims(
@@ -68,7 +76,8 @@ export async function runTick(deps: TickDependencies): Promise<TickReport> {
   );
 
   const budget = new SubrequestBudget(limits.subrequestBudget - SUBREQUEST_OVERHEAD - (shards.length - 1));
-  const run = new DeliveryRun({ db, claimant, windowEnd, pollWindow: true, budget, random: deps.random });
+  const { outbound, random } = deps;
+  const run = new DeliveryRun({ db, claimant, windowEnd, pollWindow: true, budget, outbound, random });
   run.add(shards[0] ?? []);
   const remote = shards.slice(1).map((jobs) =>
     deps.runShard({
@@ -78,7 +87,15 @@ export async function runTick(deps: TickDependencies): Promise<TickReport> {
     }),
   );
   const [local] = await Promise.all([run.run(), ...remote]);
-  return { rescued, pruned, claimed: claimed.length, shards: shards.length, overflow: overflow.length, local };
+  return {
+    rescued,
+    occurrences,
+    pruned,
+    claimed: claimed.length,
+    shards: shards.length,
+    overflow: overflow.length,
+    local,
+  };
 }
 
 /** Claims the window's jobs page by page, up to what all shards together may deliver. */
@@ -102,7 +119,12 @@ async function claimAll(
 }
 
 /** Delivers a shard handed over by a tick, under the tick's claim, in this invocation. */
-export async function runShard(db: Database, shard: Shard, subrequestBudget: number): Promise<DeliveryReport> {
+export async function runShard(
+  db: Database,
+  shard: Shard,
+  subrequestBudget: number,
+  outbound: Outbound,
+): Promise<DeliveryReport> {
   await connectNow(db);
   const run = new DeliveryRun({
     db,
@@ -110,6 +132,7 @@ export async function runShard(db: Database, shard: Shard, subrequestBudget: num
     windowEnd: new Date(shard.windowEnd),
     pollWindow: false,
     budget: new SubrequestBudget(subrequestBudget - SUBREQUEST_OVERHEAD),
+    outbound,
   });
   run.add(shard.jobs.map((job) => ({ id: job.id, runAt: new Date(job.runAt) })));
   return run.run();

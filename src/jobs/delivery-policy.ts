@@ -5,7 +5,7 @@
 import type { AttemptOutcome, JobStatus } from "./states";
 
 /** Why an attempt did not get a response, or what was wrong with the one it got. */
-export type AttemptErrorClass = "network_error" | "timeout" | "http_error" | "redirect";
+export type AttemptErrorClass = "network_error" | "timeout" | "http_error" | "redirect" | "target_refused";
 
 /** What one callback attempt produced. A response, or the error that prevented one. */
 export interface AttemptResult {
@@ -15,7 +15,7 @@ export interface AttemptResult {
   responseExcerpt?: string;
   /** The response's Retry-After header, as sent. */
   retryAfter?: string;
-  /** Set when there was no response (network_error, timeout). */
+  /** Set when there was no response (network_error, timeout, or target_refused: the URL was not called). */
   errorClass?: AttemptErrorClass;
   errorMessage?: string;
 }
@@ -25,9 +25,11 @@ export type ResultClass = "success" | "retryable" | "permanent";
 /**
  * 2xx succeeds. Network errors, timeouts, 408, 429 and 5xx are worth retrying.
  * Redirects are never followed (the target moved; following blindly could leave the
- * checked host), so a 3xx, like any other 4xx, fails without retry.
+ * checked host), so a 3xx, like any other 4xx, fails without retry. A target the SSRF policy
+ * refuses will be refused again, so it fails without retry too.
  */
 export function classifyResult(result: Pick<AttemptResult, "statusCode" | "errorClass">): ResultClass {
+  if (result.errorClass === "target_refused") return "permanent";
   const code = result.statusCode;
   if (code === undefined) return "retryable";
   if (code >= 200 && code < 300) return "success";

@@ -3,12 +3,12 @@
  * the real Postgres named by DATABASE_URL, or embedded PGlite), the WebSocket bridge the
  * Worker reaches it through, and a real callback receiver.
  */
-import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { startDbBridge } from "../../scripts/local/bridge";
 import { startEmbeddedPostgres } from "../../scripts/local/embedded-postgres";
 import { migrateDatabase } from "../../scripts/local/migrate";
 import { startReceiver } from "./receiver";
+import { createScratchDatabase } from "./scratch-database";
 import { prepareWelcomeWorker } from "./welcome-worker";
 
 declare module "vitest" {
@@ -48,25 +48,5 @@ export default async function setup(project: TestProject) {
     await receiver.close();
     await bridge.close();
     await database.close();
-  };
-}
-
-/** Creates an empty database on the server for this run, and drops it afterwards. */
-async function createScratchDatabase(serverUrl: string) {
-  const name = `fliq_test_${Date.now()}_${process.pid}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return {
-    databaseUrl: url.toString(),
-    async close() {
-      const dropper = new pg.Client({ connectionString: serverUrl });
-      await dropper.connect();
-      await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await dropper.end();
-    },
   };
 }

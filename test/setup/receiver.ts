@@ -6,6 +6,9 @@
  *   /flaky/<n>/…          500 for the first n requests to this exact path, then 200
  *   /slow/<ms>/…          200 after ms milliseconds
  *   /retry-after/<v>/…    503 with `Retry-After: v`
+ *   /large/<n>/…          200 with a body of n bytes ("x" repeated), its length announced
+ *   /chunked/<n>/…        the same body sent in 1 KiB chunks, its length not announced
+ *   /redirect/<code>/<id> that 3xx, pointing at /ok/<id>-followed on this same receiver
  * Tests read what a path received with GET /__inbox?path=<path>, and the most requests it
  * had in flight at once since the last POST /__concurrency/reset with GET /__concurrency.
  */
@@ -60,10 +63,21 @@ export async function startReceiver(): Promise<Receiver> {
       case "slow":
         await new Promise((resolve) => setTimeout(resolve, Number(arg)));
         break;
+      case "redirect":
+        res.statusCode = Number(arg);
+        res.setHeader("location", `/ok/${url.pathname.split("/")[3]}-followed`);
+        break;
       case "retry-after":
         res.statusCode = 503;
         res.setHeader("retry-after", decodeURIComponent(arg));
         break;
+      case "large":
+        res.end("x".repeat(Number(arg)));
+        return;
+      case "chunked":
+        for (let sent = 0; sent < Number(arg); sent += 1024) res.write("x".repeat(Math.min(1024, Number(arg) - sent)));
+        res.end();
+        return;
     }
     res.end(JSON.stringify({ path: record.path, seen }));
   });

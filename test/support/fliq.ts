@@ -18,6 +18,8 @@ import type { ReceivedRequest } from "./received-request";
 export interface TestBindings extends Bindings {
   RECEIVER_URL: string;
   DATABASE_KIND: "postgres" | "pglite";
+  /** A rate limiter of 3 requests a minute (vitest.config.ts), for the rate-limit test. */
+  SMALL_RATE_LIMITER: RateLimit;
 }
 
 export const testEnv = env as unknown as TestBindings;
@@ -131,7 +133,14 @@ export interface ApiResponse {
 export async function callApi(
   method: string,
   path: string,
-  options: { token?: string; json?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+  options: {
+    token?: string;
+    json?: unknown;
+    rawBody?: string;
+    headers?: Record<string, string>;
+    /** Bindings to change for this call only (e.g. a production setting the tests otherwise relax). */
+    env?: Partial<TestBindings>;
+  } = {},
 ): Promise<ApiResponse> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
@@ -142,7 +151,8 @@ export async function callApi(
   }
   const ctx = createExecutionContext();
   const request = new Request(`http://fliq.test${path}`, { method, headers, body });
-  const response = await fliqWorker.fetch(request as Parameters<typeof fliqWorker.fetch>[0], testEnv, ctx);
+  const callEnv = options.env ? { ...testEnv, ...options.env } : testEnv;
+  const response = await fliqWorker.fetch(request as Parameters<typeof fliqWorker.fetch>[0], callEnv, ctx);
   const text = await response.text();
   // Work the request left in waitUntil (a delivery it fires itself) finishes before the test goes on.
   await waitOnExecutionContext(ctx);
@@ -153,10 +163,10 @@ export async function callApi(
  * Runs the cron handler as the runtime would, for the tick whose window ends at `windowEnd`
  * (a back-dated minute, so the test need not wait out a whole window), and waits for all its work.
  */
-export async function runTickUntil(windowEnd: Date): Promise<void> {
+export async function runTickUntil(windowEnd: Date, envOverrides?: Partial<TestBindings>): Promise<void> {
   const scheduledTime = windowEnd.getTime() - 60_000 - WINDOW_OVERLAP_MS;
   const controller = createScheduledController({ scheduledTime, cron: "* * * * *" });
   const ctx = createExecutionContext();
-  await fliqWorker.scheduled(controller, env as unknown as Bindings, ctx);
+  await fliqWorker.scheduled(controller, envOverrides ? { ...testEnv, ...envOverrides } : testEnv, ctx);
   await waitOnExecutionContext(ctx);
 }

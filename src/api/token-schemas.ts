@@ -1,0 +1,79 @@
+/**
+ * The wire format of tokens, projects and signing secrets (the /tokens and /admin APIs).
+ * A token's hash is never part of any answer; its clear secret only of the one that creates it.
+ */
+import { z } from "zod";
+import { TOKEN_PREFIX } from "../auth/tokens";
+import type { ApiTokenRow, ProjectRow } from "../db/schema";
+
+export const TOKEN_SCOPES = ["read", "write", "admin"] as const;
+
+const name = z
+  .string()
+  .min(1)
+  .max(100)
+  .refine((text) => text.isWellFormed() && ![...text].some((char) => char < " " || char === "\u007f"), {
+    message: "must be printable text, without control characters",
+  });
+
+/** `POST /tokens`: a name to recognise it by, and its scopes (default read and write). */
+export const createTokenRequest = z.strictObject({
+  name,
+  scopes: z
+    .array(z.enum(TOKEN_SCOPES))
+    .min(1)
+    .default(["read", "write"])
+    .transform((scopes) => [...new Set(scopes)]),
+});
+
+/** `POST /admin/projects`. */
+export const createProjectRequest = z.strictObject({ name });
+
+/** `POST /admin/projects/:id/signing-secrets/rotate`: how long older secrets keep signing. */
+export const rotateSecretRequest = z.strictObject({
+  grace_hours: z
+    .number()
+    .min(0)
+    .max(24 * 30)
+    .default(24),
+});
+
+/** Ids in paths are UUIDs; anything else names nothing. */
+export const idParam = z.uuid();
+
+const isoDateTime = z.iso.datetime({ offset: true });
+
+/** A token as every answer shows it. */
+export const tokenResponse = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  scopes: z.array(z.enum(TOKEN_SCOPES)),
+  /** The token's first characters, to recognise it; never enough to use it. */
+  prefix: z.string(),
+  created_at: isoDateTime,
+  last_used_at: isoDateTime.nullable(),
+  revoked_at: isoDateTime.nullable(),
+});
+
+/** The answer to creating a token: the only time its secret is shown. */
+export const createdTokenResponse = tokenResponse.extend({ token: z.string() });
+
+export const projectResponse = z.object({ id: z.uuid(), name: z.string(), created_at: isoDateTime });
+
+const isoOrNull = (date: Date | null) => (date ? date.toISOString() : null);
+
+export function toTokenJson(row: ApiTokenRow): z.input<typeof tokenResponse> {
+  return {
+    id: row.id,
+    name: row.name,
+    scopes: row.scopes as Array<(typeof TOKEN_SCOPES)[number]>,
+    prefix: `${TOKEN_PREFIX}${row.prefix}`,
+    created_at: row.createdAt.toISOString(),
+    last_used_at: isoOrNull(row.lastUsedAt),
+    revoked_at: isoOrNull(row.revokedAt),
+  };
+}
+
+export function toProjectJson(row: ProjectRow): z.input<typeof projectResponse> {
+  return { id: row.id, name: row.name, created_at: row.createdAt.toISOString() };
+}

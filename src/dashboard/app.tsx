@@ -1,0 +1,277 @@
+/**
+ * The dashboard: server-rendered pages (hono/jsx) mounted at /dashboard in the same Worker.
+ * Pages work without client-side script; every action is a POST form guarded by the session's
+ * CSRF token and an origin check, and acts through the same functions as the JSON API.
+ */
+import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { authenticateToken, hasScope } from "../api/auth";
+import type { AppEnv } from "../api/context";
+import { ApiError } from "../api/errors";
+import {
+  cancelCallersJob,
+  changeScheduledJob,
+  listCallersJobs,
+  replayCallersJob,
+  requireJob,
+  runCallersJobNow,
+} from "../api/job-actions";
+import { jobIdParam, listJobsQuery, updateJobRequest } from "../api/job-schemas";
+import { parseOrThrow } from "../api/validation";
+import { openDatabase } from "../db/client";
+import { findJob, listAttempts, listJobs } from "../db/jobs";
+import { attemptActivity, countJobsByStatus, recentFailures } from "../db/stats";
+import { JOB_STATUSES, type JobStatus } from "../jobs/states";
+import { readSettings } from "../settings";
+import type { Viewer } from "./layout";
+import { ErrorPage } from "./pages/error";
+import { ACTION_NOTICES, type ActionNotice, JobPage } from "./pages/job";
+import { type JobListFilters, JobsPage } from "./pages/jobs";
+import { LoginPage } from "./pages/login";
+import { type ActivitySpan, OverviewPage } from "./pages/overview";
+import {
+  CSRF_FIELD,
+  csrfTokenFor,
+  DASHBOARD_PATH,
+  endSession,
+  isSameOriginPost,
+  isValidCsrfToken,
+  sessionToken,
+  startSession,
+} from "./session";
+
+/** The dashboard's request variables: the API's, plus who is looking and the submitted form. */
+export interface DashboardEnv {
+  Bindings: AppEnv["Bindings"];
+  Variables: AppEnv["Variables"] & { viewer: Viewer; form: Record<string, string | File> };
+}
+
+/** Forms are a few fields; anything bigger is not one of ours. */
+const FORM_MAX_BYTES = 16 * 1024;
+const UPCOMING_SHOWN = 10;
+const FAILURES_SHOWN = 10;
+const MINUTE_MS = 60_000;
+
+export const dashboard = new Hono<DashboardEnv>();
+
+/** The job actions take the API's context; the dashboard's has the same variables and more. */
+const asApi = (c: Context<DashboardEnv>) => c as unknown as Context<AppEnv>;
+
+dashboard.onError((error, c) => {
+  const viewer = c.get("viewer");
+  if (error instanceof ApiError) {
+    // A failed action links back to the page it was taken from.
+    const back = /^(\/dashboard\/jobs\/[^/]+)\/[a-z]+$/.exec(c.req.path)?.[1];
+    return c.html(
+      <ErrorPage status={error.status} message={error.message} details={error.details} viewer={viewer} back={back} />,
+      error.status,
+    );
+  }
+  console.error("unhandled dashboard error", error);
+  return c.html(<ErrorPage status={500} message="Something went wrong on our side." viewer={viewer} />, 500);
+});
+
+// Pages hold project data and CSRF tokens: never cached, never framed, no script at all.
+dashboard.use("*", async (c, next) => {
+  await next();
+  c.header("Cache-Control", "no-store");
+  c.header(
+    "Content-Security-Policy",
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  );
+  c.header("X-Content-Type-Options", "nosniff");
+  // Not "no-referrer": under it browsers send `Origin: null` on form posts, and the origin check refuses them.
+  c.header("Referrer-Policy", "same-origin");
+});
+
+dashboard.use(
+  "*",
+  bodyLimit({
+    maxSize: FORM_MAX_BYTES,
+    onError: () => {
+      throw new ApiError(413, "payload_too_large", `Forms are limited to ${FORM_MAX_BYTES} bytes.`);
+    },
+  }),
+);
+
+// One database pool per request, ended after the response is sent.
+dashboard.use("*", async (c, next) => {
+  const database = openDatabase(readSettings(c.env));
+  c.set("db", database.db);
+  try {
+    await next();
+  } finally {
+    c.executionCtx.waitUntil(database.close());
+  }
+});
+
+/** The form's text fields; a file field reads as absent. */
+const field = (c: Context<DashboardEnv>, name: string) => {
+  const value = c.get("form")?.[name];
+  return typeof value === "string" ? value : undefined;
+};
+
+const crossOrigin = () => new ApiError(403, "cross_origin", "This form was sent from another site, so it was refused.");
+
+dashboard.get("/login", (c) =>
+  c.html(<LoginPage notice={c.req.query("signed_out") !== undefined ? "You are signed out." : undefined} />),
+);
+
+dashboard.post("/login", async (c) => {
+  // No session yet to hold a CSRF token; the origin check keeps other sites from signing a browser in.
+  if (!isSameOriginPost(c)) throw crossOrigin();
+  const form = await c.req.parseBody();
+  const token = typeof form.token === "string" ? form.token.trim() : "";
+  const caller = await authenticateToken(c.var.db, token);
+  if (!caller) {
+    return c.html(<LoginPage error="That token was not accepted: it is unknown, revoked or mistyped." />, 401);
+  }
+  startSession(c, token);
+  return c.redirect(DASHBOARD_PATH, 303);
+});
+
+dashboard.post("/logout", async (c) => {
+  // Signing out needs only the cookie and its CSRF token, not a live token: a revoked one can sign out too.
+  const token = sessionToken(c);
+  if (!isSameOriginPost(c)) throw crossOrigin();
+  const form = await c.req.parseBody();
+  if (token && !(await isValidCsrfToken(token, form[CSRF_FIELD]))) throw badCsrf();
+  endSession(c);
+  return c.redirect(`${DASHBOARD_PATH}/login?signed_out`, 303);
+});
+
+const badCsrf = () =>
+  new ApiError(403, "csrf_failed", "This form has expired or did not come from this dashboard; reload it and retry.");
+
+/**
+ * Every other page needs a live session: the cookie's token, checked like an API token on
+ * each request. A POST must also come from this origin with the session's CSRF token, and
+ * its token must have the write scope.
+ */
+const requireSession: MiddlewareHandler<DashboardEnv> = async (c, next) => {
+  const token = sessionToken(c);
+  const caller = token ? await authenticateToken(c.var.db, token) : undefined;
+  if (!token || !caller) {
+    if (token) endSession(c);
+    if (c.req.method === "GET" || c.req.method === "HEAD") return c.redirect(`${DASHBOARD_PATH}/login`, 303);
+    throw new ApiError(
+      401,
+      "unauthorized",
+      "Your session has ended (signed out, or the token was revoked). Sign in again.",
+    );
+  }
+  c.set("auth", caller);
+  c.set("viewer", { csrfToken: await csrfTokenFor(token), canAct: hasScope(caller.scopes, "write") });
+  if (c.req.method !== "GET" && c.req.method !== "HEAD") {
+    if (!isSameOriginPost(c)) throw crossOrigin();
+    c.set("form", await c.req.parseBody());
+    if (!(await isValidCsrfToken(token, field(c, CSRF_FIELD)))) throw badCsrf();
+    if (!hasScope(caller.scopes, "write")) {
+      throw new ApiError(
+        403,
+        "insufficient_scope",
+        'This token has the read scope only; sign in with a token that has the "write" scope to act on jobs.',
+      );
+    }
+  }
+  await next();
+};
+
+dashboard.use("*", requireSession);
+
+/** Recent activity spans: the last hour in 5-minute buckets, the last day in hours. */
+function activitySpans(now: Date) {
+  const spans = [
+    { name: "last hour", bucketMs: 5 * MINUTE_MS, bucketCount: 12, axis: ["-1 h", "now"] as [string, string] },
+    { name: "last day", bucketMs: 60 * MINUTE_MS, bucketCount: 24, axis: ["-24 h", "now"] as [string, string] },
+  ];
+  // Buckets align on whole periods; the newest one is the current, partial one.
+  return spans.map((span) => ({
+    ...span,
+    since: new Date(Math.floor(now.getTime() / span.bucketMs) * span.bucketMs - (span.bucketCount - 1) * span.bucketMs),
+  }));
+}
+
+dashboard.get("/", async (c) => {
+  const { db, now } = c.var;
+  const { projectId } = c.var.auth;
+  const counts = await countJobsByStatus(db, projectId);
+  const spans: ActivitySpan[] = [];
+  for (const span of activitySpans(now)) {
+    spans.push({ ...span, activity: await attemptActivity(db, projectId, span.since, now, span.bucketMs) });
+  }
+  const upcoming = await listJobs(db, { projectId, statuses: ["scheduled"] }, "soonest", { limit: UPCOMING_SHOWN });
+  const failures = await recentFailures(db, projectId, FAILURES_SHOWN);
+  return c.html(
+    <OverviewPage viewer={c.var.viewer} counts={counts} spans={spans} upcoming={upcoming} failures={failures} />,
+  );
+});
+
+dashboard.get("/jobs", async (c) => {
+  const searchedId = c.req.query("id")?.trim();
+  if (searchedId) {
+    const id = jobIdParam.safeParse(searchedId);
+    const job = id.success ? await findJob(c.var.db, c.var.auth.projectId, id.data) : undefined;
+    if (job) return c.redirect(`${DASHBOARD_PATH}/jobs/${job.id}`, 303);
+  }
+  const filters: JobListFilters = {
+    status: (c.req.queries("status") ?? []).filter((s): s is JobStatus => JOB_STATUSES.includes(s as JobStatus)),
+    label: c.req.query("label")?.trim() ?? "",
+    url_prefix: c.req.query("url_prefix")?.trim() ?? "",
+    limit: c.req.query("limit") || undefined,
+  };
+  const cursor = c.req.query("cursor");
+  const limit = filters.limit;
+  // The same validation as GET /jobs; empty form fields mean "no filter".
+  const query = parseOrThrow(listJobsQuery, {
+    ...(filters.status.length > 0 && { status: filters.status }),
+    ...(filters.label && { label: [filters.label] }),
+    ...(filters.url_prefix && { url_prefix: filters.url_prefix }),
+    ...(cursor && { cursor }),
+    ...(limit && { limit }),
+  });
+  const page = await listCallersJobs(asApi(c), query);
+  return c.html(
+    <JobsPage
+      viewer={c.var.viewer}
+      jobs={page.jobs}
+      filters={filters}
+      nextCursor={page.nextCursor}
+      paged={cursor !== undefined}
+      searchMessage={searchedId ? `No job with id "${searchedId}" in this project.` : undefined}
+    />,
+    searchedId ? 404 : 200,
+  );
+});
+
+dashboard.get("/jobs/:id", async (c) => {
+  const job = await requireJob(asApi(c));
+  const attempts = await listAttempts(c.var.db, job.id);
+  const done = c.req.query("done");
+  const notice = done && done in ACTION_NOTICES ? (done as ActionNotice) : undefined;
+  return c.html(<JobPage viewer={c.var.viewer} job={job} attempts={attempts} now={c.var.now} notice={notice} />);
+});
+
+/** After an action, back to the job's page with a notice of what was done (POST, then redirect, then GET). */
+const backToJob = (c: Context<DashboardEnv>, id: string, notice: ActionNotice) =>
+  c.redirect(`${DASHBOARD_PATH}/jobs/${id}?done=${notice}`, 303);
+
+dashboard.post("/jobs/:id/cancel", async (c) => backToJob(c, (await cancelCallersJob(asApi(c))).id, "canceled"));
+
+dashboard.post("/jobs/:id/run", async (c) => backToJob(c, (await runCallersJobNow(asApi(c))).id, "run"));
+
+dashboard.post("/jobs/:id/replay", async (c) => backToJob(c, (await replayCallersJob(asApi(c))).id, "replayed"));
+
+dashboard.post("/jobs/:id/schedule", async (c) => {
+  // A datetime-local input gives a time without a zone, to the minute or the second; the dashboard shows UTC.
+  const local = field(c, "scheduled_at")?.trim() ?? "";
+  const withSeconds = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/.test(local) ? `${local}:00` : local;
+  const request = parseOrThrow(updateJobRequest, { scheduled_at: `${withSeconds}Z` });
+  const scheduledAt = new Date(request.scheduled_at as string);
+  const job = await changeScheduledJob(asApi(c), () => ({ scheduledAt, runAt: scheduledAt }));
+  return backToJob(c, job.id, "rescheduled");
+});
+
+dashboard.all("*", (c) =>
+  c.html(<ErrorPage status={404} message="There is no such page." viewer={c.var.viewer} />, 404),
+);

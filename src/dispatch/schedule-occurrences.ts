@@ -1,0 +1,129 @@
+/**
+ * Turns schedules' occurrences into jobs: the tick does it for every active schedule before it
+ * claims its window; the API does it for one schedule when it is created, changed or resumed,
+ * so an occurrence inside the minute under way is not missed. Either way the policy decides
+ * (src/jobs/schedule-policy.ts) and one guarded statement writes (src/db/schedules.ts).
+ */
+import type { Database } from "../db/client";
+import {
+  type CreatedOccurrence,
+  type DueSchedule,
+  dueSchedules,
+  materializeOccurrences,
+  type OccurrenceBatch,
+  type OccurrenceClaim,
+} from "../db/schedules";
+import type { ScheduleRow } from "../db/schema";
+import { type OccurrenceWindow, planOccurrences } from "../jobs/schedule-policy";
+import type { Settings } from "../settings";
+import { AFTER_RESPONSE_LIMIT_MS, deliverSoon } from "./deliver-soon";
+import { TIMING } from "./delivery-run";
+import { WINDOW_OVERLAP_MS } from "./tick";
+
+/** Schedules read and written per statement by the tick. */
+export const SCHEDULE_PAGE_SIZE = 500;
+/** How often a tick plans a page again after losing a race for some of its schedules. */
+const MAX_REPLANS = 3;
+
+function batchFor(schedule: DueSchedule, window: OccurrenceWindow): OccurrenceBatch {
+  const plan = planOccurrences(schedule, window);
+  return { schedule, occurrences: plan.occurrences, nextRunAt: plan.nextRunAt };
+}
+
+/**
+ * The tick's plans for a page of schedules. A schedule that cannot be planned (its stored
+ * expression or time zone no longer reads, say after a runtime update) is logged and left
+ * out, so it never keeps the tick from the others' occurrences and its own jobs.
+ */
+function batchesFor(page: DueSchedule[], window: OccurrenceWindow): OccurrenceBatch[] {
+  return page.flatMap((schedule) => {
+    try {
+      return [batchFor(schedule, window)];
+    } catch (error) {
+      console.error("schedule cannot be planned", schedule.id, error);
+      return [];
+    }
+  });
+}
+
+/**
+ * The tick's part: creates the occurrences of every active schedule that fall in the tick's
+ * window [minute, windowEnd), and missed ones per each schedule's policy, page by page.
+ * Returns how many jobs it created.
+ */
+export async function materializeDueSchedules(
+  db: Database,
+  window: { minute: Date; windowEnd: Date },
+  now: Date,
+): Promise<number> {
+  const occurrenceWindow: OccurrenceWindow = {
+    start: window.minute,
+    end: window.windowEnd,
+    overlapEnd: new Date(window.minute.getTime() + 60_000),
+  };
+  let created = 0;
+  let after: string | undefined;
+  let replans = 0;
+  for (;;) {
+    const page = await dueSchedules(db, window.windowEnd, SCHEDULE_PAGE_SIZE, after);
+    const batches = batchesFor(page, occurrenceWindow);
+    const result = await materializeOccurrences(db, batches, now);
+    created += result.created.length;
+    // A plan that did not hold (a racing tick or an API change got there first) is made again
+    // from the schedule as it is now: read again, it is due still, or no longer.
+    if (result.advanced.length < batches.length && replans < MAX_REPLANS) {
+      replans++;
+      continue;
+    }
+    if (page.length < SCHEDULE_PAGE_SIZE) return created;
+    after = page[page.length - 1].id;
+  }
+}
+
+/** The window of the tick under way at `now`: its minute's start to its end plus the overlap. */
+export function currentTickWindow(now: Date): OccurrenceWindow {
+  const minute = Math.floor(now.getTime() / 60_000) * 60_000;
+  return { start: now, end: new Date(minute + 60_000 + WINDOW_OVERLAP_MS), overlapEnd: new Date(minute + 60_000) };
+}
+
+/**
+ * The API's part, planned for one schedule (just created, changed or resumed): its occurrences
+ * before the end of the window of the tick under way, which picks them up within its poll
+ * interval. Missed ones (before now) follow the schedule's missed policy. None when paused.
+ */
+export function planForCurrentWindow(schedule: ScheduleRow, now: Date): OccurrenceBatch[] {
+  if (schedule.status !== "active") return [];
+  return [batchFor(schedule, currentTickWindow(now))];
+}
+
+/** Creates the occurrences planForCurrentWindow plans, for a schedule just created. */
+export async function materializeSchedule(
+  db: Database,
+  schedule: ScheduleRow,
+  now: Date,
+  claim?: OccurrenceClaim,
+): Promise<CreatedOccurrence[]> {
+  return (await materializeOccurrences(db, planForCurrentWindow(schedule, now), now, claim)).created;
+}
+
+/** A claim for the occurrences an API invocation creates, on the terms POST /jobs claims a job due soon. */
+export function apiOccurrenceClaim(): OccurrenceClaim {
+  return { claimant: crypto.randomUUID(), windowMs: AFTER_RESPONSE_LIMIT_MS, leaseMs: TIMING.claimLeaseMs };
+}
+
+/** Fires the occurrences claimed by `claim` from the API invocation, after its response. */
+export function deliverClaimedOccurrences(
+  settings: Settings,
+  claim: OccurrenceClaim,
+  occurrences: CreatedOccurrence[],
+  now: Date,
+): Promise<unknown> | undefined {
+  const claimed = occurrences.filter((occurrence) => occurrence.claimed);
+  if (claimed.length === 0) return undefined;
+  return deliverSoon(
+    settings,
+    claim.claimant,
+    new Date(now.getTime() + claim.windowMs),
+    claimed.map((occurrence) => ({ id: occurrence.id, runAt: occurrence.occurrenceAt })),
+  );
+}
