@@ -151,6 +151,74 @@ describe("changing jobs", () => {
   });
 });
 
+describe("schedules", () => {
+  it("creates a schedule from Dates and a json body, reads its next fire times, and lists it", async () => {
+    const fliq = client();
+    const startsAt = new Date(Date.UTC(2030, 0, 1));
+    const created = await fliq.createSchedule({
+      cron: "0 9 * * 1",
+      timezone: "Europe/Berlin",
+      url: receiverUrl("ok"),
+      json: { digest: "weekly" },
+      starts_at: startsAt,
+      labels: { sdk: "schedule-list" },
+    });
+    expect(created).toMatchObject({
+      status: "active",
+      starts_at: startsAt.toISOString(),
+      body: '{"digest":"weekly"}',
+      headers: { "Content-Type": "application/json" },
+    });
+    expect(created.etag).toMatch(/^".+"$/);
+    const read = await fliq.getSchedule(created.id);
+    // Monday 6 January 2030, 09:00 in Berlin (CET, UTC+1).
+    expect(read.next_fire_times[0]).toBe("2030-01-07T08:00:00.000Z");
+    expect(read.next_fire_times).toHaveLength(5);
+    expect(read.recent_runs).toEqual([]);
+    const second = await fliq.createSchedule({
+      cron: "@daily",
+      url: receiverUrl("ok"),
+      labels: { sdk: "schedule-list" },
+    });
+    const listed = [];
+    for await (const schedule of fliq.listSchedules({ labels: { sdk: "schedule-list" }, limit: 1 })) {
+      listed.push(schedule.id);
+    }
+    expect(listed).toEqual([second.id, created.id]);
+  });
+
+  it("pauses and resumes at the version it read, changes the cron, and refuses a stale version", async () => {
+    const fliq = client();
+    const schedule = await fliq.createSchedule({ cron: "*/5 * * * *", url: receiverUrl("ok") });
+    const paused = await fliq.pauseSchedule(schedule.id, { ifMatch: schedule.etag });
+    expect(paused.status).toBe("paused");
+    expect((await fliq.listSchedulesPage({ status: "paused", limit: 200 })).schedules.map((s) => s.id)).toContain(
+      schedule.id,
+    );
+    const stale = await failureOf(fliq.resumeSchedule(schedule.id, { ifMatch: schedule.etag }));
+    expect(stale).toMatchObject({ status: 412, code: "precondition_failed" });
+    expect((await fliq.resumeSchedule(schedule.id, { ifMatch: paused.etag })).status).toBe("active");
+    const changed = await fliq.updateSchedule(schedule.id, { cron: "0 * * * *", ends_at: null });
+    expect(changed.cron).toBe("0 * * * *");
+    const invalid = await failureOf(fliq.updateSchedule(schedule.id, { cron: "every day" }));
+    expect(invalid).toMatchObject({ status: 422, code: "validation_failed" });
+  });
+
+  it("triggers a run that shows among the recent runs, and deletes the schedule", async () => {
+    const fliq = client();
+    const url = receiverUrl("ok");
+    const schedule = await fliq.createSchedule({ cron: "0 0 1 1 *", url });
+    const run = await fliq.triggerSchedule(schedule.id);
+    expect(run.schedule_id).toBe(schedule.id);
+    expect(await receivedAt(url)).toHaveLength(1);
+    const read = await fliq.getSchedule(schedule.id);
+    expect(read.recent_runs).toMatchObject([{ job_id: run.id, status: "succeeded", occurrence_at: null }]);
+    expect((await fliq.deleteSchedule(schedule.id)).id).toBe(schedule.id);
+    const gone = await failureOf(fliq.getSchedule(schedule.id));
+    expect(gone).toMatchObject({ status: 404, code: "not_found" });
+  });
+});
+
 describe("errors", () => {
   it("carries the API's status, code and details", async () => {
     const error = await failureOf(client().createJob({ url: "ftp://nope", max_retries: 99 }));

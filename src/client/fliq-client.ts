@@ -11,12 +11,19 @@ import type {
   BulkResult,
   BulkSelection,
   CreateJobInput,
+  CreateScheduleInput,
   Job,
   JobPage,
   JobWithAttempts,
   ListJobsOptions,
+  ListSchedulesOptions,
+  Schedule,
+  SchedulePage,
+  ScheduleWithRuns,
   UpdateJobInput,
+  UpdateScheduleInput,
   VersionedJob,
+  VersionedSchedule,
 } from "./types";
 
 export interface FliqClientOptions {
@@ -195,6 +202,92 @@ export class FliqClient {
     return data;
   }
 
+  /** Creates a recurring schedule (`POST /schedules`); with a key, safe to repeat and retried like `createJob`. */
+  async createSchedule(schedule: CreateScheduleInput, options: CreateJobOptions = {}): Promise<VersionedSchedule> {
+    const headers = options.idempotencyKey ? { "idempotency-key": options.idempotencyKey } : undefined;
+    const { data, response } = await this.call<Schedule>("POST", "/schedules", {
+      body: toWireSchedule(schedule, "create"),
+      headers,
+      idempotent: options.idempotencyKey !== undefined,
+    });
+    return { ...data, etag: response.headers.get("etag") };
+  }
+
+  /** A schedule, its next fire times, its recent runs and its version (`GET /schedules/:id`). */
+  async getSchedule(id: string): Promise<ScheduleWithRuns> {
+    const { data, response } = await this.call<Omit<ScheduleWithRuns, "etag">>("GET", schedulePath(id), {
+      idempotent: true,
+    });
+    return { ...data, etag: response.headers.get("etag") };
+  }
+
+  /** One page of schedules, newest first (`GET /schedules`). */
+  async listSchedulesPage(options: ListSchedulesOptions = {}): Promise<SchedulePage> {
+    const params = new URLSearchParams();
+    for (const status of options.status === undefined ? [] : [options.status].flat()) params.append("status", status);
+    for (const [key, value] of Object.entries(options.labels ?? {})) params.append("label", `${key}:${value}`);
+    if (options.limit !== undefined) params.set("limit", String(options.limit));
+    if (options.cursor !== undefined) params.set("cursor", options.cursor);
+    const query = params.size > 0 ? `?${params}` : "";
+    const { data } = await this.call<SchedulePage>("GET", `/schedules${query}`, { idempotent: true });
+    return data;
+  }
+
+  /** Every schedule matching the options, across pages. */
+  async *listSchedules(options: ListSchedulesOptions = {}): AsyncGenerator<Schedule> {
+    let cursor = options.cursor;
+    do {
+      const page = await this.listSchedulesPage({ ...options, cursor });
+      yield* page.schedules;
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor !== undefined);
+  }
+
+  /** Changes a schedule (`PATCH /schedules/:id`); its future occurrences are planned again from now. */
+  async updateSchedule(
+    id: string,
+    changes: UpdateScheduleInput,
+    options: IfMatchOptions = {},
+  ): Promise<VersionedSchedule> {
+    return this.changeSchedule("PATCH", schedulePath(id), toWireSchedule(changes, "change"), options);
+  }
+
+  /** Stops a schedule's occurrences until `resumeSchedule` (`POST /schedules/:id/pause`). */
+  async pauseSchedule(id: string, options: IfMatchOptions = {}): Promise<VersionedSchedule> {
+    return this.changeSchedule("POST", `${schedulePath(id)}/pause`, undefined, options);
+  }
+
+  /** Starts a paused schedule again; missed occurrences follow its missed policy (`POST /schedules/:id/resume`). */
+  async resumeSchedule(id: string, options: IfMatchOptions = {}): Promise<VersionedSchedule> {
+    return this.changeSchedule("POST", `${schedulePath(id)}/resume`, undefined, options);
+  }
+
+  /** Runs a schedule's request once now, as a job linked to it (`POST /schedules/:id/trigger`). */
+  async triggerSchedule(id: string): Promise<VersionedJob> {
+    const { data, response } = await this.call<Job>("POST", `${schedulePath(id)}/trigger`, { idempotent: false });
+    return { ...data, etag: response.headers.get("etag") };
+  }
+
+  /** Deletes a schedule; its runs that have not started are withdrawn (`DELETE /schedules/:id`). */
+  async deleteSchedule(id: string): Promise<Schedule> {
+    const { data } = await this.call<Schedule>("DELETE", schedulePath(id), { idempotent: false });
+    return data;
+  }
+
+  private async changeSchedule(
+    method: string,
+    path: string,
+    body: unknown,
+    options: IfMatchOptions,
+  ): Promise<VersionedSchedule> {
+    const { data, response } = await this.call<Schedule>(method, path, {
+      body,
+      headers: ifMatchHeader(options),
+      idempotent: false,
+    });
+    return { ...data, etag: response.headers.get("etag") };
+  }
+
   /** One API call: tried once, or, when it is safe to repeat, up to `retries` more times. */
   private async call<T>(method: string, path: string, options: CallOptions): Promise<{ data: T; response: Response }> {
     const tries = 1 + (options.idempotent ? this.retry.retries : 0);
@@ -237,6 +330,8 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 const jobPath = (id: string) => `/jobs/${encodeURIComponent(id)}`;
 
+const schedulePath = (id: string) => `/schedules/${encodeURIComponent(id)}`;
+
 const isoOf = (value: string | Date) => (value instanceof Date ? value.toISOString() : value);
 
 function ifMatchHeader(options: IfMatchOptions): Record<string, string> | undefined {
@@ -261,6 +356,18 @@ function toWireJob(input: CreateJobInput | UpdateJobInput, kind: "create" | "cha
       wire.headers = hasContentType ? headers : { ...headers, "Content-Type": "application/json" };
     }
   }
+  return wire;
+}
+
+/** The API's body for a schedule's create or change: as `toWireJob`, with its start and end dates. */
+function toWireSchedule(
+  input: CreateScheduleInput | UpdateScheduleInput,
+  kind: "create" | "change",
+): Record<string, unknown> {
+  const { starts_at, ends_at, ...rest } = input;
+  const wire = toWireJob(rest, kind);
+  if (starts_at !== undefined) wire.starts_at = starts_at === null ? null : isoOf(starts_at);
+  if (ends_at !== undefined) wire.ends_at = ends_at === null ? null : isoOf(ends_at);
   return wire;
 }
 

@@ -12,6 +12,13 @@ import type {
   listJobsQuery,
   updateJobRequest,
 } from "../api/job-schemas";
+import type {
+  createScheduleRequest,
+  scheduleDetailResponse,
+  scheduleResponse,
+  scheduleRunResponse,
+  updateScheduleRequest,
+} from "../api/schedule-schemas";
 
 /** A job as the API answers it. */
 export type Job = z.output<typeof jobResponse>;
@@ -80,4 +87,42 @@ export interface BulkResult {
   count: number;
   ids: string[];
   has_more: boolean;
+}
+
+/** A recurring schedule as the API answers it. */
+export type Schedule = z.output<typeof scheduleResponse>;
+export type ScheduleStatus = Schedule["status"];
+/** One run of a schedule: the job an occurrence (or a trigger) created. */
+export type ScheduleRun = z.output<typeof scheduleRunResponse>;
+
+/** `createSchedule`'s request: the API's `POST /schedules` body, with dates also as Dates and `json` as a body. */
+export type CreateScheduleInput = WithDates<z.input<typeof createScheduleRequest>, "starts_at" | "ends_at"> & {
+  json?: unknown;
+};
+
+/** `updateSchedule`'s changes: the API's `PATCH /schedules/:id` body (headers untouched by `json`). */
+export type UpdateScheduleInput = WithDates<z.input<typeof updateScheduleRequest>, "starts_at" | "ends_at"> & {
+  json?: unknown;
+};
+
+/** A schedule with the version it was read at, for `updateSchedule(id, changes, { ifMatch: schedule.etag })`. */
+export type VersionedSchedule = Schedule & { etag: string | null };
+
+/** `getSchedule`'s answer: the schedule, its next fire times, its recent runs, and its version. */
+export type ScheduleWithRuns = z.output<typeof scheduleDetailResponse> & { etag: string | null };
+
+/** Filters of `listSchedules`; newest first. */
+export interface ListSchedulesOptions {
+  status?: ScheduleStatus | ScheduleStatus[];
+  /** Schedules carrying every one of these labels. */
+  labels?: Record<string, string>;
+  /** Page size (1 to 200, 50 by default). */
+  limit?: number;
+  cursor?: string;
+}
+
+/** One page of `listSchedules`. */
+export interface SchedulePage {
+  schedules: Schedule[];
+  next_cursor: string | null;
 }
