@@ -7,7 +7,7 @@
  *
  *   npm run bench [-- --scenario a|b|c|idle|all] [--idle-minutes 2] [--concurrency 32]
  *                    [--batch-size 500] [--profile]
- *                    [--source worktree|<git rev>] [--patch <file.diff>]
+ *                    [--source worktree|<git rev>] [--patch <file.diff>] [--var NAME=VALUE]...
  *
  * The Worker under test is a copy taken at the start (the working tree, or a commit with
  * --source), so edits made during a run neither restart nor change it; --patch applies a diff
@@ -64,6 +64,8 @@ interface Options {
   source: string;
   /** A diff applied to the Worker's copy only, to measure a proposed change. */
   patch?: string;
+  /** Settings passed to the Worker under test (such as MAX_SHARDS), to measure other limits. */
+  vars: Record<string, string>;
 }
 
 const cleanup = new Cleanup();
@@ -109,6 +111,7 @@ async function main(options: Options): Promise<void> {
       LOCAL_DB_PROXY: bridge.proxy,
       // As npm start does: the receiver is on 127.0.0.1, which a Worker guarding its targets refuses.
       ALLOW_LOOPBACK_TARGETS: "true",
+      ...options.vars,
     },
     logFile: WRANGLER_LOG,
   });
@@ -184,6 +187,7 @@ function parseOptions(argv: string[]): Options {
       profile: { type: "boolean", default: false },
       source: { type: "string", default: "worktree" },
       patch: { type: "string" },
+      var: { type: "string", multiple: true, default: [] },
     },
   });
   const requested = values.scenario.split(",").map((name) => name.trim());
@@ -209,7 +213,15 @@ function parseOptions(argv: string[]): Options {
     profile: values.profile,
     source: values.source,
     patch: values.patch,
+    vars: Object.fromEntries(values.var.map(parseVar)),
   };
+}
+
+/** `NAME=VALUE`, as `--var` takes it. */
+function parseVar(text: string): [string, string] {
+  const match = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(text);
+  if (!match) throw new Error(`--var takes NAME=VALUE (an upper-case setting name), not "${text}"`);
+  return [match[1], match[2]];
 }
 
 /** Stops everything the bench started, then exits. */
