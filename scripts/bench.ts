@@ -5,7 +5,7 @@
  * cron tick the bench fires itself. Prints the numbers, a markdown table with PASS/MISS against
  * the targets, and writes .fliq/bench-results.json.
  *
- *   npm run bench [-- --scenario a|b|c|idle|all] [--idle-minutes 2] [--concurrency 32]
+ *   npm run bench [-- --scenario a|b|c|ceiling|idle|all] [--idle-minutes 2] [--concurrency 32]
  *                    [--batch-size 500] [--profile]
  *                    [--source worktree|<git rev>] [--patch <file.diff>] [--var NAME=VALUE]...
  *
@@ -20,6 +20,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { measureCeiling } from "./bench/ceiling";
 import { MAX_BATCH_SIZE } from "./bench/create-jobs";
 import { createScratchDatabase, ensurePgStatStatements, StatementCounter } from "./bench/database";
 import { createBenchProject } from "./bench/project";
@@ -28,6 +29,7 @@ import {
   type BenchResults,
   checkTargets,
   markdownReport,
+  printCeilingResult,
   printDeliveryResult,
   printIdleResult,
   writeResultsJson,
@@ -47,8 +49,9 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const STATE_DIR = join(ROOT, ".fliq");
 const RESULTS_FILE = join(STATE_DIR, "bench-results.json");
 const WRANGLER_LOG = join(STATE_DIR, "bench-wrangler.log");
+const CEILING_WRANGLER_LOG = join(STATE_DIR, "bench-ceiling-wrangler.log");
 const DEFAULT_DATABASE_URL = "postgres://fliq:fliq@127.0.0.1:5432/fliq";
-const SCENARIO_NAMES = ["a", "b", "c", "idle"] as const;
+const SCENARIO_NAMES = ["a", "b", "c", "ceiling", "idle"] as const;
 
 type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
@@ -169,6 +172,15 @@ async function runScenarios(
     results.deliveries.push(result);
     await saveProgress(results);
   }
+  if (options.scenarios.includes("ceiling")) {
+    console.log(`[bench ceiling] bare callbacks from workerd (output in ${CEILING_WRANGLER_LOG})`);
+    results.ceiling = await measureCeiling(ctx.receiver, {
+      scriptsDir: join(ROOT, "scripts", "bench"),
+      logFile: CEILING_WRANGLER_LOG,
+    });
+    printCeilingResult(results.ceiling);
+    await saveProgress(results);
+  }
   if (options.scenarios.includes("idle")) {
     results.idle = await runIdleScenario(ctx, options.idleMinutes);
     printIdleResult(results.idle);
@@ -194,7 +206,7 @@ function parseOptions(argv: string[]): Options {
   const scenarios = requested.includes("all") ? [...SCENARIO_NAMES] : requested;
   for (const name of scenarios) {
     if (!(SCENARIO_NAMES as readonly string[]).includes(name)) {
-      throw new Error(`unknown scenario "${name}"; use a, b, c, idle or all (comma-separated for several)`);
+      throw new Error(`unknown scenario "${name}"; use a, b, c, ceiling, idle or all (comma-separated for several)`);
     }
   }
   const idleMinutes = Number(values["idle-minutes"]);
