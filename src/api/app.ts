@@ -18,6 +18,7 @@ import { ApiError, loggableError, notFound } from "./errors";
 import { jobsApi } from "./jobs";
 import { openApiDocument } from "./openapi";
 import { schedulesApi } from "./schedules";
+import { signingSecretsApi } from "./signing-secrets";
 import { tokensApi } from "./tokens";
 
 /** Largest request body accepted; the job `body` field has its own, smaller limit. */
@@ -55,7 +56,7 @@ app.get("/", (c) => c.json({ service: "fliq", status: "ok", openapi: "/openapi.j
 app.get("/openapi.json", (c) => c.json(openApiDocument(new URL(c.req.url).origin)));
 
 /** The API's paths: each takes a bounded body and gets one database pool per request. */
-const API_PATHS = ["/jobs/*", "/schedules/*", "/tokens/*", "/admin/*"];
+const API_PATHS = ["/jobs/*", "/schedules/*", "/tokens/*", "/signing-secrets/*", "/admin/*"];
 
 // The admin API answers 404 unless ADMIN_TOKEN is set, before any other work.
 app.use("/admin/*", requireAdminToken);
@@ -91,6 +92,9 @@ app.route("/schedules", schedulesApi);
 
 app.use("/tokens/*", requireToken, rateLimitPerToken, requireAdminScope);
 app.route("/tokens", tokensApi);
+
+app.use("/signing-secrets/*", requireToken, rateLimitPerToken, requireAdminScope);
+app.route("/signing-secrets", signingSecretsApi);
 
 app.use("/admin/*", rateLimitPerToken);
 app.route("/admin", adminApi);
