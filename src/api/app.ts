@@ -2,8 +2,6 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { dashboard } from "../dashboard/app";
-import { openDatabase } from "../db/client";
-import { readSettings } from "../settings";
 import { adminApi } from "./admin";
 import {
   rateLimitPerToken,
@@ -14,6 +12,7 @@ import {
   requireToken,
 } from "./auth";
 import type { AppEnv } from "./context";
+import { databasePerRequest } from "./database-per-request";
 import { ApiError, loggableError, notFound } from "./errors";
 import { jobsApi } from "./jobs";
 import { openApiDocument } from "./openapi";
@@ -72,16 +71,7 @@ for (const path of API_PATHS) {
     }),
   );
 
-  // One database pool per request, ended after the response is sent.
-  app.use(path, async (c, next) => {
-    const database = openDatabase(readSettings(c.env));
-    c.set("db", database.db);
-    try {
-      await next();
-    } finally {
-      c.executionCtx.waitUntil(database.close());
-    }
-  });
+  app.use(path, databasePerRequest);
 }
 
 app.use("/jobs/*", requireToken, rateLimitPerToken, requireScope);

@@ -7,6 +7,7 @@ import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { authenticateToken, hasScope } from "../api/auth";
 import type { AppEnv } from "../api/context";
+import { databasePerRequest } from "../api/database-per-request";
 import { ApiError, notFound } from "../api/errors";
 import {
   cancelCallersJob,
@@ -28,14 +29,12 @@ import {
 import { startRotation } from "../api/signing-secrets";
 import { createTokenRequest, idParam, rotateSecretRequest } from "../api/token-schemas";
 import { parseOrThrow } from "../api/validation";
-import { openDatabase } from "../db/client";
 import { findJob, listAttempts, listJobs } from "../db/jobs";
 import { issueApiToken, listApiTokens, liveSigningSecretRows, revokeApiToken } from "../db/projects";
 import { recentRuns } from "../db/schedules";
 import { attemptActivity, countJobsByStatus, recentFailures } from "../db/stats";
 import { nextFireTimes } from "../jobs/schedule-policy";
 import { JOB_STATUSES, type JobStatus } from "../jobs/states";
-import { readSettings } from "../settings";
 import { formatTime } from "./format";
 import type { Viewer } from "./layout";
 import { ErrorPage } from "./pages/error";
@@ -114,16 +113,7 @@ dashboard.use(
   }),
 );
 
-// One database pool per request, ended after the response is sent.
-dashboard.use("*", async (c, next) => {
-  const database = openDatabase(readSettings(c.env));
-  c.set("db", database.db);
-  try {
-    await next();
-  } finally {
-    c.executionCtx.waitUntil(database.close());
-  }
-});
+dashboard.use("*", databasePerRequest);
 
 /** A text field of the form; a file, or a field sent more than once, reads as absent. */
 const field = (c: Context<DashboardEnv>, name: string) => {
