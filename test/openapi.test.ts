@@ -35,6 +35,8 @@ describe("GET /openapi.json", () => {
         "POST /tokens",
         "GET /tokens",
         "DELETE /tokens/{tokenId}",
+        "GET /signing-secrets",
+        "POST /signing-secrets/rotate",
         "POST /admin/projects",
         "GET /admin/projects",
         "POST /admin/projects/{id}/tokens",

@@ -4,17 +4,11 @@
  * admin CLI (scripts/fliq.ts) does, through the same database functions.
  */
 import { type Context, Hono } from "hono";
-import {
-  findProject,
-  insertProject,
-  issueApiToken,
-  listProjects,
-  liveSigningSecrets,
-  rotateSigningSecret,
-} from "../db/projects";
+import { findProject, insertProject, issueApiToken, listProjects, liveSigningSecrets } from "../db/projects";
 import type { AppEnv } from "./context";
 import { notFound } from "./errors";
-import { createProjectRequest, idParam, rotateSecretRequest, toProjectJson, toTokenJson } from "./token-schemas";
+import { listSigningSecrets, rotateSigningSecretFor } from "./signing-secrets";
+import { createProjectRequest, idParam, toProjectJson, toTokenJson } from "./token-schemas";
 import { createToken, listTokens, revokeToken } from "./tokens";
 import { parseJsonBody } from "./validation";
 
@@ -53,22 +47,7 @@ adminApi.delete("/projects/:id/tokens/:tokenId", async (c) =>
 );
 
 /** The secrets that sign the project's callbacks now, newest first (receivers verify with them). */
-adminApi.get("/projects/:id/signing-secrets", async (c) => {
-  const projectId = await projectIdOf(c);
-  return c.json({ signing_secrets: await liveSigningSecrets(c.var.db, projectId, c.var.now) });
-});
+adminApi.get("/projects/:id/signing-secrets", async (c) => listSigningSecrets(c, await projectIdOf(c)));
 
 /** A new signing secret; older ones keep signing beside it for `grace_hours`. */
-adminApi.post("/projects/:id/signing-secrets/rotate", async (c) => {
-  const projectId = await projectIdOf(c);
-  const { grace_hours: graceHours } = await parseJsonBody(c, rotateSecretRequest);
-  const { now } = c.var;
-  const rotated = await rotateSigningSecret(c.var.db, projectId, now, graceHours * 3_600_000);
-  return c.json(
-    {
-      signing_secret: rotated.secret,
-      previous_secrets_expire_at: new Date(now.getTime() + graceHours * 3_600_000).toISOString(),
-    },
-    201,
-  );
-});
+adminApi.post("/projects/:id/signing-secrets/rotate", async (c) => rotateSigningSecretFor(c, await projectIdOf(c)));

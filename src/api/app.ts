@@ -2,8 +2,6 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { dashboard } from "../dashboard/app";
-import { openDatabase } from "../db/client";
-import { readSettings } from "../settings";
 import { adminApi } from "./admin";
 import {
   rateLimitPerToken,
@@ -14,10 +12,12 @@ import {
   requireToken,
 } from "./auth";
 import type { AppEnv } from "./context";
+import { databasePerRequest } from "./database-per-request";
 import { ApiError, loggableError, notFound } from "./errors";
 import { jobsApi } from "./jobs";
 import { openApiDocument } from "./openapi";
 import { schedulesApi } from "./schedules";
+import { signingSecretsApi } from "./signing-secrets";
 import { tokensApi } from "./tokens";
 
 /** Largest request body accepted; the job `body` field has its own, smaller limit. */
@@ -55,7 +55,7 @@ app.get("/", (c) => c.json({ service: "fliq", status: "ok", openapi: "/openapi.j
 app.get("/openapi.json", (c) => c.json(openApiDocument(new URL(c.req.url).origin)));
 
 /** The API's paths: each takes a bounded body and gets one database pool per request. */
-const API_PATHS = ["/jobs/*", "/schedules/*", "/tokens/*", "/admin/*"];
+const API_PATHS = ["/jobs/*", "/schedules/*", "/tokens/*", "/signing-secrets/*", "/admin/*"];
 
 // The admin API answers 404 unless ADMIN_TOKEN is set, before any other work.
 app.use("/admin/*", requireAdminToken);
@@ -71,16 +71,7 @@ for (const path of API_PATHS) {
     }),
   );
 
-  // One database pool per request, ended after the response is sent.
-  app.use(path, async (c, next) => {
-    const database = openDatabase(readSettings(c.env));
-    c.set("db", database.db);
-    try {
-      await next();
-    } finally {
-      c.executionCtx.waitUntil(database.close());
-    }
-  });
+  app.use(path, databasePerRequest);
 }
 
 app.use("/jobs/*", requireToken, rateLimitPerToken, requireScope);
@@ -91,6 +82,9 @@ app.route("/schedules", schedulesApi);
 
 app.use("/tokens/*", requireToken, rateLimitPerToken, requireAdminScope);
 app.route("/tokens", tokensApi);
+
+app.use("/signing-secrets/*", requireToken, rateLimitPerToken, requireAdminScope);
+app.route("/signing-secrets", signingSecretsApi);
 
 app.use("/admin/*", rateLimitPerToken);
 app.route("/admin", adminApi);

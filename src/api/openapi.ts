@@ -83,6 +83,25 @@ const tokenList = {
 };
 const tokenCreated = { description: "The token; `token` is its secret, shown this once", ...json(ref("CreatedToken")) };
 const tokenRevoked = { description: "The revoked token; the next request with it answers 401", ...json(ref("Token")) };
+const signingSecretList = {
+  description: "The secrets, newest first; a receiver verifies with any of them",
+  ...json({
+    type: "object",
+    properties: { signing_secrets: { type: "array", items: { type: "string" } } },
+    required: ["signing_secrets"],
+  }),
+};
+const signingSecretRotated = {
+  description: "The new secret, and when the older ones stop signing",
+  ...json({
+    type: "object",
+    properties: {
+      signing_secret: { type: "string" },
+      previous_secrets_expire_at: { type: "string", format: "date-time" },
+    },
+    required: ["signing_secret", "previous_secrets_expire_at"],
+  }),
+};
 const jobAnswer = (description: string) => ({ description, ...json(ref("Job")) });
 const bulkAnswer = {
   description: "What changed",
@@ -326,6 +345,23 @@ export function openApiDocument(serverUrl: string) {
           },
         },
       },
+      "/signing-secrets": {
+        get: {
+          summary: "The secrets signing this project's callbacks now, newest first (admin scope)",
+          responses: { "200": signingSecretList, "403": error("The token lacks the admin scope"), ...commonErrors },
+        },
+      },
+      "/signing-secrets/rotate": {
+        post: {
+          summary: "Start a signing secret rotation (admin scope); older secrets keep signing for grace_hours",
+          requestBody: { required: true, ...json(ref("RotateSecret")) },
+          responses: {
+            "201": signingSecretRotated,
+            "403": error("The token lacks the admin scope"),
+            ...commonErrors,
+          },
+        },
+      },
       "/admin/projects": {
         post: {
           summary: "Create a project with its first admin token and signing secret",
@@ -387,14 +423,7 @@ export function openApiDocument(serverUrl: string) {
           summary: "The secrets signing a project's callbacks now, newest first",
           ...adminOnly,
           responses: {
-            "200": {
-              description: "The secrets",
-              ...json({
-                type: "object",
-                properties: { signing_secrets: { type: "array", items: { type: "string" } } },
-                required: ["signing_secrets"],
-              }),
-            },
+            "200": signingSecretList,
             "404": error("No such project"),
             ...commonErrors,
           },
@@ -407,17 +436,7 @@ export function openApiDocument(serverUrl: string) {
           ...adminOnly,
           requestBody: { required: true, ...json(ref("RotateSecret")) },
           responses: {
-            "201": {
-              description: "The new secret, and when the older ones stop signing",
-              ...json({
-                type: "object",
-                properties: {
-                  signing_secret: { type: "string" },
-                  previous_secrets_expire_at: { type: "string", format: "date-time" },
-                },
-                required: ["signing_secret", "previous_secrets_expire_at"],
-              }),
-            },
+            "201": signingSecretRotated,
             "404": error("No such project"),
             ...commonErrors,
           },

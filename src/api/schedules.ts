@@ -1,4 +1,5 @@
 import { type Context, Hono } from "hono";
+import type { z } from "zod";
 import { insertJobs } from "../db/jobs";
 import type { CreatedOccurrence, OccurrenceClaim } from "../db/schedules";
 import {
@@ -12,7 +13,7 @@ import {
   type ScheduleChanges,
   updateSchedule,
 } from "../db/schedules";
-import type { ScheduleRow } from "../db/schema";
+import type { JobRow, ScheduleRow } from "../db/schema";
 import {
   apiOccurrenceClaim,
   deliverClaimedOccurrences,
@@ -125,12 +126,11 @@ schedulesApi.post("/", async (c) => {
   return c.json(toScheduleJson(current), created ? 201 : 200);
 });
 
-schedulesApi.get("/", async (c) => {
-  const query = parseOrThrow(listSchedulesQuery, {
-    ...c.req.query(),
-    status: c.req.queries("status"),
-    label: c.req.queries("label"),
-  });
+/** One page of the caller's schedules, newest first, and the cursor of the next page (null on the last). */
+export async function listCallersSchedules(
+  c: Context<AppEnv>,
+  query: z.output<typeof listSchedulesQuery>,
+): Promise<{ schedules: ScheduleRow[]; nextCursor: string | null }> {
   const page = await listSchedules(
     c.var.db,
     { projectId: c.var.auth.projectId, statuses: query.status, labels: query.label },
@@ -138,10 +138,20 @@ schedulesApi.get("/", async (c) => {
   );
   const schedules = page.slice(0, query.limit);
   const last = schedules.at(-1);
-  return c.json({
-    schedules: schedules.map(toScheduleJson),
-    next_cursor: page.length > query.limit && last ? encodeScheduleCursor(last.createdAt, last.id) : null,
+  return {
+    schedules,
+    nextCursor: page.length > query.limit && last ? encodeScheduleCursor(last.createdAt, last.id) : null,
+  };
+}
+
+schedulesApi.get("/", async (c) => {
+  const query = parseOrThrow(listSchedulesQuery, {
+    ...c.req.query(),
+    status: c.req.queries("status"),
+    label: c.req.queries("label"),
   });
+  const page = await listCallersSchedules(c, query);
+  return c.json({ schedules: page.schedules.map(toScheduleJson), next_cursor: page.nextCursor });
 });
 
 /** The schedule id in the path; one that is not a UUID names no schedule. */
@@ -151,7 +161,8 @@ function scheduleIdOf(c: Context<AppEnv>): string {
   return id.data;
 }
 
-async function requireSchedule(c: Context<AppEnv>): Promise<ScheduleRow> {
+/** The caller's schedule named in the path, or 404. */
+export async function requireSchedule(c: Context<AppEnv>): Promise<ScheduleRow> {
   const schedule = await findSchedule(c.var.db, c.var.auth.projectId, scheduleIdOf(c));
   if (!schedule) throw notFound("Schedule");
   return schedule;
@@ -211,17 +222,14 @@ async function changeSchedule(
   c: Context<AppEnv>,
   changesFor: (schedule: ScheduleRow) => ScheduleChanges | null,
   options: { honourIfMatch: boolean },
-) {
+): Promise<ScheduleRow> {
   const ifMatch = options.honourIfMatch ? c.req.header("if-match") : undefined;
   const { db, now } = c.var;
   for (let attempt = 1; attempt <= UPDATE_ATTEMPTS; attempt++) {
     const schedule = await requireSchedule(c);
     if (ifMatch !== undefined && ifMatch !== scheduleEtagOf(schedule)) throw preconditionFailed();
     const changes = changesFor(schedule);
-    if (changes === null) {
-      c.header("ETag", scheduleEtagOf(schedule));
-      return c.json(toScheduleJson(schedule));
-    }
+    if (changes === null) return schedule;
     const merged = { ...schedule, ...changes };
     assertScheduleRules(c, merged, now);
     const claim = apiOccurrenceClaim();
@@ -235,19 +243,23 @@ async function changeSchedule(
     );
     if (result) {
       deliverOccurrences(c, claim, result.occurrences.created);
-      const current = (await findSchedule(db, schedule.projectId, schedule.id)) ?? result.schedule;
-      c.header("ETag", scheduleEtagOf(current));
-      return c.json(toScheduleJson(current));
+      return (await findSchedule(db, schedule.projectId, schedule.id)) ?? result.schedule;
     }
     if (ifMatch !== undefined) throw preconditionFailed();
   }
   throw new ApiError(409, "conflict", "The schedule kept changing while this change was applied; try again.");
 }
 
+/** A schedule as the API answers it, with its version. */
+function answerSchedule(c: Context<AppEnv>, schedule: ScheduleRow) {
+  c.header("ETag", scheduleEtagOf(schedule));
+  return c.json(toScheduleJson(schedule));
+}
+
 schedulesApi.patch("/:id", async (c) => {
   const request = await parseJsonBody(c, updateScheduleRequest);
   const { now } = c.var;
-  return changeSchedule(
+  const schedule = await changeSchedule(
     c,
     (schedule) => {
       const changes = changesOf(request, schedule);
@@ -258,14 +270,15 @@ schedulesApi.patch("/:id", async (c) => {
     },
     { honourIfMatch: true },
   );
+  return answerSchedule(c, schedule);
 });
 
 /**
  * Pause: no occurrence fires until resume; those created and not started are withdrawn. The
  * schedule remembers its first occurrence from now, so resume knows what was missed meanwhile.
  */
-schedulesApi.post("/:id/pause", (c) =>
-  changeSchedule(
+export function pauseCallersSchedule(c: Context<AppEnv>): Promise<ScheduleRow> {
+  return changeSchedule(
     c,
     (schedule) => {
       if (schedule.status === "paused") return null;
@@ -274,21 +287,25 @@ schedulesApi.post("/:id/pause", (c) =>
       return { status: "paused", nextRunAt: earliest };
     },
     { honourIfMatch: true },
-  ),
-);
+  );
+}
+
+schedulesApi.post("/:id/pause", async (c) => answerSchedule(c, await pauseCallersSchedule(c)));
 
 /** Resume: occurrences missed while paused follow the missed policy; the next ones fire as planned. */
-schedulesApi.post("/:id/resume", (c) =>
-  changeSchedule(c, (schedule) => (schedule.status === "active" ? null : { status: "active" }), {
+export function resumeCallersSchedule(c: Context<AppEnv>): Promise<ScheduleRow> {
+  return changeSchedule(c, (schedule) => (schedule.status === "active" ? null : { status: "active" }), {
     honourIfMatch: true,
-  }),
-);
+  });
+}
+
+schedulesApi.post("/:id/resume", async (c) => answerSchedule(c, await resumeCallersSchedule(c)));
 
 /**
  * Trigger: one run now, outside the cron and its policies (even while paused), as a job linked
  * to the schedule. Fired from this invocation when it can be, like a job due at once.
  */
-schedulesApi.post("/:id/trigger", async (c) => {
+export async function triggerCallersSchedule(c: Context<AppEnv>): Promise<JobRow> {
   const schedule = await requireSchedule(c);
   const { db, now } = c.var;
   const claim = claimIfDueSoon(now, schedule.timeoutMs, now);
@@ -316,6 +333,11 @@ schedulesApi.post("/:id/trigger", async (c) => {
     },
   ]);
   if (claim) deliverFromHere(c, claim.claimant, [{ job, claim }]);
+  return job;
+}
+
+schedulesApi.post("/:id/trigger", async (c) => {
+  const job = await triggerCallersSchedule(c);
   c.header("ETag", etagOf(job));
   return c.json(toJobJson(job), 201);
 });

@@ -7,7 +7,8 @@ import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { authenticateToken, hasScope } from "../api/auth";
 import type { AppEnv } from "../api/context";
-import { ApiError } from "../api/errors";
+import { databasePerRequest } from "../api/database-per-request";
+import { ApiError, notFound } from "../api/errors";
 import {
   cancelCallersJob,
   changeScheduledJob,
@@ -17,18 +18,33 @@ import {
   runCallersJobNow,
 } from "../api/job-actions";
 import { jobIdParam, listJobsQuery, updateJobRequest } from "../api/job-schemas";
+import { listSchedulesQuery, RECENT_RUNS } from "../api/schedule-schemas";
+import {
+  listCallersSchedules,
+  pauseCallersSchedule,
+  requireSchedule,
+  resumeCallersSchedule,
+  triggerCallersSchedule,
+} from "../api/schedules";
+import { startRotation } from "../api/signing-secrets";
+import { createTokenRequest, idParam, rotateSecretRequest } from "../api/token-schemas";
 import { parseOrThrow } from "../api/validation";
-import { openDatabase } from "../db/client";
 import { findJob, listAttempts, listJobs } from "../db/jobs";
+import { issueApiToken, listApiTokens, liveSigningSecretRows, revokeApiToken } from "../db/projects";
+import { recentRuns } from "../db/schedules";
 import { attemptActivity, countJobsByStatus, recentFailures } from "../db/stats";
+import { nextFireTimes } from "../jobs/schedule-policy";
 import { JOB_STATUSES, type JobStatus } from "../jobs/states";
-import { readSettings } from "../settings";
+import { formatTime } from "./format";
 import type { Viewer } from "./layout";
 import { ErrorPage } from "./pages/error";
 import { ACTION_NOTICES, type ActionNotice, JobPage } from "./pages/job";
 import { type JobListFilters, JobsPage } from "./pages/jobs";
 import { LoginPage } from "./pages/login";
 import { type ActivitySpan, OverviewPage } from "./pages/overview";
+import { SCHEDULE_NOTICES, type ScheduleNotice, SchedulePage } from "./pages/schedule";
+import { SchedulesPage } from "./pages/schedules";
+import { type ShownOnce, TOKEN_NOTICES, type TokenNotice, TokensPage } from "./pages/tokens";
 import {
   CSRF_FIELD,
   csrfTokenFor,
@@ -40,10 +56,12 @@ import {
   startSession,
 } from "./session";
 
+type FormValue = string | File;
+
 /** The dashboard's request variables: the API's, plus who is looking and the submitted form. */
 export interface DashboardEnv {
   Bindings: AppEnv["Bindings"];
-  Variables: AppEnv["Variables"] & { viewer: Viewer; form: Record<string, string | File> };
+  Variables: AppEnv["Variables"] & { viewer: Viewer; form: Record<string, FormValue | FormValue[]> };
 }
 
 /** Forms are a few fields; anything bigger is not one of ours. */
@@ -52,7 +70,8 @@ const UPCOMING_SHOWN = 10;
 const FAILURES_SHOWN = 10;
 const MINUTE_MS = 60_000;
 
-export const dashboard = new Hono<DashboardEnv>();
+// Not strict: `/dashboard/` is the overview, as `/dashboard` is.
+export const dashboard = new Hono<DashboardEnv>({ strict: false });
 
 /** The job actions take the API's context; the dashboard's has the same variables and more. */
 const asApi = (c: Context<DashboardEnv>) => c as unknown as Context<AppEnv>;
@@ -94,22 +113,17 @@ dashboard.use(
   }),
 );
 
-// One database pool per request, ended after the response is sent.
-dashboard.use("*", async (c, next) => {
-  const database = openDatabase(readSettings(c.env));
-  c.set("db", database.db);
-  try {
-    await next();
-  } finally {
-    c.executionCtx.waitUntil(database.close());
-  }
-});
+dashboard.use("*", databasePerRequest);
 
-/** The form's text fields; a file field reads as absent. */
+/** A text field of the form; a file, or a field sent more than once, reads as absent. */
 const field = (c: Context<DashboardEnv>, name: string) => {
   const value = c.get("form")?.[name];
   return typeof value === "string" ? value : undefined;
 };
+
+/** Every text value of a field that may repeat (checkboxes). */
+const fieldValues = (c: Context<DashboardEnv>, name: string) =>
+  [c.get("form")?.[name] ?? []].flat().filter((value): value is string => typeof value === "string");
 
 const crossOrigin = () => new ApiError(403, "cross_origin", "This form was sent from another site, so it was refused.");
 
@@ -161,10 +175,14 @@ const requireSession: MiddlewareHandler<DashboardEnv> = async (c, next) => {
     );
   }
   c.set("auth", caller);
-  c.set("viewer", { csrfToken: await csrfTokenFor(token), canAct: hasScope(caller.scopes, "write") });
+  c.set("viewer", {
+    csrfToken: await csrfTokenFor(token),
+    canAct: hasScope(caller.scopes, "write"),
+    isAdmin: caller.scopes.includes("admin"),
+  });
   if (c.req.method !== "GET" && c.req.method !== "HEAD") {
     if (!isSameOriginPost(c)) throw crossOrigin();
-    c.set("form", await c.req.parseBody());
+    c.set("form", await c.req.parseBody({ all: true }));
     if (!(await isValidCsrfToken(token, field(c, CSRF_FIELD)))) throw badCsrf();
     if (!hasScope(caller.scopes, "write")) {
       throw new ApiError(
@@ -270,6 +288,142 @@ dashboard.post("/jobs/:id/schedule", async (c) => {
   const scheduledAt = new Date(request.scheduled_at as string);
   const job = await changeScheduledJob(asApi(c), () => ({ scheduledAt, runAt: scheduledAt }));
   return backToJob(c, job.id, "rescheduled");
+});
+
+dashboard.get("/schedules", async (c) => {
+  const status = c.req.query("status") || undefined;
+  const cursor = c.req.query("cursor") || undefined;
+  // The same validation as GET /schedules; an empty status means any.
+  const query = parseOrThrow(listSchedulesQuery, {
+    ...(status && { status: [status] }),
+    ...(cursor && { cursor }),
+  });
+  const page = await listCallersSchedules(asApi(c), query);
+  return c.html(
+    <SchedulesPage
+      viewer={c.var.viewer}
+      schedules={page.schedules}
+      status={query.status?.[0]}
+      nextCursor={page.nextCursor}
+      paged={cursor !== undefined}
+    />,
+  );
+});
+
+dashboard.get("/schedules/:id", async (c) => {
+  const schedule = await requireSchedule(asApi(c));
+  const done = c.req.query("done");
+  return c.html(
+    <SchedulePage
+      viewer={c.var.viewer}
+      schedule={schedule}
+      nextFireTimes={schedule.status === "active" ? nextFireTimes(schedule, c.var.now) : []}
+      runs={await recentRuns(c.var.db, schedule.id, RECENT_RUNS)}
+      notice={done && done in SCHEDULE_NOTICES ? (done as ScheduleNotice) : undefined}
+    />,
+  );
+});
+
+/** After a schedule action, back to its page with a notice of what was done. */
+const backToSchedule = (c: Context<DashboardEnv>, id: string, notice: ScheduleNotice) =>
+  c.redirect(`${DASHBOARD_PATH}/schedules/${id}?done=${notice}`, 303);
+
+dashboard.post("/schedules/:id/pause", async (c) =>
+  backToSchedule(c, (await pauseCallersSchedule(asApi(c))).id, "paused"),
+);
+
+dashboard.post("/schedules/:id/resume", async (c) =>
+  backToSchedule(c, (await resumeCallersSchedule(asApi(c))).id, "resumed"),
+);
+
+dashboard.post("/schedules/:id/trigger", async (c) => {
+  // The run is a job linked to the schedule; the schedule's page lists it.
+  const run = await triggerCallersSchedule(asApi(c));
+  return backToSchedule(c, run.scheduleId ?? c.req.param("id"), "triggered");
+});
+
+/** Tokens and signing secrets are the admin scope's, as in the API. */
+function requireAdmin(c: Context<DashboardEnv>): void {
+  if (!c.var.viewer.isAdmin) {
+    throw new ApiError(
+      403,
+      "insufficient_scope",
+      'Managing tokens and signing secrets needs a token with the "admin" scope; sign in with one.',
+    );
+  }
+}
+
+/** The tokens page, perhaps with a secret shown this one time. */
+async function tokensPage(c: Context<DashboardEnv>, shownOnce?: ShownOnce, status: 200 | 201 = 200) {
+  const { db, now, auth } = c.var;
+  const done = c.req.query("done");
+  return c.html(
+    <TokensPage
+      viewer={c.var.viewer}
+      tokens={await listApiTokens(db, auth.projectId)}
+      secrets={await liveSigningSecretRows(db, auth.projectId, now)}
+      ownTokenId={auth.tokenId}
+      shownOnce={shownOnce}
+      notice={done && done in TOKEN_NOTICES ? (done as TokenNotice) : undefined}
+    />,
+    status,
+  );
+}
+
+dashboard.get("/tokens", async (c) => {
+  requireAdmin(c);
+  return tokensPage(c);
+});
+
+// Answered with the page itself, not a redirect: the secret must never travel in a URL or a cookie.
+dashboard.post("/tokens", async (c) => {
+  requireAdmin(c);
+  const request = parseOrThrow(createTokenRequest, {
+    name: field(c, "name")?.trim() ?? "",
+    scopes: fieldValues(c, "scopes"),
+  });
+  const { row, token } = await issueApiToken(c.var.db, { projectId: c.var.auth.projectId, ...request }, c.var.now);
+  return tokensPage(
+    c,
+    {
+      title: `Token "${row.name}" created`,
+      value: token,
+      explanation: "Copy it now: it is shown this once, and only its first characters are kept to recognise it.",
+    },
+    201,
+  );
+});
+
+dashboard.post("/tokens/:id/revoke", async (c) => {
+  requireAdmin(c);
+  const id = idParam.safeParse(c.req.param("id"));
+  const row = id.success ? await revokeApiToken(c.var.db, c.var.auth.projectId, id.data, c.var.now) : undefined;
+  if (!row) throw notFound("Token");
+  // Revoking the token this session is signed in with ends the session at once.
+  if (row.id === c.var.auth.tokenId) {
+    endSession(c);
+    return c.redirect(`${DASHBOARD_PATH}/login?signed_out`, 303);
+  }
+  return c.redirect(`${DASHBOARD_PATH}/tokens?done=revoked`, 303);
+});
+
+dashboard.post("/secrets/rotate", async (c) => {
+  requireAdmin(c);
+  const { grace_hours: graceHours } = parseOrThrow(rotateSecretRequest, {
+    grace_hours: Number(field(c, "grace_hours") ?? Number.NaN),
+  });
+  const rotated = await startRotation(c.var.db, c.var.auth.projectId, c.var.now, graceHours);
+  return tokensPage(
+    c,
+    {
+      title: "New signing secret",
+      value: rotated.signing_secret,
+      explanation: `It signs every callback from now on. The older secrets keep signing beside it until ${formatTime(
+        new Date(rotated.previous_secrets_expire_at),
+      )}: give your receivers the new one before then.`,
+    },
+    201,
+  );
 });
 
 dashboard.all("*", (c) =>

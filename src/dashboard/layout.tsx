@@ -70,6 +70,8 @@ export interface Viewer {
   csrfToken: string;
   /** Whether the signed-in token may act (write scope); a read-only one only looks. */
   canAct: boolean;
+  /** Whether it may manage the project's tokens and signing secrets (admin scope). */
+  isAdmin: boolean;
 }
 
 /** A hidden field carrying the session's CSRF token; every POST form includes one. */
@@ -81,7 +83,7 @@ export function CsrfField(props: { viewer: Viewer }) {
 export function Layout(props: {
   title: string;
   viewer?: Viewer;
-  current?: "overview" | "jobs";
+  current?: "overview" | "jobs" | "schedules" | "tokens";
   /** Reload the page after this many seconds: for a job about to change, without any script. */
   refreshSeconds?: number;
   children: Child;
@@ -122,6 +124,18 @@ export function Layout(props: {
                       Jobs
                     </a>
                   </li>
+                  <li>
+                    <a href={`${DASHBOARD_PATH}/schedules`} aria-current={current === "schedules" ? "page" : undefined}>
+                      Schedules
+                    </a>
+                  </li>
+                  {viewer.isAdmin && (
+                    <li>
+                      <a href={`${DASHBOARD_PATH}/tokens`} aria-current={current === "tokens" ? "page" : undefined}>
+                        Tokens and secrets
+                      </a>
+                    </li>
+                  )}
                 </ul>
               </nav>
             )}

@@ -23,8 +23,17 @@ export async function insertProject(db: Database, name: string, now: Date): Prom
 
 /** The secrets that sign a project's callbacks now, newest first. */
 export async function liveSigningSecrets(db: Database, projectId: string, now: Date): Promise<string[]> {
-  const rows = await db
-    .select({ secret: signingSecrets.secret })
+  return (await liveSigningSecretRows(db, projectId, now)).map((row) => row.secret);
+}
+
+/** The same secrets with when each was made and when it stops signing (null: until the next rotation). */
+export async function liveSigningSecretRows(
+  db: Database,
+  projectId: string,
+  now: Date,
+): Promise<Array<{ secret: string; createdAt: Date; expiresAt: Date | null }>> {
+  return db
+    .select({ secret: signingSecrets.secret, createdAt: signingSecrets.createdAt, expiresAt: signingSecrets.expiresAt })
     .from(signingSecrets)
     .where(
       and(
@@ -33,13 +42,8 @@ export async function liveSigningSecrets(db: Database, projectId: string, now: D
       ),
     )
     .orderBy(desc(signingSecrets.createdAt));
-  return rows.map((row) => row.secret);
 }
 
-/**
- * Starts a rotation: a new current secret, while every older unexpired one keeps signing
- * beside it until `now + graceMs`. One transaction, so a project always has a current secret.
- */
 export async function rotateSigningSecret(db: Database, projectId: string, now: Date, graceMs: number) {
   const graceEnd = new Date(now.getTime() + graceMs);
   return db.transaction(async (tx) => {

@@ -177,6 +177,71 @@ describe("the dashboard in a browser", () => {
     await stranger.close();
   });
 
+  it("creates a token shown once, revokes it, and the revoked token can neither call the API nor sign in", async () => {
+    requireChromium();
+    const { token } = await stack.createProject(["read", "write", "admin"]);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await signIn(page, token);
+    await page.getByRole("link", { name: "Tokens and secrets" }).click();
+    await page.getByRole("heading", { level: 1, name: "Tokens and signing secrets" }).waitFor();
+    await page.getByLabel("Name").fill("deploy-bot");
+    await page.getByRole("button", { name: "Create token" }).click();
+    await page.getByRole("heading", { name: 'Token "deploy-bot" created' }).waitFor();
+    const created = (await page.locator("#shown-once-value").textContent()) ?? "";
+    expect(created).toMatch(/^fliq_sk_/);
+    await screenshot(page, "08-token-created");
+    const call = (secret: string) =>
+      fetch(`${stack.url}/jobs`, { headers: { authorization: `Bearer ${secret}` } }).then((r) => r.status);
+    expect(await call(created)).toBe(200);
+
+    // Reloading the list shows the token by its prefix only.
+    await page.goto(`${stack.url}/dashboard/tokens`);
+    expect(await page.content()).not.toContain(created);
+    await page.getByRole("button", { name: "Revoke deploy-bot" }).click();
+    await page.getByText("The token was revoked").waitFor();
+    await screenshot(page, "09-token-revoked");
+    expect(await call(created)).toBe(401);
+
+    const other = await browser.newContext();
+    const otherPage = await other.newPage();
+    await otherPage.goto(`${stack.url}/dashboard/login`);
+    await otherPage.getByLabel("API token").fill(created);
+    await otherPage.getByRole("button", { name: "Sign in" }).click();
+    await otherPage.getByText("That token was not accepted").waitFor();
+    await other.close();
+    await context.close();
+  });
+
+  it("pauses and resumes a schedule, and runs it once by hand", async () => {
+    requireChromium();
+    const { token } = await stack.createProject(["read", "write"]);
+    const response = await fetch(`${stack.url}/schedules`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ cron: "0 9 * * 1", timezone: "Europe/Berlin", url: `${stack.receiverUrl}/ok/weekly` }),
+    });
+    expect(response.status).toBe(201);
+    const schedule = (await response.json()) as { id: string };
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await signIn(page, token);
+    await page.getByRole("link", { name: "Schedules" }).click();
+    await page.getByRole("link", { name: `Schedule ${schedule.id}` }).click();
+    await page.getByText("0 9 * * 1 in Europe/Berlin").waitFor();
+    expect(await page.locator("ol li time").count()).toBe(5);
+    await page.getByRole("button", { name: "Pause" }).click();
+    await page.getByText("The schedule is paused").waitFor();
+    await screenshot(page, "10-schedule-paused");
+    await page.getByRole("button", { name: "Resume" }).click();
+    await page.getByText("The schedule is active again.").waitFor();
+    await page.getByRole("button", { name: "Run once now" }).click();
+    await page.getByText("One run was started now").waitFor();
+    await page.getByText("run by hand").waitFor();
+    await screenshot(page, "11-schedule-run");
+    await context.close();
+  });
+
   it("moves keyboard focus visibly, starting with the skip link", async () => {
     requireChromium();
     const { token } = await stack.createProject(["read"]);
