@@ -18,7 +18,7 @@ a{color:var(--link)}
 .vh{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .skip{position:absolute;left:-999px}.skip:focus{left:8px;top:8px;background:var(--bg);padding:4px 8px;z-index:1}
 header{border-bottom:1px solid var(--line);padding:8px 16px;display:flex;flex-wrap:wrap;gap:8px 16px;align-items:center}
-header nav ul{display:flex;gap:16px;list-style:none;margin:0;padding:0}
+header nav ul{display:flex;flex-wrap:wrap;gap:4px 16px;list-style:none;margin:0;padding:0}
 header .brand{font-weight:700;text-decoration:none;color:var(--fg)}
 header form{margin-left:auto}
 main{padding:16px;max-width:1100px;margin:0 auto}
