@@ -5,9 +5,9 @@
  * cron tick the bench fires itself. Prints the numbers, a markdown table with PASS/MISS against
  * the targets, and writes .fliq/bench-results.json.
  *
- *   npm run bench [-- --scenario a|b|c|idle|all] [--idle-minutes 2] [--concurrency 32]
+ *   npm run bench [-- --scenario a|b|c|ceiling|idle|all] [--idle-minutes 2] [--concurrency 32]
  *                    [--batch-size 500] [--profile]
- *                    [--source worktree|<git rev>] [--patch <file.diff>]
+ *                    [--source worktree|<git rev>] [--patch <file.diff>] [--var NAME=VALUE]...
  *
  * The Worker under test is a copy taken at the start (the working tree, or a commit with
  * --source), so edits made during a run neither restart nor change it; --patch applies a diff
@@ -20,6 +20,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { measureCeiling } from "./bench/ceiling";
 import { MAX_BATCH_SIZE } from "./bench/create-jobs";
 import { createScratchDatabase, ensurePgStatStatements, StatementCounter } from "./bench/database";
 import { createBenchProject } from "./bench/project";
@@ -28,6 +29,7 @@ import {
   type BenchResults,
   checkTargets,
   markdownReport,
+  printCeilingResult,
   printDeliveryResult,
   printIdleResult,
   writeResultsJson,
@@ -47,8 +49,9 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const STATE_DIR = join(ROOT, ".fliq");
 const RESULTS_FILE = join(STATE_DIR, "bench-results.json");
 const WRANGLER_LOG = join(STATE_DIR, "bench-wrangler.log");
+const CEILING_WRANGLER_LOG = join(STATE_DIR, "bench-ceiling-wrangler.log");
 const DEFAULT_DATABASE_URL = "postgres://fliq:fliq@127.0.0.1:5432/fliq";
-const SCENARIO_NAMES = ["a", "b", "c", "idle"] as const;
+const SCENARIO_NAMES = ["a", "b", "c", "ceiling", "idle"] as const;
 
 type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
@@ -64,6 +67,8 @@ interface Options {
   source: string;
   /** A diff applied to the Worker's copy only, to measure a proposed change. */
   patch?: string;
+  /** Settings passed to the Worker under test (such as MAX_SHARDS), to measure other limits. */
+  vars: Record<string, string>;
 }
 
 const cleanup = new Cleanup();
@@ -109,6 +114,7 @@ async function main(options: Options): Promise<void> {
       LOCAL_DB_PROXY: bridge.proxy,
       // As npm start does: the receiver is on 127.0.0.1, which a Worker guarding its targets refuses.
       ALLOW_LOOPBACK_TARGETS: "true",
+      ...options.vars,
     },
     logFile: WRANGLER_LOG,
   });
@@ -166,6 +172,15 @@ async function runScenarios(
     results.deliveries.push(result);
     await saveProgress(results);
   }
+  if (options.scenarios.includes("ceiling")) {
+    console.log(`[bench ceiling] bare callbacks from workerd (output in ${CEILING_WRANGLER_LOG})`);
+    results.ceiling = await measureCeiling(ctx.receiver, {
+      scriptsDir: join(ROOT, "scripts", "bench"),
+      logFile: CEILING_WRANGLER_LOG,
+    });
+    printCeilingResult(results.ceiling);
+    await saveProgress(results);
+  }
   if (options.scenarios.includes("idle")) {
     results.idle = await runIdleScenario(ctx, options.idleMinutes);
     printIdleResult(results.idle);
@@ -184,13 +199,14 @@ function parseOptions(argv: string[]): Options {
       profile: { type: "boolean", default: false },
       source: { type: "string", default: "worktree" },
       patch: { type: "string" },
+      var: { type: "string", multiple: true, default: [] },
     },
   });
   const requested = values.scenario.split(",").map((name) => name.trim());
   const scenarios = requested.includes("all") ? [...SCENARIO_NAMES] : requested;
   for (const name of scenarios) {
     if (!(SCENARIO_NAMES as readonly string[]).includes(name)) {
-      throw new Error(`unknown scenario "${name}"; use a, b, c, idle or all (comma-separated for several)`);
+      throw new Error(`unknown scenario "${name}"; use a, b, c, ceiling, idle or all (comma-separated for several)`);
     }
   }
   const idleMinutes = Number(values["idle-minutes"]);
@@ -209,7 +225,15 @@ function parseOptions(argv: string[]): Options {
     profile: values.profile,
     source: values.source,
     patch: values.patch,
+    vars: Object.fromEntries(values.var.map(parseVar)),
   };
+}
+
+/** `NAME=VALUE`, as `--var` takes it. */
+function parseVar(text: string): [string, string] {
+  const match = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(text);
+  if (!match) throw new Error(`--var takes NAME=VALUE (an upper-case setting name), not "${text}"`);
+  return [match[1], match[2]];
 }
 
 /** Stops everything the bench started, then exits. */

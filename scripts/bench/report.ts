@@ -4,6 +4,7 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
+import type { CeilingResult } from "./ceiling";
 import type { CpuUse } from "./cpu";
 import type { DeliveryResult, IdleResult } from "./scenarios";
 
@@ -17,6 +18,7 @@ export interface TargetCheck {
 /** Everything one run measured. */
 export interface BenchResults {
   deliveries: DeliveryResult[];
+  ceiling?: CeilingResult;
   idle?: IdleResult;
 }
 
@@ -119,6 +121,20 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
   return checks;
 }
 
+/** The ceiling's rounds, one line each. */
+export function printCeilingResult(result: CeilingResult): void {
+  const lines = [
+    `── ceiling: bare callbacks from workerd, no Fliq (median ${result.medianCallbacksPerSecond.toFixed(0)}/s)`,
+  ];
+  for (const r of result.rounds) {
+    lines.push(
+      `   ${r.invocations} invocations × ${r.lanesPerInvocation} in flight: ${r.callbacks} callbacks` +
+        ` (${r.failed} failed) in ${(r.ms / 1000).toFixed(2)} s = ${r.callbacksPerSecond.toFixed(0)}/s`,
+    );
+  }
+  console.log(lines.join("\n"));
+}
+
 /** The final markdown: every number in one table, then the targets. */
 export function markdownReport(results: BenchResults, checks: readonly TargetCheck[]): string {
   const header = [
@@ -167,8 +183,17 @@ export function markdownReport(results: BenchResults, checks: readonly TargetChe
   }
   const table = (cells: string[][]) => cells.map((row) => `| ${row.join(" | ")} |`).join("\n");
   const separator = (count: number) => Array<string>(count).fill("---");
+  const ceiling = results.ceiling
+    ? [
+        "",
+        `Ceiling (bare callbacks from workerd, no Fliq): ${results.ceiling.rounds
+          .map((r) => `${r.callbacksPerSecond.toFixed(0)}/s`)
+          .join(", ")}; median ${results.ceiling.medianCallbacksPerSecond.toFixed(0)}/s.`,
+      ]
+    : [];
   return [
     table([header, separator(header.length), ...rows]),
+    ...ceiling,
     "",
     table([
       ["target", "measured", "result"],

@@ -7,7 +7,7 @@ import { type Context, Hono } from "hono";
 import { findProject, insertProject, issueApiToken, listProjects, liveSigningSecrets } from "../db/projects";
 import type { AppEnv } from "./context";
 import { notFound } from "./errors";
-import { projectSigningSecrets, rotateSigningSecretFromJson } from "./signing-secrets";
+import { listSigningSecrets, rotateSigningSecretFor } from "./signing-secrets";
 import { createProjectRequest, idParam, toProjectJson, toTokenJson } from "./token-schemas";
 import { createToken, listTokens, revokeToken } from "./tokens";
 import { parseJsonBody } from "./validation";
@@ -47,12 +47,7 @@ adminApi.delete("/projects/:id/tokens/:tokenId", async (c) =>
 );
 
 /** The secrets that sign the project's callbacks now, newest first (receivers verify with them). */
-adminApi.get("/projects/:id/signing-secrets", async (c) => {
-  const rows = await projectSigningSecrets(c, await projectIdOf(c));
-  return c.json({ signing_secrets: rows.map((row) => row.secret) });
-});
+adminApi.get("/projects/:id/signing-secrets", async (c) => listSigningSecrets(c, await projectIdOf(c)));
 
 /** A new signing secret; older ones keep signing beside it for `grace_hours`. */
-adminApi.post("/projects/:id/signing-secrets/rotate", async (c) =>
-  rotateSigningSecretFromJson(c, await projectIdOf(c)),
-);
+adminApi.post("/projects/:id/signing-secrets/rotate", async (c) => rotateSigningSecretFor(c, await projectIdOf(c)));

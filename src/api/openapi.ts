@@ -25,10 +25,7 @@ import {
   createProjectRequest,
   createTokenRequest,
   projectResponse,
-  rotatedSecretResponse,
   rotateSecretRequest,
-  signingSecretListResponse,
-  signingSecretResponse,
   tokenResponse,
 } from "./token-schemas";
 
@@ -86,9 +83,24 @@ const tokenList = {
 };
 const tokenCreated = { description: "The token; `token` is its secret, shown this once", ...json(ref("CreatedToken")) };
 const tokenRevoked = { description: "The revoked token; the next request with it answers 401", ...json(ref("Token")) };
-const secretRotated = {
+const signingSecretList = {
+  description: "The secrets, newest first; a receiver verifies with any of them",
+  ...json({
+    type: "object",
+    properties: { signing_secrets: { type: "array", items: { type: "string" } } },
+    required: ["signing_secrets"],
+  }),
+};
+const signingSecretRotated = {
   description: "The new secret, and when the older ones stop signing",
-  ...json(ref("RotatedSecret")),
+  ...json({
+    type: "object",
+    properties: {
+      signing_secret: { type: "string" },
+      previous_secrets_expire_at: { type: "string", format: "date-time" },
+    },
+    required: ["signing_secret", "previous_secrets_expire_at"],
+  }),
 };
 const jobAnswer = (description: string) => ({ description, ...json(ref("Job")) });
 const bulkAnswer = {
@@ -139,9 +151,6 @@ export function openApiDocument(serverUrl: string) {
         Project: jsonSchema(projectResponse, "output"),
         CreateProject: jsonSchema(createProjectRequest),
         RotateSecret: jsonSchema(rotateSecretRequest),
-        RotatedSecret: jsonSchema(rotatedSecretResponse, "output"),
-        SigningSecret: jsonSchema(signingSecretResponse, "output"),
-        SigningSecrets: jsonSchema(signingSecretListResponse, "output"),
         ...scheduleSchemas(),
       },
     },
@@ -339,20 +348,18 @@ export function openApiDocument(serverUrl: string) {
       "/signing-secrets": {
         get: {
           summary: "The secrets signing this project's callbacks now, newest first (admin scope)",
-          description:
-            "The first is the current secret; older ones still sign beside it until their `expires_at` (a rotation's grace period). Receivers verify `webhook-signature` with them.",
-          responses: {
-            "200": { description: "The live secrets", ...json(ref("SigningSecrets")) },
-            "403": error("The token lacks the admin scope"),
-            ...commonErrors,
-          },
+          responses: { "200": signingSecretList, "403": error("The token lacks the admin scope"), ...commonErrors },
         },
       },
       "/signing-secrets/rotate": {
         post: {
-          summary: "Start a signing secret rotation; older secrets keep signing for grace_hours (admin scope)",
+          summary: "Start a signing secret rotation (admin scope); older secrets keep signing for grace_hours",
           requestBody: { required: true, ...json(ref("RotateSecret")) },
-          responses: { "201": secretRotated, "403": error("The token lacks the admin scope"), ...commonErrors },
+          responses: {
+            "201": signingSecretRotated,
+            "403": error("The token lacks the admin scope"),
+            ...commonErrors,
+          },
         },
       },
       "/admin/projects": {
@@ -416,14 +423,7 @@ export function openApiDocument(serverUrl: string) {
           summary: "The secrets signing a project's callbacks now, newest first",
           ...adminOnly,
           responses: {
-            "200": {
-              description: "The secrets",
-              ...json({
-                type: "object",
-                properties: { signing_secrets: { type: "array", items: { type: "string" } } },
-                required: ["signing_secrets"],
-              }),
-            },
+            "200": signingSecretList,
             "404": error("No such project"),
             ...commonErrors,
           },
@@ -436,7 +436,7 @@ export function openApiDocument(serverUrl: string) {
           ...adminOnly,
           requestBody: { required: true, ...json(ref("RotateSecret")) },
           responses: {
-            "201": secretRotated,
+            "201": signingSecretRotated,
             "404": error("No such project"),
             ...commonErrors,
           },

@@ -1,35 +1,39 @@
 import { type Context, Hono } from "hono";
+import type { z } from "zod";
+import { insertJobs } from "../db/jobs";
+import type { CreatedOccurrence, OccurrenceClaim } from "../db/schedules";
 import {
   deleteSchedule,
   findSchedule,
   insertSchedule,
   insertScheduleOnce,
+  listSchedules,
   type NewSchedule,
+  recentRuns,
   type ScheduleChanges,
+  updateSchedule,
 } from "../db/schedules";
-import type { ScheduleRow } from "../db/schema";
-import { apiOccurrenceClaim, materializeSchedule } from "../dispatch/schedule-occurrences";
-import { firstFireAtOrAfter } from "../jobs/schedule-policy";
+import type { JobRow, ScheduleRow } from "../db/schema";
+import {
+  apiOccurrenceClaim,
+  deliverClaimedOccurrences,
+  materializeSchedule,
+  planForCurrentWindow,
+} from "../dispatch/schedule-occurrences";
+import { firstFireAtOrAfter, nextFireTimes, scheduleRuleViolations } from "../jobs/schedule-policy";
+import { readSettings } from "../settings";
 import type { AppEnv } from "./context";
 import { ApiError, notFound } from "./errors";
+import { claimIfDueSoon, deliverFromHere, targetViolations } from "./job-actions";
 import { etagOf, idempotencyKeyHeader, toJobJson } from "./job-schemas";
 import { fingerprintOf } from "./jobs";
 import {
-  assertScheduleRules,
-  changeSchedule,
-  deliverOccurrences,
-  listCallersSchedules,
-  pauseCallersSchedule,
-  requireSchedule,
-  resumeCallersSchedule,
-  scheduleIdOf,
-  scheduleOutlook,
-  triggerCallersSchedule,
-} from "./schedule-actions";
-import {
   createScheduleRequest,
+  encodeScheduleCursor,
   listSchedulesQuery,
+  RECENT_RUNS,
   scheduleEtagOf,
+  scheduleIdParam,
   toScheduleJson,
   toScheduleRunJson,
   type UpdateScheduleRequest,
@@ -40,10 +44,25 @@ import { parseJsonBody, parseOrThrow } from "./validation";
 /** The schedules API, mounted at /schedules behind requireToken. */
 export const schedulesApi = new Hono<AppEnv>();
 
-/** A schedule as a JSON answer, with its version as the ETag. */
-function scheduleAnswer(c: Context<AppEnv>, schedule: ScheduleRow, status: 200 | 201 = 200) {
-  c.header("ETag", scheduleEtagOf(schedule));
-  return c.json(toScheduleJson(schedule), status);
+/**
+ * Cross-field rules (including the cron expression and time zone) and the callback target
+ * policy, as a 422 in the one error shape.
+ */
+function assertScheduleRules(
+  c: Context<AppEnv>,
+  schedule: Parameters<typeof scheduleRuleViolations>[0] & { url: string; failureUrl?: string | null },
+  now: Date,
+): void {
+  const violations = [...scheduleRuleViolations(schedule, now), ...targetViolations(c, schedule)];
+  if (violations.length > 0) {
+    throw new ApiError(422, "validation_failed", "The request is not valid; see details.", violations);
+  }
+}
+
+/** Fires, after the response, the occurrences this invocation created already claimed. */
+function deliverOccurrences(c: Context<AppEnv>, claim: OccurrenceClaim, occurrences: CreatedOccurrence[]) {
+  const delivery = deliverClaimedOccurrences(readSettings(c.env), claim, occurrences, c.var.now);
+  if (delivery) c.executionCtx.waitUntil(delivery);
 }
 
 schedulesApi.post("/", async (c) => {
@@ -103,8 +122,27 @@ schedulesApi.post("/", async (c) => {
     deliverOccurrences(c, claim, await materializeSchedule(db, schedule, now, claim));
   }
   const current = (await findSchedule(db, schedule.projectId, schedule.id)) ?? schedule;
-  return scheduleAnswer(c, current, created ? 201 : 200);
+  c.header("ETag", scheduleEtagOf(current));
+  return c.json(toScheduleJson(current), created ? 201 : 200);
 });
+
+/** One page of the caller's schedules, newest first, and the cursor of the next page (null on the last). */
+export async function listCallersSchedules(
+  c: Context<AppEnv>,
+  query: z.output<typeof listSchedulesQuery>,
+): Promise<{ schedules: ScheduleRow[]; nextCursor: string | null }> {
+  const page = await listSchedules(
+    c.var.db,
+    { projectId: c.var.auth.projectId, statuses: query.status, labels: query.label },
+    { after: query.cursor, limit: query.limit + 1 },
+  );
+  const schedules = page.slice(0, query.limit);
+  const last = schedules.at(-1);
+  return {
+    schedules,
+    nextCursor: page.length > query.limit && last ? encodeScheduleCursor(last.createdAt, last.id) : null,
+  };
+}
 
 schedulesApi.get("/", async (c) => {
   const query = parseOrThrow(listSchedulesQuery, {
@@ -116,14 +154,30 @@ schedulesApi.get("/", async (c) => {
   return c.json({ schedules: page.schedules.map(toScheduleJson), next_cursor: page.nextCursor });
 });
 
+/** The schedule id in the path; one that is not a UUID names no schedule. */
+function scheduleIdOf(c: Context<AppEnv>): string {
+  const id = scheduleIdParam.safeParse(c.req.param("id"));
+  if (!id.success) throw notFound("Schedule");
+  return id.data;
+}
+
+/** The caller's schedule named in the path, or 404. */
+export async function requireSchedule(c: Context<AppEnv>): Promise<ScheduleRow> {
+  const schedule = await findSchedule(c.var.db, c.var.auth.projectId, scheduleIdOf(c));
+  if (!schedule) throw notFound("Schedule");
+  return schedule;
+}
+
 schedulesApi.get("/:id", async (c) => {
   const schedule = await requireSchedule(c);
-  const outlook = await scheduleOutlook(c, schedule);
+  const runs = await recentRuns(c.var.db, schedule.id, RECENT_RUNS);
   c.header("ETag", scheduleEtagOf(schedule));
   return c.json({
     ...toScheduleJson(schedule),
-    next_fire_times: outlook.nextFireTimes.map((at) => at.toISOString()),
-    recent_runs: outlook.recentRuns.map(toScheduleRunJson),
+    // A paused schedule fires nothing until it is resumed.
+    next_fire_times:
+      schedule.status === "active" ? nextFireTimes(schedule, c.var.now).map((at) => at.toISOString()) : [],
+    recent_runs: runs.map(toScheduleRunJson),
   });
 });
 
@@ -153,10 +207,59 @@ function changesOf(request: UpdateScheduleRequest, schedule: ScheduleRow): Sched
   };
 }
 
+/** How often a change without If-Match re-reads the schedule when a concurrent change got there first. */
+const UPDATE_ATTEMPTS = 3;
+
+const preconditionFailed = () =>
+  new ApiError(412, "precondition_failed", "The schedule has changed since that ETag: read it again and retry.");
+
+/**
+ * Applies a change to a schedule (with `If-Match`, only to that version: 412 otherwise), and
+ * plans its occurrences again from now: the ones created from the old version and not started
+ * are withdrawn, and those inside the minute under way are created from the new one.
+ */
+async function changeSchedule(
+  c: Context<AppEnv>,
+  changesFor: (schedule: ScheduleRow) => ScheduleChanges | null,
+  options: { honourIfMatch: boolean },
+): Promise<ScheduleRow> {
+  const ifMatch = options.honourIfMatch ? c.req.header("if-match") : undefined;
+  const { db, now } = c.var;
+  for (let attempt = 1; attempt <= UPDATE_ATTEMPTS; attempt++) {
+    const schedule = await requireSchedule(c);
+    if (ifMatch !== undefined && ifMatch !== scheduleEtagOf(schedule)) throw preconditionFailed();
+    const changes = changesFor(schedule);
+    if (changes === null) return schedule;
+    const merged = { ...schedule, ...changes };
+    assertScheduleRules(c, merged, now);
+    const claim = apiOccurrenceClaim();
+    const result = await updateSchedule(
+      db,
+      { projectId: schedule.projectId, id: schedule.id, expectedUpdatedAt: schedule.updatedAt },
+      changes,
+      now,
+      (updated) => planForCurrentWindow(updated, now),
+      claim,
+    );
+    if (result) {
+      deliverOccurrences(c, claim, result.occurrences.created);
+      return (await findSchedule(db, schedule.projectId, schedule.id)) ?? result.schedule;
+    }
+    if (ifMatch !== undefined) throw preconditionFailed();
+  }
+  throw new ApiError(409, "conflict", "The schedule kept changing while this change was applied; try again.");
+}
+
+/** A schedule as the API answers it, with its version. */
+function answerSchedule(c: Context<AppEnv>, schedule: ScheduleRow) {
+  c.header("ETag", scheduleEtagOf(schedule));
+  return c.json(toScheduleJson(schedule));
+}
+
 schedulesApi.patch("/:id", async (c) => {
   const request = await parseJsonBody(c, updateScheduleRequest);
   const { now } = c.var;
-  const changed = await changeSchedule(
+  const schedule = await changeSchedule(
     c,
     (schedule) => {
       const changes = changesOf(request, schedule);
@@ -165,22 +268,74 @@ schedulesApi.patch("/:id", async (c) => {
       // Planned again from now: the first occurrence of the (perhaps new) timing from this instant.
       return { ...changes, nextRunAt: firstFireAtOrAfter(merged, now) };
     },
-    c.req.header("if-match"),
+    { honourIfMatch: true },
   );
-  return scheduleAnswer(c, changed);
+  return answerSchedule(c, schedule);
 });
 
-/** Pause: see pauseCallersSchedule; idempotent. */
-schedulesApi.post("/:id/pause", async (c) =>
-  scheduleAnswer(c, await pauseCallersSchedule(c, c.req.header("if-match"))),
-);
+/**
+ * Pause: no occurrence fires until resume; those created and not started are withdrawn. The
+ * schedule remembers its first occurrence from now, so resume knows what was missed meanwhile.
+ */
+export function pauseCallersSchedule(c: Context<AppEnv>): Promise<ScheduleRow> {
+  return changeSchedule(
+    c,
+    (schedule) => {
+      if (schedule.status === "paused") return null;
+      const fromNow = firstFireAtOrAfter(schedule, c.var.now);
+      const earliest = schedule.nextRunAt && (!fromNow || schedule.nextRunAt < fromNow) ? schedule.nextRunAt : fromNow;
+      return { status: "paused", nextRunAt: earliest };
+    },
+    { honourIfMatch: true },
+  );
+}
 
-/** Resume: see resumeCallersSchedule; idempotent. */
-schedulesApi.post("/:id/resume", async (c) =>
-  scheduleAnswer(c, await resumeCallersSchedule(c, c.req.header("if-match"))),
-);
+schedulesApi.post("/:id/pause", async (c) => answerSchedule(c, await pauseCallersSchedule(c)));
 
-/** Trigger: one run now, as a job linked to the schedule (see triggerCallersSchedule). */
+/** Resume: occurrences missed while paused follow the missed policy; the next ones fire as planned. */
+export function resumeCallersSchedule(c: Context<AppEnv>): Promise<ScheduleRow> {
+  return changeSchedule(c, (schedule) => (schedule.status === "active" ? null : { status: "active" }), {
+    honourIfMatch: true,
+  });
+}
+
+schedulesApi.post("/:id/resume", async (c) => answerSchedule(c, await resumeCallersSchedule(c)));
+
+/**
+ * Trigger: one run now, outside the cron and its policies (even while paused), as a job linked
+ * to the schedule. Fired from this invocation when it can be, like a job due at once.
+ */
+export async function triggerCallersSchedule(c: Context<AppEnv>): Promise<JobRow> {
+  const schedule = await requireSchedule(c);
+  const { db, now } = c.var;
+  const claim = claimIfDueSoon(now, schedule.timeoutMs, now);
+  const [job] = await insertJobs(db, [
+    {
+      id: crypto.randomUUID(),
+      projectId: schedule.projectId,
+      url: schedule.url,
+      httpMethod: schedule.httpMethod,
+      headers: schedule.headers,
+      body: schedule.body,
+      labels: schedule.labels,
+      failureUrl: schedule.failureUrl,
+      scheduledAt: now,
+      runAt: now,
+      maxRetries: schedule.maxRetries,
+      timeoutMs: schedule.timeoutMs,
+      backoffInitialMs: schedule.backoffInitialMs,
+      backoffMaxMs: schedule.backoffMaxMs,
+      scheduleId: schedule.id,
+      occurrenceAt: null,
+      claimedBy: claim?.claimant ?? null,
+      lockedUntil: claim?.lockedUntil ?? null,
+      createdAt: now,
+    },
+  ]);
+  if (claim) deliverFromHere(c, claim.claimant, [{ job, claim }]);
+  return job;
+}
+
 schedulesApi.post("/:id/trigger", async (c) => {
   const job = await triggerCallersSchedule(c);
   c.header("ETag", etagOf(job));

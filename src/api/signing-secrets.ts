@@ -1,53 +1,39 @@
 /**
- * A project's signing secrets: the `whsec_…` keys its callbacks are signed with. A project's
- * admin token lists and rotates them (`/signing-secrets`); the admin API and the dashboard do
- * the same through the same functions.
+ * Signing secrets: a project's admin token lists the secrets that sign its callbacks and starts
+ * a rotation (`/signing-secrets`); the admin API does the same for any project, through the same
+ * functions. Receivers need the secrets to verify callbacks, so an admin may read them.
  */
 import { type Context, Hono } from "hono";
-import type { z } from "zod";
-import { liveSigningSecretRows, rotateSigningSecret } from "../db/projects";
-import type { SigningSecretRow } from "../db/schema";
+import type { Database } from "../db/client";
+import { liveSigningSecrets, rotateSigningSecret } from "../db/projects";
 import type { AppEnv } from "./context";
-import { type rotatedSecretResponse, rotateSecretRequest, toSigningSecretJson } from "./token-schemas";
+import { rotateSecretRequest } from "./token-schemas";
 import { parseJsonBody } from "./validation";
 
 const HOUR_MS = 3_600_000;
 
-/** The secrets that sign `projectId`'s callbacks now, newest first (the first is the current one). */
-export function projectSigningSecrets(c: Context<AppEnv>, projectId: string): Promise<SigningSecretRow[]> {
-  return liveSigningSecretRows(c.var.db, projectId, c.var.now);
-}
-
-/**
- * Starts a rotation: a new current secret, while the older live ones keep signing beside it
- * for `graceHours` (0: they stop at once). Receivers can move to the new secret any time within.
- */
-export async function rotateProjectSigningSecret(
-  c: Context<AppEnv>,
-  projectId: string,
-  graceHours: number,
-): Promise<{ secret: SigningSecretRow; previousSecretsExpireAt: Date }> {
-  const { now } = c.var;
-  const graceMs = Math.round(graceHours * HOUR_MS);
-  const secret = await rotateSigningSecret(c.var.db, projectId, now, graceMs);
-  return { secret, previousSecretsExpireAt: new Date(now.getTime() + graceMs) };
-}
-
-/** Rotates `projectId`'s secret from a JSON `{grace_hours}` body; answers 201 with the new secret. */
-export async function rotateSigningSecretFromJson(c: Context<AppEnv>, projectId: string) {
-  const { grace_hours: graceHours } = await parseJsonBody(c, rotateSecretRequest);
-  const rotated = await rotateProjectSigningSecret(c, projectId, graceHours);
-  const answer: z.input<typeof rotatedSecretResponse> = {
-    signing_secret: rotated.secret.secret,
-    previous_secrets_expire_at: rotated.previousSecretsExpireAt.toISOString(),
+/** Starts a rotation: a new secret signs from now on, beside the older ones until their grace ends. */
+export async function startRotation(db: Database, projectId: string, now: Date, graceHours: number) {
+  const rotated = await rotateSigningSecret(db, projectId, now, graceHours * HOUR_MS);
+  return {
+    signing_secret: rotated.secret,
+    previous_secrets_expire_at: new Date(now.getTime() + graceHours * HOUR_MS).toISOString(),
   };
-  return c.json(answer, 201);
+}
+
+/** `projectId`'s live secrets, newest first: the first signs alone unless a rotation is under way. */
+export async function listSigningSecrets(c: Context<AppEnv>, projectId: string) {
+  return c.json({ signing_secrets: await liveSigningSecrets(c.var.db, projectId, c.var.now) });
+}
+
+/** `POST …/rotate` with `grace_hours` (default 24): the answer is the one place the new secret is shown. */
+export async function rotateSigningSecretFor(c: Context<AppEnv>, projectId: string) {
+  const { grace_hours: graceHours } = await parseJsonBody(c, rotateSecretRequest);
+  return c.json(await startRotation(c.var.db, projectId, c.var.now, graceHours), 201);
 }
 
 /** `/signing-secrets`, behind requireToken and the admin scope: the caller's own project. */
 export const signingSecretsApi = new Hono<AppEnv>();
 
-signingSecretsApi.get("/", async (c) =>
-  c.json({ signing_secrets: (await projectSigningSecrets(c, c.var.auth.projectId)).map(toSigningSecretJson) }),
-);
-signingSecretsApi.post("/rotate", (c) => rotateSigningSecretFromJson(c, c.var.auth.projectId));
+signingSecretsApi.get("/", (c) => listSigningSecrets(c, c.var.auth.projectId));
+signingSecretsApi.post("/rotate", (c) => rotateSigningSecretFor(c, c.var.auth.projectId));

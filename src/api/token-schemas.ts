@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { TOKEN_PREFIX } from "../auth/tokens";
-import type { ApiTokenRow, ProjectRow, SigningSecretRow } from "../db/schema";
+import type { ApiTokenRow, ProjectRow } from "../db/schema";
 
 export const TOKEN_SCOPES = ["read", "write", "admin"] as const;
 
@@ -29,7 +29,7 @@ export const createTokenRequest = z.strictObject({
 /** `POST /admin/projects`. */
 export const createProjectRequest = z.strictObject({ name });
 
-/** `POST /signing-secrets/rotate` (and the admin API's): how long older secrets keep signing. */
+/** `POST /admin/projects/:id/signing-secrets/rotate`: how long older secrets keep signing. */
 export const rotateSecretRequest = z.strictObject({
   grace_hours: z
     .number()
@@ -76,28 +76,4 @@ export function toTokenJson(row: ApiTokenRow): z.input<typeof tokenResponse> {
 
 export function toProjectJson(row: ProjectRow): z.input<typeof projectResponse> {
   return { id: row.id, name: row.name, created_at: row.createdAt.toISOString() };
-}
-
-/** A live signing secret: receivers verify callbacks with it until `expires_at` (null: no end set). */
-export const signingSecretResponse = z.object({
-  id: z.uuid(),
-  /** The `whsec_…` secret itself: receivers need it to verify signatures. */
-  secret: z.string(),
-  created_at: isoDateTime,
-  expires_at: isoDateTime.nullable(),
-});
-
-/** `GET /signing-secrets`: the secrets signing callbacks now, newest first. */
-export const signingSecretListResponse = z.object({ signing_secrets: z.array(signingSecretResponse) });
-
-/** The answer to a rotation: the new secret, and when the older ones stop signing. */
-export const rotatedSecretResponse = z.object({ signing_secret: z.string(), previous_secrets_expire_at: isoDateTime });
-
-export function toSigningSecretJson(row: SigningSecretRow): z.input<typeof signingSecretResponse> {
-  return {
-    id: row.id,
-    secret: row.secret,
-    created_at: row.createdAt.toISOString(),
-    expires_at: isoOrNull(row.expiresAt),
-  };
 }

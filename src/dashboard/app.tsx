@@ -18,40 +18,33 @@ import {
   runCallersJobNow,
 } from "../api/job-actions";
 import { jobIdParam, listJobsQuery, updateJobRequest } from "../api/job-schemas";
+import { listSchedulesQuery, RECENT_RUNS } from "../api/schedule-schemas";
 import {
   listCallersSchedules,
   pauseCallersSchedule,
   requireSchedule,
   resumeCallersSchedule,
-  scheduleOutlook,
   triggerCallersSchedule,
-} from "../api/schedule-actions";
-import { listSchedulesQuery } from "../api/schedule-schemas";
-import { projectSigningSecrets, rotateProjectSigningSecret } from "../api/signing-secrets";
+} from "../api/schedules";
+import { startRotation } from "../api/signing-secrets";
 import { createTokenRequest, idParam, rotateSecretRequest } from "../api/token-schemas";
-import { issueProjectToken, revokeProjectToken } from "../api/tokens";
 import { parseOrThrow } from "../api/validation";
 import { findJob, listAttempts, listJobs } from "../db/jobs";
-import { listApiTokens } from "../db/projects";
-import type { ApiTokenRow } from "../db/schema";
+import { issueApiToken, listApiTokens, liveSigningSecretRows, revokeApiToken } from "../db/projects";
+import { recentRuns } from "../db/schedules";
 import { attemptActivity, countJobsByStatus, recentFailures } from "../db/stats";
-import { SCHEDULE_STATUSES, type ScheduleStatus } from "../jobs/schedule-policy";
+import { nextFireTimes } from "../jobs/schedule-policy";
 import { JOB_STATUSES, type JobStatus } from "../jobs/states";
+import { formatTime } from "./format";
 import type { Viewer } from "./layout";
 import { ErrorPage } from "./pages/error";
 import { ACTION_NOTICES, type ActionNotice, JobPage } from "./pages/job";
 import { type JobListFilters, JobsPage } from "./pages/jobs";
 import { LoginPage } from "./pages/login";
 import { type ActivitySpan, OverviewPage } from "./pages/overview";
-import {
-  SCHEDULE_NOTICES,
-  type ScheduleListFilters,
-  type ScheduleNotice,
-  SchedulePage,
-  SchedulesPage,
-} from "./pages/schedules";
-import { SecretsPage } from "./pages/secrets";
-import { TOKEN_NOTICES, type TokenNotice, TokensPage } from "./pages/tokens";
+import { SCHEDULE_NOTICES, type ScheduleNotice, SchedulePage } from "./pages/schedule";
+import { SchedulesPage } from "./pages/schedules";
+import { type ShownOnce, TOKEN_NOTICES, type TokenNotice, TokensPage } from "./pages/tokens";
 import {
   CSRF_FIELD,
   csrfTokenFor,
@@ -63,10 +56,12 @@ import {
   startSession,
 } from "./session";
 
+type FormValue = string | File;
+
 /** The dashboard's request variables: the API's, plus who is looking and the submitted form. */
 export interface DashboardEnv {
   Bindings: AppEnv["Bindings"];
-  Variables: AppEnv["Variables"] & { viewer: Viewer; form: Record<string, string | File | (string | File)[]> };
+  Variables: AppEnv["Variables"] & { viewer: Viewer; form: Record<string, FormValue | FormValue[]> };
 }
 
 /** Forms are a few fields; anything bigger is not one of ours. */
@@ -75,7 +70,8 @@ const UPCOMING_SHOWN = 10;
 const FAILURES_SHOWN = 10;
 const MINUTE_MS = 60_000;
 
-export const dashboard = new Hono<DashboardEnv>();
+// Not strict: `/dashboard/` is the overview, as `/dashboard` is.
+export const dashboard = new Hono<DashboardEnv>({ strict: false });
 
 /** The job actions take the API's context; the dashboard's has the same variables and more. */
 const asApi = (c: Context<DashboardEnv>) => c as unknown as Context<AppEnv>;
@@ -84,9 +80,7 @@ dashboard.onError((error, c) => {
   const viewer = c.get("viewer");
   if (error instanceof ApiError) {
     // A failed action links back to the page it was taken from.
-    const back =
-      /^(\/dashboard\/(?:jobs|schedules)\/[^/]+)\/[a-z]+$/.exec(c.req.path)?.[1] ??
-      /^(\/dashboard\/(?:tokens|secrets))\//.exec(`${c.req.path}/`)?.[1];
+    const back = /^(\/dashboard\/jobs\/[^/]+)\/[a-z]+$/.exec(c.req.path)?.[1];
     return c.html(
       <ErrorPage status={error.status} message={error.message} details={error.details} viewer={viewer} back={back} />,
       error.status,
@@ -121,29 +115,21 @@ dashboard.use(
 
 dashboard.use("*", databasePerRequest);
 
-/** The form's text field; a file field, or one sent several times, reads as absent. */
+/** A text field of the form; a file, or a field sent more than once, reads as absent. */
 const field = (c: Context<DashboardEnv>, name: string) => {
   const value = c.get("form")?.[name];
   return typeof value === "string" ? value : undefined;
 };
 
-/** Every value of a form field sent any number of times (checkboxes). */
-const fieldValues = (c: Context<DashboardEnv>, name: string): string[] => {
-  const value = c.get("form")?.[name];
-  return (Array.isArray(value) ? value : [value]).filter((one): one is string => typeof one === "string");
-};
+/** Every text value of a field that may repeat (checkboxes). */
+const fieldValues = (c: Context<DashboardEnv>, name: string) =>
+  [c.get("form")?.[name] ?? []].flat().filter((value): value is string => typeof value === "string");
 
 const crossOrigin = () => new ApiError(403, "cross_origin", "This form was sent from another site, so it was refused.");
 
-const LOGIN_NOTICES = {
-  signed_out: "You are signed out.",
-  revoked: "You revoked the token you were signed in with, so you are signed out.",
-};
-
-dashboard.get("/login", (c) => {
-  const shown = Object.entries(LOGIN_NOTICES).find(([key]) => c.req.query(key) !== undefined);
-  return c.html(<LoginPage notice={shown?.[1]} />);
-});
+dashboard.get("/login", (c) =>
+  c.html(<LoginPage notice={c.req.query("signed_out") !== undefined ? "You are signed out." : undefined} />),
+);
 
 dashboard.post("/login", async (c) => {
   // No session yet to hold a CSRF token; the origin check keeps other sites from signing a browser in.
@@ -202,7 +188,7 @@ const requireSession: MiddlewareHandler<DashboardEnv> = async (c, next) => {
       throw new ApiError(
         403,
         "insufficient_scope",
-        'This token has the read scope only; sign in with a token that has the "write" scope to act on jobs and schedules.',
+        'This token has the read scope only; sign in with a token that has the "write" scope to act on jobs.',
       );
     }
   }
@@ -305,25 +291,19 @@ dashboard.post("/jobs/:id/schedule", async (c) => {
 });
 
 dashboard.get("/schedules", async (c) => {
-  const filters: ScheduleListFilters = {
-    status: (c.req.queries("status") ?? []).filter((s): s is ScheduleStatus =>
-      SCHEDULE_STATUSES.includes(s as ScheduleStatus),
-    ),
-    limit: c.req.query("limit") || undefined,
-  };
-  const cursor = c.req.query("cursor");
-  // The same validation as GET /schedules.
+  const status = c.req.query("status") || undefined;
+  const cursor = c.req.query("cursor") || undefined;
+  // The same validation as GET /schedules; an empty status means any.
   const query = parseOrThrow(listSchedulesQuery, {
-    ...(filters.status.length > 0 && { status: filters.status }),
+    ...(status && { status: [status] }),
     ...(cursor && { cursor }),
-    ...(filters.limit && { limit: filters.limit }),
   });
   const page = await listCallersSchedules(asApi(c), query);
   return c.html(
     <SchedulesPage
       viewer={c.var.viewer}
       schedules={page.schedules}
-      filters={filters}
+      status={query.status?.[0]}
       nextCursor={page.nextCursor}
       paged={cursor !== undefined}
     />,
@@ -332,10 +312,16 @@ dashboard.get("/schedules", async (c) => {
 
 dashboard.get("/schedules/:id", async (c) => {
   const schedule = await requireSchedule(asApi(c));
-  const outlook = await scheduleOutlook(asApi(c), schedule);
   const done = c.req.query("done");
-  const notice = done && done in SCHEDULE_NOTICES ? (done as ScheduleNotice) : undefined;
-  return c.html(<SchedulePage viewer={c.var.viewer} schedule={schedule} {...outlook} notice={notice} />);
+  return c.html(
+    <SchedulePage
+      viewer={c.var.viewer}
+      schedule={schedule}
+      nextFireTimes={schedule.status === "active" ? nextFireTimes(schedule, c.var.now) : []}
+      runs={await recentRuns(c.var.db, schedule.id, RECENT_RUNS)}
+      notice={done && done in SCHEDULE_NOTICES ? (done as ScheduleNotice) : undefined}
+    />,
+  );
 });
 
 /** After a schedule action, back to its page with a notice of what was done. */
@@ -351,85 +337,93 @@ dashboard.post("/schedules/:id/resume", async (c) =>
 );
 
 dashboard.post("/schedules/:id/trigger", async (c) => {
-  const job = await triggerCallersSchedule(asApi(c));
-  return backToSchedule(c, job.scheduleId ?? "", "triggered");
+  // The run is a job linked to the schedule; the schedule's page lists it.
+  const run = await triggerCallersSchedule(asApi(c));
+  return backToSchedule(c, run.scheduleId ?? c.req.param("id"), "triggered");
 });
 
-/** Tokens and signing secrets are the project's keys: like /tokens and /signing-secrets, they need the admin scope. */
-const requireAdmin: MiddlewareHandler<DashboardEnv> = async (c, next) => {
-  if (!c.var.auth.scopes.includes("admin")) {
+/** Tokens and signing secrets are the admin scope's, as in the API. */
+function requireAdmin(c: Context<DashboardEnv>): void {
+  if (!c.var.viewer.isAdmin) {
     throw new ApiError(
       403,
       "insufficient_scope",
-      `Tokens and signing secrets are managed with a token that has the "admin" scope; this one has ${c.var.auth.scopes.join(", ")}. Sign in with an admin token to see them.`,
+      'Managing tokens and signing secrets needs a token with the "admin" scope; sign in with one.',
     );
   }
-  await next();
-};
+}
 
-dashboard.use("/tokens/*", requireAdmin);
-dashboard.use("/secrets/*", requireAdmin);
-
-/** The tokens page, with a token just created (its secret shown this once) or a notice. */
-async function tokensPage(
-  c: Context<DashboardEnv>,
-  extra: { created?: { row: ApiTokenRow; token: string }; notice?: TokenNotice } = {},
-) {
-  const { auth } = c.var;
-  const tokens = await listApiTokens(c.var.db, auth.projectId);
-  return <TokensPage viewer={c.var.viewer} tokens={tokens} sessionTokenId={auth.tokenId} {...extra} />;
+/** The tokens page, perhaps with a secret shown this one time. */
+async function tokensPage(c: Context<DashboardEnv>, shownOnce?: ShownOnce, status: 200 | 201 = 200) {
+  const { db, now, auth } = c.var;
+  const done = c.req.query("done");
+  return c.html(
+    <TokensPage
+      viewer={c.var.viewer}
+      tokens={await listApiTokens(db, auth.projectId)}
+      secrets={await liveSigningSecretRows(db, auth.projectId, now)}
+      ownTokenId={auth.tokenId}
+      shownOnce={shownOnce}
+      notice={done && done in TOKEN_NOTICES ? (done as TokenNotice) : undefined}
+    />,
+    status,
+  );
 }
 
 dashboard.get("/tokens", async (c) => {
-  const done = c.req.query("done");
-  const notice = done && done in TOKEN_NOTICES ? (done as TokenNotice) : undefined;
-  return c.html(await tokensPage(c, { notice }));
+  requireAdmin(c);
+  return tokensPage(c);
 });
 
-// The new token's secret is in this response only: not in a redirect URL, a cookie, or any later page.
+// Answered with the page itself, not a redirect: the secret must never travel in a URL or a cookie.
 dashboard.post("/tokens", async (c) => {
+  requireAdmin(c);
   const request = parseOrThrow(createTokenRequest, {
     name: field(c, "name")?.trim() ?? "",
     scopes: fieldValues(c, "scopes"),
   });
-  const created = await issueProjectToken(asApi(c), c.var.auth.projectId, request);
-  return c.html(await tokensPage(c, { created }), 201);
+  const { row, token } = await issueApiToken(c.var.db, { projectId: c.var.auth.projectId, ...request }, c.var.now);
+  return tokensPage(
+    c,
+    {
+      title: `Token "${row.name}" created`,
+      value: token,
+      explanation: "Copy it now: it is shown this once, and only its first characters are kept to recognise it.",
+    },
+    201,
+  );
 });
 
 dashboard.post("/tokens/:id/revoke", async (c) => {
-  const revoked = await revokeProjectToken(asApi(c), c.var.auth.projectId, c.req.param("id"));
-  // Revoking the session's own token ends the session now rather than on the next page.
-  if (revoked.id === c.var.auth.tokenId) {
+  requireAdmin(c);
+  const id = idParam.safeParse(c.req.param("id"));
+  const row = id.success ? await revokeApiToken(c.var.db, c.var.auth.projectId, id.data, c.var.now) : undefined;
+  if (!row) throw notFound("Token");
+  // Revoking the token this session is signed in with ends the session at once.
+  if (row.id === c.var.auth.tokenId) {
     endSession(c);
-    return c.redirect(`${DASHBOARD_PATH}/login?revoked`, 303);
+    return c.redirect(`${DASHBOARD_PATH}/login?signed_out`, 303);
   }
   return c.redirect(`${DASHBOARD_PATH}/tokens?done=revoked`, 303);
 });
 
-/** The signing secrets page, with a secret just created or asked for. */
-async function secretsPage(c: Context<DashboardEnv>, shown: Partial<Parameters<typeof SecretsPage>[0]> = {}) {
-  const secrets = await projectSigningSecrets(asApi(c), c.var.auth.projectId);
-  return <SecretsPage viewer={c.var.viewer} secrets={secrets} {...shown} />;
-}
-
-dashboard.get("/secrets", async (c) => c.html(await secretsPage(c)));
-
 dashboard.post("/secrets/rotate", async (c) => {
-  const hours = field(c, "grace_hours")?.trim();
+  requireAdmin(c);
   const { grace_hours: graceHours } = parseOrThrow(rotateSecretRequest, {
-    ...(hours && { grace_hours: Number(hours) }),
+    grace_hours: Number(field(c, "grace_hours") ?? Number.NaN),
   });
-  const rotated = await rotateProjectSigningSecret(asApi(c), c.var.auth.projectId, graceHours);
-  return c.html(await secretsPage(c, { rotated }), 201);
-});
-
-// A secret is shown in answer to a POST only, never in a page the browser merely loads.
-dashboard.post("/secrets/reveal", async (c) => {
-  const id = idParam.safeParse(field(c, "secret_id"));
-  const secrets = await projectSigningSecrets(asApi(c), c.var.auth.projectId);
-  const revealed = id.success ? secrets.find((secret) => secret.id === id.data) : undefined;
-  if (!revealed) throw notFound("Signing secret");
-  return c.html(<SecretsPage viewer={c.var.viewer} secrets={secrets} revealed={revealed} />);
+  const rotated = await startRotation(c.var.db, c.var.auth.projectId, c.var.now, graceHours);
+  return tokensPage(
+    c,
+    {
+      title: "New signing secret",
+      value: rotated.signing_secret,
+      explanation: `It signs every callback from now on. The older secrets keep signing beside it until ${formatTime(
+        new Date(rotated.previous_secrets_expire_at),
+      )}: give your receivers the new one before then.`,
+    },
+    201,
+  );
 });
 
 dashboard.all("*", (c) =>

@@ -4,7 +4,6 @@
  */
 import { raw } from "hono/html";
 import type { Child } from "hono/jsx";
-import { formatTime } from "./format";
 import { CSRF_FIELD, DASHBOARD_PATH } from "./session";
 
 const CSS = `
@@ -45,7 +44,7 @@ label{display:block;font-weight:600;margin-bottom:4px}
 .cards li{background:var(--panel);border-radius:6px;padding:8px 12px}
 .cards .n{display:block;font-size:1.6rem;font-weight:700}
 .status{font-weight:600;white-space:nowrap}
-.s-succeeded{color:var(--ok)}.s-failed{color:var(--bad)}.s-running{color:var(--accent)}.s-canceled{color:var(--muted)}.s-paused{color:var(--warn)}.s-active{color:var(--ok)}.s-retry{color:var(--warn)}
+.s-succeeded{color:var(--ok)}.s-failed{color:var(--bad)}.s-running{color:var(--accent)}.s-canceled{color:var(--muted)}.s-retry{color:var(--warn)}
 .notice{border-left:4px solid var(--ok);background:var(--panel);padding:8px 12px;margin:0 0 16px}
 .error{border-left:4px solid var(--bad);background:var(--panel);padding:8px 12px;margin:0 0 16px}
 .actions{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-end}
@@ -64,11 +63,6 @@ svg .bar-ok{fill:var(--ok)}svg .bar-bad{fill:var(--bad)}svg .axis{stroke:var(--l
 svg .p50{stroke:var(--accent);fill:none;stroke-width:2}svg .p99{stroke:var(--late);fill:none;stroke-width:2;stroke-dasharray:4 3}svg .dot50{fill:var(--accent)}svg .dot99{fill:var(--late)}
 .legend{font-size:.85rem;color:var(--muted)}
 .pager{display:flex;gap:16px;margin-top:12px}
-.secret{border-left:4px solid var(--warn);background:var(--panel);padding:8px 12px;margin:0 0 16px}
-.secret output{display:block;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;word-break:break-all;user-select:all;margin:4px 0}
-fieldset.scopes{border:1px solid var(--line);border-radius:4px;margin:0 0 12px;padding:4px 8px}
-fieldset.scopes label{display:inline-flex;gap:4px;font-weight:400;margin-right:12px;align-items:center}
-fieldset.scopes input{min-height:auto}
 `;
 
 export interface Viewer {
@@ -76,35 +70,8 @@ export interface Viewer {
   csrfToken: string;
   /** Whether the signed-in token may act (write scope); a read-only one only looks. */
   canAct: boolean;
-  /** Whether the signed-in token may manage tokens and signing secrets (admin scope). */
+  /** Whether it may manage the project's tokens and signing secrets (admin scope). */
   isAdmin: boolean;
-}
-
-/** The dashboard's sections, in the navigation's order. */
-const SECTIONS = [
-  { key: "overview", label: "Overview", path: "" },
-  { key: "jobs", label: "Jobs", path: "/jobs" },
-  { key: "schedules", label: "Schedules", path: "/schedules" },
-  { key: "tokens", label: "Tokens", path: "/tokens" },
-  { key: "secrets", label: "Signing secrets", path: "/secrets" },
-] as const;
-
-export type Section = (typeof SECTIONS)[number]["key"];
-
-/** A time as the dashboard writes it (UTC), machine-readable too; a dash when there is none. */
-export function Time(props: { at: Date | null }) {
-  if (!props.at) return <span class="muted">–</span>;
-  return <time datetime={props.at.toISOString()}>{formatTime(props.at)}</time>;
-}
-
-/** A notice saying what an action did, announced to screen readers. */
-export function Notice(props: { text?: string }) {
-  if (!props.text) return null;
-  return (
-    <p class="notice" role="status">
-      {props.text}
-    </p>
-  );
 }
 
 /** A hidden field carrying the session's CSRF token; every POST form includes one. */
@@ -116,7 +83,7 @@ export function CsrfField(props: { viewer: Viewer }) {
 export function Layout(props: {
   title: string;
   viewer?: Viewer;
-  current?: Section;
+  current?: "overview" | "jobs" | "schedules" | "tokens";
   /** Reload the page after this many seconds: for a job about to change, without any script. */
   refreshSeconds?: number;
   children: Child;
@@ -147,16 +114,28 @@ export function Layout(props: {
             {viewer && (
               <nav aria-label="Dashboard">
                 <ul>
-                  {SECTIONS.map((section) => (
+                  <li>
+                    <a href={DASHBOARD_PATH} aria-current={current === "overview" ? "page" : undefined}>
+                      Overview
+                    </a>
+                  </li>
+                  <li>
+                    <a href={`${DASHBOARD_PATH}/jobs`} aria-current={current === "jobs" ? "page" : undefined}>
+                      Jobs
+                    </a>
+                  </li>
+                  <li>
+                    <a href={`${DASHBOARD_PATH}/schedules`} aria-current={current === "schedules" ? "page" : undefined}>
+                      Schedules
+                    </a>
+                  </li>
+                  {viewer.isAdmin && (
                     <li>
-                      <a
-                        href={`${DASHBOARD_PATH}${section.path}`}
-                        aria-current={current === section.key ? "page" : undefined}
-                      >
-                        {section.label}
+                      <a href={`${DASHBOARD_PATH}/tokens`} aria-current={current === "tokens" ? "page" : undefined}>
+                        Tokens and secrets
                       </a>
                     </li>
-                  ))}
+                  )}
                 </ul>
               </nav>
             )}

@@ -5,14 +5,7 @@ import { and, desc, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
 import { generateApiToken } from "../auth/tokens";
 import { generateSigningSecret } from "../auth/webhook-signature";
 import type { Database } from "./client";
-import {
-  type ApiTokenRow,
-  apiTokens,
-  type ProjectRow,
-  projects,
-  type SigningSecretRow,
-  signingSecrets,
-} from "./schema";
+import { type ApiTokenRow, apiTokens, type ProjectRow, projects, signingSecrets } from "./schema";
 
 /** Inserts a project with its first signing secret, in one statement: never a project that cannot sign. */
 export async function insertProject(db: Database, name: string, now: Date): Promise<ProjectRow> {
@@ -28,10 +21,19 @@ export async function insertProject(db: Database, name: string, now: Date): Prom
   return { id: row.id, name: row.name, createdAt: new Date(row.created_at) };
 }
 
-/** The secrets that sign a project's callbacks now (unexpired), newest first. Read-only. */
-export async function liveSigningSecretRows(db: Database, projectId: string, now: Date): Promise<SigningSecretRow[]> {
+/** The secrets that sign a project's callbacks now, newest first. */
+export async function liveSigningSecrets(db: Database, projectId: string, now: Date): Promise<string[]> {
+  return (await liveSigningSecretRows(db, projectId, now)).map((row) => row.secret);
+}
+
+/** The same secrets with when each was made and when it stops signing (null: until the next rotation). */
+export async function liveSigningSecretRows(
+  db: Database,
+  projectId: string,
+  now: Date,
+): Promise<Array<{ secret: string; createdAt: Date; expiresAt: Date | null }>> {
   return db
-    .select()
+    .select({ secret: signingSecrets.secret, createdAt: signingSecrets.createdAt, expiresAt: signingSecrets.expiresAt })
     .from(signingSecrets)
     .where(
       and(
@@ -39,18 +41,9 @@ export async function liveSigningSecretRows(db: Database, projectId: string, now
         or(isNull(signingSecrets.expiresAt), gt(signingSecrets.expiresAt, now)),
       ),
     )
-    .orderBy(desc(signingSecrets.createdAt), desc(signingSecrets.id));
+    .orderBy(desc(signingSecrets.createdAt));
 }
 
-/** The values of the secrets that sign a project's callbacks now, newest first. */
-export async function liveSigningSecrets(db: Database, projectId: string, now: Date): Promise<string[]> {
-  return (await liveSigningSecretRows(db, projectId, now)).map((row) => row.secret);
-}
-
-/**
- * Starts a rotation: a new current secret, while every older unexpired one keeps signing
- * beside it until `now + graceMs`. One transaction, so a project always has a current secret.
- */
 export async function rotateSigningSecret(db: Database, projectId: string, now: Date, graceMs: number) {
   const graceEnd = new Date(now.getTime() + graceMs);
   return db.transaction(async (tx) => {

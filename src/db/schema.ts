@@ -207,4 +207,3 @@ export type ApiTokenRow = typeof apiTokens.$inferSelect;
 export type JobRow = typeof jobs.$inferSelect;
 export type JobAttemptRow = typeof jobAttempts.$inferSelect;
 export type ScheduleRow = typeof schedules.$inferSelect;
-export type SigningSecretRow = typeof signingSecrets.$inferSelect;

@@ -9,15 +9,54 @@ import { callbackTargetRefusal, serviceTargetOf, type TargetPolicy, targetPolicy
 import type { AttemptResult } from "../jobs/delivery-policy";
 import type { Settings } from "../settings";
 
-/** Where an invocation's callbacks may go, and the service bindings that reach Workers by name. */
-export interface Outbound {
-  policy: TargetPolicy;
-  services: ReadonlyMap<string, Fetcher>;
+/** Targets remembered per invocation; past this many distinct URLs the memory starts over. */
+const ROUTES_REMEMBERED = 1_000;
+
+/**
+ * Callbacks whose timeout is the same and that start within this span share one timer: each
+ * is given at least its `timeout_ms`, and at most this much more. One timer per callback was a
+ * measurable share of an invocation's CPU when thousands of callbacks fire in a second.
+ */
+export const TIMEOUT_SHARING_MS = 50;
+
+/**
+ * Where an invocation's callbacks may go: the deployment's target policy and the services that
+ * reach Workers by name. It lives one invocation, so it remembers each URL's route (the policy
+ * is a pure function of the URL) and shares timeout timers between callbacks.
+ */
+export class Outbound {
+  private readonly routes = new Map<string, Route | { refusal: string }>();
+  private readonly timeouts = new Map<number, { until: number; signal: AbortSignal }>();
+
+  constructor(
+    readonly policy: TargetPolicy,
+    readonly services: ReadonlyMap<string, Fetcher>,
+  ) {}
+
+  /** How a callback to `url` is made, or why it may not be. */
+  routeOf(url: string): Route | { refusal: string } {
+    let route = this.routes.get(url);
+    if (!route) {
+      route = routeOf(url, this.policy, this.services);
+      if (this.routes.size >= ROUTES_REMEMBERED) this.routes.clear();
+      this.routes.set(url, route);
+    }
+    return route;
+  }
+
+  /** A signal that aborts at least `timeoutMs` from `now`, and at most TIMEOUT_SHARING_MS later than that. */
+  timeoutSignal(timeoutMs: number, now: number): AbortSignal {
+    const shared = this.timeouts.get(timeoutMs);
+    if (shared && now < shared.until) return shared.signal;
+    const signal = AbortSignal.timeout(timeoutMs + TIMEOUT_SHARING_MS);
+    this.timeouts.set(timeoutMs, { until: now + TIMEOUT_SHARING_MS, signal });
+    return signal;
+  }
 }
 
 /** The deployment's outbound rules and routes. Delivery has no request, so no own host is known. */
 export function outboundOf(settings: Settings): Outbound {
-  return { policy: targetPolicyOf(settings), services: settings.callbackServices };
+  return new Outbound(targetPolicyOf(settings), settings.callbackServices);
 }
 
 /** How much of a response body is kept on the attempt record. */
@@ -59,19 +98,17 @@ export async function prepareCallback(job: StartedJob, sendAt: Date): Promise<Pr
 
 /**
  * Sends a prepared callback and reports what happened; never throws. The target is checked
- * against the SSRF policy again here, at every attempt: a URL refused now (the policy is
- * stricter than when the job was stored, or its service is no longer configured) fails the
- * attempt without any call.
+ * against the SSRF policy again here, at every attempt (once per URL per invocation): a URL
+ * refused now (the policy is stricter than when the job was stored, or its service is no longer
+ * configured) fails the attempt without any call.
  */
 export async function sendCallback(callback: PreparedCallback, outbound: Outbound): Promise<AttemptResult> {
   const firedAt = new Date();
-  const refusal = callbackTargetRefusal(callback.url, outbound.policy);
-  const route = refusal ? null : routeOf(callback.url, outbound.services);
-  if (!route) {
-    const errorMessage = `url ${refusal ?? "must name a service configured in CALLBACK_SERVICES"}`;
-    return { firedAt, durationMs: 0, errorClass: "target_refused", errorMessage };
+  const route = outbound.routeOf(callback.url);
+  if ("refusal" in route) {
+    return { firedAt, durationMs: 0, errorClass: "target_refused", errorMessage: `url ${route.refusal}` };
   }
-  const signal = AbortSignal.timeout(callback.timeoutMs);
+  const signal = outbound.timeoutSignal(callback.timeoutMs, firedAt.getTime());
   try {
     const response = await route.fetcher.fetch(route.url, {
       method: callback.method,
@@ -105,12 +142,25 @@ interface Route {
   url: string;
 }
 
-/** The network, or the service binding a `service://` URL names (null when none is bound to it). */
-function routeOf(url: string, services: ReadonlyMap<string, Fetcher>): Route | null {
+const network: Route["fetcher"] = { fetch: (input, init) => fetch(input, init) };
+
+/**
+ * The network, or the service binding a `service://` URL names; or why neither may be used:
+ * the URL is refused by the policy, or names no service bound to Fliq.
+ */
+function routeOf(
+  url: string,
+  policy: TargetPolicy,
+  services: ReadonlyMap<string, Fetcher>,
+): Route | { refusal: string } {
+  const refusal = callbackTargetRefusal(url, policy);
+  if (refusal) return { refusal };
   const service = serviceTargetOf(url);
-  if (!service) return { fetcher: { fetch: (input, init) => fetch(input, init) }, url };
+  if (!service) return { fetcher: network, url };
   const fetcher = services.get(service.service);
-  return fetcher ? { fetcher, url: service.requestUrl } : null;
+  return fetcher
+    ? { fetcher, url: service.requestUrl }
+    : { refusal: "must name a service configured in CALLBACK_SERVICES" };
 }
 
 /** A body announced at most this long is read whole: cheaper than streaming it piece by piece. */

@@ -9,6 +9,7 @@ import { startEmbeddedPostgres } from "../../scripts/local/embedded-postgres";
 import { migrateDatabase } from "../../scripts/local/migrate";
 import { startReceiver } from "./receiver";
 import { createScratchDatabase } from "./scratch-database";
+import { prepareWelcomeWorker } from "./welcome-worker";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -16,6 +17,14 @@ declare module "vitest" {
     databaseKind: "postgres" | "pglite";
     dbProxy: string;
     receiverUrl: string;
+    /** examples/welcome-worker, run beside Fliq (see test/setup/welcome-worker.ts). */
+    welcomeWorker: {
+      scriptPath: string;
+      bundledFiles: string[];
+      projectId: string;
+      token: string;
+      signingSecret: string;
+    };
   }
 }
 
@@ -25,11 +34,17 @@ export default async function setup(project: TestProject) {
   await migrateDatabase(database.databaseUrl);
   const bridge = await startDbBridge();
   const receiver = await startReceiver();
+  const { close: closeWelcomeWorker, ...welcomeWorker } = await prepareWelcomeWorker({
+    databaseUrl: database.databaseUrl,
+    localDbProxy: bridge.proxy,
+  });
   project.provide("databaseUrl", database.databaseUrl);
   project.provide("databaseKind", serverUrl ? "postgres" : "pglite");
   project.provide("dbProxy", bridge.proxy);
   project.provide("receiverUrl", receiver.url);
+  project.provide("welcomeWorker", welcomeWorker);
   return async () => {
+    await closeWelcomeWorker();
     await receiver.close();
     await bridge.close();
     await database.close();

@@ -1,7 +1,8 @@
 import type { JobAttemptRow, JobRow } from "../../db/schema";
 import { redactHeaders } from "../../jobs/redaction";
+import { PostButton, ReadOnlyNote, Time } from "../controls";
 import { formatDuration, toDateTimeLocalValue } from "../format";
-import { CsrfField, Layout, Time, type Viewer } from "../layout";
+import { CsrfField, Layout, type Viewer } from "../layout";
 import { DASHBOARD_PATH } from "../session";
 import { LabelList, StatusText } from "./jobs";
 
@@ -23,41 +24,21 @@ const FINISHED = ["succeeded", "failed", "canceled"];
 const ABOUT_TO_CHANGE_MS = 30_000;
 const RELOAD_SECONDS = 3;
 
-/** A POST button for one action, disabled (with the reason) when the token cannot act. */
-function ActionButton(props: { viewer: Viewer; jobId: string; action: string; label: string; danger?: boolean }) {
-  return (
-    <form method="post" action={`${DASHBOARD_PATH}/jobs/${props.jobId}/${props.action}`}>
-      <CsrfField viewer={props.viewer} />
-      <button
-        type="submit"
-        class={props.danger ? "danger" : undefined}
-        disabled={!props.viewer.canAct}
-        aria-describedby={props.viewer.canAct ? undefined : "read-only-note"}
-      >
-        {props.label}
-      </button>
-    </form>
-  );
-}
-
 function Actions(props: { viewer: Viewer; job: JobRow }) {
   const { viewer, job } = props;
   const scheduled = job.status === "scheduled";
   const cancelable = scheduled || job.status === "running";
   const finished = FINISHED.includes(job.status);
   if (!cancelable && !finished) return null;
+  const path = `${DASHBOARD_PATH}/jobs/${job.id}`;
   return (
     <section aria-labelledby="actions-heading">
       <h2 id="actions-heading">Actions</h2>
-      {!viewer.canAct && (
-        <p id="read-only-note" class="muted">
-          This token has the read scope only; sign in with a write token to act on jobs.
-        </p>
-      )}
+      <ReadOnlyNote viewer={viewer} what="jobs" />
       <div class="actions">
-        {scheduled && <ActionButton viewer={viewer} jobId={job.id} action="run" label="Run now" />}
-        {finished && <ActionButton viewer={viewer} jobId={job.id} action="replay" label="Replay" />}
-        {cancelable && <ActionButton viewer={viewer} jobId={job.id} action="cancel" label="Cancel job" danger />}
+        {scheduled && <PostButton viewer={viewer} action={`${path}/run`} label="Run now" />}
+        {finished && <PostButton viewer={viewer} action={`${path}/replay`} label="Replay" />}
+        {cancelable && <PostButton viewer={viewer} action={`${path}/cancel`} label="Cancel job" danger />}
       </div>
       {scheduled && (
         <form method="post" action={`${DASHBOARD_PATH}/jobs/${job.id}/schedule`} class="actions">
@@ -177,27 +158,6 @@ export function JobPage(props: {
         </dd>
         <dt>Webhook id</dt>
         <dd class="mono">{job.webhookId}</dd>
-        {job.scheduleId && (
-          <>
-            <dt>Schedule</dt>
-            <dd>
-              <a
-                class="mono"
-                href={`${DASHBOARD_PATH}/schedules/${job.scheduleId}`}
-                aria-label={`Schedule ${job.scheduleId}`}
-              >
-                {job.scheduleId.slice(0, 8)}
-              </a>
-              {job.occurrenceAt ? (
-                <>
-                  , its occurrence at <Time at={job.occurrenceAt} />
-                </>
-              ) : (
-                ", triggered by hand"
-              )}
-            </dd>
-          </>
-        )}
       </dl>
       {aboutToChange && (
         <p class="muted" id="refresh-note">
@@ -243,6 +203,22 @@ export function JobPage(props: {
         <section aria-labelledby="schedule-heading">
           <h2 id="schedule-heading">Schedule</h2>
           <dl class="kv">
+            {job.scheduleId && (
+              <>
+                <dt>Recurring schedule</dt>
+                <dd>
+                  <a class="mono" href={`${DASHBOARD_PATH}/schedules/${job.scheduleId}`}>
+                    {job.scheduleId.slice(0, 8)}
+                  </a>
+                  {job.occurrenceAt && (
+                    <>
+                      {" "}
+                      (occurrence of <Time at={job.occurrenceAt} />)
+                    </>
+                  )}
+                </dd>
+              </>
+            )}
             <dt>Scheduled at</dt>
             <dd>
               <Time at={job.scheduledAt} />

@@ -1,0 +1,36 @@
+/** Small pieces several dashboard pages share. */
+import { formatTime } from "./format";
+import { CsrfField, type Viewer } from "./layout";
+
+/** A time, readable, with its machine value; "–" when there is none. */
+export function Time(props: { at: Date | null }) {
+  if (!props.at) return <span class="muted">–</span>;
+  return <time datetime={props.at.toISOString()}>{formatTime(props.at)}</time>;
+}
+
+/** A POST form of one button, disabled (with the reason) when the token cannot act. */
+export function PostButton(props: { viewer: Viewer; action: string; label: string; danger?: boolean }) {
+  return (
+    <form method="post" action={props.action}>
+      <CsrfField viewer={props.viewer} />
+      <button
+        type="submit"
+        class={props.danger ? "danger" : undefined}
+        disabled={!props.viewer.canAct}
+        aria-describedby={props.viewer.canAct ? undefined : "read-only-note"}
+      >
+        {props.label}
+      </button>
+    </form>
+  );
+}
+
+/** Why the buttons are disabled, for a token with the read scope only. */
+export function ReadOnlyNote(props: { viewer: Viewer; what: string }) {
+  if (props.viewer.canAct) return null;
+  return (
+    <p id="read-only-note" class="muted">
+      This token has the read scope only; sign in with a write token to act on {props.what}.
+    </p>
+  );
+}
