@@ -208,7 +208,7 @@ describe("tokens and signing secrets", () => {
     const { cookie, csrf } = await openSession(token);
     const before = await callApi("GET", "/signing-secrets", { token });
     expect(before.status).toBe(200);
-    const [oldSecret] = before.body.signing_secrets as string[];
+    const [oldSecret] = (before.body.signing_secrets as Array<{ secret: string }>).map((one) => one.secret);
     const rotated = await callDashboard("POST", "/dashboard/secrets/rotate", {
       cookie,
       form: { _csrf: csrf, grace_hours: "2" },
@@ -218,7 +218,7 @@ describe("tokens and signing secrets", () => {
     expect(newSecret).toBeDefined();
     expect(newSecret).not.toBe(oldSecret);
     const after = await callApi("GET", "/signing-secrets", { token });
-    expect(after.body.signing_secrets).toEqual([newSecret, oldSecret]);
+    expect(after.body.signing_secrets.map((one: { secret: string }) => one.secret)).toEqual([newSecret, oldSecret]);
     const page = await callDashboard("GET", "/dashboard/tokens", { cookie });
     expect(textOf(page.html)).toContain("stops signing");
 
@@ -238,12 +238,16 @@ describe("signing secrets API", () => {
     expect((await callApi("POST", "/signing-secrets/rotate", { token: writer.token, json: {} })).status).toBe(403);
     const admin = await createProject(db, ["admin"]);
     const listed = await callApi("GET", "/signing-secrets", { token: admin.token });
-    expect(listed.body).toEqual({ signing_secrets: [admin.signingSecret] });
+    expect(listed.body).toEqual({
+      signing_secrets: [{ secret: admin.signingSecret, created_at: expect.any(String), expires_at: null }],
+    });
     const rotated = await callApi("POST", "/signing-secrets/rotate", { token: admin.token, json: { grace_hours: 0 } });
     expect(rotated.status).toBe(201);
     // No grace: the old secret stops signing at once.
     const now = await callApi("GET", "/signing-secrets", { token: admin.token });
-    expect(now.body.signing_secrets).toEqual([rotated.body.signing_secret]);
+    expect(now.body.signing_secrets.map((one: { secret: string }) => one.secret)).toEqual([
+      rotated.body.signing_secret,
+    ]);
     const unknownField = await callApi("POST", "/signing-secrets/rotate", { token: admin.token, json: { grace: 1 } });
     expect(unknownField.status).toBe(422);
   });

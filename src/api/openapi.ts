@@ -26,6 +26,7 @@ import {
   createTokenRequest,
   projectResponse,
   rotateSecretRequest,
+  signingSecretResponse,
   tokenResponse,
 } from "./token-schemas";
 
@@ -91,6 +92,14 @@ const signingSecretList = {
     required: ["signing_secrets"],
   }),
 };
+const projectSigningSecretList = {
+  description: "The live secrets, newest first: the current one, then any older one signing until its expires_at",
+  ...json({
+    type: "object",
+    properties: { signing_secrets: { type: "array", items: ref("SigningSecret") } },
+    required: ["signing_secrets"],
+  }),
+};
 const signingSecretRotated = {
   description: "The new secret, and when the older ones stop signing",
   ...json({
@@ -151,6 +160,7 @@ export function openApiDocument(serverUrl: string) {
         Project: jsonSchema(projectResponse, "output"),
         CreateProject: jsonSchema(createProjectRequest),
         RotateSecret: jsonSchema(rotateSecretRequest),
+        SigningSecret: jsonSchema(signingSecretResponse, "output"),
         ...scheduleSchemas(),
       },
     },
@@ -348,7 +358,11 @@ export function openApiDocument(serverUrl: string) {
       "/signing-secrets": {
         get: {
           summary: "The secrets signing this project's callbacks now, newest first (admin scope)",
-          responses: { "200": signingSecretList, "403": error("The token lacks the admin scope"), ...commonErrors },
+          responses: {
+            "200": projectSigningSecretList,
+            "403": error("The token lacks the admin scope"),
+            ...commonErrors,
+          },
         },
       },
       "/signing-secrets/rotate": {

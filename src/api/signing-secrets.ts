@@ -5,9 +5,9 @@
  */
 import { type Context, Hono } from "hono";
 import type { Database } from "../db/client";
-import { liveSigningSecrets, rotateSigningSecret } from "../db/projects";
+import { liveSigningSecretRows, liveSigningSecrets, rotateSigningSecret } from "../db/projects";
 import type { AppEnv } from "./context";
-import { rotateSecretRequest } from "./token-schemas";
+import { rotateSecretRequest, toSigningSecretJson } from "./token-schemas";
 import { parseJsonBody } from "./validation";
 
 const HOUR_MS = 3_600_000;
@@ -35,5 +35,9 @@ export async function rotateSigningSecretFor(c: Context<AppEnv>, projectId: stri
 /** `/signing-secrets`, behind requireToken and the admin scope: the caller's own project. */
 export const signingSecretsApi = new Hono<AppEnv>();
 
-signingSecretsApi.get("/", (c) => listSigningSecrets(c, c.var.auth.projectId));
+// The project's own list says how long each secret lives, so its admin can see a rotation under way.
+signingSecretsApi.get("/", async (c) => {
+  const rows = await liveSigningSecretRows(c.var.db, c.var.auth.projectId, c.var.now);
+  return c.json({ signing_secrets: rows.map(toSigningSecretJson) });
+});
 signingSecretsApi.post("/rotate", (c) => rotateSigningSecretFor(c, c.var.auth.projectId));

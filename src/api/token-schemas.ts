@@ -77,3 +77,20 @@ export function toTokenJson(row: ApiTokenRow): z.input<typeof tokenResponse> {
 export function toProjectJson(row: ProjectRow): z.input<typeof projectResponse> {
   return { id: row.id, name: row.name, created_at: row.createdAt.toISOString() };
 }
+
+/** A live signing secret as `GET /signing-secrets` shows it: receivers verify callbacks with it until `expires_at`. */
+export const signingSecretResponse = z.object({
+  /** The `whsec_…` secret itself: receivers need it to verify `webhook-signature`. */
+  secret: z.string(),
+  created_at: isoDateTime,
+  /** When it stops signing (the end of a rotation's grace period); null for the current secret. */
+  expires_at: isoDateTime.nullable(),
+});
+
+export function toSigningSecretJson(row: {
+  secret: string;
+  createdAt: Date;
+  expiresAt: Date | null;
+}): z.input<typeof signingSecretResponse> {
+  return { secret: row.secret, created_at: row.createdAt.toISOString(), expires_at: isoOrNull(row.expiresAt) };
+}
