@@ -76,7 +76,12 @@ describe("the admin API", () => {
     expect(rotated.status).toBe(201);
     expect(rotated.body.signing_secret).toMatch(/^whsec_/);
     const after = await asAdmin("GET", `/admin/projects/${project.id}/signing-secrets`);
-    expect(after.body.signing_secrets).toEqual([rotated.body.signing_secret, before.body.signing_secrets[0]]);
+    expect(after.body.signing_secrets.map((s: { secret: string }) => s.secret)).toEqual([
+      rotated.body.signing_secret,
+      before.body.signing_secrets[0].secret,
+    ]);
+    expect(before.body.signing_secrets[0].expires_at).toBeNull();
+    expect(after.body.signing_secrets[1].expires_at).toBe(rotated.body.previous_secrets_expire_at);
   });
 
   it("answers 404 for an unknown project or token, and 422 for bad input", async () => {

@@ -85,14 +85,6 @@ const tokenList = {
 const tokenCreated = { description: "The token; `token` is its secret, shown this once", ...json(ref("CreatedToken")) };
 const tokenRevoked = { description: "The revoked token; the next request with it answers 401", ...json(ref("Token")) };
 const signingSecretList = {
-  description: "The secrets, newest first; a receiver verifies with any of them",
-  ...json({
-    type: "object",
-    properties: { signing_secrets: { type: "array", items: { type: "string" } } },
-    required: ["signing_secrets"],
-  }),
-};
-const projectSigningSecretList = {
   description: "The live secrets, newest first: the current one, then any older one signing until its expires_at",
   ...json({
     type: "object",
@@ -359,7 +351,7 @@ export function openApiDocument(serverUrl: string) {
         get: {
           summary: "The secrets signing this project's callbacks now, newest first (admin scope)",
           responses: {
-            "200": projectSigningSecretList,
+            "200": signingSecretList,
             "403": error("The token lacks the admin scope"),
             ...commonErrors,
           },

@@ -5,7 +5,7 @@
  */
 import { type Context, Hono } from "hono";
 import type { Database } from "../db/client";
-import { liveSigningSecretRows, liveSigningSecrets, rotateSigningSecret } from "../db/projects";
+import { liveSigningSecretRows, rotateSigningSecret } from "../db/projects";
 import type { AppEnv } from "./context";
 import { rotateSecretRequest, toSigningSecretJson } from "./token-schemas";
 import { parseJsonBody } from "./validation";
@@ -21,9 +21,13 @@ export async function startRotation(db: Database, projectId: string, now: Date, 
   };
 }
 
-/** `projectId`'s live secrets, newest first: the first signs alone unless a rotation is under way. */
+/**
+ * `projectId`'s live secrets, newest first, each with when it stops signing (null: until the next
+ * rotation), so an admin can see a rotation under way.
+ */
 export async function listSigningSecrets(c: Context<AppEnv>, projectId: string) {
-  return c.json({ signing_secrets: await liveSigningSecrets(c.var.db, projectId, c.var.now) });
+  const rows = await liveSigningSecretRows(c.var.db, projectId, c.var.now);
+  return c.json({ signing_secrets: rows.map(toSigningSecretJson) });
 }
 
 /** `POST …/rotate` with `grace_hours` (default 24): the answer is the one place the new secret is shown. */
@@ -35,9 +39,5 @@ export async function rotateSigningSecretFor(c: Context<AppEnv>, projectId: stri
 /** `/signing-secrets`, behind requireToken and the admin scope: the caller's own project. */
 export const signingSecretsApi = new Hono<AppEnv>();
 
-// The project's own list says how long each secret lives, so its admin can see a rotation under way.
-signingSecretsApi.get("/", async (c) => {
-  const rows = await liveSigningSecretRows(c.var.db, c.var.auth.projectId, c.var.now);
-  return c.json({ signing_secrets: rows.map(toSigningSecretJson) });
-});
+signingSecretsApi.get("/", (c) => listSigningSecrets(c, c.var.auth.projectId));
 signingSecretsApi.post("/rotate", (c) => rotateSigningSecretFor(c, c.var.auth.projectId));
