@@ -166,9 +166,8 @@ export class DeliveryRun {
   }
 
   private async fire(job: StartedJob): Promise<void> {
-    const sendAt = new Date(Math.max(job.runAt.getTime(), Date.now()));
-    const callback = await prepareCallback(job, sendAt);
-    const waitMs = job.runAt.getTime() - Date.now();
+    const callback = await prepareCallback(job, Math.max(job.runAtMs, Date.now()));
+    const waitMs = job.runAtMs - Date.now();
     if (waitMs > 0) await sleep(waitMs);
     const result = await this.semaphore.run(() => sendCallback(callback, this.options.outbound));
     this.report.delivered++;
@@ -179,7 +178,7 @@ export class DeliveryRun {
     const now = new Date(result.firedAt.getTime() + result.durationMs);
     const decision = decideAfterAttempt(job.attempt, job, result, now, this.random());
     // A job created with a time already past was due when it was created, not before.
-    const plannedAt = new Date(Math.max(job.runAt.getTime(), job.createdAt.getTime()));
+    const plannedAt = new Date(Math.max(job.runAtMs, job.createdAtMs));
     const keepRetry =
       decision.nextRunAt !== null && decision.nextRunAt < this.options.windowEnd && this.options.budget.remaining > 0;
     if (this.finished.length === 0) this.oldestFinishedAt = Date.now();
