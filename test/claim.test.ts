@@ -106,8 +106,10 @@ describe("startClaimedJobs", () => {
       now,
     });
     expect(started.map((job) => job.id)).toEqual([mine.id]);
-    expect(started[0]).toMatchObject({ status: "running", attempt: 1 });
-    expect(started[0].lockedUntil?.getTime()).toBe(now.getTime() + mine.timeoutMs + 30_000);
+    expect(started[0]).toMatchObject({ attempt: 1, url: mine.url, runAtMs: mine.runAt.getTime() });
+    const stored = await findJob(db, project.id, mine.id);
+    expect(stored).toMatchObject({ status: "running", attempt: 1 });
+    expect(stored?.lockedUntil?.getTime()).toBe(now.getTime() + mine.timeoutMs + 30_000);
     expect(started[0].signingSecrets).toHaveLength(1);
     expect(started[0].signingSecrets[0]).toMatch(/^whsec_/);
   });

@@ -2,8 +2,8 @@
  * Every SQL statement on jobs and job_attempts. Each states what it guarantees when
  * several ticks and API requests run it at once. `now` always comes from the caller.
  */
-import { and, asc, desc, eq, gt, gte, inArray, lt, lte, type SQL, sql } from "drizzle-orm";
-import { JOB_LIMITS } from "../jobs/limits";
+import { and, asc, desc, eq, gt, gte, inArray, lt, type SQL, sql } from "drizzle-orm";
+import { type HttpMethod, JOB_LIMITS } from "../jobs/limits";
 import type { AttemptOutcome, JobStatus } from "../jobs/states";
 import type { Database } from "./client";
 import { type JobAttemptRow, type JobRow, jobAttempts, jobs } from "./schema";
@@ -195,8 +195,30 @@ export async function claimWindow(db: Database, options: ClaimOptions): Promise<
     .sort((a, b) => a.runAt.getTime() - b.runAt.getTime());
 }
 
-/** A job that has just started an attempt, with the secrets to sign its callback. */
-export type StartedJob = JobRow & { signingSecrets: string[] };
+/**
+ * A job that has just started an attempt: only what its callback and its result need, with
+ * the instants as epoch milliseconds. Delivery reads thousands of these a second, and a full
+ * row cost the invocation a Date per timestamp column and a mapping per column.
+ */
+export interface StartedJob {
+  id: string;
+  projectId: string;
+  url: string;
+  httpMethod: HttpMethod;
+  headers: Record<string, string>;
+  body: string | null;
+  webhookId: string;
+  attempt: number;
+  timeoutMs: number;
+  maxRetries: number;
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  scheduledAtMs: number;
+  runAtMs: number;
+  createdAtMs: number;
+  /** The project's live signing secrets, newest first. */
+  signingSecrets: readonly string[];
+}
 
 export interface StartOptions {
   claimant: string;
@@ -217,33 +239,80 @@ export interface StartOptions {
 export async function startClaimedJobs(db: Database, options: StartOptions): Promise<StartedJob[]> {
   if (options.ids.length === 0) return [];
   const now = sql`${options.now.toISOString()}::timestamptz`;
-  const started = await db
-    .update(jobs)
-    .set({
-      status: "running",
-      attempt: sql`${jobs.attempt} + 1`,
-      lockedUntil: sql`${now} + (${jobs.timeoutMs} + ${options.leaseMarginMs}) * interval '1 millisecond'`,
-      updatedAt: options.now,
-    })
-    .where(
-      and(
-        // One array parameter, not one per id: a single statement text whatever the group size.
-        sql`${jobs.id} = ANY(${toUuidArray(options.ids)})`,
-        eq(jobs.status, "scheduled"),
-        eq(jobs.claimedBy, options.claimant),
-        lte(jobs.runAt, options.dueBy),
-      ),
+  // The secrets are read and returned once per project in the statement (on its first row),
+  // not once per job: most batches hold many jobs of few projects.
+  const result = await db.execute<StartedRow>(sql`
+    WITH started AS (
+      UPDATE jobs
+      SET status = 'running',
+          attempt = attempt + 1,
+          locked_until = ${now} + (timeout_ms + ${options.leaseMarginMs}) * interval '1 millisecond',
+          updated_at = ${now}
+      WHERE id = ANY(${toUuidArray(options.ids)})
+        AND status = 'scheduled'
+        AND claimed_by = ${options.claimant}
+        AND run_at <= ${options.dueBy.toISOString()}::timestamptz
+      RETURNING id, project_id, url, http_method, headers, body, webhook_id, attempt, timeout_ms, max_retries,
+                backoff_initial_ms, backoff_max_ms, scheduled_at, run_at, created_at
+    ), numbered AS (
+      SELECT started.*, row_number() OVER (PARTITION BY project_id) AS nth FROM started
     )
-    .returning({
-      job: jobs,
-      // Spelled out in full: drizzle leaves an UPDATE's own columns unqualified, and inside this
-      // subquery an unqualified project_id would mean the secret's.
-      signingSecrets: sql<string[]>`ARRAY(
-        SELECT s.secret FROM signing_secrets s
-        WHERE s.project_id = jobs.project_id AND (s.expires_at IS NULL OR s.expires_at > ${now})
-        ORDER BY s.created_at DESC)`,
-    });
-  return started.map((row) => ({ ...row.job, signingSecrets: row.signingSecrets }));
+    SELECT id, project_id, url, http_method, headers, body, webhook_id, attempt, timeout_ms, max_retries,
+           backoff_initial_ms, backoff_max_ms,
+           ${epochMs(sql`scheduled_at`)} AS scheduled_at_ms, ${epochMs(sql`run_at`)} AS run_at_ms,
+           ${epochMs(sql`created_at`)} AS created_at_ms,
+           CASE WHEN nth = 1 THEN ARRAY(
+             SELECT s.secret FROM signing_secrets s
+             WHERE s.project_id = numbered.project_id AND (s.expires_at IS NULL OR s.expires_at > ${now})
+             ORDER BY s.created_at DESC) END AS signing_secrets
+    FROM numbered`);
+  const secrets = new Map<string, string[]>();
+  for (const row of result.rows) if (row.signing_secrets) secrets.set(row.project_id, row.signing_secrets);
+  return result.rows.map((row) => ({
+    id: row.id,
+    projectId: row.project_id,
+    url: row.url,
+    httpMethod: row.http_method,
+    headers: row.headers,
+    body: row.body,
+    webhookId: row.webhook_id,
+    attempt: row.attempt,
+    timeoutMs: row.timeout_ms,
+    maxRetries: row.max_retries,
+    backoffInitialMs: row.backoff_initial_ms,
+    backoffMaxMs: row.backoff_max_ms,
+    scheduledAtMs: row.scheduled_at_ms,
+    runAtMs: row.run_at_ms,
+    createdAtMs: row.created_at_ms,
+    signingSecrets: secrets.get(row.project_id) ?? [],
+  }));
+}
+
+type StartedRow = {
+  id: string;
+  project_id: string;
+  url: string;
+  http_method: HttpMethod;
+  headers: Record<string, string>;
+  body: string | null;
+  webhook_id: string;
+  attempt: number;
+  timeout_ms: number;
+  max_retries: number;
+  backoff_initial_ms: number;
+  backoff_max_ms: number;
+  scheduled_at_ms: number;
+  run_at_ms: number;
+  created_at_ms: number;
+  signing_secrets: string[] | null;
+};
+
+/**
+ * An instant as epoch milliseconds, a float8 the driver reads with parseFloat. Truncated to
+ * the millisecond, as a JavaScript Date of it would be.
+ */
+function epochMs(column: SQL): SQL {
+  return sql`floor(extract(epoch FROM ${column}) * 1000)::float8`;
 }
 
 /** The result of one attempt and the job state it leads to, ready to be written. */

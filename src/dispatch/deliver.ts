@@ -72,12 +72,12 @@ export interface PreparedCallback {
 }
 
 /**
- * Builds the request for a started job, signed for delivery at `sendAt`. Fliq's headers are
+ * Builds the request for a started job, signed for delivery at `sendAtMs`. Fliq's headers are
  * set last, so a user header can never stand in for them. Signing happens here, ahead of the
  * fire time, to keep crypto off the moment of delivery.
  */
-export async function prepareCallback(job: StartedJob, sendAt: Date): Promise<PreparedCallback> {
-  const timestampSeconds = Math.floor(sendAt.getTime() / 1000);
+export async function prepareCallback(job: StartedJob, sendAtMs: number): Promise<PreparedCallback> {
+  const timestampSeconds = Math.floor(sendAtMs / 1000);
   const body = job.body ?? "";
   return {
     url: job.url,
@@ -89,7 +89,7 @@ export async function prepareCallback(job: StartedJob, sendAt: Date): Promise<Pr
       "webhook-signature": await signWebhook(job.signingSecrets, { id: job.webhookId, timestampSeconds, body }),
       "fliq-job-id": job.id,
       "fliq-attempt": String(job.attempt),
-      "fliq-scheduled-at": job.scheduledAt.toISOString(),
+      "fliq-scheduled-at": new Date(job.scheduledAtMs).toISOString(),
     },
     body: job.body,
     timeoutMs: job.timeoutMs,

@@ -19,8 +19,8 @@ import {
   startClaimedJobs,
 } from "../db/jobs";
 import { type AttemptResult, decideAfterAttempt, errorClassOf } from "../jobs/delivery-policy";
-import { type Outbound, prepareCallback, sendCallback } from "./deliver";
-import { Semaphore } from "./semaphore";
+import { type Outbound, type PreparedCallback, prepareCallback, sendCallback } from "./deliver";
+import { FireQueue } from "./fire-queue";
 import type { SubrequestBudget } from "./subrequest-budget";
 
 export const TIMING = {
@@ -67,6 +67,12 @@ export interface DeliveryRunOptions {
   random?: () => number;
 }
 
+interface ReadyCallback {
+  job: StartedJob;
+  callback: PreparedCallback;
+  fireAtMs: number;
+}
+
 export interface DeliveryReport {
   started: number;
   delivered: number;
@@ -80,8 +86,9 @@ export class DeliveryRun {
   private readonly finished: FinishedAttempt[] = [];
   private oldestFinishedAt = 0;
   private flushFailures = 0;
-  private readonly inFlight = new Set<Promise<void>>();
-  private readonly semaphore = new Semaphore(CALLBACK_CONCURRENCY);
+  /** Started jobs whose attempt is not yet finished (being signed, waiting for their time, or in flight). */
+  private unfinished = 0;
+  private readonly queue = new FireQueue<ReadyCallback>(CALLBACK_CONCURRENCY, (ready) => this.fire(ready));
   private readonly random: () => number;
   private wake: () => void = () => {};
   private readonly report: DeliveryReport = { started: 0, delivered: 0, recorded: 0, released: 0, peakConcurrency: 0 };
@@ -111,13 +118,13 @@ export class DeliveryRun {
         await this.poll(new Date(now));
         nextPollAt = now + TIMING.pollIntervalMs;
       }
-      const idle = this.plan.length === 0 && this.inFlight.size === 0 && this.finished.length === 0;
+      const idle = this.plan.length === 0 && this.unfinished === 0 && this.finished.length === 0;
       if (idle && !(pollWindow && windowOpen)) break;
       const windowWake =
         pollWindow && windowOpen ? Math.min(nextPollAt, windowEnd.getTime()) : Number.POSITIVE_INFINITY;
       await this.sleepUntil(this.nextWakeAt(windowWake));
     }
-    this.report.peakConcurrency = this.semaphore.peakConcurrency;
+    this.report.peakConcurrency = this.queue.peakConcurrency;
     return this.report;
   }
 
@@ -154,32 +161,42 @@ export class DeliveryRun {
       return;
     }
     this.report.started += started.length;
-    for (const job of started) this.track(this.fire(job));
+    this.unfinished += started.length;
+    for (const job of started) void this.prepare(job);
   }
 
-  private track(delivery: Promise<void>): void {
-    this.inFlight.add(delivery);
-    void delivery.finally(() => {
-      this.inFlight.delete(delivery);
-      if (this.inFlight.size === 0) this.wake();
-    });
+  /** Signs a started job's callback ahead of its time and queues it to fire at that time. */
+  private async prepare(job: StartedJob): Promise<void> {
+    try {
+      const callback = await prepareCallback(job, Math.max(job.runAtMs, Date.now()));
+      this.queue.add({ job, callback, fireAtMs: job.runAtMs });
+    } catch (error) {
+      // Not fired: the job stays running until its lease lapses and the rescuer retries it.
+      console.error("preparing a callback failed", error);
+      this.settle();
+    }
   }
 
-  private async fire(job: StartedJob): Promise<void> {
-    const sendAt = new Date(Math.max(job.runAt.getTime(), Date.now()));
-    const callback = await prepareCallback(job, sendAt);
-    const waitMs = job.runAt.getTime() - Date.now();
-    if (waitMs > 0) await sleep(waitMs);
-    const result = await this.semaphore.run(() => sendCallback(callback, this.options.outbound));
-    this.report.delivered++;
-    this.finish(job, result);
+  private async fire({ job, callback }: ReadyCallback): Promise<void> {
+    try {
+      const result = await sendCallback(callback, this.options.outbound);
+      this.report.delivered++;
+      this.finish(job, result);
+    } finally {
+      this.settle();
+    }
+  }
+
+  private settle(): void {
+    this.unfinished--;
+    if (this.unfinished === 0) this.wake();
   }
 
   private finish(job: StartedJob, result: AttemptResult): void {
     const now = new Date(result.firedAt.getTime() + result.durationMs);
     const decision = decideAfterAttempt(job.attempt, job, result, now, this.random());
     // A job created with a time already past was due when it was created, not before.
-    const plannedAt = new Date(Math.max(job.runAt.getTime(), job.createdAt.getTime()));
+    const plannedAt = new Date(Math.max(job.runAtMs, job.createdAtMs));
     const keepRetry =
       decision.nextRunAt !== null && decision.nextRunAt < this.options.windowEnd && this.options.budget.remaining > 0;
     if (this.finished.length === 0) this.oldestFinishedAt = Date.now();
@@ -217,7 +234,7 @@ export class DeliveryRun {
     return (
       this.finished.length >= TIMING.flushBatchSize ||
       now - this.oldestFinishedAt >= TIMING.flushIntervalMs ||
-      (this.inFlight.size === 0 && this.plan.length === 0)
+      (this.unfinished === 0 && this.plan.length === 0)
     );
   }
 
