@@ -1,16 +1,18 @@
 /**
  * `npm run bench`: how precisely and how cheaply Fliq delivers, measured on this machine.
- * A scratch database on the local Postgres (pg_stat_statements counts the SQL), the bridge,
- * `wrangler dev`, and a recording receiver; jobs are created through the API and delivered by a
- * cron tick the bench fires itself. Prints the numbers, a markdown table with PASS/MISS against
+ * A scratch database on the local Postgres (pg_stat_statements counts the SQL), the bridge, the
+ * Worker on workerd (or on `wrangler dev` with --runtime wrangler-dev; see bench/workerd.ts for why
+ * workerd alone is the default), and a recording receiver; jobs are created through the API and
+ * delivered by a cron tick the bench fires itself. Prints the numbers, a markdown table with PASS/MISS against
  * the targets, and writes .fliq/bench-results.json.
  *
  *   npm run bench [-- --scenario a|b|c|ceiling|idle|all] [--idle-minutes 2] [--concurrency 32]
  *                    [--batch-size 500] [--profile]
  *                    [--source worktree|<git rev>] [--patch <file.diff>] [--var NAME=VALUE]...
+ *                    [--runtime workerd|wrangler-dev]
  *
  * The Worker under test is a copy taken at the start (the working tree, or a commit with
- * --source), so edits made during a run neither restart nor change it; --patch applies a diff
+ * --source), so edits made during a run neither change nor restart it; --patch applies a diff
  * to that copy only, to measure a proposed change without touching the sources.
  *
  * Needs root on this machine: pg_stat_statements is set up as the postgres superuser (and, if it
@@ -34,6 +36,7 @@ import {
   printIdleResult,
   writeResultsJson,
 } from "./bench/report";
+import { RUNTIMES, type Runtime, startWorker } from "./bench/runtime";
 import {
   type BenchContext,
   DELIVERY_SCENARIOS,
@@ -41,15 +44,15 @@ import {
   runDeliveryScenario,
   runIdleScenario,
 } from "./bench/scenarios";
-import { Cleanup, freePort, startWranglerDev } from "./bench/stack";
+import { Cleanup } from "./bench/stack";
 import { snapshotWorker } from "./bench/worker-snapshot";
 import { startDbBridge } from "./local/bridge";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const STATE_DIR = join(ROOT, ".fliq");
 const RESULTS_FILE = join(STATE_DIR, "bench-results.json");
-const WRANGLER_LOG = join(STATE_DIR, "bench-wrangler.log");
-const CEILING_WRANGLER_LOG = join(STATE_DIR, "bench-ceiling-wrangler.log");
+const WORKER_LOG = join(STATE_DIR, "bench-worker.log");
+const CEILING_WORKER_LOG = join(STATE_DIR, "bench-ceiling-worker.log");
 const DEFAULT_DATABASE_URL = "postgres://fliq:fliq@127.0.0.1:5432/fliq";
 const SCENARIO_NAMES = ["a", "b", "c", "ceiling", "idle"] as const;
 
@@ -69,6 +72,8 @@ interface Options {
   patch?: string;
   /** Settings passed to the Worker under test (such as MAX_SHARDS), to measure other limits. */
   vars: Record<string, string>;
+  /** What runs the Worker (and the ceiling's): workerd alone, or wrangler dev. */
+  runtime: Runtime;
 }
 
 const cleanup = new Cleanup();
@@ -104,11 +109,10 @@ async function main(options: Options): Promise<void> {
   const receiver = await startRecordingReceiver();
   cleanup.add("receiver", receiver.close);
 
-  console.log(`[bench] starting wrangler dev (output in ${WRANGLER_LOG})`);
-  const wrangler = await startWranglerDev({
+  console.log(`[bench] starting the Worker on ${options.runtime} (output in ${WORKER_LOG})`);
+  const worker = await startWorker(options.runtime, {
     root: snapshot.dir,
-    port: await freePort(),
-    inspectorPort: await freePort(),
+    inspector: options.profile,
     vars: {
       DATABASE_URL: database.url,
       LOCAL_DB_PROXY: bridge.proxy,
@@ -116,22 +120,22 @@ async function main(options: Options): Promise<void> {
       ALLOW_LOOPBACK_TARGETS: "true",
       ...options.vars,
     },
-    logFile: WRANGLER_LOG,
+    logFile: WORKER_LOG,
   });
-  cleanup.add("wrangler", wrangler.stop);
-  const wranglerDied = wrangler.exited.then((code) => {
-    throw new Error(`wrangler exited mid-run (code ${code}); see ${WRANGLER_LOG}`);
+  cleanup.add("Worker", worker.stop);
+  const workerDied = worker.exited.then((code) => {
+    throw new Error(`the Worker's runtime exited mid-run (code ${code}); see ${WORKER_LOG}`);
   });
   // Only a death before the run ends matters; after that the rejection is expected and ignored.
-  wranglerDied.catch(() => {});
-  console.log(`[bench] wrangler dev serves ${wrangler.url}`);
+  workerDied.catch(() => {});
+  console.log(`[bench] the Worker serves ${worker.url}`);
 
   const ctx: BenchContext = {
-    api: { url: wrangler.url, token },
+    api: { url: worker.url, token },
     receiver,
     database,
     counter: new StatementCounter(database.client),
-    wrangler,
+    worker,
     creation: { batchSize: options.batchSize, concurrency: options.concurrency },
     profileDir: options.profile ? STATE_DIR : undefined,
     creationRate: 0,
@@ -152,7 +156,7 @@ async function main(options: Options): Promise<void> {
       ...results,
       targets: checkTargets(results),
     });
-  const results = await Promise.race([runScenarios(ctx, options, (partial) => save(partial, false)), wranglerDied]);
+  const results = await Promise.race([runScenarios(ctx, options, (partial) => save(partial, false)), workerDied]);
   await save(results, true);
   console.log(`\n${markdownReport(results, checkTargets(results))}\n`);
   console.log(`[bench] results written to ${RESULTS_FILE}`);
@@ -173,10 +177,11 @@ async function runScenarios(
     await saveProgress(results);
   }
   if (options.scenarios.includes("ceiling")) {
-    console.log(`[bench ceiling] bare callbacks from workerd (output in ${CEILING_WRANGLER_LOG})`);
+    console.log(`[bench ceiling] bare callbacks on ${options.runtime} (output in ${CEILING_WORKER_LOG})`);
     results.ceiling = await measureCeiling(ctx.receiver, {
       scriptsDir: join(ROOT, "scripts", "bench"),
-      logFile: CEILING_WRANGLER_LOG,
+      logFile: CEILING_WORKER_LOG,
+      runtime: options.runtime,
     });
     printCeilingResult(results.ceiling);
     await saveProgress(results);
@@ -200,6 +205,7 @@ function parseOptions(argv: string[]): Options {
       source: { type: "string", default: "worktree" },
       patch: { type: "string" },
       var: { type: "string", multiple: true, default: [] },
+      runtime: { type: "string", default: "workerd" },
     },
   });
   const requested = values.scenario.split(",").map((name) => name.trim());
@@ -217,7 +223,11 @@ function parseOptions(argv: string[]): Options {
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
     throw new Error(`--batch-size must be a whole number from 1 to ${MAX_BATCH_SIZE}`);
   }
+  if (!(RUNTIMES as readonly string[]).includes(values.runtime)) {
+    throw new Error(`--runtime takes ${RUNTIMES.join(" or ")}, not "${values.runtime}"`);
+  }
   return {
+    runtime: values.runtime as Runtime,
     scenarios: scenarios as ScenarioName[],
     idleMinutes,
     concurrency,

@@ -6,7 +6,8 @@
  */
 import { join } from "node:path";
 import type { RecordingReceiver } from "./receiver";
-import { Cleanup, freePort, startWranglerDev } from "./stack";
+import { type Runtime, startWorker } from "./runtime";
+import { Cleanup } from "./stack";
 
 export interface CeilingRound {
   invocations: number;
@@ -32,18 +33,17 @@ const ROUNDS = 3;
 
 export async function measureCeiling(
   receiver: RecordingReceiver,
-  options: { scriptsDir: string; logFile: string },
+  options: { scriptsDir: string; logFile: string; runtime: Runtime },
 ): Promise<CeilingResult> {
   const cleanup = new Cleanup();
   try {
-    const wrangler = await startWranglerDev({
+    const worker = await startWorker(options.runtime, {
       root: join(options.scriptsDir, "ceiling-worker"),
-      port: await freePort(),
-      inspectorPort: await freePort(),
       vars: {},
       logFile: options.logFile,
+      inspector: false,
     });
-    cleanup.add("ceiling wrangler", wrangler.stop);
+    cleanup.add("ceiling Worker", worker.stop);
     const round = async (invocations: number, callbacks: number): Promise<CeilingRound> => {
       const each = Math.ceil(callbacks / invocations);
       const query = new URLSearchParams({
@@ -54,7 +54,7 @@ export async function measureCeiling(
       const startedAt = performance.now();
       const answers = await Promise.all(
         Array.from({ length: invocations }, async () => {
-          const response = await fetch(`${wrangler.url}/?${query}`);
+          const response = await fetch(`${worker.url}/?${query}`);
           if (!response.ok) throw new Error(`ceiling Worker answered ${response.status}: ${await response.text()}`);
           return (await response.json()) as { callbacks: number; failed: number };
         }),

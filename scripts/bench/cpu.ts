@@ -1,5 +1,5 @@
 /**
- * CPU time used while a scenario runs: by the wrangler process group (workerd does the Worker's
+ * CPU time used while a scenario runs: by the Worker's process group (workerd does the Worker's
  * work), by the bench itself, and the machine's load, so the numbers can be read in context.
  */
 import { readdir, readFile } from "node:fs/promises";
@@ -15,8 +15,8 @@ export interface CpuReading {
 
 /** What a stretch of time cost. */
 export interface CpuUse {
-  /** CPU ms used by wrangler's process group (workerd, wrangler, esbuild). */
-  wranglerMs: number;
+  /** CPU ms used by the Worker's process group (workerd; and wrangler with esbuild, when it runs the Worker). */
+  workerMs: number;
   /** CPU ms used by this process (receiver, bridge, API client). */
   benchMs: number;
   /** The 1-minute load average at the end: above 2 means the 2 cores were oversubscribed. */
@@ -32,7 +32,7 @@ export async function readCpu(group: number): Promise<CpuReading> {
 /** The CPU used between two readings. */
 export function cpuSince(before: CpuReading, after: CpuReading): CpuUse {
   return {
-    wranglerMs: after.groupMs - before.groupMs,
+    workerMs: after.groupMs - before.groupMs,
     benchMs: after.benchMs - before.benchMs,
     loadAverage: loadavg()[0],
   };

@@ -1,10 +1,11 @@
 /**
- * A CPU profile of the Worker while a scenario delivers, taken through wrangler dev's inspector
+ * A CPU profile of the Worker while a scenario delivers, taken through its DevTools inspector
  * (the Chrome DevTools protocol): where workerd's time per callback goes. The profile is saved
  * for DevTools, and the functions with the most self time are printed.
  */
 import { writeFile } from "node:fs/promises";
 import WebSocket from "ws";
+import type { RunningWorker } from "./stack";
 
 interface ProfileNode {
   id: number;
@@ -31,12 +32,18 @@ export interface Profiler {
   stop(outputFile: string): Promise<HotFunction[]>;
 }
 
-/** Attaches to the inspector on `inspectorPort` and starts sampling. */
-export async function startProfiler(inspectorPort: number): Promise<Profiler> {
-  const targets = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json()) as Array<{
+/** Attaches to the Worker's inspector and starts sampling. */
+export async function startProfiler(worker: RunningWorker): Promise<Profiler> {
+  if (worker.inspectorPort === undefined) throw new Error("the Worker runs without an inspector");
+  const targets = (await (await fetch(`http://127.0.0.1:${worker.inspectorPort}/json`)).json()) as Array<{
+    id?: string;
     webSocketDebuggerUrl?: string;
   }>;
-  const target = targets.find((candidate) => candidate.webSocketDebuggerUrl);
+  const target = targets.find(
+    (candidate) =>
+      candidate.webSocketDebuggerUrl &&
+      (worker.inspectorTarget === undefined || candidate.id === worker.inspectorTarget),
+  );
   if (!target?.webSocketDebuggerUrl) throw new Error("the inspector lists no Worker to profile");
   const socket = new WebSocket(target.webSocketDebuggerUrl);
   await new Promise<void>((resolve, reject) => {

@@ -27,7 +27,7 @@ const fixed = (value: number | null | undefined, digits: number) =>
   value === null || value === undefined ? "–" : value.toFixed(digits);
 
 const cpuLine = (cpu: CpuUse) =>
-  `wrangler+workerd ${(cpu.wranglerMs / 1000).toFixed(1)} s, bench ${(cpu.benchMs / 1000).toFixed(1)} s, load ${cpu.loadAverage.toFixed(2)}`;
+  `Worker processes ${(cpu.workerMs / 1000).toFixed(1)} s, bench ${(cpu.benchMs / 1000).toFixed(1)} s, load ${cpu.loadAverage.toFixed(2)}`;
 
 /** A few lines about a finished delivery scenario. */
 export function printDeliveryResult(result: DeliveryResult): void {
@@ -53,8 +53,8 @@ export function printDeliveryResult(result: DeliveryResult): void {
       .slice(0, 4)
       .map((s) => `${s.calls}× ${s.query.slice(0, 60)}`)
       .join(" | ")}`,
-    `   wrangler error lines: ${result.wranglerErrors.length}${
-      result.wranglerErrors.length > 0 ? ` (first: ${result.wranglerErrors[0].slice(0, 200)})` : ""
+    `   Worker error lines: ${result.workerErrors.length}${
+      result.workerErrors.length > 0 ? ` (first: ${result.workerErrors[0].slice(0, 200)})` : ""
     }`,
   ];
   console.log(lines.join("\n"));
@@ -70,7 +70,7 @@ export function printIdleResult(result: IdleResult): void {
       `   statements: ${result.top.map((s) => `${s.calls}× ${s.query.slice(0, 60)}`).join(" | ")}`,
       `   ticks answered: ${result.tickOutcomes.map((t) => `"${t.outcome}" after ${(t.durationMs / 1000).toFixed(1)} s`).join(", ")}`,
       `   CPU: ${cpuLine(result.cpu)}`,
-      `   wrangler error lines: ${result.wranglerErrors.length}`,
+      `   Worker error lines: ${result.workerErrors.length}`,
     ].join("\n"),
   );
 }

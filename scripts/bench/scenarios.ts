@@ -15,7 +15,7 @@ import {
 } from "./database";
 import { startProfiler } from "./profile";
 import type { RecordingReceiver } from "./receiver";
-import { sleep, type WranglerDev } from "./stack";
+import { type RunningWorker, sleep } from "./stack";
 import { type DeliveryStats, latenessTimeline, summarizeDeliveries, type TimelineSlice } from "./stats";
 
 /**
@@ -42,7 +42,8 @@ export interface BenchContext {
   receiver: RecordingReceiver;
   database: ScratchDatabase;
   counter: StatementCounter;
-  wrangler: WranglerDev;
+  /** The Worker under test. */
+  worker: RunningWorker;
   /** How jobs are created: jobs per request (1: one POST /jobs each) and requests in flight. */
   creation: { batchSize: number; concurrency: number };
   /** Where to save a CPU profile of each delivery scenario (none when unset). */
@@ -103,8 +104,8 @@ export interface DeliveryResult {
   /** Lateness by due time across the spread (the JSON's evidence for where lateness comes from). */
   timeline: TimelineSlice[];
   delivery: StatementUse & { cpu: CpuUse };
-  /** Error lines wrangler (or the Worker) printed during the scenario. */
-  wranglerErrors: string[];
+  /** Error lines the Worker (or wrangler, when it runs it) printed during the scenario. */
+  workerErrors: string[];
 }
 
 const WARM_UP_JOBS = 200;
@@ -145,10 +146,10 @@ export async function runDeliveryScenario(ctx: BenchContext, scenario: DeliveryS
     `creating ${scenario.jobs} jobs (${ctx.creation.batchSize} per request, ${ctx.creation.concurrency} requests in flight), first due ${new Date(firstDueAt).toISOString()}`,
   );
   await ctx.counter.reset();
-  const creationCpu = await readCpu(ctx.wrangler.group);
+  const creationCpu = await readCpu(ctx.worker.group);
   const created = await createJobs(ctx.api, `${ctx.receiver.url}/callback`, dueTimes, ctx.creation);
   const creationStatements = await ctx.counter.read();
-  const creationCpuUse = cpuSince(creationCpu, await readCpu(ctx.wrangler.group));
+  const creationCpuUse = cpuSince(creationCpu, await readCpu(ctx.worker.group));
   const leadAfterCreationMs = firstDueAt - Date.now();
   ctx.creationRate = Math.min(ctx.creationRate, created.rate);
   log(
@@ -161,13 +162,13 @@ export async function runDeliveryScenario(ctx: BenchContext, scenario: DeliveryS
   }
 
   await sleep(firstDueAt - TICK_LEAD_MS - Date.now());
-  const logOffset = await ctx.wrangler.logSize();
+  const logOffset = await ctx.worker.logSize();
   await ctx.counter.reset();
-  const deliveryCpu = await readCpu(ctx.wrangler.group);
+  const deliveryCpu = await readCpu(ctx.worker.group);
   const tickAt = Date.now();
   log(`firing the tick ${((firstDueAt - tickAt) / 1000).toFixed(1)} s before the first due time`);
-  const profiler = ctx.profileDir ? await startProfiler(ctx.wrangler.inspectorPort) : undefined;
-  const tick = fireTick(ctx.wrangler.url, tickAt, TICK_WINDOW_MS + TICK_RESPONSE_SLACK_MS);
+  const profiler = ctx.profileDir ? await startProfiler(ctx.worker) : undefined;
+  const tick = fireTick(ctx.worker.scheduledUrl, tickAt, TICK_WINDOW_MS + TICK_RESPONSE_SLACK_MS);
 
   const all = await ctx.receiver.waitForJobs(created.ids, firstDueAt + DELIVERY_TIMEOUT_MS);
   log(all ? "every job arrived; waiting for the tick to end its window" : "timed out waiting for deliveries");
@@ -180,7 +181,7 @@ export async function runDeliveryScenario(ctx: BenchContext, scenario: DeliveryS
   }
   const tickOutcome = await tick;
   const deliveryStatements = await ctx.counter.read();
-  const deliveryCpuUse = cpuSince(deliveryCpu, await readCpu(ctx.wrangler.group));
+  const deliveryCpuUse = cpuSince(deliveryCpu, await readCpu(ctx.worker.group));
   const deliveries = summarizeDeliveries(created.ids, ctx.receiver.arrivals, firstDueAt);
 
   return {
@@ -201,7 +202,7 @@ export async function runDeliveryScenario(ctx: BenchContext, scenario: DeliveryS
     deliveries,
     timeline: latenessTimeline(ctx.receiver.arrivals, firstDueAt, scenario.spreadMs),
     delivery: { ...perJob(deliveryStatements, created.ids.length), cpu: deliveryCpuUse },
-    wranglerErrors: errorLines(await ctx.wrangler.logSince(logOffset)),
+    workerErrors: errorLines(await ctx.worker.logSince(logOffset)),
   };
 }
 
@@ -217,29 +218,29 @@ export interface IdleResult {
   connections: number;
   tickOutcomes: TickOutcome[];
   cpu: CpuUse;
-  wranglerErrors: string[];
+  workerErrors: string[];
 }
 
 /** With no jobs, fires the tick once a minute for `minutes` minutes and counts the SQL it costs. */
 export async function runIdleScenario(ctx: BenchContext, minutes: number): Promise<IdleResult> {
   const log = (line: string) => console.log(`[bench idle] ${line}`);
   await emptyJobs(ctx.database.client);
-  const logOffset = await ctx.wrangler.logSize();
+  const logOffset = await ctx.worker.logSize();
   await ctx.counter.reset();
-  const cpu = await readCpu(ctx.wrangler.group);
+  const cpu = await readCpu(ctx.worker.group);
   const start = Date.now();
   const ticks: Array<Promise<TickOutcome>> = [];
   for (let minute = 0; minute < minutes; minute++) {
     const at = start + minute * 60_000;
     await sleep(at - Date.now());
     log(`tick ${minute + 1} of ${minutes}`);
-    ticks.push(fireTick(ctx.wrangler.url, at, TICK_WINDOW_MS + TICK_RESPONSE_SLACK_MS));
+    ticks.push(fireTick(ctx.worker.scheduledUrl, at, TICK_WINDOW_MS + TICK_RESPONSE_SLACK_MS));
   }
   await sleep(start + minutes * 60_000 - Date.now());
   // Read at the end of the last minute, as the next tick would start: a steady-state rate.
   const snapshot = await ctx.counter.read();
   const seconds = (Date.now() - start) / 1000;
-  const cpuUse = cpuSince(cpu, await readCpu(ctx.wrangler.group));
+  const cpuUse = cpuSince(cpu, await readCpu(ctx.worker.group));
   log("waiting for the last tick to end its window");
   const tickOutcomes = await Promise.all(ticks);
   return {
@@ -252,7 +253,7 @@ export async function runIdleScenario(ctx: BenchContext, minutes: number): Promi
     connections: snapshot.connections,
     tickOutcomes,
     cpu: cpuUse,
-    wranglerErrors: errorLines(await ctx.wrangler.logSince(logOffset)),
+    workerErrors: errorLines(await ctx.worker.logSince(logOffset)),
   };
 }
 
@@ -260,10 +261,10 @@ export async function runIdleScenario(ctx: BenchContext, minutes: number): Promi
  * Fires the cron handler as production's trigger would, for the minute starting at `scheduledTime`.
  * The local endpoint answers only when the handler returns, i.e. after the tick's whole window.
  */
-async function fireTick(apiUrl: string, scheduledTime: number, timeoutMs: number): Promise<TickOutcome> {
+async function fireTick(scheduledUrl: string, scheduledTime: number, timeoutMs: number): Promise<TickOutcome> {
   const started = Date.now();
   try {
-    const response = await fetch(`${apiUrl}/cdn-cgi/handler/scheduled?cron=*+*+*+*+*&time=${scheduledTime}`, {
+    const response = await fetch(`${scheduledUrl}/cdn-cgi/handler/scheduled?cron=*+*+*+*+*&time=${scheduledTime}`, {
       signal: AbortSignal.timeout(timeoutMs),
     });
     const text = (await response.text()).trim();
@@ -282,7 +283,7 @@ function perJob(snapshot: StatementSnapshot, jobs: number): StatementUse {
   };
 }
 
-/** Lines of wrangler's output that report a problem (its request log lines are not). */
+/** Lines of the Worker's output that report a problem (wrangler's request log lines are not). */
 function errorLines(output: string): string[] {
   return output
     .split("\n")

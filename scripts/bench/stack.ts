@@ -1,5 +1,5 @@
 /**
- * The processes and servers the bench runs Fliq in: `wrangler dev` in its own process group,
+ * The processes and servers the bench runs Fliq in: a Worker's processes in their own group,
  * free loopback ports, and a cleanup list that stops everything started, also on errors and Ctrl-C.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -39,22 +39,26 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** A running `wrangler dev`. */
-export interface WranglerDev {
-  /** `http://127.0.0.1:PORT`. */
+/** A Worker running locally (on `wrangler dev` or on workerd alone) in its own process group. */
+export interface RunningWorker {
+  /** `http://127.0.0.1:PORT`: the Worker's own HTTP handler. */
   url: string;
+  /** Where `GET /cdn-cgi/handler/scheduled?cron=…&time=…` fires the Worker's cron handler. */
+  scheduledUrl: string;
   logFile: string;
-  /** Where wrangler's DevTools inspector listens. */
-  inspectorPort: number;
-  /** The process group wrangler and workerd run in. */
+  /** Where DevTools' inspector listens, if it does. */
+  inspectorPort?: number;
+  /** The Worker's id among the inspector's targets, when it lists several. */
+  inspectorTarget?: string;
+  /** The process group the Worker's processes run in. */
   group: number;
   /** Bytes of output so far; pass to `logSince` to read what came after. */
   logSize(): Promise<number>;
-  /** wrangler's (and the Worker's) output written since `offset`. */
+  /** The processes' (and the Worker's) output written since `offset`. */
   logSince(offset: number): Promise<string>;
-  /** Resolves with wrangler's exit code when it exits. */
+  /** Resolves with the main process's exit code when it exits. */
   exited: Promise<number | null>;
-  /** Stops wrangler and every process it started (workerd among them). */
+  /** Stops every process in the group. */
   stop(): Promise<void>;
 }
 
@@ -68,18 +72,48 @@ export async function startWranglerDev(options: {
   inspectorPort: number;
   vars: Record<string, string>;
   logFile: string;
-}): Promise<WranglerDev> {
+}): Promise<RunningWorker> {
   const args = ["wrangler", "dev", "--port", String(options.port), "--ip", "127.0.0.1"];
   // An explicit inspector port: the default one may be held by another local wrangler.
   args.push("--inspector-port", String(options.inspectorPort), "--inspector-ip", "127.0.0.1");
   args.push("--show-interactive-dev-session=false");
   for (const [name, value] of Object.entries(options.vars)) args.push("--var", `${name}:${value}`);
+  const url = `http://127.0.0.1:${options.port}`;
+  return startProcessGroup({
+    name: "wrangler",
+    command: "npx",
+    args,
+    cwd: options.root,
+    url,
+    scheduledUrl: url,
+    inspectorPort: options.inspectorPort,
+    logFile: options.logFile,
+    // On a build error wrangler keeps running and waits for a fix; the bench cannot wait.
+    brokenWhenLogSays: "Build failed",
+  });
+}
+
+/** Starts `command` in a process group of its own, its output going to `logFile`, and waits until `url` answers. */
+export async function startProcessGroup(options: {
+  /** What the process is called in messages. */
+  name: string;
+  command: string;
+  args: string[];
+  cwd: string;
+  url: string;
+  scheduledUrl: string;
+  inspectorPort?: number;
+  inspectorTarget?: string;
+  logFile: string;
+  /** Output that means the process will never serve. */
+  brokenWhenLogSays?: string;
+}): Promise<RunningWorker> {
   const log = openSync(options.logFile, "w");
   let child: ChildProcess;
   try {
     // Its own process group: stopping npx alone leaves wrangler and workerd running.
-    child = spawn("npx", args, {
-      cwd: options.root,
+    child = spawn(options.command, options.args, {
+      cwd: options.cwd,
       detached: true,
       stdio: ["ignore", log, log],
       env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" },
@@ -88,16 +122,17 @@ export async function startWranglerDev(options: {
     closeSync(log);
   }
   const group = child.pid;
-  if (group === undefined) throw new Error("could not start wrangler (is npx on PATH?)");
+  if (group === undefined) throw new Error(`could not start ${options.name} (${options.command})`);
   // Last resort for an exit that skips the cleanup: never leave workerd behind.
   const killOnExit = () => signalGroup(group, "SIGKILL");
   process.on("exit", killOnExit);
   const exited = once(child, "exit").then(([code]) => code as number | null);
-  const url = `http://127.0.0.1:${options.port}`;
-  const wrangler: WranglerDev = {
-    url,
+  const worker: RunningWorker = {
+    url: options.url,
+    scheduledUrl: options.scheduledUrl,
     logFile: options.logFile,
     inspectorPort: options.inspectorPort,
+    inspectorTarget: options.inspectorTarget,
     group,
     logSize: async () => {
       const file = await open(options.logFile);
@@ -127,15 +162,14 @@ export async function startWranglerDev(options: {
     },
   };
   try {
-    await waitForHttp(url, exited, START_TIMEOUT_MS, async () =>
-      // On a build error wrangler keeps running and waits for a fix; the bench cannot wait.
-      (await wrangler.logSince(0)).includes("Build failed"),
+    await waitForHttp(options.url, exited, START_TIMEOUT_MS, async () =>
+      options.brokenWhenLogSays ? (await worker.logSince(0)).includes(options.brokenWhenLogSays) : false,
     );
   } catch (error) {
-    await wrangler.stop();
-    throw new Error(`${error instanceof Error ? error.message : error}; see ${options.logFile}`);
+    await worker.stop();
+    throw new Error(`${options.name}: ${error instanceof Error ? error.message : error}; see ${options.logFile}`);
   }
-  return wrangler;
+  return worker;
 }
 
 /** Resolves once `url` answers HTTP at all; rejects if the process exits, `broken()` says so, or the deadline passes. */
@@ -160,7 +194,7 @@ async function waitForHttp(
       await sleep(250);
     }
   }
-  throw new Error(gone ? "wrangler exited before it served" : `wrangler did not serve within ${timeoutMs} ms`);
+  throw new Error(gone ? "it exited before it served" : `it did not serve within ${timeoutMs} ms`);
 }
 
 function signalGroup(group: number, signal: NodeJS.Signals): void {
