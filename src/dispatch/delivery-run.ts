@@ -38,8 +38,12 @@ export const TIMING = {
    * turning `running` (no longer cancelable) up to this much earlier.
    */
   startBatchMs: 100,
-  /** Finished attempts wait at most this long to be written together. */
-  flushIntervalMs: 100,
+  /**
+   * Finished attempts wait at most this long to be written together. Fewer, larger writes
+   * leave the database to the start statements in a burst (A/B on workerd, 250 against 100:
+   * 2.04 and 2.58 s against 2.62 and 2.73 s for 10,000 jobs, ~320 statements against ~535).
+   */
+  flushIntervalMs: 250,
   /** ...or are written at once when this many are waiting. */
   flushBatchSize: 200,
   /** How often a window owner looks for jobs newly due inside its window. */
