@@ -20,6 +20,8 @@ export interface CeilingRound {
 }
 
 export interface CeilingResult {
+  /** What ran the bare Worker. */
+  runtime: Runtime;
   rounds: CeilingRound[];
   /** The median round's rate. */
   medianCallbacksPerSecond: number;
@@ -75,7 +77,7 @@ export async function measureCeiling(
     const rounds: CeilingRound[] = [];
     for (let i = 0; i < ROUNDS; i++) rounds.push(await round(INVOCATIONS, CALLBACKS));
     const rates = rounds.map((r) => r.callbacksPerSecond).sort((a, b) => a - b);
-    return { rounds, medianCallbacksPerSecond: rates[Math.floor(rates.length / 2)] };
+    return { runtime: options.runtime, rounds, medianCallbacksPerSecond: rates[Math.floor(rates.length / 2)] };
   } finally {
     await cleanup.run();
   }

@@ -124,7 +124,7 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
 /** The ceiling's rounds, one line each. */
 export function printCeilingResult(result: CeilingResult): void {
   const lines = [
-    `── ceiling: bare callbacks from workerd, no Fliq (median ${result.medianCallbacksPerSecond.toFixed(0)}/s)`,
+    `── ceiling: bare callbacks on ${result.runtime}, no Fliq (median ${result.medianCallbacksPerSecond.toFixed(0)}/s)`,
   ];
   for (const r of result.rounds) {
     lines.push(
@@ -186,7 +186,7 @@ export function markdownReport(results: BenchResults, checks: readonly TargetChe
   const ceiling = results.ceiling
     ? [
         "",
-        `Ceiling (bare callbacks from workerd, no Fliq): ${results.ceiling.rounds
+        `Ceiling (bare callbacks on ${results.ceiling.runtime}, no Fliq): ${results.ceiling.rounds
           .map((r) => `${r.callbacksPerSecond.toFixed(0)}/s`)
           .join(", ")}; median ${results.ceiling.medianCallbacksPerSecond.toFixed(0)}/s.`,
       ]
