@@ -190,7 +190,7 @@ describe("limits and fan-out", () => {
       runShard: (shard) => exports.ShardRunner.deliver(shard),
     });
     expect(report).toMatchObject({ claimed: 60, shards: 4, overflow: 0 });
-    expect(report.local.started).toBe(15);
+    expect(report.local?.started).toBe(15);
     for (const job of jobs) {
       expect(await receivedAt(job.url)).toHaveLength(1);
       expect((await jobState(job.id)).job).toMatchObject({ status: "succeeded", attempt: 1 });
@@ -199,6 +199,35 @@ describe("limits and fan-out", () => {
     const peak = await receiverPeakInFlight();
     expect(peak).toBeGreaterThan(5);
     expect(peak).toBeLessThanOrEqual(20);
+  });
+
+  it("isolates a failing shard: the others deliver on time and its jobs are taken over at once", async () => {
+    const due = later(1500);
+    const jobs = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        insertJobRow(db, project.id, { url: receiverUrl(`ok/shard-${i}`), runAt: due }),
+      ),
+    );
+    let calls = 0;
+    const report = await runTick({
+      db,
+      scheduledTime: new Date(later(2500).getTime() - 60_000 - WINDOW_OVERLAP_MS),
+      now: new Date(),
+      limits: { subrequestBudget: 1000, callbacksPerSecond: 10, maxShards: 4, retentionDays: 30 },
+      outbound: outboundOf(readSettings(testEnv)),
+      // The second shard's invocation throws before it starts anything; the others run normally.
+      runShard: (shard) =>
+        ++calls === 2 ? Promise.reject(new Error("shard cut")) : exports.ShardRunner.deliver(shard),
+    });
+    expect(report).toMatchObject({ claimed: 40, shards: 4, failedShards: 1 });
+    for (const job of jobs) {
+      const [received, ...again] = await receivedAt(job.url);
+      expect(again).toHaveLength(0);
+      // Every job on its second, the failed shard's included: it was released and claimed back at once.
+      expect(received.receivedAt).toBeGreaterThanOrEqual(due.getTime());
+      expect(received.receivedAt - due.getTime()).toBeLessThan(1000);
+      expect((await jobState(job.id)).job).toMatchObject({ status: "succeeded", attempt: 1 });
+    }
   });
 
   it("claims no more than its subrequest budget allows and leaves the rest for later ticks", async () => {

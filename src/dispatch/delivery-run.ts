@@ -101,6 +101,7 @@ export class DeliveryRun {
   private readonly queue = new FireQueue<ReadyCallback>(CALLBACK_CONCURRENCY, (ready) => this.fire(ready));
   private readonly random: () => number;
   private wake: () => void = () => {};
+  private nextPollAt = Number.POSITIVE_INFINITY;
   private readonly report: DeliveryReport = { started: 0, delivered: 0, recorded: 0, released: 0, peakConcurrency: 0 };
 
   constructor(private readonly options: DeliveryRunOptions) {
@@ -114,24 +115,34 @@ export class DeliveryRun {
     this.wake();
   }
 
+  /**
+   * Makes a window owner look for claimable jobs at once instead of at its next poll: jobs
+   * another invocation gave back (a failed shard) are taken over within a round trip.
+   */
+  pollNow(): void {
+    if (!this.options.pollWindow) return;
+    this.nextPollAt = 0;
+    this.wake();
+  }
+
   /** Runs until every planned job is delivered and recorded (and, when polling, the window has passed). */
   async run(): Promise<DeliveryReport> {
     const { windowEnd, pollWindow } = this.options;
-    let nextPollAt = pollWindow ? Date.now() + TIMING.pollIntervalMs : Number.POSITIVE_INFINITY;
+    this.nextPollAt = pollWindow ? Date.now() + TIMING.pollIntervalMs : Number.POSITIVE_INFINITY;
     for (;;) {
       const now = Date.now();
       const windowOpen = now < windowEnd.getTime();
       const due = this.takeDue(now + TIMING.startLeadMs + TIMING.startBatchMs);
       if (due.length > 0) await this.start(due);
       if (this.shouldFlush(now)) await this.flush();
-      if (pollWindow && windowOpen && now >= nextPollAt) {
+      if (pollWindow && windowOpen && now >= this.nextPollAt) {
+        this.nextPollAt = now + TIMING.pollIntervalMs;
         await this.poll(new Date(now));
-        nextPollAt = now + TIMING.pollIntervalMs;
       }
       const idle = this.plan.length === 0 && this.unfinished === 0 && this.finished.length === 0;
       if (idle && !(pollWindow && windowOpen)) break;
       const windowWake =
-        pollWindow && windowOpen ? Math.min(nextPollAt, windowEnd.getTime()) : Number.POSITIVE_INFINITY;
+        pollWindow && windowOpen ? Math.min(this.nextPollAt, windowEnd.getTime()) : Number.POSITIVE_INFINITY;
       await this.sleepUntil(this.nextWakeAt(windowWake));
     }
     this.report.peakConcurrency = this.queue.peakConcurrency;

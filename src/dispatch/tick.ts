@@ -8,6 +8,7 @@ import { connectNow, type Database } from "../db/client";
 import { type ClaimedJob, claimWindow, pruneHistory, releaseClaims, rescueExpiredLeases } from "../db/jobs";
 import type { Outbound } from "./deliver";
 import { type DeliveryReport, DeliveryRun, TIMING } from "./delivery-run";
+import { logEngineFault } from "./engine-log";
 import { materializeDueSchedules } from "./schedule-occurrences";
 import { planShards, type ShardLimits } from "./shard-plan";
 import { SubrequestBudget } from "./subrequest-budget";
@@ -49,7 +50,10 @@ export interface TickReport {
   claimed: number;
   shards: number;
   overflow: number;
-  local: DeliveryReport;
+  /** Shards whose invocation failed; their unstarted jobs were released and taken over. */
+  failedShards: number;
+  /** The tick's own share; null when its own run failed (the shards went on regardless). */
+  local: DeliveryReport | null;
 }
 
 /** Runs one tick to completion (the end of its window, plus any deliveries still under way). */
@@ -79,14 +83,37 @@ export async function runTick(deps: TickDependencies): Promise<TickReport> {
   const { outbound, random } = deps;
   const run = new DeliveryRun({ db, claimant, windowEnd, pollWindow: true, budget, outbound, random });
   run.add(shards[0] ?? []);
-  const remote = shards.slice(1).map((jobs) =>
-    deps.runShard({
-      claimant,
-      windowEnd: windowEnd.toISOString(),
-      jobs: jobs.map((job) => ({ id: job.id, runAt: job.runAt.toISOString() })),
-    }),
-  );
-  const [local] = await Promise.all([run.run(), ...remote]);
+  let failedShards = 0;
+  /**
+   * A shard that fails (its invocation throws or is cut) costs its own jobs seconds, not a
+   * lease: the jobs it has not started are released at once and this run claims them back.
+   * Jobs it had started stay running until their lease lapses (their outcome is unknown).
+   */
+  const handOff = async (jobs: ClaimedJob[], index: number): Promise<void> => {
+    try {
+      await deps.runShard({
+        claimant,
+        windowEnd: windowEnd.toISOString(),
+        jobs: jobs.map((job) => ({ id: job.id, runAt: job.runAt.toISOString() })),
+      });
+    } catch (error) {
+      failedShards++;
+      logEngineFault("shard_failed", { shard: index, jobs: jobs.length, action: "released and taken over" }, error);
+      try {
+        await releaseClaims(
+          db,
+          claimant,
+          jobs.map((job) => job.id),
+        );
+      } catch (releaseError) {
+        logEngineFault("shard_release_failed", { shard: index, jobs: jobs.length }, releaseError);
+      }
+      run.pollNow();
+    }
+  };
+  // Every share settles on its own: one failing invocation never stops the others.
+  const [own] = await Promise.allSettled([run.run(), ...shards.slice(1).map((jobs, i) => handOff(jobs, i + 1))]);
+  if (own.status === "rejected") logEngineFault("tick_run_failed", { claimed: claimed.length }, own.reason);
   return {
     rescued,
     occurrences,
@@ -94,7 +121,8 @@ export async function runTick(deps: TickDependencies): Promise<TickReport> {
     claimed: claimed.length,
     shards: shards.length,
     overflow: overflow.length,
-    local,
+    failedShards,
+    local: own.status === "fulfilled" ? own.value : null,
   };
 }
 
