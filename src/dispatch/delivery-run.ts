@@ -20,7 +20,7 @@ import {
 } from "../db/jobs";
 import { type AttemptResult, decideAfterAttempt, errorClassOf } from "../jobs/delivery-policy";
 import { type Outbound, type PreparedCallback, prepareCallback, sendCallback } from "./deliver";
-import { FireQueue } from "./fire-queue";
+import { FireQueue, laneOf } from "./fire-queue";
 import type { SubrequestBudget } from "./subrequest-budget";
 
 export const TIMING = {
@@ -81,6 +81,7 @@ interface ReadyCallback {
   job: StartedJob;
   callback: PreparedCallback;
   fireAtMs: number;
+  lane: string;
 }
 
 export interface DeliveryReport {
@@ -190,7 +191,7 @@ export class DeliveryRun {
   private async prepare(job: StartedJob): Promise<void> {
     try {
       const callback = await prepareCallback(job, Math.max(job.runAtMs, Date.now()));
-      this.queue.add({ job, callback, fireAtMs: job.runAtMs });
+      this.queue.add({ job, callback, fireAtMs: job.runAtMs, lane: laneOf(job.projectId, job.url) });
     } catch (error) {
       // Not fired: the job stays running until its lease lapses and the rescuer retries it.
       console.error("preparing a callback failed", error);
