@@ -14,6 +14,7 @@ import {
   rescueExpiredLeases,
   startClaimedJobs,
 } from "../src/db/jobs";
+import { MAX_LOST_ATTEMPTS } from "../src/jobs/states";
 import { createProject, deleteAllJobs, insertJobRow, onRealPostgres, openTestDatabase } from "./support/fliq";
 
 const connections = Array.from({ length: 4 }, () => openTestDatabase());
@@ -150,13 +151,18 @@ describe("fenced finishing and rescue", () => {
     const [second] = await startClaimedJobs(db, { claimant, ids: [row.id], dueBy: now, leaseMarginMs: 1000, now });
     expect(second).toMatchObject({ id: row.id, attempt: 2 });
 
+    // The lost attempt was recorded by the rescue; its late result changes nothing.
+    const outcomes = async () => (await listAttempts(db, row.id)).map((a) => [a.attempt, a.outcome]);
     expect(await finishAttempts(db, [result(row.id, 1, now)])).toEqual([]);
     expect(await findJob(db, project.id, row.id)).toMatchObject({ status: "running", attempt: 2 });
-    expect(await listAttempts(db, row.id)).toEqual([]);
+    expect(await outcomes()).toEqual([[1, "unknown"]]);
 
     expect(await finishAttempts(db, [result(row.id, 2, now)])).toEqual([row.id]);
     expect(await findJob(db, project.id, row.id)).toMatchObject({ status: "succeeded", attempt: 2 });
-    expect((await listAttempts(db, row.id)).map((a) => a.attempt)).toEqual([2]);
+    expect(await outcomes()).toEqual([
+      [1, "unknown"],
+      [2, "succeeded"],
+    ]);
   });
 
   it("writes a batch in one statement, skipping only the stale rows", async () => {
@@ -191,15 +197,55 @@ describe("fenced finishing and rescue", () => {
     expect((await listAttempts(db, canceled.id)).map((a) => a.attempt)).toEqual([1]);
   });
 
-  it("fails a job whose lost attempt was its last", async () => {
+  it("tries a lost attempt again whatever max_retries says, and records it as unknown", async () => {
     const now = new Date();
+    const runAt = at(now, -40_000);
     const row = await insertJobRow(db, project.id, {
       status: "running",
-      attempt: 3,
-      maxRetries: 2,
+      attempt: 1,
+      maxRetries: 0,
+      runAt,
+      createdAt: at(runAt, -60_000),
+      updatedAt: at(runAt, -250),
       lockedUntil: at(now, -1),
     });
     expect(await rescueExpiredLeases(db, now)).toBe(1);
-    expect(await findJob(db, project.id, row.id)).toMatchObject({ status: "failed", lastError: "lease_expired" });
+    expect(await rescueExpiredLeases(db, now)).toBe(0);
+    expect(await findJob(db, project.id, row.id)).toMatchObject({
+      status: "scheduled",
+      attempt: 1,
+      lostAttempts: 1,
+      runAt: now,
+      lastError: "lease_expired",
+    });
+    const [lost, ...more] = await listAttempts(db, row.id);
+    expect(more).toEqual([]);
+    expect(lost).toMatchObject({ attempt: 1, outcome: "unknown", errorClass: "lease_expired", plannedAt: runAt });
+    expect(lost.firedAt).toEqual(runAt);
+    expect(lost.durationMs).toBe(40_000);
+  });
+
+  it("fails a job only after MAX_LOST_ATTEMPTS lost attempts in all", async () => {
+    const now = new Date();
+    const almost = await insertJobRow(db, project.id, {
+      status: "running",
+      attempt: MAX_LOST_ATTEMPTS - 1,
+      lostAttempts: MAX_LOST_ATTEMPTS - 2,
+      lockedUntil: at(now, -1),
+    });
+    const last = await insertJobRow(db, project.id, {
+      status: "running",
+      attempt: MAX_LOST_ATTEMPTS,
+      lostAttempts: MAX_LOST_ATTEMPTS - 1,
+      lockedUntil: at(now, -1),
+    });
+    expect(await rescueExpiredLeases(db, now)).toBe(2);
+    expect(await findJob(db, project.id, almost.id)).toMatchObject({ status: "scheduled" });
+    expect(await findJob(db, project.id, last.id)).toMatchObject({
+      status: "failed",
+      lostAttempts: MAX_LOST_ATTEMPTS,
+      lastError: "lease_expired",
+    });
+    expect((await listAttempts(db, last.id)).map((a) => a.outcome)).toEqual(["unknown"]);
   });
 });

@@ -160,6 +160,26 @@ describe("windows and overlapping ticks", () => {
   }, 20_000);
 });
 
+describe("lost attempts", () => {
+  it("leave a row and do not use up retries: a max_retries 0 job whose attempt was lost is tried again", async () => {
+    const job = await insertJobRow(db, project.id, {
+      url: receiverUrl("status/500"),
+      status: "running",
+      attempt: 1,
+      maxRetries: 0,
+      lockedUntil: later(-1),
+    });
+    await tickNow();
+    const { job: after, attempts } = await jobState(job.id);
+    expect(after).toMatchObject({ status: "failed", attempt: 2, lostAttempts: 1, lastStatusCode: 500 });
+    expect(attempts.map((a) => [a.attempt, a.outcome])).toEqual([
+      [1, "unknown"],
+      [2, "failed"],
+    ]);
+    expect(await receivedAt(job.url)).toHaveLength(1);
+  });
+});
+
 describe("limits and fan-out", () => {
   it("never has more than 5 callbacks in flight in one invocation (6 connections, one is the database)", async () => {
     const jobs = await Promise.all(

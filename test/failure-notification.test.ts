@@ -3,6 +3,7 @@
  */
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
+import { MAX_LOST_ATTEMPTS } from "../src/jobs/states";
 import { callApi, insertJobRow, receivedAt, receiverUrl, tickNow, useTestProject } from "./support/fliq";
 
 const { db, project, token, signingSecret } = await useTestProject();
@@ -37,11 +38,12 @@ describe("failure_url", () => {
     expect(notice.headers["content-type"]).toBe("application/json");
   });
 
-  it("is called when the rescuer fails a job whose last attempt was lost", async () => {
+  it("is called when the rescuer fails a job after its last allowed lost attempt", async () => {
     const failureUrl = receiverUrl("ok");
     const job = await insertJobRow(db, project.id, {
       status: "running",
-      attempt: 1,
+      attempt: MAX_LOST_ATTEMPTS,
+      lostAttempts: MAX_LOST_ATTEMPTS - 1,
       maxRetries: 0,
       lockedUntil: new Date(Date.now() - 1),
       failureUrl,

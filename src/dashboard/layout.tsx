@@ -53,7 +53,7 @@ dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}d
 ol.timeline{list-style:none;padding:0;margin:0;border-left:3px solid var(--line)}
 ol.timeline>li{padding:4px 0 12px 16px;position:relative}
 ol.timeline>li::before{content:"";position:absolute;left:-8px;top:10px;width:13px;height:13px;border-radius:50%;background:var(--muted)}
-ol.timeline>li.o-succeeded::before{background:var(--ok)}ol.timeline>li.o-failed::before{background:var(--bad)}ol.timeline>li.o-retry::before{background:var(--warn)}
+ol.timeline>li.o-succeeded::before{background:var(--ok)}ol.timeline>li.o-failed::before{background:var(--bad)}ol.timeline>li.o-retry::before{background:var(--warn)}ol.timeline>li.o-unknown::before{background:var(--muted)}
 ol.timeline h3{font-size:1rem;margin:0 0 4px}
 .muted{color:var(--muted)}
 .grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:16px}

@@ -4,7 +4,7 @@
  */
 import { and, asc, desc, eq, gt, gte, inArray, lt, type SQL, sql } from "drizzle-orm";
 import { type HttpMethod, JOB_LIMITS } from "../jobs/limits";
-import type { AttemptOutcome, JobStatus } from "../jobs/states";
+import { type AttemptOutcome, type JobStatus, MAX_LOST_ATTEMPTS } from "../jobs/states";
 import type { Database } from "./client";
 import { type JobAttemptRow, type JobRow, jobAttempts, jobs } from "./schema";
 
@@ -209,6 +209,8 @@ export interface StartedJob {
   body: string | null;
   webhookId: string;
   attempt: number;
+  /** Earlier attempts whose outcome was never known; they do not count against maxRetries. */
+  lostAttempts: number;
   timeoutMs: number;
   maxRetries: number;
   backoffInitialMs: number;
@@ -252,13 +254,13 @@ export async function startClaimedJobs(db: Database, options: StartOptions): Pro
         AND status = 'scheduled'
         AND claimed_by = ${options.claimant}
         AND run_at <= ${options.dueBy.toISOString()}::timestamptz
-      RETURNING id, project_id, url, http_method, headers, body, webhook_id, attempt, timeout_ms, max_retries,
-                backoff_initial_ms, backoff_max_ms, scheduled_at, run_at, created_at
+      RETURNING id, project_id, url, http_method, headers, body, webhook_id, attempt, lost_attempts, timeout_ms,
+                max_retries, backoff_initial_ms, backoff_max_ms, scheduled_at, run_at, created_at
     ), numbered AS (
       SELECT started.*, row_number() OVER (PARTITION BY project_id) AS nth FROM started
     )
-    SELECT id, project_id, url, http_method, headers, body, webhook_id, attempt, timeout_ms, max_retries,
-           backoff_initial_ms, backoff_max_ms,
+    SELECT id, project_id, url, http_method, headers, body, webhook_id, attempt, lost_attempts, timeout_ms,
+           max_retries, backoff_initial_ms, backoff_max_ms,
            ${epochMs(sql`scheduled_at`)} AS scheduled_at_ms, ${epochMs(sql`run_at`)} AS run_at_ms,
            ${epochMs(sql`created_at`)} AS created_at_ms,
            CASE WHEN nth = 1 THEN ARRAY(
@@ -277,6 +279,7 @@ export async function startClaimedJobs(db: Database, options: StartOptions): Pro
     body: row.body,
     webhookId: row.webhook_id,
     attempt: row.attempt,
+    lostAttempts: row.lost_attempts,
     timeoutMs: row.timeout_ms,
     maxRetries: row.max_retries,
     backoffInitialMs: row.backoff_initial_ms,
@@ -297,6 +300,7 @@ type StartedRow = {
   body: string | null;
   webhook_id: string;
   attempt: number;
+  lost_attempts: number;
   timeout_ms: number;
   max_retries: number;
   backoff_initial_ms: number;
@@ -404,26 +408,47 @@ export async function finishAttempts(db: Database, batch: FinishedAttempt[]): Pr
 
 /**
  * Returns running jobs whose lease expired (their invocation died mid-attempt) to `scheduled`,
- * due now, or to `failed` when that attempt was their last. Idempotent; guarded by
- * `status = 'running' AND locked_until < now`, so a live lease is never touched.
- * The lost attempt counts: the callback may have been made (at-least-once).
+ * due now, and records each lost attempt as a row with outcome `unknown` (the callback may
+ * have been made: at-least-once). A lost attempt does not count against max_retries, so a job
+ * never fails without an attempt that got an answer or a timeout, except after
+ * MAX_LOST_ATTEMPTS lost ones. Idempotent; guarded by `status = 'running' AND
+ * locked_until < now`, so a live lease is never touched, and the attempt row by its unique
+ * (job_id, attempt), so a rescue never records an attempt twice.
  */
 export async function rescueExpiredLeases(db: Database, now: Date): Promise<number> {
   const at = sql`${now.toISOString()}::timestamptz`;
   const result = await db.execute(sql`
-    WITH rescued AS (
-      UPDATE jobs
-      SET status = CASE WHEN attempt > max_retries THEN 'failed' ELSE 'scheduled' END::job_status,
-          run_at = CASE WHEN attempt > max_retries THEN run_at ELSE ${at} END,
-          finished_at = CASE WHEN attempt > max_retries THEN ${at} END,
+    WITH lapsed AS (
+      SELECT id, run_at, created_at, updated_at AS started_at FROM jobs
+      WHERE status = 'running' AND locked_until < ${at}
+      FOR UPDATE SKIP LOCKED
+    ),
+    rescued AS (
+      UPDATE jobs j
+      SET status = CASE WHEN j.lost_attempts + 1 >= ${MAX_LOST_ATTEMPTS} THEN 'failed' ELSE 'scheduled' END::job_status,
+          run_at = CASE WHEN j.lost_attempts + 1 >= ${MAX_LOST_ATTEMPTS} THEN j.run_at ELSE ${at} END,
+          finished_at = CASE WHEN j.lost_attempts + 1 >= ${MAX_LOST_ATTEMPTS} THEN ${at} END,
+          lost_attempts = j.lost_attempts + 1,
           claimed_by = NULL,
           locked_until = NULL,
           last_error = 'lease_expired',
           updated_at = ${at}
-      WHERE status = 'running' AND locked_until < ${at}
-      RETURNING *
+      FROM lapsed l
+      WHERE j.id = l.id AND j.status = 'running' AND j.locked_until < ${at}
+      RETURNING j.*, l.run_at AS lost_run_at, l.created_at AS lost_created_at, l.started_at AS lost_started_at
     ),
-    ${failureNotificationsFor(sql`rescued`)}
+    ${failureNotificationsFor(sql`rescued`)},
+    recorded AS (
+      INSERT INTO job_attempts (job_id, attempt, planned_at, fired_at, lateness_ms, duration_ms, status_code,
+                                response_excerpt, error_class, error_message, outcome)
+      SELECT r.id, r.attempt, GREATEST(r.lost_run_at, r.lost_created_at), GREATEST(r.lost_run_at, r.lost_started_at),
+             0, GREATEST(0, floor(extract(epoch FROM ${at} - GREATEST(r.lost_run_at, r.lost_started_at)) * 1000))::int,
+             NULL, NULL, 'lease_expired',
+             'The invocation making this attempt ended before it recorded a result; the callback may have reached the target.',
+             'unknown'
+      FROM rescued r
+      ON CONFLICT (job_id, attempt) DO NOTHING
+    )
     SELECT id FROM rescued`);
   return result.rows.length;
 }

@@ -84,6 +84,9 @@ export const jobs = pgTable(
     // State. `attempt` counts attempts started; it fences every write from a claimer.
     status: jobStatus("status").notNull(),
     attempt: integer("attempt").notNull().default(0),
+    // Attempts whose outcome was never known (their invocation ended mid-attempt). Each has an
+    // attempt row with outcome `unknown`, and none counts against max_retries.
+    lostAttempts: integer("lost_attempts").notNull().default(0),
     // The lease. On a `scheduled` row: the invocation that claimed it ahead of its time, which
     // alone may start it until locked_until. On a `running` row: the attempt's deadline.
     claimedBy: uuid("claimed_by"),

@@ -62,8 +62,9 @@ export async function attemptActivity(
     SELECT bucket,
            count(*)::int AS attempts,
            (count(*) FILTER (WHERE outcome = 'succeeded'))::int AS succeeded,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY lateness_ms) AS p50,
-           percentile_cont(0.99) WITHIN GROUP (ORDER BY lateness_ms) AS p99
+           -- A lost attempt's firing time is not known, so it has no lateness to count.
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY lateness_ms) FILTER (WHERE outcome <> 'unknown') AS p50,
+           percentile_cont(0.99) WITHIN GROUP (ORDER BY lateness_ms) FILTER (WHERE outcome <> 'unknown') AS p99
     FROM (
       SELECT date_bin(${`${bucketMs} milliseconds`}::interval, a.fired_at, ${from}) AS bucket, a.outcome, a.lateness_ms
       FROM job_attempts a

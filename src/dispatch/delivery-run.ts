@@ -216,7 +216,8 @@ export class DeliveryRun {
 
   private finish(job: StartedJob, result: AttemptResult): void {
     const now = new Date(result.firedAt.getTime() + result.durationMs);
-    const decision = decideAfterAttempt(job.attempt, job, result, now, this.random());
+    // Lost attempts (their outcome never known) do not use up the job's retries.
+    const decision = decideAfterAttempt(job.attempt - job.lostAttempts, job, result, now, this.random());
     // A job created with a time already past was due when it was created, not before.
     const plannedAt = new Date(Math.max(job.runAtMs, job.createdAtMs));
     const keepRetry =

@@ -4,7 +4,7 @@
  *   scheduled ──claim──▶ running ──2xx──────────────▶ succeeded
  *       ▲                   │ ──retryable, budget left─▶ scheduled (run_at = backoff)
  *       │                   │ ──permanent or spent─────▶ failed
- *       │                   └─lease expired (rescue)───▶ scheduled | failed
+ *       │                   └─lease expired (rescue)───▶ scheduled (failed after MAX_LOST_ATTEMPTS)
  *       └──────── cancel ───────────────────────────────▶ canceled
  */
 export const JOB_STATUSES = ["scheduled", "running", "succeeded", "failed", "canceled"] as const;
@@ -27,6 +27,16 @@ export function canTransition(from: JobStatus, to: JobStatus): boolean {
   return ALLOWED_TRANSITIONS[from].includes(to);
 }
 
-/** Outcome of one callback attempt, as recorded on job_attempts. */
-export const ATTEMPT_OUTCOMES = ["succeeded", "retry", "failed"] as const;
+/**
+ * Outcome of one callback attempt, as recorded on job_attempts. `unknown`: the invocation
+ * making the attempt ended before it recorded a result (the callback may have arrived); the
+ * job is tried again whatever max_retries says (see MAX_LOST_ATTEMPTS).
+ */
+export const ATTEMPT_OUTCOMES = ["succeeded", "retry", "failed", "unknown"] as const;
+
+/**
+ * Lost attempts after which a job fails anyway: a job whose callback ends every invocation
+ * that makes it (a response too large for memory, say) must not be retried for ever.
+ */
+export const MAX_LOST_ATTEMPTS = 10;
 export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
