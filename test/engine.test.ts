@@ -186,10 +186,23 @@ describe("limits and fan-out", () => {
       Array.from({ length: 30 }, () => insertJobRow(db, project.id, { url: receiverUrl("slow/100") })),
     );
     await receiverPeakInFlight(true);
-    await tickNow();
+    // One invocation: the planner would otherwise fan these 30 callbacks out (see below).
+    await runTickUntil(later(200), { MAX_SHARDS: "1" });
     const peak = await receiverPeakInFlight();
     expect(peak).toBeLessThanOrEqual(5);
     expect(peak).toBeGreaterThanOrEqual(3);
+    for (const job of jobs) expect(await receivedAt(job.url)).toHaveLength(1);
+  });
+
+  it("fans out by measured latency: callbacks to a target never tried get more invocations than one", async () => {
+    // 30 callbacks due at once to a destination with no history, assumed to answer in 250 ms: 30 in
+    // flight would be needed, so 6 invocations of 5. Their peak shows more than one invocation's cap.
+    const jobs = await Promise.all(
+      Array.from({ length: 30 }, () => insertJobRow(db, project.id, { url: receiverUrl("slow/300") })),
+    );
+    await receiverPeakInFlight(true);
+    await tickNow();
+    expect(await receiverPeakInFlight()).toBeGreaterThan(5);
     for (const job of jobs) expect(await receivedAt(job.url)).toHaveLength(1);
   });
 

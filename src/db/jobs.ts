@@ -150,7 +150,12 @@ export async function listJobs(
 export interface ClaimedJob {
   id: string;
   runAt: Date;
+  /** The URL's scheme and host (see DESTINATION_PATTERN); known when a tick claimed it. */
+  destination?: string;
 }
+
+/** The destination of a callback URL: its scheme and host with port, as the fire queue's lanes see it. */
+const DESTINATION_PATTERN = "^[^/?#]*//[^/?#]*";
 
 export interface ClaimOptions {
   /** The claiming invocation; only it may start the jobs until their lease ends. */
@@ -173,7 +178,7 @@ export async function claimWindow(db: Database, options: ClaimOptions): Promise<
   const now = sql`${options.now.toISOString()}::timestamptz`;
   // The pick is a materialized CTE, run exactly once: inside `WHERE id IN (subquery)` Postgres
   // may re-run a LIMIT … SKIP LOCKED subquery and so take more rows than the limit.
-  const result = await db.execute<{ id: string; run_at: string }>(sql`
+  const result = await db.execute<{ id: string; run_at: string; destination: string | null }>(sql`
     WITH picked AS MATERIALIZED (
       SELECT id FROM jobs
       WHERE status = 'scheduled'
@@ -188,11 +193,38 @@ export async function claimWindow(db: Database, options: ClaimOptions): Promise<
         locked_until = GREATEST(jobs.run_at, ${now}) + ${options.leaseMs} * interval '1 millisecond'
     FROM picked
     WHERE jobs.id = picked.id
-    RETURNING jobs.id, jobs.run_at`);
+    RETURNING jobs.id, jobs.run_at, substring(jobs.url FROM ${DESTINATION_PATTERN}) AS destination`);
   // RETURNING keeps no order; the plan wants soonest first.
   return result.rows
-    .map((row) => ({ id: row.id, runAt: new Date(row.run_at) }))
+    .map((row) => ({ id: row.id, runAt: new Date(row.run_at), destination: row.destination ?? undefined }))
     .sort((a, b) => a.runAt.getTime() - b.runAt.getTime());
+}
+
+/**
+ * How long each destination took to answer lately: the 90th percentile of the durations of
+ * the latest `sample` attempts fired since `since` (timeouts count at their timeout; lost
+ * attempts, whose duration is unknown, not at all). One index scan of recent attempts per
+ * tick, whatever the size of the history.
+ */
+export async function recentLatencyByDestination(
+  db: Database,
+  since: Date,
+  sample: number,
+): Promise<Map<string, number>> {
+  const result = await db.execute<{ destination: string | null; p90: number }>(sql`
+    SELECT substring(j.url FROM ${DESTINATION_PATTERN}) AS destination,
+           percentile_cont(0.9) WITHIN GROUP (ORDER BY a.duration_ms)::float8 AS p90
+    FROM (
+      SELECT job_id, duration_ms FROM job_attempts
+      WHERE fired_at > ${since.toISOString()}::timestamptz AND outcome <> 'unknown'
+      ORDER BY fired_at DESC
+      LIMIT ${sample}
+    ) a
+    JOIN jobs j ON j.id = a.job_id
+    GROUP BY 1`);
+  const latency = new Map<string, number>();
+  for (const row of result.rows) if (row.destination) latency.set(row.destination, Number(row.p90));
+  return latency;
 }
 
 /**

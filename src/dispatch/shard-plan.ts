@@ -1,11 +1,25 @@
 /**
- * How a tick splits its claimed jobs across invocations: pure arithmetic over the jobs'
- * fire times and each invocation's limits.
+ * How a tick splits its claimed jobs across invocations: pure arithmetic over the jobs' fire
+ * times, how long their destinations take to answer, and each invocation's limits.
+ *
+ * An invocation makes at most CALLBACK_CONCURRENCY callbacks at once, so a destination that
+ * answers in `L` seconds gets at most CALLBACK_CONCURRENCY / L callbacks a second from it: 2,500
+ * from a 2 ms loopback receiver, 20 from a 250 ms one. The planner sizes the shards from the
+ * most callbacks the window would have in flight at once if each fired on its time, and gives
+ * slow destinations shards of their own, so their callbacks never share connections with fast ones.
  */
 import type { ClaimedJob } from "../db/jobs";
+import { CALLBACK_CONCURRENCY } from "./delivery-run";
+import { FAST_RESERVE, SLOW_LANE_MS } from "./fire-queue";
+
+/**
+ * What a destination with no recent attempts is assumed to take: an ordinary target across
+ * the Internet (100 to 500 ms), not a loopback one. Its first attempts replace the guess.
+ */
+export const UNKNOWN_LATENCY_MS = 250;
 
 export interface ShardLimits {
-  /** Callbacks one invocation can make on time per second under its connection cap. */
+  /** Callbacks one invocation can make per second at most, however fast its targets (its CPU). */
   callbacksPerSecond: number;
   /** Callbacks one invocation may make in all (its subrequest budget less its own overhead). */
   callbacksPerInvocation: number;
@@ -32,17 +46,73 @@ export function peakPerSecond(jobs: readonly ClaimedJob[]): number {
 }
 
 /**
- * Splits jobs (sorted by runAt) into as few shards as keep every invocation within its
- * rate and budget, dealt round-robin so each shard's load is spread like the whole.
+ * The most callbacks in flight at once if each job fires at its time and takes its
+ * destination's latency: the connections firing them all on time needs.
  */
-export function planShards(jobs: readonly ClaimedJob[], limits: ShardLimits): ShardPlan {
+export function peakInFlight(jobs: readonly ClaimedJob[], latencyMs: (job: ClaimedJob) => number): number {
+  const ends = jobs.map((job) => job.runAt.getTime() + latencyMs(job)).sort((a, b) => a - b);
+  const starts = jobs.map((job) => job.runAt.getTime()).sort((a, b) => a - b);
+  let peak = 0;
+  let finished = 0;
+  starts.forEach((start, index) => {
+    while (finished < ends.length && ends[finished] <= start) finished++;
+    peak = Math.max(peak, index + 1 - finished);
+  });
+  return peak;
+}
+
+/** Invocations a group of jobs needs to be fired on time, given connections per invocation. */
+function invocationsFor(
+  jobs: readonly ClaimedJob[],
+  latencyMs: (job: ClaimedJob) => number,
+  connections: number,
+  limits: ShardLimits,
+): number {
+  if (jobs.length === 0) return 0;
+  const forConnections = Math.ceil(peakInFlight(jobs, latencyMs) / connections);
   const forRate = Math.ceil(peakPerSecond(jobs) / limits.callbacksPerSecond);
   const forBudget = Math.ceil(jobs.length / limits.callbacksPerInvocation);
-  const count = Math.min(limits.maxShards, Math.max(1, forRate, forBudget));
-  const capacity = count * limits.callbacksPerInvocation;
+  return Math.max(1, forConnections, forRate, forBudget);
+}
+
+/**
+ * Splits jobs (sorted by runAt) into as few shards as keep every invocation within its
+ * connections, rate and budget, dealt round-robin so each shard's load is spread like the
+ * whole. `latencyOf` gives a destination's recent answer time in ms (undefined: unknown).
+ * Jobs to slow destinations (SLOW_LANE_MS or more) get shards of their own while the tick
+ * may still fan out; fast jobs come first when it may not.
+ */
+export function planShards(
+  jobs: readonly ClaimedJob[],
+  limits: ShardLimits,
+  latencyOf: (destination: string) => number | undefined = () => undefined,
+): ShardPlan {
+  const latencyMs = (job: ClaimedJob) =>
+    (job.destination === undefined ? undefined : latencyOf(job.destination)) ?? UNKNOWN_LATENCY_MS;
+  const slow = jobs.filter((job) => latencyMs(job) >= SLOW_LANE_MS);
+  const fast = slow.length === 0 ? jobs : jobs.filter((job) => latencyMs(job) < SLOW_LANE_MS);
+  const fastCount = Math.min(limits.maxShards, invocationsFor(fast, latencyMs, CALLBACK_CONCURRENCY, limits));
+  // Slow lanes hold at most CALLBACK_CONCURRENCY - FAST_RESERVE connections of an invocation.
+  const slowWanted = invocationsFor(slow, latencyMs, CALLBACK_CONCURRENCY - FAST_RESERVE, limits);
+  const slowCount = Math.min(slowWanted, limits.maxShards - fastCount);
+
+  const count = Math.max(1, fastCount + slowCount);
   const shards: ClaimedJob[][] = Array.from({ length: count }, () => []);
-  jobs.slice(0, capacity).forEach((job, index) => {
-    shards[index % count].push(job);
-  });
-  return { shards, overflow: jobs.slice(capacity) };
+  const deal = (group: readonly ClaimedJob[], first: number, size: number) => {
+    group.forEach((job, index) => {
+      shards[first + (index % size)].push(job);
+    });
+  };
+  if (slowCount > 0) {
+    deal(fast, 0, Math.max(1, fastCount));
+    deal(slow, fastCount, slowCount);
+  } else {
+    // No shard left for them: slow jobs share the fast shards, where the fire queue's bulkheads
+    // keep two connections of each for fast targets.
+    deal(jobs, 0, count);
+  }
+  const overflow: ClaimedJob[] = [];
+  for (const shard of shards) overflow.push(...shard.splice(limits.callbacksPerInvocation));
+  overflow.sort((a, b) => a.runAt.getTime() - b.runAt.getTime());
+  return { shards: shards.filter((shard, index) => index === 0 || shard.length > 0), overflow };
 }

@@ -5,7 +5,14 @@
  * second, polling for jobs created or rescheduled into the window while it runs.
  */
 import { connectNow, type Database } from "../db/client";
-import { type ClaimedJob, claimWindow, pruneHistory, releaseClaims, rescueExpiredLeases } from "../db/jobs";
+import {
+  type ClaimedJob,
+  claimWindow,
+  pruneHistory,
+  recentLatencyByDestination,
+  releaseClaims,
+  rescueExpiredLeases,
+} from "../db/jobs";
 import type { Outbound } from "./deliver";
 import { type DeliveryReport, DeliveryRun, TIMING } from "./delivery-run";
 import { logEngineFault } from "./engine-log";
@@ -18,6 +25,9 @@ export const WINDOW_OVERLAP_MS = 5_000;
 /** Rows of history each tick deletes at most: small batches keep every tick's work short. */
 export const PRUNE_BATCH = 500;
 const DAY_MS = 24 * 60 * 60_000;
+/** How far back, and over how many attempts, a tick looks to learn how fast each destination answers. */
+const LATENCY_LOOKBACK_MS = 10 * 60_000;
+const LATENCY_SAMPLE = 2_000;
 /** Subrequests an invocation keeps for itself (its database connection, shard calls). */
 const SUBREQUEST_OVERHEAD = 2;
 
@@ -72,7 +82,12 @@ export async function runTick(deps: TickDependencies): Promise<TickReport> {
   // Occurrences become ordinary jobs first, so this tick claims and fires them like any other.
   const occurrences = await materializeDueSchedules(db, { minute: deps.scheduledTime, windowEnd }, now);
   const claimed = await claimAll(db, claimant, windowEnd, now, shardLimits);
-  const { shards, overflow } = planShards(claimed, shardLimits);
+  // Shards are sized from how fast the destinations answered lately (an idle tick skips the look).
+  const latency =
+    claimed.length === 0
+      ? new Map<string, number>()
+      : await recentLatencyByDestination(db, new Date(now.getTime() - LATENCY_LOOKBACK_MS), LATENCY_SAMPLE);
+  const { shards, overflow } = planShards(claimed, shardLimits, (destination) => latency.get(destination));
   await releaseClaims(
     db,
     claimant,
