@@ -6,7 +6,7 @@
  * delivered by a cron tick the bench fires itself. Prints the numbers, a markdown table with PASS/MISS against
  * the targets, and writes .fliq/bench-results.json.
  *
- *   npm run bench [-- --scenario a|b|c|ceiling|idle|all] [--idle-minutes 2] [--concurrency 32]
+ *   npm run bench [-- --scenario a|b|c|mixed|slow200|ceiling|idle|all] [--idle-minutes 2] [--concurrency 32]
  *                    [--batch-size 500] [--profile]
  *                    [--source worktree|<git rev>] [--patch <file.diff>] [--var NAME=VALUE]...
  *                    [--runtime workerd|wrangler-dev]
@@ -45,6 +45,7 @@ import {
   runIdleScenario,
 } from "./bench/scenarios";
 import { Cleanup } from "./bench/stack";
+import { printTargetResult, runTargetScenario, TARGET_SCENARIOS } from "./bench/targets";
 import { snapshotWorker } from "./bench/worker-snapshot";
 import { startDbBridge } from "./local/bridge";
 
@@ -54,7 +55,7 @@ const RESULTS_FILE = join(STATE_DIR, "bench-results.json");
 const WORKER_LOG = join(STATE_DIR, "bench-worker.log");
 const CEILING_WORKER_LOG = join(STATE_DIR, "bench-ceiling-worker.log");
 const DEFAULT_DATABASE_URL = "postgres://fliq:fliq@127.0.0.1:5432/fliq";
-const SCENARIO_NAMES = ["a", "b", "c", "ceiling", "idle"] as const;
+const SCENARIO_NAMES = ["a", "b", "c", ...TARGET_SCENARIOS, "ceiling", "idle"] as const;
 
 type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
@@ -106,6 +107,8 @@ async function main(options: Options): Promise<void> {
   const bridge = await startDbBridge();
   cleanup.add("bridge", bridge.close);
   const { token } = await createBenchProject(database.url, bridge.proxy);
+  // A second tenant, for the scenarios that check one project's targets never delay another's.
+  const other = await createBenchProject(database.url, bridge.proxy);
   const receiver = await startRecordingReceiver();
   cleanup.add("receiver", receiver.close);
 
@@ -156,7 +159,11 @@ async function main(options: Options): Promise<void> {
       ...results,
       targets: checkTargets(results),
     });
-  const results = await Promise.race([runScenarios(ctx, options, (partial) => save(partial, false)), workerDied]);
+  const otherApi = { url: worker.url, token: other.token };
+  const results = await Promise.race([
+    runScenarios(ctx, otherApi, options, (partial) => save(partial, false)),
+    workerDied,
+  ]);
   await save(results, true);
   console.log(`\n${markdownReport(results, checkTargets(results))}\n`);
   console.log(`[bench] results written to ${RESULTS_FILE}`);
@@ -164,16 +171,24 @@ async function main(options: Options): Promise<void> {
 
 async function runScenarios(
   ctx: BenchContext,
+  otherApi: { url: string; token: string },
   options: Options,
   saveProgress: (results: BenchResults) => Promise<void>,
 ): Promise<BenchResults> {
   const results: BenchResults = { deliveries: [] };
   const deliveries = DELIVERY_SCENARIOS.filter((scenario) => options.scenarios.includes(scenario.name));
-  if (deliveries.length > 0) ctx.creationRate = await measureCreationRate(ctx);
+  const targets = TARGET_SCENARIOS.filter((name) => options.scenarios.includes(name));
+  if (deliveries.length > 0 || targets.length > 0) ctx.creationRate = await measureCreationRate(ctx);
   for (const scenario of deliveries) {
     const result = await runDeliveryScenario(ctx, scenario);
     printDeliveryResult(result);
     results.deliveries.push(result);
+    await saveProgress(results);
+  }
+  for (const name of targets) {
+    const result = await runTargetScenario(ctx, otherApi, name);
+    printTargetResult(result);
+    results.targets = [...(results.targets ?? []), result];
     await saveProgress(results);
   }
   if (options.scenarios.includes("ceiling")) {
@@ -212,7 +227,9 @@ function parseOptions(argv: string[]): Options {
   const scenarios = requested.includes("all") ? [...SCENARIO_NAMES] : requested;
   for (const name of scenarios) {
     if (!(SCENARIO_NAMES as readonly string[]).includes(name)) {
-      throw new Error(`unknown scenario "${name}"; use a, b, c, ceiling, idle or all (comma-separated for several)`);
+      throw new Error(
+        `unknown scenario "${name}"; use ${SCENARIO_NAMES.join(", ")} or all (comma-separated for several)`,
+      );
     }
   }
   const idleMinutes = Number(values["idle-minutes"]);

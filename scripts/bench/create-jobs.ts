@@ -25,13 +25,13 @@ export const MAX_BATCH_SIZE = 1000;
 
 /**
  * Creates one job per due time (epoch ms), each calling `callbackUrl`, `batchSize` jobs per
- * request and `concurrency` requests at a time.
+ * request and `concurrency` requests at a time; `fields` are added to every job (`timeout_ms`, say).
  */
 export async function createJobs(
   api: Api,
   callbackUrl: string,
   dueTimes: readonly number[],
-  options: { concurrency: number; batchSize: number },
+  options: { concurrency: number; batchSize: number; fields?: Record<string, unknown> },
 ): Promise<CreationResult> {
   const ids: Array<string | undefined> = new Array(dueTimes.length);
   let failures = 0;
@@ -49,7 +49,10 @@ export async function createJobs(
         (_, offset) => first + offset,
       );
       try {
-        const requests = indexes.map((index) => jobRequest(callbackUrl, dueTimes[index], index));
+        const requests = indexes.map((index) => ({
+          ...jobRequest(callbackUrl, dueTimes[index], index),
+          ...options.fields,
+        }));
         const created =
           options.batchSize === 1 ? [await createJob(api, requests[0])] : await createBatch(api, requests);
         created.forEach((id, offset) => {

@@ -29,8 +29,14 @@ export interface RecordingReceiver {
   close(): Promise<void>;
 }
 
-/** Starts the receiver on a random loopback port. */
-export async function startRecordingReceiver(): Promise<RecordingReceiver> {
+/**
+ * Starts the receiver on a random loopback port. `answerAfterMs` makes it a slow target (the
+ * arrival is still recorded when the request comes in); "never" makes it one that hangs until
+ * the caller gives up.
+ */
+export async function startRecordingReceiver(
+  options: { answerAfterMs?: number | "never" } = {},
+): Promise<RecordingReceiver> {
   let arrivals: Arrival[] = [];
   let waiting: { pending: Set<string>; done: (all: boolean) => void } | undefined;
 
@@ -45,8 +51,13 @@ export async function startRecordingReceiver(): Promise<RecordingReceiver> {
     });
     // The body is not needed; draining it keeps the keep-alive connection reusable.
     req.resume();
-    res.writeHead(200, { "content-length": "0" });
-    res.end();
+    const answer = () => {
+      res.writeHead(200, { "content-length": "0" });
+      res.end();
+    };
+    const { answerAfterMs = 0 } = options;
+    if (answerAfterMs === 0) answer();
+    else if (answerAfterMs !== "never") setTimeout(answer, answerAfterMs);
     if (waiting?.pending.delete(jobId) && waiting.pending.size === 0) waiting.done(true);
   });
   // workerd reuses its connections between bursts; the default 5 s would close them mid-scenario.

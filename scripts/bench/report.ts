@@ -2,11 +2,13 @@
  * Prints the bench's numbers (per scenario as they finish, then one markdown table), checks them
  * against the targets, and writes everything as JSON.
  */
+
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { CeilingResult } from "./ceiling";
 import type { CpuUse } from "./cpu";
 import type { DeliveryResult, IdleResult } from "./scenarios";
+import type { TargetResult } from "./targets";
 
 /** One target and whether the measurement met it. */
 export interface TargetCheck {
@@ -18,6 +20,8 @@ export interface TargetCheck {
 /** Everything one run measured. */
 export interface BenchResults {
   deliveries: DeliveryResult[];
+  /** Targets as the Internet has them (scripts/bench/targets.ts). */
+  targets?: TargetResult[];
   ceiling?: CeilingResult;
   idle?: IdleResult;
 }

@@ -261,7 +261,7 @@ export async function runIdleScenario(ctx: BenchContext, minutes: number): Promi
  * Fires the cron handler as production's trigger would, for the minute starting at `scheduledTime`.
  * The local endpoint answers only when the handler returns, i.e. after the tick's whole window.
  */
-async function fireTick(scheduledUrl: string, scheduledTime: number, timeoutMs: number): Promise<TickOutcome> {
+export async function fireTick(scheduledUrl: string, scheduledTime: number, timeoutMs: number): Promise<TickOutcome> {
   const started = Date.now();
   try {
     const response = await fetch(`${scheduledUrl}/cdn-cgi/handler/scheduled?cron=*+*+*+*+*&time=${scheduledTime}`, {
