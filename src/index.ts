@@ -1,7 +1,8 @@
 /**
  * The Fliq Worker: the HTTP API (`fetch`), the one-minute cron tick (`scheduled`), and
  * ShardRunner, the entry point a tick calls (through a loopback service binding to this
- * same Worker) to deliver part of its jobs in a fresh invocation with its own limits.
+ * same Worker) to deliver part of its jobs in a fresh invocation with its own limits, and
+ * TickWatchdog, the Durable Object that takes over a tick's window when the tick is cut short.
  */
 import { exports, WorkerEntrypoint } from "cloudflare:workers";
 import { app } from "./api/app";
@@ -9,7 +10,10 @@ import { openDatabase } from "./db/client";
 import { outboundOf } from "./dispatch/deliver";
 import type { DeliveryReport } from "./dispatch/delivery-run";
 import { runShard, runTick, type Shard } from "./dispatch/tick";
+import { windowWatchOf } from "./dispatch/tick-watchdog";
 import { type Bindings, readSettings } from "./settings";
+
+export { TickWatchdog } from "./dispatch/tick-watchdog";
 
 export class ShardRunner extends WorkerEntrypoint<Bindings> {
   /** Delivers one shard of a tick's jobs. */
@@ -39,6 +43,7 @@ export default {
         limits: settings,
         outbound: outboundOf(settings),
         runShard: (shard) => exports.ShardRunner.deliver(shard),
+        watch: settings.tickWatchdog && windowWatchOf(settings.tickWatchdog),
       });
     } finally {
       ctx.waitUntil(database.close());

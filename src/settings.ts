@@ -1,6 +1,8 @@
 /**
  * The one place that reads `env`: turns the Worker's bindings into typed settings.
  */
+import type { TickWatchdog } from "./dispatch/tick-watchdog";
+
 export interface Bindings {
   /** Postgres connection string (Neon in production). A Worker secret. */
   DATABASE_URL: string;
@@ -31,6 +33,8 @@ export interface Bindings {
    * Each binding is a `[[services]]` entry in wrangler.toml.
    */
   CALLBACK_SERVICES?: string;
+  /** The Durable Object that takes over a tick cut short (wrangler.toml `[[durable_objects.bindings]]`). */
+  TICK_WATCHDOG?: DurableObjectNamespace<TickWatchdog>;
 }
 
 /**
@@ -49,6 +53,7 @@ const FLIQ_BINDINGS = [
   "MAX_SCHEDULED_JOBS_PER_PROJECT",
   "RATE_LIMITER",
   "CALLBACK_SERVICES",
+  "TICK_WATCHDOG",
 ] as const satisfies ReadonlyArray<keyof Bindings>;
 // A binding added to Bindings but not to FLIQ_BINDINGS fails to compile here, naming it.
 type UnlistedBinding = Exclude<keyof Bindings, (typeof FLIQ_BINDINGS)[number]>;
@@ -67,6 +72,8 @@ export interface Settings {
   maxScheduledJobsPerProject: number;
   /** The Workers a `service://<name>/…` callback reaches, by name (CALLBACK_SERVICES). */
   callbackServices: ReadonlyMap<string, Fetcher>;
+  /** Where ticks report that they are alive; unbound, a cut tick waits for its leases and the next tick. */
+  tickWatchdog?: DurableObjectNamespace<TickWatchdog>;
 }
 
 const DEFAULTS = {
@@ -101,6 +108,7 @@ export function readSettings(env: Bindings): Settings {
       1,
     ),
     callbackServices: callbackServices(env),
+    tickWatchdog: env.TICK_WATCHDOG,
   };
 }
 

@@ -521,6 +521,20 @@ export async function releaseClaims(db: Database, claimant: string, ids: string[
 }
 
 /**
+ * Gives back every claimed-but-unstarted job of a claimant that fell silent, so its window's
+ * new owner may claim them at once. Guard: only rows still `scheduled` and claimed by it; a job
+ * it has started keeps its running lease. Returns how many were released.
+ */
+export async function releaseClaimant(db: Database, claimant: string): Promise<number> {
+  const released = await db
+    .update(jobs)
+    .set({ claimedBy: null, lockedUntil: null })
+    .where(and(eq(jobs.status, "scheduled"), eq(jobs.claimedBy, claimant)))
+    .returning({ id: jobs.id });
+  return released.length;
+}
+
+/**
  * Cancels a project's job unless it has finished. Guard: `status IN ('scheduled', 'running')`;
  * a scheduled job loses any claim on it, so no tick starts it after this returns; a running
  * one keeps its attempt in flight, which is recorded, and is never retried.

@@ -129,7 +129,10 @@ export class DeliveryRun {
   /** Runs until every planned job is delivered and recorded (and, when polling, the window has passed). */
   async run(): Promise<DeliveryReport> {
     const { windowEnd, pollWindow } = this.options;
-    this.nextPollAt = pollWindow ? Date.now() + TIMING.pollIntervalMs : Number.POSITIVE_INFINITY;
+    // A pollNow() before the run starts stands: the first look happens at once.
+    this.nextPollAt = pollWindow
+      ? Math.min(this.nextPollAt, Date.now() + TIMING.pollIntervalMs)
+      : Number.POSITIVE_INFINITY;
     for (;;) {
       const now = Date.now();
       const windowOpen = now < windowEnd.getTime();

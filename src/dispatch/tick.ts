@@ -10,6 +10,7 @@ import {
   claimWindow,
   pruneHistory,
   recentLatencyByDestination,
+  releaseClaimant,
   releaseClaims,
   rescueExpiredLeases,
 } from "../db/jobs";
@@ -38,6 +39,15 @@ export interface Shard {
   jobs: Array<{ id: string; runAt: string }>;
 }
 
+/** Where the owner of a window reports that it is alive (the TickWatchdog Durable Object). */
+export interface WindowWatch {
+  beat(claimant: string, windowEndMs: number): Promise<void>;
+  done(claimant: string): Promise<void>;
+}
+
+/** How often a window's owner reports to its watch (see TickWatchdog). */
+export const WATCH_BEAT_MS = 2_000;
+
 export interface TickDependencies {
   db: Database;
   /** The minute this tick owns. */
@@ -49,6 +59,8 @@ export interface TickDependencies {
   outbound: Outbound;
   /** Delivers a shard in a fresh invocation; resolves when it is done. */
   runShard: (shard: Shard) => Promise<DeliveryReport>;
+  /** Takes the window over if this tick falls silent; without one, a cut tick's jobs wait for their leases. */
+  watch?: WindowWatch;
   random?: () => number;
 }
 
@@ -68,7 +80,7 @@ export interface TickReport {
 
 /** Runs one tick to completion (the end of its window, plus any deliveries still under way). */
 export async function runTick(deps: TickDependencies): Promise<TickReport> {
-  const { db, now, limits } = deps;
+  const { limits } = deps;
   const claimant = crypto.randomUUID();
   const windowEnd = new Date(deps.scheduledTime.getTime() + 60_000 + WINDOW_OVERLAP_MS);
   const shardLimits: ShardLimits = {
@@ -77,6 +89,36 @@ export async function runTick(deps: TickDependencies): Promise<TickReport> {
     maxShards: limits.maxShards,
   };
 
+  const stopWatch = keepWatch(deps.watch, claimant, windowEnd);
+  try {
+    return await ownWindow(deps, claimant, windowEnd, shardLimits);
+  } finally {
+    await stopWatch();
+  }
+}
+
+/** Reports to `watch` now and every WATCH_BEAT_MS until the returned function is called. */
+function keepWatch(watch: WindowWatch | undefined, claimant: string, windowEnd: Date): () => Promise<void> {
+  if (!watch) return async () => {};
+  const beat = () =>
+    watch
+      .beat(claimant, windowEnd.getTime())
+      .catch((error) => logEngineFault("watch_beat_failed", { claimant }, error));
+  void beat();
+  const timer = setInterval(beat, WATCH_BEAT_MS);
+  return async () => {
+    clearInterval(timer);
+    await watch.done(claimant).catch((error) => logEngineFault("watch_done_failed", { claimant }, error));
+  };
+}
+
+async function ownWindow(
+  deps: TickDependencies,
+  claimant: string,
+  windowEnd: Date,
+  shardLimits: ShardLimits,
+): Promise<TickReport> {
+  const { db, now, limits } = deps;
   const rescued = await rescueExpiredLeases(db, now);
   const pruned = await pruneHistory(db, new Date(now.getTime() - limits.retentionDays * DAY_MS), PRUNE_BATCH);
   // Occurrences become ordinary jobs first, so this tick claims and fires them like any other.
@@ -94,7 +136,11 @@ export async function runTick(deps: TickDependencies): Promise<TickReport> {
     overflow.map((job) => job.id),
   );
 
-  const budget = new SubrequestBudget(limits.subrequestBudget - SUBREQUEST_OVERHEAD - (shards.length - 1));
+  // The watch's reports are subrequests of this invocation too.
+  const watchReports = deps.watch ? Math.ceil((windowEnd.getTime() - now.getTime()) / WATCH_BEAT_MS) + 2 : 0;
+  const budget = new SubrequestBudget(
+    limits.subrequestBudget - SUBREQUEST_OVERHEAD - (shards.length - 1) - watchReports,
+  );
   const { outbound, random } = deps;
   const run = new DeliveryRun({ db, claimant, windowEnd, pollWindow: true, budget, outbound, random });
   run.add(shards[0] ?? []);
@@ -178,5 +224,27 @@ export async function runShard(
     outbound,
   });
   run.add(shard.jobs.map((job) => ({ id: job.id, runAt: new Date(job.runAt) })));
+  return run.run();
+}
+
+/**
+ * Takes over the window of a tick that fell silent (see TickWatchdog): gives its unstarted
+ * claims back, then claims and delivers what is left of the window as a tick would, in this
+ * invocation.
+ */
+export async function takeOverWindow(options: {
+  db: Database;
+  silentClaimant: string;
+  claimant: string;
+  windowEnd: Date;
+  subrequestBudget: number;
+  outbound: Outbound;
+}): Promise<DeliveryReport> {
+  const { db, claimant, windowEnd, outbound } = options;
+  const released = await releaseClaimant(db, options.silentClaimant);
+  logEngineFault("window_taken_over", { silentClaimant: options.silentClaimant, claimant, released });
+  const budget = new SubrequestBudget(options.subrequestBudget - SUBREQUEST_OVERHEAD);
+  const run = new DeliveryRun({ db, claimant, windowEnd, pollWindow: true, budget, outbound });
+  run.pollNow();
   return run.run();
 }

@@ -1,0 +1,82 @@
+/**
+ * The tick's watchdog (a Durable Object): when a tick falls silent (its invocation was cut),
+ * its alarm takes the window over within seconds instead of leaving the jobs to their leases
+ * and the next minute's tick. Silence is back-dated in the object's storage instead of waited for.
+ */
+
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { claimWindow, findJob } from "../src/db/jobs";
+import { type TickWatchdog, WATCHDOG_NAME, type Watch } from "../src/dispatch/tick-watchdog";
+import { insertJobRow, later, receivedAt, receiverUrl, runTickUntil, useTestProject } from "./support/fliq";
+
+const { db, project } = await useTestProject();
+const namespace = (env as unknown as { TICK_WATCHDOG: DurableObjectNamespace<TickWatchdog> }).TICK_WATCHDOG;
+const watchdog = () => namespace.get(namespace.idFromName(WATCHDOG_NAME));
+
+/** Jobs due at `runAt`, claimed ahead of time by a tick that then falls silent. */
+async function claimedBySilentTick(count: number, runAt: Date) {
+  const jobs = await Promise.all(
+    Array.from({ length: count }, () => insertJobRow(db, project.id, { url: receiverUrl("ok"), runAt })),
+  );
+  const claimant = crypto.randomUUID();
+  await claimWindow(db, { claimant, dueBefore: later(60_000), leaseMs: 30_000, now: new Date(), limit: 100 });
+  return { jobs, claimant };
+}
+
+/**
+ * Stores a watch for `claimant` whose deadline is `deadlineMs`, with the alarm a minute away, so
+ * that only runDurableObjectAlarm runs it.
+ */
+async function watchWithDeadline(claimant: string, windowEndMs: number, deadlineMs: number) {
+  await runInDurableObject(watchdog(), async (_instance, state) => {
+    const watch: Watch = { claimant, windowEndMs, deadlineMs };
+    await state.storage.put(`watch:${claimant}`, watch);
+    await state.storage.setAlarm(Date.now() + 60_000);
+  });
+}
+
+const watchesLeft = () =>
+  runInDurableObject(watchdog(), async (_instance, state) => [
+    ...(await state.storage.list({ prefix: "watch:" })).keys(),
+  ]);
+
+describe("the tick's watchdog", () => {
+  it("takes over a silent tick's window: its claims are released and its jobs fire on their second", async () => {
+    const due = later(1_500);
+    const { jobs, claimant } = await claimedBySilentTick(5, due);
+    await watchWithDeadline(claimant, later(2_500).getTime(), Date.now() - 1);
+
+    expect(await runDurableObjectAlarm(watchdog())).toBe(true);
+    for (const job of jobs) {
+      const [received, ...again] = await receivedAt(job.url);
+      expect(again).toHaveLength(0);
+      expect(received.receivedAt).toBeGreaterThanOrEqual(due.getTime());
+      expect(received.receivedAt - due.getTime()).toBeLessThan(100);
+      expect(await findJob(db, project.id, job.id)).toMatchObject({ status: "succeeded", attempt: 1 });
+    }
+    // The takeover watched itself while it ran, and cleared its watch when it finished.
+    expect(await watchesLeft()).toEqual([]);
+  }, 20_000);
+
+  it("leaves a window alone while its owner keeps reporting", async () => {
+    const { jobs, claimant } = await claimedBySilentTick(2, later(60_000));
+    await watchWithDeadline(claimant, later(65_000).getTime(), Date.now() + 5_000);
+
+    await runDurableObjectAlarm(watchdog());
+    for (const job of jobs) expect(await findJob(db, project.id, job.id)).toMatchObject({ claimedBy: claimant });
+    expect(await watchesLeft()).toEqual([`watch:${claimant}`]);
+    await watchdog().done(claimant);
+    expect(await watchesLeft()).toEqual([]);
+  });
+
+  it("is told by every tick that it is alive, and that it has finished", async () => {
+    const job = await insertJobRow(db, project.id, { runAt: later(300) });
+    await runTickUntil(later(800));
+    expect(await receivedAt(job.url)).toHaveLength(1);
+    // Nothing left to watch: no takeover can follow a tick that finished.
+    expect(await watchesLeft()).toEqual([]);
+    expect(await runInDurableObject(watchdog(), (_instance, state) => state.storage.getAlarm())).toBeNull();
+  });
+});
