@@ -127,6 +127,40 @@ describe("at-least-once", () => {
   });
 });
 
+describe("database outages", () => {
+  /** Ends every other session on the test database, again and again, until `until`: a database that keeps going away. */
+  async function outageUntil(until: number) {
+    while (Date.now() < until) {
+      await db.execute(
+        sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  it.runIf(onRealPostgres)(
+    "cost about their own length: starts that fail are tried again until it is back",
+    async () => {
+      const due = later(2_000);
+      const jobs = await Promise.all(
+        Array.from({ length: 3 }, () => insertJobRow(db, project.id, { url: receiverUrl("ok"), runAt: due })),
+      );
+      const tick = runTickUntil(later(4_000));
+      // Once the tick has claimed the jobs, its connections are killed as fast as they are made
+      // until a second after the jobs' time: the start statements fail meanwhile.
+      while (!(await jobState(jobs[0].id)).job.claimedBy) await new Promise((resolve) => setTimeout(resolve, 20));
+      await outageUntil(due.getTime() + 1_000);
+      await tick;
+      for (const job of jobs) {
+        const [received, ...again] = await receivedAt(job.url);
+        expect(again).toHaveLength(0);
+        // Back a second after their time: late by about that, not by their 30 s claim lease.
+        expect(received.receivedAt - due.getTime()).toBeLessThan(2_000);
+      }
+    },
+  );
+});
+
 describe("windows and overlapping ticks", () => {
   it("delivers each job once when two ticks own the same window at the same time", async () => {
     const jobs = await Promise.all(

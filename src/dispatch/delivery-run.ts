@@ -5,8 +5,10 @@
  * batches. A run that owns a window (the tick) also polls for jobs created or rescheduled
  * into it, and keeps retries that fall due inside it.
  *
- * Faults lose no job: a failed start leaves the jobs claimed until their lease lapses; a
- * failed write leaves them `running` until the rescuer retries them (at-least-once).
+ * Faults lose no job and cost about their own length: a failed start or write is tried again
+ * every 250 ms for up to 20 s (a database restarting); past that, jobs not started stay claimed
+ * until their lease lapses, and unwritten results leave them `running` until the rescuer
+ * retries them (at-least-once). Every give-up is one JSON log line.
  */
 import type { Database } from "../db/client";
 import {
@@ -20,6 +22,7 @@ import {
 } from "../db/jobs";
 import { type AttemptResult, decideAfterAttempt, errorClassOf } from "../jobs/delivery-policy";
 import { type Outbound, type PreparedCallback, prepareCallback, sendCallback } from "./deliver";
+import { logEngineFault } from "./engine-log";
 import { FireQueue, laneOf } from "./fire-queue";
 import type { SubrequestBudget } from "./subrequest-budget";
 
@@ -54,10 +57,16 @@ export const TIMING = {
   claimLeaseMs: 30_000,
   /** A running attempt's lease: its timeout plus this margin. */
   runningLeaseMarginMs: 30_000,
-  /** A failed write of results is tried again after this pause... */
+  /**
+   * A failed statement (the database restarting, a lost connection) is tried again after this
+   * pause, so an outage of a few seconds delays jobs by about its length...
+   */
   databaseRetryMs: 250,
-  /** ...this many times in all, then left to the rescuer. */
-  databaseAttempts: 5,
+  /**
+   * ...for as long as this: results not written by then are left to the rescuer, and jobs not
+   * started by then (their claim is about to lapse) to whichever run claims them next.
+   */
+  databaseRetryForMs: 20_000,
 } as const;
 
 /** Outgoing connections an invocation may hold at once (6), less the database's one. */
@@ -96,7 +105,8 @@ export class DeliveryRun {
   private readonly plan: ClaimedJob[] = [];
   private readonly finished: FinishedAttempt[] = [];
   private oldestFinishedAt = 0;
-  private flushFailures = 0;
+  /** When the current run of failed writes began (undefined while writes succeed). */
+  private failingSince: number | undefined;
   /** Started jobs whose attempt is not yet finished (being signed, waiting for their time, or in flight). */
   private unfinished = 0;
   private readonly queue = new FireQueue<ReadyCallback>(CALLBACK_CONCURRENCY, (ready) => this.fire(ready));
@@ -181,8 +191,17 @@ export class DeliveryRun {
         now,
       });
     } catch (error) {
-      // The jobs stay claimed and scheduled; when the claim lapses another run takes them.
-      console.error("starting jobs failed", error);
+      // The jobs stay claimed and scheduled: try again shortly, while their claim holds.
+      const keep = due
+        .slice(0, granted)
+        .filter((job) => now.getTime() - job.runAt.getTime() < TIMING.databaseRetryForMs);
+      logEngineFault(
+        "start_failed",
+        { jobs: ids.length, retrying: keep.length, givenUp: ids.length - keep.length, claimant },
+        error,
+      );
+      this.add(keep);
+      await sleep(TIMING.databaseRetryMs);
       return;
     }
     this.report.started += started.length;
@@ -278,14 +297,15 @@ export class DeliveryRun {
     } catch (error) {
       // Unwritten results are retried: put them back and try again after a pause. If the
       // database stays away, the jobs' running leases lapse and the rescuer retries them.
-      console.error("recording attempts failed", error);
-      this.flushFailures++;
-      if (this.flushFailures >= TIMING.databaseAttempts) return;
+      this.failingSince ??= Date.now();
+      const givingUp = Date.now() - this.failingSince >= TIMING.databaseRetryForMs;
+      logEngineFault("recording_failed", { attempts: batch.length, givingUp }, error);
+      if (givingUp) return;
       this.finished.unshift(...batch);
       await sleep(TIMING.databaseRetryMs);
       return;
     }
-    this.flushFailures = 0;
+    this.failingSince = undefined;
   }
 
   private async poll(now: Date): Promise<void> {

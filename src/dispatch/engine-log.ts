@@ -6,6 +6,16 @@
 /** Writes one structured line for an engine fault (`event` in snake_case, then its facts). */
 export function logEngineFault(event: string, facts: Record<string, unknown>, error?: unknown): void {
   const line: Record<string, unknown> = { level: "error", event, ...facts };
-  if (error !== undefined) line.error = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  if (error !== undefined) line.error = reasonOf(error);
   console.error(JSON.stringify(line));
+}
+
+/** Longest reason a line carries: a failed query's error would otherwise repeat the whole statement. */
+const REASON_MAX_CHARS = 300;
+
+/** The root cause of an error in one short line (a query error's cause is the database's own message). */
+function reasonOf(error: unknown): string {
+  const root = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+  const text = root instanceof Error ? `${root.name}: ${root.message}` : String(root);
+  return text.replace(/\s+/g, " ").slice(0, REASON_MAX_CHARS);
 }
