@@ -45,7 +45,7 @@ import {
   runIdleScenario,
 } from "./bench/scenarios";
 import { Cleanup } from "./bench/stack";
-import { printTargetResult, runTargetScenario, TARGET_SCENARIOS } from "./bench/targets";
+import { printTargetResult, runTargetScenario, TARGET_SCENARIOS, type TargetScenario } from "./bench/targets";
 import { snapshotWorker } from "./bench/worker-snapshot";
 import { startDbBridge } from "./local/bridge";
 
@@ -177,7 +177,10 @@ async function runScenarios(
 ): Promise<BenchResults> {
   const results: BenchResults = { deliveries: [] };
   const deliveries = DELIVERY_SCENARIOS.filter((scenario) => options.scenarios.includes(scenario.name));
-  const targets = TARGET_SCENARIOS.filter((name) => options.scenarios.includes(name));
+  // In the order given, repeats included: a second "mixed" runs with the first one's attempts as history.
+  const targets = options.scenarios.filter((name): name is TargetScenario =>
+    (TARGET_SCENARIOS as readonly string[]).includes(name),
+  );
   if (deliveries.length > 0 || targets.length > 0) ctx.creationRate = await measureCreationRate(ctx);
   for (const scenario of deliveries) {
     const result = await runDeliveryScenario(ctx, scenario);
