@@ -166,7 +166,7 @@ describe("the job page", () => {
       status: "failed",
       attempt: 2,
       url: "https://example.test/hook",
-      headers: { Authorization: "Bearer hunter2-secret", "X-Api-Key": "key-secret-77", "X-Trace": "trace-visible" },
+      headers: { Authorization: "Bearer hunter2-secret", "X-Api-Key": "key-secret-77", "Content-Type": "text/plain" },
       body: '{"order": 42}',
       lastStatusCode: 500,
       lastError: "HTTP 500",
@@ -207,7 +207,7 @@ describe("the job page", () => {
     const text = textOf(page.html);
     expect(text).toContain("Authorization: [redacted]");
     expect(text).toContain("X-Api-Key: [redacted]");
-    expect(text).toContain("X-Trace: trace-visible");
+    expect(text).toContain("Content-Type: text/plain");
     expect(text).toContain('{"order": 42}');
     expect(text).toContain("Attempt 1: retry (HTTP 503)");
     expect(text).toContain(
