@@ -30,7 +30,8 @@ describe("sign in and sign out", () => {
     expect(response.status).toBe(303);
     expect(response.headers.get("location")).toBe("/dashboard");
     const cookie = response.headers.get("set-cookie") ?? "";
-    expect(cookie).toMatch(/^fliq_session=fliq_sk_[\w-]+;/);
+    expect(cookie).toMatch(/^fliq_session=[0-9a-f]{64};/);
+    expect(cookie).not.toContain(token);
     expect(cookie).toContain("HttpOnly");
     expect(cookie).toContain("Secure");
     expect(cookie).toContain("SameSite=Strict");

@@ -52,8 +52,9 @@ function bearerOf(header: string | undefined): string | undefined {
 
 /**
  * Who a token belongs to, or undefined when it is malformed, unknown or revoked. The one
- * check behind the API's bearer tokens and the dashboard's session, so a revoked token
- * stops working everywhere at once.
+ * check behind the API's bearer tokens and the dashboard's sign-in (a dashboard session then
+ * checks its token is still unrevoked on every request), so a revoked token stops working
+ * everywhere at once.
  */
 export async function authenticateToken(
   db: Database,
