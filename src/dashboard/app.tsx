@@ -6,7 +6,7 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { getCookie } from "hono/cookie";
-import { authenticateToken, hasScope } from "../api/auth";
+import { AUTH_FAILURE_PERIOD_SECONDS, authenticateToken, countAuthFailure, hasScope } from "../api/auth";
 import type { AppEnv } from "../api/context";
 import { databasePerRequest } from "../api/database-per-request";
 import { ApiError, notFound } from "../api/errors";
@@ -141,6 +141,15 @@ dashboard.post("/login", async (c) => {
   const token = typeof form.token === "string" ? form.token.trim() : "";
   const caller = await authenticateToken(c.var.db, token);
   if (!caller) {
+    if (await countAuthFailure(c.env, c.req.raw)) {
+      c.header("Retry-After", String(AUTH_FAILURE_PERIOD_SECONDS));
+      return c.html(
+        <LoginPage
+          error={`Too many failed sign-ins from your address; try again in ${AUTH_FAILURE_PERIOD_SECONDS} seconds.`}
+        />,
+        429,
+      );
+    }
     return c.html(<LoginPage error="That token was not accepted: it is unknown, revoked or mistyped." />, 401);
   }
   await startSession(c, c.var.db, caller.tokenId, c.var.now);
