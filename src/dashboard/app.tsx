@@ -5,7 +5,6 @@
  */
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { getCookie } from "hono/cookie";
 import { AUTH_FAILURE_PERIOD_SECONDS, authenticateToken, countAuthFailure, hasScope } from "../api/auth";
 import type { AppEnv } from "../api/context";
 import { databasePerRequest } from "../api/database-per-request";
@@ -51,10 +50,10 @@ import {
   csrfTokenFor,
   DASHBOARD_PATH,
   endSession,
+  hasSessionCookie,
   isSameOriginPost,
   isValidCsrfToken,
   liveSession,
-  SESSION_COOKIE,
   sessionIdOf,
   startSession,
 } from "./session";
@@ -178,7 +177,7 @@ const requireSession: MiddlewareHandler<DashboardEnv> = async (c, next) => {
   const sessionId = sessionIdOf(c);
   const caller = sessionId ? await liveSession(c.var.db, sessionId, c.var.now) : undefined;
   if (!sessionId || !caller) {
-    if (getCookie(c, SESSION_COOKIE) !== undefined) await endSession(c, c.var.db);
+    if (hasSessionCookie(c)) await endSession(c, c.var.db);
     if (c.req.method === "GET" || c.req.method === "HEAD") return c.redirect(`${DASHBOARD_PATH}/login`, 303);
     throw new ApiError(
       401,

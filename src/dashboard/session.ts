@@ -44,6 +44,11 @@ export function sessionIdOf(c: Context): string | undefined {
   return value && SESSION_ID_PATTERN.test(value) ? value : undefined;
 }
 
+/** Whether the browser sent a session cookie at all (perhaps an old or malformed one, to be cleared). */
+export function hasSessionCookie(c: Context): boolean {
+  return getCookie(c, SESSION_COOKIE) !== undefined;
+}
+
 /** Signs the browser in for a token: a new session row, and its id in the cookie. */
 export async function startSession(c: Context, db: Database, tokenId: string, now: Date): Promise<void> {
   const id = [...crypto.getRandomValues(new Uint8Array(SESSION_ID_BYTES))]
