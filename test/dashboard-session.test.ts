@@ -7,7 +7,7 @@ import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { hashToken } from "../src/auth/tokens";
 import { SESSION_ABSOLUTE_MS, SESSION_IDLE_MS } from "../src/dashboard/session";
-import { dashboardSessions } from "../src/db/schema";
+import { apiTokens, dashboardSessions } from "../src/db/schema";
 import { callDashboard, csrfTokenIn, openSession, signIn } from "./support/dashboard";
 import { callApi, createProject, useTestProject } from "./support/fliq";
 
@@ -114,8 +114,19 @@ describe("a session ends", () => {
     const second = await signIn(admin.token);
     expect(await opensPages(first)).toBe(true);
     expect((await callApi("DELETE", `/tokens/${tokenId}`, { token: admin.token })).status).toBe(200);
+    expect(await rowOf(first)).toBeUndefined();
     expect(await opensPages(first)).toBe(false);
     expect(await opensPages(second)).toBe(false);
+  });
+
+  it("at once when its token is revoked, even by a write that leaves its session rows in place", async () => {
+    // The check on every request is what ends it: a token revoked outside Fliq's API (by hand in
+    // the database) leaves its rows, and they open nothing.
+    const { project, token } = await createProject(db);
+    const cookie = await signIn(token);
+    await db.update(apiTokens).set({ revokedAt: new Date() }).where(eq(apiTokens.projectId, project.id));
+    expect(await rowOf(cookie)).toBeDefined();
+    expect(await opensPages(cookie)).toBe(false);
   });
 
   it("when its token is revoked from the dashboard itself, with its row deleted", async () => {
