@@ -55,6 +55,17 @@ describe("the redaction rule", () => {
     expect(redactHeaders(HEADERS)).toEqual(REDACTED_HEADERS);
   });
 
+  it("is what the OpenAPI document (and so the SDK's reader) says of every response's headers", async () => {
+    const document = await callApi("GET", "/openapi.json");
+    for (const schema of ["Job", "Schedule", "ScheduleDetail"]) {
+      const headers = document.body.components.schemas[schema].properties.headers;
+      expect(headers.description, schema).toContain(
+        `Every value is shown as "${REDACTED}" except those of content-type`,
+      );
+      expect(headers.examples[0].Authorization, schema).toBe(REDACTED);
+    }
+  });
+
   it("scrubs hidden values, and their long parts, from text a target answered", () => {
     const text = `{"authorization":"Bearer secret-value-authorization","token":"secret-value-authorization","ct":"application/json"}`;
     const scrubbed = scrubHeaderValues(text, { ...HEADERS, "webhook-id": "msg_2a9f4c" });
