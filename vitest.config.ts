@@ -67,11 +67,12 @@ export default defineConfig({
                     unsafeDirectSockets: [{ host: "127.0.0.1", port: welcomePort }],
                   },
                 ],
-                // Tests make far more requests per token than production allows; the rate-limit test
-                // swaps in the small limiter.
+                // Tests make far more requests per token, and fail far more often, than production allows;
+                // the rate-limit test swaps in the small limiter.
                 ratelimits: {
                   RATE_LIMITER: { namespace_id: "7001", simple: { limit: 1_000_000, period: 60 } },
                   SMALL_RATE_LIMITER: { namespace_id: "7002", simple: { limit: 3, period: 60 } },
+                  AUTH_FAILURE_LIMITER: { namespace_id: "7003", simple: { limit: 1_000_000, period: 60 } },
                 },
               },
             };

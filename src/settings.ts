@@ -27,6 +27,8 @@ export interface Bindings {
   MAX_SCHEDULED_JOBS_PER_PROJECT?: string;
   /** Requests per token per period (see wrangler.toml `[[ratelimits]]`); unbound, nothing is limited. */
   RATE_LIMITER?: RateLimit;
+  /** Failed authentications per client address per period (wrangler.toml `[[ratelimits]]`); unbound, none is limited. */
+  AUTH_FAILURE_LIMITER?: RateLimit;
   /**
    * Workers jobs may call as `service://<name>/<path>`, through service bindings on this Worker:
    * `name=BINDING` pairs, comma-separated (e.g. "welcome=WELCOME_WORKER,billing=BILLING").
@@ -52,6 +54,7 @@ const FLIQ_BINDINGS = [
   "ADMIN_TOKEN",
   "MAX_SCHEDULED_JOBS_PER_PROJECT",
   "RATE_LIMITER",
+  "AUTH_FAILURE_LIMITER",
   "CALLBACK_SERVICES",
   "TICK_WATCHDOG",
 ] as const satisfies ReadonlyArray<keyof Bindings>;

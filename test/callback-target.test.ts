@@ -13,8 +13,8 @@ import {
 } from "../src/jobs/callback-target";
 import { LOOPBACK, PUBLIC, REFUSED_EVEN_IN_DEVELOPMENT } from "./support/target-spellings";
 
-const production: TargetPolicy = { allowLoopback: false, ownHosts: ["fliq.example.com"], services: [] };
-const development: TargetPolicy = { allowLoopback: true, ownHosts: [], services: [] };
+const production: TargetPolicy = { allowLoopback: false, ownOrigin: "https://fliq.example.com", services: [] };
+const development: TargetPolicy = { allowLoopback: true, ownOrigin: null, services: [] };
 
 describe("callbackTargetRefusal", () => {
   it.each(LOOPBACK)("refuses the loopback target %s in production, and allows it in development", (url) => {
@@ -39,6 +39,35 @@ describe("callbackTargetRefusal", () => {
     ]) {
       expect(callbackTargetRefusal(url, production)).toBe("must not target Fliq itself");
     }
+  });
+
+  it("refuses Fliq's own loopback origin in development, in every loopback spelling, and no other port", () => {
+    const local: TargetPolicy = { ...development, ownOrigin: "http://127.0.0.1:8787" };
+    for (const url of [
+      "http://127.0.0.1:8787/jobs",
+      "http://127.1:8787/",
+      "http://2130706433:8787/",
+      "http://127.0.0.2:8787/",
+      "http://localhost:8787/jobs",
+      "http://LOCALHOST.:8787/",
+      "http://api.localhost:8787/",
+      "http://[::1]:8787/jobs",
+      "http://[0:0:0:0:0:0:0:1]:8787/",
+    ]) {
+      expect(callbackTargetRefusal(url, local), url).toBe("must not target Fliq itself");
+    }
+    for (const url of [
+      "http://127.0.0.1:8788/hook",
+      "http://localhost:9000/",
+      "http://[::1]:43210/",
+      "http://127.0.0.1/",
+    ]) {
+      expect(callbackTargetRefusal(url, local), url).toBeNull();
+    }
+    // Called as localhost on the scheme's default port, Fliq is 127.0.0.1:80 too.
+    const onDefaultPort: TargetPolicy = { ...development, ownOrigin: "http://localhost" };
+    expect(callbackTargetRefusal("http://127.0.0.1:80/x", onDefaultPort)).toBe("must not target Fliq itself");
+    expect(callbackTargetRefusal("http://127.0.0.1:8080/x", onDefaultPort)).toBeNull();
   });
 
   it("says what was refused", () => {

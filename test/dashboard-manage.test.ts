@@ -40,7 +40,7 @@ describe("schedule pages", () => {
     const schedule = await insertScheduleRow(db, project.id, {
       cron: "0 9 * * *",
       timezone: "Europe/Berlin",
-      headers: { Authorization: "Bearer hunter2", "X-Flow": "digest" },
+      headers: { Authorization: "Bearer hunter2", "X-Flow": "digest", Accept: "text/plain" },
     });
     const { cookie } = await openSession(token);
     const page = await callDashboard("GET", `/dashboard/schedules/${schedule.id}`, { cookie });
@@ -49,7 +49,8 @@ describe("schedule pages", () => {
     expect(text).toContain("0 9 * * * in Europe/Berlin");
     expect(page.html.match(/<li><time datetime="[^"]+T0[78]:00:00.000Z"/g)).toHaveLength(5);
     expect(text).toContain("Authorization: [redacted]");
-    expect(text).toContain("X-Flow: digest");
+    expect(text).toContain("X-Flow: [redacted]");
+    expect(text).toContain("Accept: text/plain");
     expect(text).not.toContain("hunter2");
     expect(text).toContain("No run yet.");
 

@@ -1,6 +1,7 @@
 /**
- * Job headers: the deny list refused with 422, CR/LF and non-ASCII refused, and secret values
- * stored for delivery but shown as "[redacted]" in every answer and never logged.
+ * Job headers: the deny list refused with 422, CR/LF and non-ASCII refused, and every value
+ * but the allowlisted ones stored for delivery but shown as "[redacted]" in every answer and
+ * never logged (the rule itself, and every route, in test/redaction.test.ts).
  */
 import { DrizzleQueryError } from "drizzle-orm/errors";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -84,9 +85,11 @@ const SECRETS = {
   "X-Hub-Signature-256": "sha256=signature-secret",
   "X-Client-Secret": "client-secret",
   "X-Password": "password-secret",
+  "X-Access-Code": "access-code-secret",
+  "X-Tenant": "tenant-secret",
 };
 const REDACTED_SECRETS = Object.fromEntries(Object.keys(SECRETS).map((name) => [name, "[redacted]"]));
-const PLAIN = { "X-Tenant": "acme" };
+const PLAIN = { "Content-Type": "text/plain" };
 const SECRET_VALUES = Object.values(SECRETS);
 
 /** Fails if any secret value appears anywhere in a response body. */
@@ -147,16 +150,20 @@ describe("secret headers", () => {
   it("sent back as [redacted] in a PATCH keep their stored value; a new value replaces it", async () => {
     const job = await insertJobRow(db, project.id, { runAt: later(3_600_000), headers: { ...SECRETS, ...PLAIN } });
     const read = await callApi("GET", `/jobs/${job.id}`, { token });
-    const sentBack = { ...read.body.headers, "X-Api-Key": "rotated-key", "X-Tenant": "globex" };
+    const sentBack = { ...read.body.headers, "X-Api-Key": "rotated-key", "Content-Type": "application/json" };
     delete sentBack.Cookie;
     const patched = await callApi("PATCH", `/jobs/${job.id}`, { token, json: { headers: sentBack } });
     expect(patched.status).toBe(200);
-    expect(patched.body.headers).toEqual({ ...REDACTED_SECRETS, Cookie: undefined, "X-Tenant": "globex" });
+    expect(patched.body.headers).toEqual({
+      ...REDACTED_SECRETS,
+      Cookie: undefined,
+      "Content-Type": "application/json",
+    });
     const { Cookie: _dropped, ...kept } = SECRETS;
     expect((await findJob(db, project.id, job.id))?.headers).toEqual({
       ...kept,
       "X-Api-Key": "rotated-key",
-      "X-Tenant": "globex",
+      "Content-Type": "application/json",
     });
   });
 

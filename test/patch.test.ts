@@ -28,7 +28,7 @@ describe("PATCH /jobs/:id", () => {
       json: {
         url,
         http_method: "put",
-        headers: { "X-New": "1" },
+        headers: { "Content-Language": "de" },
         body: "new",
         scheduled_at: scheduledAt,
         max_retries: 7,
@@ -39,7 +39,7 @@ describe("PATCH /jobs/:id", () => {
     expect(response.body).toMatchObject({
       url,
       http_method: "PUT",
-      headers: { "X-New": "1" },
+      headers: { "Content-Language": "de" },
       body: "new",
       scheduled_at: scheduledAt,
       run_at: scheduledAt,

@@ -3,6 +3,7 @@
  * batch and PATCH, and again at every attempt; redirects are never followed. These tests run
  * with ALLOW_LOOPBACK_TARGETS off, as production does, unless they say otherwise.
  */
+import { env } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { findJob, listAttempts } from "../src/db/jobs";
@@ -21,6 +22,9 @@ import {
 import { LOOPBACK, PUBLIC, REFUSED_EVEN_IN_DEVELOPMENT } from "./support/target-spellings";
 
 const { db, project, token } = await useTestProject();
+
+/** Where Fliq's API listens on a real loopback socket in these tests (vitest.config.ts). */
+const fliqOnLoopback = (env as unknown as { WELCOME_EXAMPLE: { fliqUrl: string } }).WELCOME_EXAMPLE.fliqUrl;
 
 /** Production's setting: no loopback targets. */
 const production: Partial<TestBindings> = { ALLOW_LOOPBACK_TARGETS: undefined };
@@ -71,6 +75,24 @@ describe("callback URLs at create", () => {
     const response = await callApi("POST", "/jobs", { token, json: { url: "https://FLIQ.test./jobs" } });
     expect(response.status).toBe(422);
     expect(response.body.error.details).toEqual([{ path: "url", message: "must not target Fliq itself" }]);
+  });
+
+  it("refuses Fliq's own loopback origin with loopback targets allowed, and allows the receivers beside it", async () => {
+    // Fliq's API on its real loopback socket (vitest.config.ts), as `npm start` serves it.
+    const own = new URL(fliqOnLoopback);
+    const create = (url: string) =>
+      fetch(`${fliqOnLoopback}/jobs`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ url, delay: "1h" }),
+      });
+    for (const url of [`${fliqOnLoopback}/jobs`, `http://localhost:${own.port}/jobs`, `http://[::1]:${own.port}/x`]) {
+      const response = await create(url);
+      expect(response.status, url).toBe(422);
+      const body = (await response.json()) as { error: { details: unknown } };
+      expect(body.error.details).toEqual([{ path: "url", message: "must not target Fliq itself" }]);
+    }
+    expect((await create(receiverUrl("ok"))).status).toBe(201);
   });
 
   it("allows loopback targets only when ALLOW_LOOPBACK_TARGETS is set, and never other private ones", async () => {

@@ -1,8 +1,9 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { hashesEqual, hashToken, isWellFormedToken, lookupPrefix, TOKEN_PREFIX } from "../auth/tokens";
 import type { Database } from "../db/client";
 import { findLiveTokensByPrefix, touchApiToken } from "../db/projects";
-import { readSettings } from "../settings";
+import { parseIpv6 } from "../jobs/callback-target";
+import { type Bindings, readSettings } from "../settings";
 import type { AppEnv, Caller } from "./context";
 import { ApiError, notFound, unauthorized } from "./errors";
 
@@ -52,8 +53,9 @@ function bearerOf(header: string | undefined): string | undefined {
 
 /**
  * Who a token belongs to, or undefined when it is malformed, unknown or revoked. The one
- * check behind the API's bearer tokens and the dashboard's session, so a revoked token
- * stops working everywhere at once.
+ * check behind the API's bearer tokens and the dashboard's sign-in (a dashboard session then
+ * checks its token is still unrevoked on every request), so a revoked token stops working
+ * everywhere at once.
  */
 export async function authenticateToken(
   db: Database,
@@ -66,14 +68,64 @@ export async function authenticateToken(
   return found && { projectId: found.projectId, tokenId: found.id, scopes: found.scopes, lastUsedAt: found.lastUsedAt };
 }
 
+/** The failed-authentication limit's period, as configured in wrangler.toml; a refused client waits this long. */
+export const AUTH_FAILURE_PERIOD_SECONDS = 60;
+
+/**
+ * The client address failures are counted by. `CF-Connecting-IP` is set by Cloudflare on every
+ * request (a client cannot forge it through Cloudflare); an IPv6 address counts by its /64,
+ * the network one subscriber gets, so walking through its addresses gains nothing. Without
+ * the header (local development, tests), every client shares one key; headers a client can
+ * set, such as X-Forwarded-For, are never trusted.
+ */
+export function clientAddressKey(request: Request): string {
+  const address = request.headers.get("cf-connecting-ip")?.trim().toLowerCase();
+  if (!address) return "local";
+  const groups = address.includes(":") ? parseIpv6(address) : undefined;
+  return groups
+    ? `${groups
+        .slice(0, 4)
+        .map((group) => group.toString(16))
+        .join(":")}::/64`
+    : address;
+}
+
+/**
+ * Counts one failed authentication (a token or ADMIN_TOKEN refused, a dashboard sign-in
+ * refused) of the request's client address, and answers whether that address is now over its
+ * limit. Only failures are counted, and only failures are refused by it: a valid token is
+ * never slowed, whoever else fails from anywhere. Without the binding nothing is limited.
+ */
+export async function countAuthFailure(
+  env: Pick<Bindings, "AUTH_FAILURE_LIMITER">,
+  request: Request,
+): Promise<boolean> {
+  const limiter = env.AUTH_FAILURE_LIMITER;
+  if (!limiter) return false;
+  const { success } = await limiter.limit({ key: `auth-failure:${clientAddressKey(request)}` });
+  return !success;
+}
+
+/** The answer to a failed authentication: the usual 401, or 429 with Retry-After once the client has failed too often. */
+async function authFailure(c: Context<AppEnv>): Promise<ApiError> {
+  if (!(await countAuthFailure(c.env, c.req.raw))) return unauthorized();
+  c.header("Retry-After", String(AUTH_FAILURE_PERIOD_SECONDS));
+  return new ApiError(
+    429,
+    "too_many_auth_failures",
+    `Too many failed authentications from your address; try again in ${AUTH_FAILURE_PERIOD_SECONDS} seconds.`,
+  );
+}
+
 /**
  * Requires `Authorization: Bearer fliq_sk_…`. Every failure (missing, malformed, unknown,
- * revoked) answers the same 401, so the response tells an attacker nothing. The token is
- * looked up on every request, so a revocation takes effect on the next one.
+ * revoked) answers the same 401, so the response tells an attacker nothing, until the client
+ * address has failed too often (429 `too_many_auth_failures`). The token is looked up on every
+ * request, so a revocation takes effect on the next one.
  */
 export const requireToken: MiddlewareHandler<AppEnv> = async (c, next) => {
   const found = await authenticateToken(c.var.db, bearerOf(c.req.header("authorization")) ?? "");
-  if (!found) throw unauthorized();
+  if (!found) throw await authFailure(c);
   c.set("auth", { projectId: found.projectId, tokenId: found.tokenId, scopes: found.scopes });
   const { now } = c.var;
   const staleBefore = new Date(now.getTime() - LAST_USED_RESOLUTION_MS);
@@ -130,7 +182,7 @@ export const requireAdminToken: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (!adminToken) throw notFound("Route");
   const given = bearerOf(c.req.header("authorization")) ?? "";
   const [givenHash, expectedHash] = await Promise.all([hashToken(given), hashToken(adminToken)]);
-  if (!hashesEqual(givenHash, expectedHash)) throw unauthorized();
+  if (!hashesEqual(givenHash, expectedHash)) throw await authFailure(c);
   c.set("auth", { projectId: "", tokenId: "admin", scopes: ["admin"] });
   await next();
 };

@@ -51,7 +51,7 @@ type CheckedJob = Parameters<typeof jobRuleViolations>[0] & { url: string; failu
 
 /** The SSRF policy for a request: this deployment's settings, and the host the API was called on. */
 function targetPolicyFor(c: Context<AppEnv>) {
-  return targetPolicyOf(readSettings(c.env), [new URL(c.req.url).hostname]);
+  return targetPolicyOf(readSettings(c.env), new URL(c.req.url).origin);
 }
 
 /** Where the job's URLs may not go (see jobs/callback-target). */

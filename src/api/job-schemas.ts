@@ -7,7 +7,7 @@ import type { JobAttemptRow, JobRow } from "../db/schema";
 import { parseDurationMs } from "../jobs/duration";
 import { headerNameRefusal } from "../jobs/header-rules";
 import { HTTP_METHODS, JOB_LIMITS } from "../jobs/limits";
-import { redactHeaders } from "../jobs/redaction";
+import { REDACTED, redactHeaders, SHOWN_HEADER_NAMES } from "../jobs/redaction";
 import { ATTEMPT_OUTCOMES, JOB_STATUSES } from "../jobs/states";
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -271,13 +271,21 @@ export function etagOf(job: JobRow): string {
 
 export const isoDateTime = z.iso.datetime({ offset: true });
 
+/** A stored request's headers as every response shows them (jobs/redaction: one rule for all). */
+export const shownHeaders = z.record(z.string(), z.string()).meta({
+  description:
+    `Every value is shown as "${REDACTED}" except those of ${SHOWN_HEADER_NAMES.join(", ")}. ` +
+    `Send "${REDACTED}" back in a PATCH to keep a stored value.`,
+  examples: [{ "Content-Type": "application/json", Authorization: REDACTED, "X-Tenant": REDACTED }],
+});
+
 /** A job as the API shows it; toJobJson is checked against it, and the OpenAPI document is built from it. */
 export const jobResponse = z.object({
   id: z.uuid(),
   status: z.enum(JOB_STATUSES),
   url: z.string(),
   http_method: z.enum(HTTP_METHODS),
-  headers: z.record(z.string(), z.string()),
+  headers: shownHeaders,
   body: z.string().nullable(),
   scheduled_at: isoDateTime,
   run_at: isoDateTime,

@@ -233,7 +233,7 @@ function changesOf(request: UpdateJobRequest, job: JobRow): JobChanges {
   return {
     ...(request.url !== undefined && { url: request.url }),
     ...(request.http_method !== undefined && { httpMethod: request.http_method }),
-    ...(request.headers !== undefined && { headers: headersKeepingSecrets(request.headers, job.headers) }),
+    ...(request.headers !== undefined && { headers: headersKeepingSecrets(request.headers, job.headers, "job") }),
     ...(request.body !== undefined && { body: request.body }),
     ...(request.labels !== undefined && { labels: request.labels }),
     ...(request.failure_url !== undefined && { failureUrl: request.failure_url }),
@@ -248,7 +248,15 @@ function changesOf(request: UpdateJobRequest, job: JobRow): JobChanges {
   };
 }
 
-function headersKeepingSecrets(incoming: Record<string, string>, stored: Record<string, string>) {
+/**
+ * A PATCH's `headers` with every hidden header sent back as "[redacted]" given its stored value;
+ * 422 for one that has no stored value to keep. Shared by jobs and schedules.
+ */
+export function headersKeepingSecrets(
+  incoming: Record<string, string>,
+  stored: Record<string, string>,
+  kind: "job" | "schedule",
+): Record<string, string> {
   const { headers, unknown } = keepRedactedValues(incoming, stored);
   if (unknown.length > 0) {
     throw new ApiError(
@@ -257,7 +265,7 @@ function headersKeepingSecrets(incoming: Record<string, string>, stored: Record<
       "The request is not valid; see details.",
       unknown.map((name) => ({
         path: `headers.${name}`,
-        message: '"[redacted]" keeps a stored secret, but this job has no such header; send its value',
+        message: `"[redacted]" keeps a stored secret, but this ${kind} has no such header; send its value`,
       })),
     );
   }

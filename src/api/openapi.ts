@@ -69,7 +69,10 @@ const commonErrors = {
   "400": error("The body is not JSON, or the URL carries a token (`token_in_query`: send it in Authorization only)"),
   "401": error("Missing, malformed, unknown or revoked token"),
   "422": error("Invalid input; details name each problem"),
-  "429": error("Too many requests with this token (`rate_limited`; Retry-After says when to retry)"),
+  "429": error(
+    "Too many requests with this token (`rate_limited`), or too many failed authentications from this address " +
+      "(`too_many_auth_failures`); Retry-After says when to retry",
+  ),
 };
 const tokenId = { name: "tokenId", in: "path", required: true, schema: { type: "string", format: "uuid" } };
 const projectId = { name: "id", in: "path", required: true, schema: { type: "string", format: "uuid" } };

@@ -6,9 +6,10 @@
 import { z } from "zod";
 import type { JobRow, ScheduleRow } from "../db/schema";
 import { HTTP_METHODS } from "../jobs/limits";
+import { redactHeaders } from "../jobs/redaction";
 import { MISSED_POLICIES, OVERLAP_POLICIES, SCHEDULE_STATUSES } from "../jobs/schedule-policy";
 import { JOB_STATUSES } from "../jobs/states";
-import { createJobRequest, isoDateTime, jobFields, pageLimit, withoutNul } from "./job-schemas";
+import { createJobRequest, isoDateTime, jobFields, pageLimit, shownHeaders, withoutNul } from "./job-schemas";
 
 /** Longest cron expression accepted (a 5-field expression with long lists stays well below). */
 const CRON_MAX_LENGTH = 256;
@@ -141,7 +142,7 @@ export const scheduleResponse = z.object({
   timezone: z.string(),
   url: z.string(),
   http_method: z.enum(HTTP_METHODS),
-  headers: z.record(z.string(), z.string()),
+  headers: shownHeaders,
   body: z.string().nullable(),
   max_retries: z.int(),
   timeout_ms: z.int(),
@@ -179,7 +180,7 @@ export const scheduleDetailResponse = scheduleResponse.extend({
   recent_runs: z.array(scheduleRunResponse).max(RECENT_RUNS),
 });
 
-/** A schedule as the API shows it. */
+/** A schedule as the API shows it: secret header values are never shown (see jobs/redaction). */
 export function toScheduleJson(schedule: ScheduleRow): z.input<typeof scheduleResponse> {
   return {
     id: schedule.id,
@@ -188,7 +189,7 @@ export function toScheduleJson(schedule: ScheduleRow): z.input<typeof scheduleRe
     timezone: schedule.timezone,
     url: schedule.url,
     http_method: schedule.httpMethod,
-    headers: schedule.headers,
+    headers: redactHeaders(schedule.headers),
     body: schedule.body,
     max_retries: schedule.maxRetries,
     timeout_ms: schedule.timeoutMs,

@@ -26,7 +26,7 @@ import type { AppEnv } from "./context";
 import { ApiError, notFound } from "./errors";
 import { claimIfDueSoon, deliverFromHere, targetViolations } from "./job-actions";
 import { etagOf, idempotencyKeyHeader, toJobJson } from "./job-schemas";
-import { fingerprintOf } from "./jobs";
+import { fingerprintOf, headersKeepingSecrets } from "./jobs";
 import {
   createScheduleRequest,
   encodeScheduleCursor,
@@ -181,7 +181,10 @@ schedulesApi.get("/:id", async (c) => {
   });
 });
 
-/** The stored fields a PATCH body sets. */
+/**
+ * The stored fields a PATCH body sets. `headers` replaces the stored headers, except that a
+ * hidden header sent back as "[redacted]" (as every response shows it) keeps its stored value.
+ */
 function changesOf(request: UpdateScheduleRequest, schedule: ScheduleRow): ScheduleChanges {
   const date = (value: string | null | undefined) =>
     value === undefined ? undefined : value === null ? null : new Date(value);
@@ -190,7 +193,9 @@ function changesOf(request: UpdateScheduleRequest, schedule: ScheduleRow): Sched
     ...(request.timezone !== undefined && { timezone: request.timezone }),
     ...(request.url !== undefined && { url: request.url }),
     ...(request.http_method !== undefined && { httpMethod: request.http_method }),
-    ...(request.headers !== undefined && { headers: request.headers }),
+    ...(request.headers !== undefined && {
+      headers: headersKeepingSecrets(request.headers, schedule.headers, "schedule"),
+    }),
     ...(request.body !== undefined && { body: request.body }),
     ...(request.labels !== undefined && { labels: request.labels }),
     ...(request.failure_url !== undefined && { failureUrl: request.failure_url }),

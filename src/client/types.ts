@@ -20,7 +20,10 @@ import type {
   updateScheduleRequest,
 } from "../api/schedule-schemas";
 
-/** A job as the API answers it. */
+/**
+ * A job as the API answers it. Its `headers` show every value as "[redacted]" except the
+ * allowlisted harmless ones (Content-Type, Accept, …; see the README's Security section).
+ */
 export type Job = z.output<typeof jobResponse>;
 /** One callback attempt as the API answers it. */
 export type Attempt = z.output<typeof attemptResponse>;
@@ -89,7 +92,7 @@ export interface BulkResult {
   has_more: boolean;
 }
 
-/** A recurring schedule as the API answers it. */
+/** A recurring schedule as the API answers it; its `headers` are redacted as a job's are. */
 export type Schedule = z.output<typeof scheduleResponse>;
 export type ScheduleStatus = Schedule["status"];
 /** One run of a schedule: the job an occurrence (or a trigger) created. */

@@ -5,7 +5,7 @@
  */
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { authenticateToken, hasScope } from "../api/auth";
+import { AUTH_FAILURE_PERIOD_SECONDS, authenticateToken, countAuthFailure, hasScope } from "../api/auth";
 import type { AppEnv } from "../api/context";
 import { databasePerRequest } from "../api/database-per-request";
 import { ApiError, notFound } from "../api/errors";
@@ -50,9 +50,11 @@ import {
   csrfTokenFor,
   DASHBOARD_PATH,
   endSession,
+  hasSessionCookie,
   isSameOriginPost,
   isValidCsrfToken,
-  sessionToken,
+  liveSession,
+  sessionIdOf,
   startSession,
 } from "./session";
 
@@ -138,19 +140,28 @@ dashboard.post("/login", async (c) => {
   const token = typeof form.token === "string" ? form.token.trim() : "";
   const caller = await authenticateToken(c.var.db, token);
   if (!caller) {
+    if (await countAuthFailure(c.env, c.req.raw)) {
+      c.header("Retry-After", String(AUTH_FAILURE_PERIOD_SECONDS));
+      return c.html(
+        <LoginPage
+          error={`Too many failed sign-ins from your address; try again in ${AUTH_FAILURE_PERIOD_SECONDS} seconds.`}
+        />,
+        429,
+      );
+    }
     return c.html(<LoginPage error="That token was not accepted: it is unknown, revoked or mistyped." />, 401);
   }
-  startSession(c, token);
+  await startSession(c, c.var.db, caller.tokenId, c.var.now);
   return c.redirect(DASHBOARD_PATH, 303);
 });
 
 dashboard.post("/logout", async (c) => {
-  // Signing out needs only the cookie and its CSRF token, not a live token: a revoked one can sign out too.
-  const token = sessionToken(c);
+  // Signing out needs only the cookie and its CSRF token, not a live session: an expired one can sign out too.
+  const sessionId = sessionIdOf(c);
   if (!isSameOriginPost(c)) throw crossOrigin();
   const form = await c.req.parseBody();
-  if (token && !(await isValidCsrfToken(token, form[CSRF_FIELD]))) throw badCsrf();
-  endSession(c);
+  if (sessionId && !(await isValidCsrfToken(sessionId, form[CSRF_FIELD]))) throw badCsrf();
+  await endSession(c, c.var.db);
   return c.redirect(`${DASHBOARD_PATH}/login?signed_out`, 303);
 });
 
@@ -158,32 +169,32 @@ const badCsrf = () =>
   new ApiError(403, "csrf_failed", "This form has expired or did not come from this dashboard; reload it and retry.");
 
 /**
- * Every other page needs a live session: the cookie's token, checked like an API token on
- * each request. A POST must also come from this origin with the session's CSRF token, and
- * its token must have the write scope.
+ * Every other page needs a live session: the cookie's session, unexpired and not idle, whose
+ * token is still live, checked on each request. A POST must also come from this origin with
+ * the session's CSRF token, and its token must have the write scope.
  */
 const requireSession: MiddlewareHandler<DashboardEnv> = async (c, next) => {
-  const token = sessionToken(c);
-  const caller = token ? await authenticateToken(c.var.db, token) : undefined;
-  if (!token || !caller) {
-    if (token) endSession(c);
+  const sessionId = sessionIdOf(c);
+  const caller = sessionId ? await liveSession(c.var.db, sessionId, c.var.now) : undefined;
+  if (!sessionId || !caller) {
+    if (hasSessionCookie(c)) await endSession(c, c.var.db);
     if (c.req.method === "GET" || c.req.method === "HEAD") return c.redirect(`${DASHBOARD_PATH}/login`, 303);
     throw new ApiError(
       401,
       "unauthorized",
-      "Your session has ended (signed out, or the token was revoked). Sign in again.",
+      "Your session has ended (signed out, expired, or the token was revoked). Sign in again.",
     );
   }
   c.set("auth", caller);
   c.set("viewer", {
-    csrfToken: await csrfTokenFor(token),
+    csrfToken: await csrfTokenFor(sessionId),
     canAct: hasScope(caller.scopes, "write"),
     isAdmin: caller.scopes.includes("admin"),
   });
   if (c.req.method !== "GET" && c.req.method !== "HEAD") {
     if (!isSameOriginPost(c)) throw crossOrigin();
     c.set("form", await c.req.parseBody({ all: true }));
-    if (!(await isValidCsrfToken(token, field(c, CSRF_FIELD)))) throw badCsrf();
+    if (!(await isValidCsrfToken(sessionId, field(c, CSRF_FIELD)))) throw badCsrf();
     if (!hasScope(caller.scopes, "write")) {
       throw new ApiError(
         403,
@@ -401,7 +412,7 @@ dashboard.post("/tokens/:id/revoke", async (c) => {
   if (!row) throw notFound("Token");
   // Revoking the token this session is signed in with ends the session at once.
   if (row.id === c.var.auth.tokenId) {
-    endSession(c);
+    await endSession(c, c.var.db);
     return c.redirect(`${DASHBOARD_PATH}/login?signed_out`, 303);
   }
   return c.redirect(`${DASHBOARD_PATH}/tokens?done=revoked`, 303);

@@ -5,7 +5,7 @@ import { and, desc, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
 import { generateApiToken } from "../auth/tokens";
 import { generateSigningSecret } from "../auth/webhook-signature";
 import type { Database } from "./client";
-import { type ApiTokenRow, apiTokens, type ProjectRow, projects, signingSecrets } from "./schema";
+import { type ApiTokenRow, apiTokens, dashboardSessions, type ProjectRow, projects, signingSecrets } from "./schema";
 
 /** Inserts a project with its first signing secret, in one statement: never a project that cannot sign. */
 export async function insertProject(db: Database, name: string, now: Date): Promise<ProjectRow> {
@@ -106,8 +106,9 @@ export async function listApiTokens(db: Database, projectId: string): Promise<Ap
 
 /**
  * Revokes a project's token; the very next request with it is refused, because every request
- * looks its token up again. Idempotent: revoking a revoked token keeps its first revoked_at.
- * Another project's token id finds nothing (undefined).
+ * (API call or dashboard page) checks its token is unrevoked. Its dashboard sessions are
+ * deleted too, so no row outlives its use. Idempotent: revoking a revoked token keeps its
+ * first revoked_at. Another project's token id finds nothing (undefined).
  */
 export async function revokeApiToken(
   db: Database,
@@ -120,6 +121,7 @@ export async function revokeApiToken(
     .set({ revokedAt: sql`coalesce(${apiTokens.revokedAt}, ${now.toISOString()}::timestamptz)` })
     .where(and(eq(apiTokens.projectId, projectId), eq(apiTokens.id, id)))
     .returning();
+  if (row) await db.delete(dashboardSessions).where(eq(dashboardSessions.tokenId, row.id));
   return row;
 }
 

@@ -50,6 +50,26 @@ export const apiTokens = pgTable(
   (t) => [index("api_tokens_prefix_idx").on(t.prefix), uniqueIndex("api_tokens_hash_idx").on(t.tokenHash)],
 );
 
+/**
+ * Dashboard sign-ins. The browser holds a random session id; only its SHA-256 is stored, so
+ * neither a stolen cookie nor a leaked row is an API token. A session lives while its token is
+ * unrevoked, until expires_at (absolute) and while last_seen_at is recent (idle timeout): see
+ * src/db/sessions.ts. Deleting a token (with its project) deletes its sessions.
+ */
+export const dashboardSessions = pgTable(
+  "dashboard_sessions",
+  {
+    idHash: text("id_hash").primaryKey(),
+    tokenId: uuid("token_id")
+      .notNull()
+      .references(() => apiTokens.id, { onDelete: "cascade" }),
+    createdAt: timestamptz("created_at").notNull(),
+    lastSeenAt: timestamptz("last_seen_at").notNull(),
+    expiresAt: timestamptz("expires_at").notNull(),
+  },
+  (t) => [index("dashboard_sessions_token_idx").on(t.tokenId)],
+);
+
 /** One scheduled HTTP callback and its delivery state. */
 export const jobs = pgTable(
   "jobs",
@@ -207,6 +227,7 @@ export const signingSecrets = pgTable(
 
 export type ProjectRow = typeof projects.$inferSelect;
 export type ApiTokenRow = typeof apiTokens.$inferSelect;
+export type DashboardSessionRow = typeof dashboardSessions.$inferSelect;
 export type JobRow = typeof jobs.$inferSelect;
 export type JobAttemptRow = typeof jobAttempts.$inferSelect;
 export type ScheduleRow = typeof schedules.$inferSelect;

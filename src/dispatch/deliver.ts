@@ -7,6 +7,7 @@ import { signWebhook } from "../auth/webhook-signature";
 import type { StartedJob } from "../db/jobs";
 import { callbackTargetRefusal, serviceTargetOf, type TargetPolicy, targetPolicyOf } from "../jobs/callback-target";
 import type { AttemptResult } from "../jobs/delivery-policy";
+import { scrubHeaderValues } from "../jobs/redaction";
 import type { Settings } from "../settings";
 
 /** Targets remembered per invocation; past this many distinct URLs the memory starts over. */
@@ -117,7 +118,7 @@ export async function sendCallback(callback: PreparedCallback, outbound: Outboun
       redirect: "manual",
       signal,
     });
-    const responseExcerpt = await readExcerpt(response);
+    const responseExcerpt = scrubHeaderValues(await readExcerpt(response), callback.headers);
     return {
       firedAt,
       durationMs: Date.now() - firedAt.getTime(),
@@ -131,7 +132,9 @@ export async function sendCallback(callback: PreparedCallback, outbound: Outboun
       firedAt,
       durationMs: Date.now() - firedAt.getTime(),
       errorClass: timedOut ? "timeout" : "network_error",
-      errorMessage: timedOut ? `no response within ${callback.timeoutMs} ms` : String(error),
+      errorMessage: timedOut
+        ? `no response within ${callback.timeoutMs} ms`
+        : scrubHeaderValues(String(error), callback.headers),
     };
   }
 }

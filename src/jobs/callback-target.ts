@@ -5,7 +5,8 @@
  * A callback URL must be http(s), carry no credentials, and name a public host: never a
  * loopback, private, link-local, CGNAT, multicast, unspecified, reserved or documentation
  * address, a cloud metadata name, a name reserved for local networks (`localhost`,
- * `*.localhost`, `*.local`, `*.internal`, …), a single-label name, or Fliq's own host.
+ * `*.localhost`, `*.local`, `*.internal`, …), a single-label name, or Fliq itself (the origin
+ * its API was called on, in every mode: see isOwnOrigin).
  * Addresses are checked in every spelling: the WHATWG URL parser turns decimal, hex, octal
  * and shortened IPv4 into dotted quads and IPv6 into its canonical form, and this module
  * parses what is left (trailing dots, embedded IPv4) itself rather than trusting it.
@@ -26,8 +27,11 @@ export interface TargetPolicy {
    * a receiver on the developer's machine works. Every other private range stays refused.
    */
   allowLoopback: boolean;
-  /** Host names that are Fliq itself; a job may not call Fliq. */
-  ownHosts: readonly string[];
+  /**
+   * The origin Fliq's API was called on (`https://fliq.example.com`, `http://127.0.0.1:8787`),
+   * or null when unknown (delivery has no request); a job may not call Fliq itself.
+   */
+  ownOrigin: string | null;
   /** The names a `service://` URL may use: the Workers configured in CALLBACK_SERVICES. */
   services: readonly string[];
 }
@@ -36,14 +40,14 @@ export interface TargetPolicy {
 export const SERVICE_PROTOCOL = "service:";
 
 /**
- * The policy a deployment's settings give. `ownHosts`: the host the API was called on, when
+ * The policy a deployment's settings give. `ownOrigin`: the origin the API was called on, when
  * known; delivery, which has no request, checks the rest of the policy.
  */
 export function targetPolicyOf(
   settings: { allowLoopbackTargets: boolean; callbackServices: ReadonlyMap<string, unknown> },
-  ownHosts: readonly string[] = [],
+  ownOrigin: string | null = null,
 ): TargetPolicy {
-  return { allowLoopback: settings.allowLoopbackTargets, ownHosts, services: [...settings.callbackServices.keys()] };
+  return { allowLoopback: settings.allowLoopbackTargets, ownOrigin, services: [...settings.callbackServices.keys()] };
 }
 
 /** A `service://` callback: the configured service it names, and the URL its request carries. */
@@ -108,11 +112,45 @@ export function callbackTargetRefusal(url: string, policy: TargetPolicy): string
   if (parsed.protocol === SERVICE_PROTOCOL) return refuseService(parsed, policy);
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return "must be an http, https or service:// URL";
   const host = parsed.hostname.toLowerCase();
-  if (host.startsWith("[")) return refuseIpv6(host.slice(1, -1), policy);
-  const name = host.replace(/\.+$/, "");
+  const refusal = host.startsWith("[") ? refuseIpv6(host.slice(1, -1), policy) : refuseHost(host, policy);
+  if (refusal !== null) return refusal;
+  return isOwnOrigin(parsed, policy.ownOrigin) ? "must not target Fliq itself" : null;
+}
+
+/** A host that is not an IPv6 literal: an IPv4 address in any spelling, or a name. */
+function refuseHost(host: string, policy: TargetPolicy): string | null {
+  const name = withoutTrailingDots(host);
   const address = parseIpv4(name);
   if (address !== undefined) return refuseIpv4(address, policy);
   return refuseName(name, policy);
+}
+
+const withoutTrailingDots = (host: string) => host.toLowerCase().replace(/\.+$/, "");
+
+/** The port a URL reaches, its scheme's default when it names none. */
+const portOf = (url: URL) => url.port || (url.protocol === "https:" ? "443" : "80");
+
+/** Whether a host (lower case, no trailing dots, IPv6 in brackets) is this machine's loopback. */
+function isLoopbackHost(host: string): boolean {
+  if (host === "localhost" || host.endsWith(".localhost")) return true;
+  if (host.startsWith("[")) return parseIpv6(host.slice(1, -1))?.join(":") === "0:0:0:0:0:0:0:1";
+  const address = parseIpv4(host);
+  return address !== undefined && ipv4Kind(address) === "loopback";
+}
+
+/**
+ * Whether `target` is Fliq itself. A public name is Fliq on every port (Cloudflare serves the
+ * Worker on each port it proxies). On loopback, where only `ALLOW_LOOPBACK_TARGETS` lets a
+ * target through, every loopback spelling (127.0.0.1, 127.1, localhost, [::1]) is one host, and
+ * only Fliq's own port is Fliq: the developer's receivers listen on the other ports.
+ */
+function isOwnOrigin(target: URL, ownOrigin: string | null): boolean {
+  const own = ownOrigin === null ? null : URL.parse(ownOrigin);
+  if (!own) return false;
+  const targetHost = withoutTrailingDots(target.hostname);
+  const ownHost = withoutTrailingDots(own.hostname);
+  if (isLoopbackHost(ownHost) && isLoopbackHost(targetHost)) return portOf(target) === portOf(own);
+  return targetHost === ownHost;
 }
 
 /** A service target is allowed only by name, and only when the deployment configured that name. */
@@ -134,8 +172,6 @@ function refuseName(name: string, policy: TargetPolicy): string | null {
   const suffix = LOCAL_SUFFIXES.find((local) => name.endsWith(local) || name === local.slice(1));
   if (suffix) return `must not target a local-network name (*${suffix})`;
   if (!name.includes(".")) return "must name a public host (a fully qualified domain name or a public address)";
-  const own = policy.ownHosts.map((host) => host.toLowerCase().replace(/\.+$/, ""));
-  if (own.includes(name)) return "must not target Fliq itself";
   return null;
 }
 

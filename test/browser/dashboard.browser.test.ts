@@ -98,7 +98,9 @@ describe("the dashboard in a browser", () => {
     const page = await context.newPage();
     await signIn(page, token);
     const cookies = await context.cookies();
+    // A random session id, not the API token.
     expect(cookies.find((cookie) => cookie.name === "fliq_session")).toMatchObject({
+      value: expect.stringMatching(/^[0-9a-f]{64}$/),
       httpOnly: true,
       secure: true,
       sameSite: "Strict",

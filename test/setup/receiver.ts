@@ -74,6 +74,11 @@ export async function startReceiver(): Promise<Receiver> {
       case "large":
         res.end("x".repeat(Number(arg)));
         return;
+      case "echo":
+        // Answers with the request's own headers, as httpbin-style echo services do.
+        res.statusCode = Number(arg);
+        res.end(JSON.stringify(record.headers));
+        return;
       case "chunked":
         for (let sent = 0; sent < Number(arg); sent += 1024) res.write("x".repeat(Math.min(1024, Number(arg) - sent)));
         res.end();
