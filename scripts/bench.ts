@@ -45,7 +45,13 @@ import {
   runIdleScenario,
 } from "./bench/scenarios";
 import { Cleanup } from "./bench/stack";
-import { printTargetResult, runTargetScenario, TARGET_SCENARIOS, type TargetScenario } from "./bench/targets";
+import {
+  printTargetResult,
+  runTargetScenario,
+  TARGET_SCENARIOS,
+  TargetReceivers,
+  type TargetScenario,
+} from "./bench/targets";
 import { snapshotWorker } from "./bench/worker-snapshot";
 import { startDbBridge } from "./local/bridge";
 
@@ -160,8 +166,10 @@ async function main(options: Options): Promise<void> {
       targets: checkTargets(results),
     });
   const otherApi = { url: worker.url, token: other.token };
+  const targetReceivers = new TargetReceivers();
+  cleanup.add("target receivers", () => targetReceivers.close());
   const results = await Promise.race([
-    runScenarios(ctx, otherApi, options, (partial) => save(partial, false)),
+    runScenarios(ctx, otherApi, targetReceivers, options, (partial) => save(partial, false)),
     workerDied,
   ]);
   await save(results, true);
@@ -172,6 +180,7 @@ async function main(options: Options): Promise<void> {
 async function runScenarios(
   ctx: BenchContext,
   otherApi: { url: string; token: string },
+  targetReceivers: TargetReceivers,
   options: Options,
   saveProgress: (results: BenchResults) => Promise<void>,
 ): Promise<BenchResults> {
@@ -189,7 +198,7 @@ async function runScenarios(
     await saveProgress(results);
   }
   for (const name of targets) {
-    const result = await runTargetScenario(ctx, otherApi, name);
+    const result = await runTargetScenario(ctx, otherApi, targetReceivers, name);
     printTargetResult(result);
     results.targets = [...(results.targets ?? []), result];
     await saveProgress(results);

@@ -46,107 +46,130 @@ export interface TargetResult {
   tick: { outcome: string; durationMs: number };
 }
 
+/**
+ * The targets, one receiver per answer time, kept for the whole bench: a scenario run twice
+ * calls the same destinations, so the second run is planned from the first one's attempts.
+ */
+export class TargetReceivers {
+  private readonly started = new Map<number | "never", Promise<RecordingReceiver>>();
+
+  /** The receiver that answers after `answerAfterMs` ("never": one that hangs). */
+  get(answerAfterMs: number | "never"): Promise<RecordingReceiver> {
+    let receiver = this.started.get(answerAfterMs);
+    if (!receiver) {
+      receiver = startRecordingReceiver({ answerAfterMs });
+      this.started.set(answerAfterMs, receiver);
+    }
+    return receiver;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.started.values()].map(async (receiver) => (await receiver).close()));
+  }
+}
+
 /** Runs one target scenario; `other` is a second project's API access. */
-export async function runTargetScenario(ctx: BenchContext, other: Api, name: TargetScenario): Promise<TargetResult> {
+export async function runTargetScenario(
+  ctx: BenchContext,
+  other: Api,
+  targets: TargetReceivers,
+  name: TargetScenario,
+): Promise<TargetResult> {
   const log = (line: string) => console.log(`[bench ${name}] ${line}`);
   const receivers: RecordingReceiver[] = [];
   const receiver = async (answerAfterMs: number | "never") => {
-    const started = await startRecordingReceiver({ answerAfterMs });
-    receivers.push(started);
-    return started;
+    const target = await targets.get(answerAfterMs);
+    receivers.push(target);
+    return target;
   };
-  try {
-    const groups: JobGroup[] = [];
-    let description: string;
-    if (name === "mixed") {
-      description = "100 healthy jobs (two projects) due over 2 s with 50 to a 2 s target and 5 to a hanging one";
-      const healthy = await receiver(0);
-      const slow = await receiver(2_000);
-      const hanging = await receiver("never");
-      const settle = { max_retries: 0 };
-      groups.push(
-        { name: "healthy, project A", api: ctx.api, receiver: healthy, jobs: 50, spreadMs: 2_000, measured: true },
-        { name: "healthy, project B", api: other, receiver: healthy, jobs: 50, spreadMs: 2_000, measured: true },
-        {
-          name: "2 s target, A",
-          api: ctx.api,
-          receiver: slow,
-          jobs: 25,
-          spreadMs: 2_000,
-          measured: true,
-          fields: settle,
-        },
-        {
-          name: "2 s target, B",
-          api: other,
-          receiver: slow,
-          jobs: 25,
-          spreadMs: 2_000,
-          measured: true,
-          fields: settle,
-        },
-        {
-          name: "hanging target, A",
-          api: ctx.api,
-          receiver: hanging,
-          jobs: 5,
-          spreadMs: 0,
-          measured: false,
-          fields: { ...settle, timeout_ms: 30_000 },
-        },
-      );
-    } else {
-      description = "1,000 jobs due within 1 s to a target answering in 200 ms";
-      const target = await receiver(200);
-      groups.push({
-        name: "200 ms target",
+  const groups: JobGroup[] = [];
+  let description: string;
+  if (name === "mixed") {
+    description = "100 healthy jobs (two projects) due over 2 s with 50 to a 2 s target and 5 to a hanging one";
+    const healthy = await receiver(0);
+    const slow = await receiver(2_000);
+    const hanging = await receiver("never");
+    const settle = { max_retries: 0 };
+    groups.push(
+      { name: "healthy, project A", api: ctx.api, receiver: healthy, jobs: 50, spreadMs: 2_000, measured: true },
+      { name: "healthy, project B", api: other, receiver: healthy, jobs: 50, spreadMs: 2_000, measured: true },
+      {
+        name: "2 s target, A",
         api: ctx.api,
-        receiver: target,
-        jobs: 1_000,
-        spreadMs: 1_000,
+        receiver: slow,
+        jobs: 25,
+        spreadMs: 2_000,
         measured: true,
-      });
-    }
-
-    await emptyJobs(ctx.database.client);
-    const total = groups.reduce((sum, group) => sum + group.jobs, 0);
-    const estimatedCreationMs = (total / ctx.creationRate) * 1000 * 1.15;
-    const firstDueAt = Math.ceil((Date.now() + estimatedCreationMs + CREATION_LEAD_MS) / 1000) * 1000;
-    log(`creating ${total} jobs, first due ${new Date(firstDueAt).toISOString()}`);
-    const created = new Map<JobGroup, string[]>();
-    for (const group of groups) {
-      const dueTimes = Array.from(
-        { length: group.jobs },
-        (_, index) => firstDueAt + Math.floor((index * group.spreadMs) / group.jobs),
-      );
-      const result = await createJobs(group.api, `${group.receiver.url}/callback`, dueTimes, {
-        ...ctx.creation,
-        fields: group.fields,
-      });
-      if (result.failures > 0) throw new Error(`creating "${group.name}" failed: ${result.firstError}`);
-      created.set(group, result.ids);
-    }
-    for (const target of receivers) target.clear();
-
-    await sleep(firstDueAt - TICK_LEAD_MS - Date.now());
-    log(`firing the tick ${((firstDueAt - Date.now()) / 1000).toFixed(1)} s before the first due time`);
-    const tick = fireTick(ctx.worker.scheduledUrl, Date.now(), TICK_WINDOW_MS + TICK_RESPONSE_SLACK_MS);
-    for (const group of groups.filter((g) => g.measured)) {
-      await group.receiver.waitForJobs(created.get(group) ?? [], firstDueAt + DELIVERY_TIMEOUT_MS);
-    }
-    const results = groups.map((group) => ({
-      name: group.name,
-      deliveries: summarizeDeliveries(
-        created.get(group) ?? [],
-        group.receiver.arrivals.filter((arrival) => (created.get(group) ?? []).includes(arrival.jobId)),
-        firstDueAt,
-      ),
-    }));
-    log("waiting for the tick to end its window");
-    return { scenario: name, description, groups: results, tick: await tick };
-  } finally {
-    await Promise.all(receivers.map((target) => target.close()));
+        fields: settle,
+      },
+      {
+        name: "2 s target, B",
+        api: other,
+        receiver: slow,
+        jobs: 25,
+        spreadMs: 2_000,
+        measured: true,
+        fields: settle,
+      },
+      {
+        name: "hanging target, A",
+        api: ctx.api,
+        receiver: hanging,
+        jobs: 5,
+        spreadMs: 0,
+        measured: false,
+        fields: { ...settle, timeout_ms: 30_000 },
+      },
+    );
+  } else {
+    description = "1,000 jobs due within 1 s to a target answering in 200 ms";
+    const target = await receiver(200);
+    groups.push({
+      name: "200 ms target",
+      api: ctx.api,
+      receiver: target,
+      jobs: 1_000,
+      spreadMs: 1_000,
+      measured: true,
+    });
   }
+
+  await emptyJobs(ctx.database.client);
+  const total = groups.reduce((sum, group) => sum + group.jobs, 0);
+  const estimatedCreationMs = (total / ctx.creationRate) * 1000 * 1.15;
+  const firstDueAt = Math.ceil((Date.now() + estimatedCreationMs + CREATION_LEAD_MS) / 1000) * 1000;
+  log(`creating ${total} jobs, first due ${new Date(firstDueAt).toISOString()}`);
+  const created = new Map<JobGroup, string[]>();
+  for (const group of groups) {
+    const dueTimes = Array.from(
+      { length: group.jobs },
+      (_, index) => firstDueAt + Math.floor((index * group.spreadMs) / group.jobs),
+    );
+    const result = await createJobs(group.api, `${group.receiver.url}/callback`, dueTimes, {
+      ...ctx.creation,
+      fields: group.fields,
+    });
+    if (result.failures > 0) throw new Error(`creating "${group.name}" failed: ${result.firstError}`);
+    created.set(group, result.ids);
+  }
+  for (const target of receivers) target.clear();
+
+  await sleep(firstDueAt - TICK_LEAD_MS - Date.now());
+  log(`firing the tick ${((firstDueAt - Date.now()) / 1000).toFixed(1)} s before the first due time`);
+  const tick = fireTick(ctx.worker.scheduledUrl, Date.now(), TICK_WINDOW_MS + TICK_RESPONSE_SLACK_MS);
+  for (const group of groups.filter((g) => g.measured)) {
+    await group.receiver.waitForJobs(created.get(group) ?? [], firstDueAt + DELIVERY_TIMEOUT_MS);
+  }
+  const results = groups.map((group) => ({
+    name: group.name,
+    deliveries: summarizeDeliveries(
+      created.get(group) ?? [],
+      group.receiver.arrivals.filter((arrival) => (created.get(group) ?? []).includes(arrival.jobId)),
+      firstDueAt,
+    ),
+  }));
+  log("waiting for the tick to end its window");
+  return { scenario: name, description, groups: results, tick: await tick };
 }
 
 /** Prints a target scenario's lateness per group. */
