@@ -54,6 +54,8 @@ export interface BridgeStats {
   serverLogins: number;
   /** Server connections open now, lent or idle. */
   serverConnectionsOpen: number;
+  /** Statements clients sent (each Sync of an extended query, each simple Query), by database name. */
+  statementsByDatabase: Record<string, number>;
 }
 
 /** Server connections per pool (one pool per server, user, database and password) at most. */
@@ -79,6 +81,7 @@ export async function startDbBridge(options: { port?: number } = {}): Promise<Db
   const server = new WebSocketServer({ server: http });
   http.listen(options.port ?? 0, "127.0.0.1");
   const pools = new Map<string, ServerPool>();
+  const statementsByDatabase: Record<string, number> = {};
   let clientConnections = 0;
 
   server.on("connection", (ws, request) => {
@@ -89,7 +92,7 @@ export async function startDbBridge(options: { port?: number } = {}): Promise<Db
       return;
     }
     clientConnections++;
-    new ClientSession(ws, (parameters, password) => {
+    new ClientSession(ws, statementsByDatabase, (parameters, password) => {
       const key = JSON.stringify([target, parameters, password]);
       let pool = pools.get(key);
       if (!pool) {
@@ -110,6 +113,7 @@ export async function startDbBridge(options: { port?: number } = {}): Promise<Db
       clientConnections,
       serverLogins: allPools().reduce((sum, pool) => sum + pool.logins, 0),
       serverConnectionsOpen: allPools().reduce((sum, pool) => sum + pool.open, 0),
+      statementsByDatabase: { ...statementsByDatabase },
     }),
     async close() {
       for (const ws of server.clients) ws.terminate();
@@ -239,6 +243,7 @@ class ClientSession {
 
   constructor(
     private readonly ws: WebSocket,
+    private readonly statements: Record<string, number>,
     private readonly poolFor: (parameters: Record<string, string>, password: string) => ServerPool,
   ) {
     ws.on("message", (data) => {
@@ -361,6 +366,8 @@ class ClientSession {
   private forward(raw: Buffer): void {
     const type = String.fromCharCode(raw[0]);
     if (type === "S" || type === "Q") {
+      const database = this.parameters.database ?? "";
+      this.statements[database] = (this.statements[database] ?? 0) + 1;
       this.unanswered++;
       this.midQuery = false;
     } else this.midQuery = true;
