@@ -291,7 +291,7 @@ export function markdownReport(results: BenchResults, checks: readonly TargetChe
         ]
       : [];
   return [
-    table([header, separator(header.length), ...rows]),
+    ...(rows.length > 0 ? [table([header, separator(header.length), ...rows])] : []),
     ...creations,
     ...ceiling,
     "",

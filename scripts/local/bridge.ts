@@ -193,6 +193,10 @@ class ServerPool {
   release(connection: ServerConnection): void {
     connection.onLost = undefined;
     connection.socket.removeAllListeners("data");
+    if (this.closed) {
+      this.discard(connection);
+      return;
+    }
     const next = this.waiting.shift();
     if (next) {
       next(connection);
