@@ -6,10 +6,10 @@
  * delivered by a cron tick the bench fires itself. Prints the numbers, a markdown table with PASS/MISS against
  * the targets, and writes .fliq/bench-results.json.
  *
- *   npm run bench [-- --scenario a|b|c|mixed|slow200|ceiling|idle|all] [--idle-minutes 2] [--concurrency 32]
+ *   npm run bench [-- --scenario a|b|c|mixed|slow200|create|create-batch|ceiling|idle|all] [--idle-minutes 2] [--concurrency 32]
  *                    [--batch-size 500] [--profile]
  *                    [--source worktree|<git rev>] [--patch <file.diff>] [--var NAME=VALUE]...
- *                    [--runtime workerd|wrangler-dev]
+ *                    [--runtime workerd|wrangler-dev] [--count-statements postgres|bridge]
  *
  * The Worker under test is a copy taken at the start (the working tree, or a commit with
  * --source), so edits made during a run neither change nor restart it; --patch applies a diff
@@ -17,6 +17,8 @@
  *
  * Needs root on this machine: pg_stat_statements is set up as the postgres superuser (and, if it
  * is not preloaded yet, PostgreSQL is restarted once; see bench/enable-pg-stat-statements.sh).
+ * `--count-statements bridge` counts the statements the Worker sends through the database bridge
+ * instead, with no restart (for a PostgreSQL others are using), but without the per-statement breakdown.
  */
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
@@ -24,6 +26,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { measureCeiling } from "./bench/ceiling";
 import { MAX_BATCH_SIZE } from "./bench/create-jobs";
+import { runBatchCreateScenario, runSingleCreateScenario } from "./bench/creation";
 import { createScratchDatabase, ensurePgStatStatements, StatementCounter } from "./bench/database";
 import { createBenchProject } from "./bench/project";
 import { startRecordingReceiver } from "./bench/receiver";
@@ -32,6 +35,7 @@ import {
   checkTargets,
   markdownReport,
   printCeilingResult,
+  printCreationResult,
   printDeliveryResult,
   printIdleResult,
   writeResultsJson,
@@ -61,7 +65,7 @@ const RESULTS_FILE = join(STATE_DIR, "bench-results.json");
 const WORKER_LOG = join(STATE_DIR, "bench-worker.log");
 const CEILING_WORKER_LOG = join(STATE_DIR, "bench-ceiling-worker.log");
 const DEFAULT_DATABASE_URL = "postgres://fliq:fliq@127.0.0.1:5432/fliq";
-const SCENARIO_NAMES = ["a", "b", "c", ...TARGET_SCENARIOS, "ceiling", "idle"] as const;
+const SCENARIO_NAMES = ["a", "b", "c", ...TARGET_SCENARIOS, "create", "create-batch", "ceiling", "idle"] as const;
 
 type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
@@ -81,6 +85,8 @@ interface Options {
   vars: Record<string, string>;
   /** What runs the Worker (and the ceiling's): workerd alone, or wrangler dev. */
   runtime: Runtime;
+  /** Where statements are counted: pg_stat_statements ("postgres"), or the bridge's own count. */
+  countStatements: "postgres" | "bridge";
 }
 
 const cleanup = new Cleanup();
@@ -93,7 +99,7 @@ async function main(options: Options): Promise<void> {
     throw new Error(`DATABASE_URL must name the local PostgreSQL (it needs its superuser), not ${host}`);
   }
 
-  await ensurePgStatStatements(serverUrl);
+  if (options.countStatements === "postgres") await ensurePgStatStatements(serverUrl);
   const snapshot = await snapshotWorker(
     ROOT,
     join(STATE_DIR, `bench-worker-${process.pid}`),
@@ -143,7 +149,11 @@ async function main(options: Options): Promise<void> {
     api: { url: worker.url, token },
     receiver,
     database,
-    counter: new StatementCounter(database.client),
+    bridge,
+    counter: new StatementCounter(
+      database.client,
+      options.countStatements === "bridge" ? () => bridge.stats().statementsByDatabase[database.name] ?? 0 : undefined,
+    ),
     worker,
     creation: { batchSize: options.batchSize, concurrency: options.concurrency },
     profileDir: options.profile ? STATE_DIR : undefined,
@@ -184,8 +194,10 @@ async function runScenarios(
   options: Options,
   saveProgress: (results: BenchResults) => Promise<void>,
 ): Promise<BenchResults> {
-  const results: BenchResults = { deliveries: [] };
-  const deliveries = DELIVERY_SCENARIOS.filter((scenario) => options.scenarios.includes(scenario.name));
+  const results: BenchResults = { deliveries: [], creations: [] };
+  const deliveries = DELIVERY_SCENARIOS.filter((scenario) =>
+    (options.scenarios as readonly string[]).includes(scenario.name),
+  );
   // In the order given, repeats included: a second "mixed" runs with the first one's attempts as history.
   const targets = options.scenarios.filter((name): name is TargetScenario =>
     (TARGET_SCENARIOS as readonly string[]).includes(name),
@@ -201,6 +213,16 @@ async function runScenarios(
     const result = await runTargetScenario(ctx, otherApi, targetReceivers, name);
     printTargetResult(result);
     results.targets = [...(results.targets ?? []), result];
+    await saveProgress(results);
+  }
+  for (const [name, run] of [
+    ["create", runSingleCreateScenario],
+    ["create-batch", runBatchCreateScenario],
+  ] as const) {
+    if (!options.scenarios.includes(name)) continue;
+    const result = await run(ctx);
+    printCreationResult(result);
+    results.creations.push(result);
     await saveProgress(results);
   }
   if (options.scenarios.includes("ceiling")) {
@@ -233,6 +255,7 @@ function parseOptions(argv: string[]): Options {
       patch: { type: "string" },
       var: { type: "string", multiple: true, default: [] },
       runtime: { type: "string", default: "workerd" },
+      "count-statements": { type: "string", default: "postgres" },
     },
   });
   const requested = values.scenario.split(",").map((name) => name.trim());
@@ -255,7 +278,12 @@ function parseOptions(argv: string[]): Options {
   if (!(RUNTIMES as readonly string[]).includes(values.runtime)) {
     throw new Error(`--runtime takes ${RUNTIMES.join(" or ")}, not "${values.runtime}"`);
   }
+  const countStatements = values["count-statements"];
+  if (countStatements !== "postgres" && countStatements !== "bridge") {
+    throw new Error(`--count-statements takes postgres or bridge, not "${countStatements}"`);
+  }
   return {
+    countStatements,
     runtime: values.runtime as Runtime,
     scenarios: scenarios as ScenarioName[],
     idleMinutes,

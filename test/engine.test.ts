@@ -5,7 +5,6 @@
  * budget, and fan-out to fresh invocations.
  */
 import { exports } from "cloudflare:workers";
-import { sql } from "drizzle-orm";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { findJob, listAttempts } from "../src/db/jobs";
@@ -18,7 +17,6 @@ import {
   createProject,
   insertJobRow,
   later,
-  onRealPostgres,
   receivedAt,
   receiverPeakInFlight,
   receiverUrl,
@@ -110,16 +108,14 @@ describe("at-least-once", () => {
     expect((await jobState(job.id)).job).toMatchObject({ status: "succeeded", attempt: 2 });
   });
 
-  it.runIf(onRealPostgres)("loses no job when the database connection dies mid-delivery", async () => {
+  it("loses no job when the database connection dies mid-delivery", async () => {
     const job = await insertJobRow(db, project.id, { url: receiverUrl("slow/600") });
     const tick = tickNow();
-    // While the callback is in flight, kill every other session on the database: the tick's
-    // connection included. Its results must still be written, on a fresh connection.
+    // While the callback is in flight, drop every database connection at the bridge (Neon's
+    // proxy, locally): the tick's included. Its results must still be written, on a fresh one.
     while ((await receivedAt(job.url)).length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
-    const killed = await db.execute(
-      sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
-    );
-    expect(killed.rows.length).toBeGreaterThanOrEqual(1);
+    const dropped = await fetch(`http://${testEnv.LOCAL_DB_PROXY}/clients/close`, { method: "POST" });
+    expect(((await dropped.json()) as { closed: number }).closed).toBeGreaterThanOrEqual(1);
     await tick;
     const { job: final, attempts } = await jobState(job.id);
     expect(final).toMatchObject({ status: "succeeded", attempt: 1 });
@@ -128,37 +124,32 @@ describe("at-least-once", () => {
 });
 
 describe("database outages", () => {
-  /** Ends every other session on the test database, again and again, until `until`: a database that keeps going away. */
+  /** Drops every database connection at the bridge (Neon's proxy, locally), again and again, until `until`. */
   async function outageUntil(until: number) {
     while (Date.now() < until) {
-      await db.execute(
-        sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
-      );
+      await fetch(`http://${testEnv.LOCAL_DB_PROXY}/clients/close`, { method: "POST" });
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   }
 
-  it.runIf(onRealPostgres)(
-    "cost about their own length: starts that fail are tried again until it is back",
-    async () => {
-      const due = later(2_000);
-      const jobs = await Promise.all(
-        Array.from({ length: 3 }, () => insertJobRow(db, project.id, { url: receiverUrl("ok"), runAt: due })),
-      );
-      const tick = runTickUntil(later(4_000));
-      // Once the tick has claimed the jobs, its connections are killed as fast as they are made
-      // until a second after the jobs' time: the start statements fail meanwhile.
-      while (!(await jobState(jobs[0].id)).job.claimedBy) await new Promise((resolve) => setTimeout(resolve, 20));
-      await outageUntil(due.getTime() + 1_000);
-      await tick;
-      for (const job of jobs) {
-        const [received, ...again] = await receivedAt(job.url);
-        expect(again).toHaveLength(0);
-        // Back a second after their time: late by about that, not by their 30 s claim lease.
-        expect(received.receivedAt - due.getTime()).toBeLessThan(2_000);
-      }
-    },
-  );
+  it("cost about their own length: starts that fail are tried again until it is back", async () => {
+    const due = later(2_000);
+    const jobs = await Promise.all(
+      Array.from({ length: 3 }, () => insertJobRow(db, project.id, { url: receiverUrl("ok"), runAt: due })),
+    );
+    const tick = runTickUntil(later(4_000));
+    // Once the tick has claimed the jobs, its connections are dropped as fast as they are made
+    // until a second after the jobs' time: the start statements fail meanwhile.
+    while (!(await jobState(jobs[0].id)).job.claimedBy) await new Promise((resolve) => setTimeout(resolve, 20));
+    await outageUntil(due.getTime() + 1_000);
+    await tick;
+    for (const job of jobs) {
+      const [received, ...again] = await receivedAt(job.url);
+      expect(again).toHaveLength(0);
+      // Back a second after their time: late by about that, not by their 30 s claim lease.
+      expect(received.receivedAt - due.getTime()).toBeLessThan(2_000);
+    }
+  });
 });
 
 describe("windows and overlapping ticks", () => {

@@ -6,7 +6,7 @@
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { hashToken } from "../src/auth/tokens";
-import { apiTokens } from "../src/db/schema";
+import { apiTokens, jobs } from "../src/db/schema";
 import { callApi, createProject, useTestProject } from "./support/fliq";
 
 const { db, project, token: writeToken } = await useTestProject(["read", "write"]);
@@ -199,5 +199,55 @@ describe("last_used_at", () => {
       (t: { id: string }) => t.id === created.id,
     );
     expect(listed.last_used_at).not.toBeNull();
+  });
+});
+
+describe("creating jobs, which checks the token inside its insert", () => {
+  const job = { url: "https://example.com/hook", delay: "1h" };
+  const jobsOf = async (projectId: string) =>
+    (await db.select().from(jobs).where(eq(jobs.projectId, projectId))).length;
+
+  it("refuses a revoked token on the very next POST /jobs and POST /jobs/batch, storing nothing", async () => {
+    const created = await createToken({ name: "revoked", scopes: ["write"] });
+    expect((await callApi("POST", "/jobs", { token: created.token, json: job })).status).toBe(201);
+    expect((await callApi("DELETE", `/tokens/${created.id}`, { token: adminToken })).status).toBe(200);
+    const before = await jobsOf(adminProject.project.id);
+    const single = await callApi("POST", "/jobs", { token: created.token, json: job });
+    const batch = await callApi("POST", "/jobs/batch", { token: created.token, json: { jobs: [job] } });
+    for (const refused of [single, batch]) {
+      expect(refused.status).toBe(401);
+      expect(refused.body.error.code).toBe("unauthorized");
+    }
+    expect(await jobsOf(adminProject.project.id)).toBe(before);
+  });
+
+  it("answers a failing token 401 and a read token 403 before any error in the request itself", async () => {
+    const unknown = `${writeToken.slice(0, -1)}${writeToken.endsWith("x") ? "y" : "x"}`;
+    for (const json of [job, { url: "not a url" }]) {
+      for (const path of ["/jobs", "/jobs/batch"]) {
+        const body = path === "/jobs" ? json : { jobs: [json] };
+        expect((await callApi("POST", path, { token: unknown, json: body })).status).toBe(401);
+        const readOnly = await callApi("POST", path, { token: readToken, json: body });
+        expect(readOnly.status).toBe(403);
+        expect(readOnly.body.error.code).toBe("insufficient_scope");
+      }
+    }
+    const invalid = await callApi("POST", "/jobs", { token: writeToken, json: { url: "not a url" } });
+    expect(invalid.status).toBe(422);
+  });
+
+  it("records last_used_at in the same statement, at most once a minute", async () => {
+    const created = await createToken({ name: "creator", scopes: ["write"] });
+    await callApi("POST", "/jobs", { token: created.token, json: job });
+    const first = (await tokenRow(created.id)).lastUsedAt;
+    expect(first).toBeInstanceOf(Date);
+    const recent = new Date(Date.now() - 50_000);
+    await db.update(apiTokens).set({ lastUsedAt: recent }).where(eq(apiTokens.id, created.id));
+    await callApi("POST", "/jobs/batch", { token: created.token, json: { jobs: [job] } });
+    expect((await tokenRow(created.id)).lastUsedAt).toEqual(recent);
+    const old = new Date(Date.now() - 61_000);
+    await db.update(apiTokens).set({ lastUsedAt: old }).where(eq(apiTokens.id, created.id));
+    await callApi("POST", "/jobs", { token: created.token, json: job });
+    expect((await tokenRow(created.id)).lastUsedAt?.getTime()).toBeGreaterThan(old.getTime() + 60_000);
   });
 });

@@ -18,6 +18,8 @@ export interface CreationResult {
   elapsedMs: number;
   /** Jobs created per second. */
   rate: number;
+  /** How long each successful request took, from sending it to its whole answer, ascending. */
+  latenciesMs: number[];
 }
 
 /** The largest batch `POST /jobs/batch` accepts. */
@@ -39,6 +41,7 @@ export async function createJobs(
   const chunks: number[] = [];
   for (let start = 0; start < dueTimes.length; start += options.batchSize) chunks.push(start);
   let next = 0;
+  const latenciesMs: number[] = [];
   const started = performance.now();
 
   const worker = async () => {
@@ -53,8 +56,10 @@ export async function createJobs(
           ...jobRequest(callbackUrl, dueTimes[index], index),
           ...options.fields,
         }));
+        const sent = performance.now();
         const created =
           options.batchSize === 1 ? [await createJob(api, requests[0])] : await createBatch(api, requests);
+        latenciesMs.push(performance.now() - sent);
         created.forEach((id, offset) => {
           ids[indexes[offset]] = id;
         });
@@ -69,7 +74,8 @@ export async function createJobs(
 
   const elapsedMs = performance.now() - started;
   const created = ids.filter((id): id is string => id !== undefined);
-  return { ids: created, failures, firstError, elapsedMs, rate: created.length / (elapsedMs / 1000) };
+  latenciesMs.sort((a, b) => a - b);
+  return { ids: created, failures, firstError, elapsedMs, rate: created.length / (elapsedMs / 1000), latenciesMs };
 }
 
 function jobRequest(callbackUrl: string, dueAt: number, index: number) {

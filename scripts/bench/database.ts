@@ -100,22 +100,38 @@ export interface StatementSnapshot {
 /**
  * Counts the statements run in one database. pg_stat_statements is cluster-wide, so both reset
  * and read are limited to this database: other local runs on the same server do not leak in.
+ * Without pg_stat_statements (`--count-statements bridge`), the count is the statements the
+ * Worker sent through the bridge, which are all the Worker runs; then no breakdown is available.
  */
 export class StatementCounter {
   private sessionsAtReset = 0;
+  private bridgeCountAtReset = 0;
 
-  constructor(private readonly client: pg.Client) {}
+  constructor(
+    private readonly client: pg.Client,
+    private readonly bridgeCount?: () => number,
+  ) {}
 
   /** Zeroes this database's counters. */
   async reset(): Promise<void> {
-    await this.client.query(
-      "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)",
-    );
+    if (this.bridgeCount) this.bridgeCountAtReset = this.bridgeCount();
+    else {
+      await this.client.query(
+        "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)",
+      );
+    }
     this.sessionsAtReset = await this.sessions();
   }
 
   /** The statements executed since the last reset. */
   async read(topCount = 8): Promise<StatementSnapshot> {
+    if (this.bridgeCount) {
+      return {
+        calls: this.bridgeCount() - this.bridgeCountAtReset,
+        top: [],
+        connections: (await this.sessions()) - this.sessionsAtReset,
+      };
+    }
     // The filter drops the bench's own statistics queries: they all name the views they read.
     const result = await this.client.query<{ calls: string; query: string }>(
       `SELECT calls::text, left(regexp_replace(query, '\\s+', ' ', 'g'), 140) AS query

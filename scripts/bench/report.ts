@@ -7,6 +7,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { CeilingResult } from "./ceiling";
 import type { CpuUse } from "./cpu";
+import type { CreationScenarioResult, Spread } from "./creation";
 import type { DeliveryResult, IdleResult } from "./scenarios";
 import type { TargetResult } from "./targets";
 
@@ -22,6 +23,7 @@ export interface BenchResults {
   deliveries: DeliveryResult[];
   /** Targets as the Internet has them (scripts/bench/targets.ts). */
   targets?: TargetResult[];
+  creations: CreationScenarioResult[];
   ceiling?: CeilingResult;
   idle?: IdleResult;
 }
@@ -61,6 +63,36 @@ export function printDeliveryResult(result: DeliveryResult): void {
       result.workerErrors.length > 0 ? ` (first: ${result.workerErrors[0].slice(0, 200)})` : ""
     }`,
   ];
+  console.log(lines.join("\n"));
+}
+
+const spread = (value: Spread, digits: number) =>
+  `${fixed(value.min, digits)} / ${fixed(value.median, digits)} / ${fixed(value.max, digits)}`;
+
+/** A creation scenario's runs and spreads (min / median / max). */
+export function printCreationResult(result: CreationScenarioResult): void {
+  const s = result.spread;
+  const lines = [
+    `── scenario ${result.scenario}: ${result.description} (min / median / max of ${result.runs.length} runs)`,
+    `   jobs/s ${spread(s.createsPerSecond, 0)}; request latency ms p50 ${spread(s.latencyP50Ms, 1)}, p99 ${spread(s.latencyP99Ms, 1)}`,
+    `   SQL per job ${spread(s.statementsPerJob, 3)}${result.scenario === "create" ? " (creation + delivery)" : ""};` +
+      ` Postgres sessions per request ${spread(s.connectionsPerRequest, 3)}, bridge logins per request ${spread(s.serverLoginsPerRequest, 3)}`,
+    `   peak memory MiB (Worker + Postgres backends + bench) ${spread(s.peakMemoryMib, 0)}`,
+  ];
+  for (const [index, run] of result.runs.entries()) {
+    const m = run.peakMemory;
+    lines.push(
+      `   run ${index + 1}: ${run.created} created, ${run.failures} failed${run.firstError ? ` (${run.firstError.slice(0, 120)})` : ""};` +
+        ` creation ${run.creation.statements} statements${run.delivery ? `, delivery ${run.delivery.statements} (${run.delivery.delivered} delivered, ${run.delivery.missing} missing, ${run.delivery.duplicates} duplicates)` : ""};` +
+        ` memory ${m.workerMib.toFixed(0)} + ${m.postgresMib.toFixed(0)} + ${m.benchMib.toFixed(0)} MiB`,
+    );
+  }
+  lines.push(
+    `   top creation statements: ${(result.runs[0]?.creation.top ?? [])
+      .slice(0, 4)
+      .map((t) => `${t.calls}× ${t.query.slice(0, 60)}`)
+      .join(" | ")}`,
+  );
   console.log(lines.join("\n"));
 }
 
@@ -114,6 +146,45 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
       measured: r.delivery.perJob.toFixed(3),
       pass: r.delivery.perJob <= 1.2,
     });
+  }
+  for (const r of results.creations) {
+    const s = r.spread;
+    const missing = r.runs.reduce((sum, run) => sum + run.failures + (run.delivery?.missing ?? 0), 0);
+    checks.push({
+      target: `${r.scenario}: no failed creation or missing delivery`,
+      measured: String(missing),
+      pass: missing === 0,
+    });
+    if (r.scenario === "create") {
+      checks.push(
+        {
+          target: "create: ≥ 1,500 jobs/s (wrangler dev), ≥ 4,000 (workerd), median",
+          measured: s.createsPerSecond.median.toFixed(0),
+          pass: s.createsPerSecond.median >= 1_500,
+        },
+        {
+          target: "create: POST /jobs p50 < 5 ms, p99 < 25 ms, median",
+          measured: `${s.latencyP50Ms.median.toFixed(1)} / ${s.latencyP99Ms.median.toFixed(1)} ms`,
+          pass: s.latencyP50Ms.median < 5 && s.latencyP99Ms.median < 25,
+        },
+        {
+          target: "create: ≤ 1.5 SQL statements per created-and-delivered job, median",
+          measured: s.statementsPerJob.median.toFixed(3),
+          pass: s.statementsPerJob.median <= 1.5,
+        },
+        {
+          target: "create: ≤ 0.1 database logins per POST /jobs, median",
+          measured: s.connectionsPerRequest.median.toFixed(3),
+          pass: s.connectionsPerRequest.median <= 0.1,
+        },
+      );
+    } else {
+      checks.push({
+        target: "create-batch: ≥ 20,000 jobs/s, median",
+        measured: s.createsPerSecond.median.toFixed(0),
+        pass: s.createsPerSecond.median >= 20_000,
+      });
+    }
   }
   if (results.idle) {
     checks.push({
@@ -195,8 +266,37 @@ export function markdownReport(results: BenchResults, checks: readonly TargetChe
           .join(", ")}; median ${results.ceiling.medianCallbacksPerSecond.toFixed(0)}/s.`,
       ]
     : [];
+  const creationHeader = [
+    "creation (min / median / max of runs)",
+    "jobs/s",
+    "latency p50 ms",
+    "latency p99 ms",
+    "SQL/job",
+    "sessions/request",
+    "peak MiB",
+  ];
+  const creations =
+    results.creations.length > 0
+      ? [
+          "",
+          table([
+            creationHeader,
+            separator(creationHeader.length),
+            ...results.creations.map((r) => [
+              `${r.scenario}: ${r.description}`,
+              spread(r.spread.createsPerSecond, 0),
+              spread(r.spread.latencyP50Ms, 1),
+              spread(r.spread.latencyP99Ms, 1),
+              spread(r.spread.statementsPerJob, 3),
+              spread(r.spread.connectionsPerRequest, 3),
+              spread(r.spread.peakMemoryMib, 0),
+            ]),
+          ]),
+        ]
+      : [];
   return [
-    table([header, separator(header.length), ...rows]),
+    ...(rows.length > 0 ? [table([header, separator(header.length), ...rows])] : []),
+    ...creations,
     ...ceiling,
     "",
     table([

@@ -4,6 +4,7 @@
  */
 
 import { join } from "node:path";
+import type { DbBridge } from "../local/bridge";
 import { type CpuUse, cpuSince, readCpu } from "./cpu";
 import { type Api, createJobs } from "./create-jobs";
 import {
@@ -13,10 +14,18 @@ import {
   type StatementCounter,
   type StatementSnapshot,
 } from "./database";
+import { type MemoryPeak, sampleMemory } from "./memory";
 import { startProfiler } from "./profile";
 import type { RecordingReceiver } from "./receiver";
 import { type RunningWorker, sleep } from "./stack";
-import { type DeliveryStats, latenessTimeline, summarizeDeliveries, type TimelineSlice } from "./stats";
+import {
+  type DeliveryStats,
+  latenessTimeline,
+  type Percentiles,
+  percentiles,
+  summarizeDeliveries,
+  type TimelineSlice,
+} from "./stats";
 
 /**
  * A job due this soon after its creation is fired by the API invocation itself (its after-response
@@ -41,23 +50,33 @@ export interface BenchContext {
   api: Api;
   receiver: RecordingReceiver;
   database: ScratchDatabase;
+  /** The bridge the Worker reaches the database through; it counts the server logins it makes. */
+  bridge: DbBridge;
   counter: StatementCounter;
   /** The Worker under test. */
   worker: RunningWorker;
   /** How jobs are created: jobs per request (1: one POST /jobs each) and requests in flight. */
-  creation: { batchSize: number; concurrency: number };
+  creation: CreationSettings;
   /** Where to save a CPU profile of each delivery scenario (none when unset). */
   profileDir?: string;
   /** Jobs per second creation is expected to reach (the slowest seen so far); sets how far ahead jobs are due. */
   creationRate: number;
 }
 
+/** Jobs per request (1: one POST /jobs each) and requests in flight. */
+export interface CreationSettings {
+  batchSize: number;
+  concurrency: number;
+}
+
 /** A burst of jobs due over `spreadMs`, evenly spaced. */
 export interface DeliveryScenario {
-  name: "a" | "b" | "c";
+  name: "a" | "b" | "c" | "create";
   description: string;
   jobs: number;
   spreadMs: number;
+  /** How this scenario creates its jobs, when not as the bench's options say. */
+  creation?: CreationSettings;
 }
 
 /** The delivery scenarios, by name. */
@@ -72,8 +91,10 @@ export interface StatementUse {
   statements: number;
   perJob: number;
   top: StatementCount[];
-  /** Database connections opened. */
+  /** Database connections opened (Postgres sessions started in the scratch database). */
   connections: number;
+  /** Logins the bridge made to Postgres on the Worker's behalf (each one a new server connection). */
+  serverLogins: number;
 }
 
 /** How a fired tick ended. */
@@ -93,6 +114,8 @@ export interface DeliveryResult {
     firstError?: string;
     seconds: number;
     rate: number;
+    /** Each creation request's round trip as the client saw it. */
+    latencyMs: Percentiles | null;
     cpu: CpuUse;
   };
   /** First due time minus the end of creation: above API_FIRES_WITHIN_MS, no job was fired by the API. */
@@ -106,6 +129,8 @@ export interface DeliveryResult {
   delivery: StatementUse & { cpu: CpuUse };
   /** Error lines the Worker (or wrangler, when it runs it) printed during the scenario. */
   workerErrors: string[];
+  /** The most memory the processes running Fliq held at once, from creation to the last delivery. */
+  peakMemory: MemoryPeak;
 }
 
 const WARM_UP_JOBS = 200;
@@ -114,13 +139,13 @@ const WARM_UP_JOBS = 200;
  * Creates a few jobs due in an hour (then deletes them) to warm the Worker up and measure how fast
  * the API creates jobs: the scenarios set their due times from that rate. Fails fast on a bad setup.
  */
-export async function measureCreationRate(ctx: BenchContext): Promise<number> {
+export async function measureCreationRate(ctx: BenchContext, creation = ctx.creation): Promise<number> {
   const dueAt = Date.now() + 3_600_000;
   const result = await createJobs(
     ctx.api,
     `${ctx.receiver.url}/warm-up`,
     Array<number>(WARM_UP_JOBS).fill(dueAt),
-    ctx.creation,
+    creation,
   );
   await emptyJobs(ctx.database.client);
   if (result.failures > 0) throw new Error(`creating warm-up jobs failed: ${result.firstError}`);
@@ -131,6 +156,7 @@ export async function measureCreationRate(ctx: BenchContext): Promise<number> {
 /** Creates the scenario's jobs through the API, fires one tick ahead of them, and measures their delivery. */
 export async function runDeliveryScenario(ctx: BenchContext, scenario: DeliveryScenario): Promise<DeliveryResult> {
   const log = (line: string) => console.log(`[bench ${scenario.name}] ${line}`);
+  const creation = scenario.creation ?? ctx.creation;
   await emptyJobs(ctx.database.client);
   ctx.receiver.clear();
 
@@ -143,12 +169,15 @@ export async function runDeliveryScenario(ctx: BenchContext, scenario: DeliveryS
   );
 
   log(
-    `creating ${scenario.jobs} jobs (${ctx.creation.batchSize} per request, ${ctx.creation.concurrency} requests in flight), first due ${new Date(firstDueAt).toISOString()}`,
+    `creating ${scenario.jobs} jobs (${creation.batchSize} per request, ${creation.concurrency} requests in flight), first due ${new Date(firstDueAt).toISOString()}`,
   );
+  const memory = sampleMemory(ctx.worker.group, ctx.database.name);
   await ctx.counter.reset();
+  const creationLogins = ctx.bridge.stats().serverLogins;
   const creationCpu = await readCpu(ctx.worker.group);
-  const created = await createJobs(ctx.api, `${ctx.receiver.url}/callback`, dueTimes, ctx.creation);
+  const created = await createJobs(ctx.api, `${ctx.receiver.url}/callback`, dueTimes, creation);
   const creationStatements = await ctx.counter.read();
+  const creationServerLogins = ctx.bridge.stats().serverLogins - creationLogins;
   const creationCpuUse = cpuSince(creationCpu, await readCpu(ctx.worker.group));
   const leadAfterCreationMs = firstDueAt - Date.now();
   ctx.creationRate = Math.min(ctx.creationRate, created.rate);
@@ -164,6 +193,7 @@ export async function runDeliveryScenario(ctx: BenchContext, scenario: DeliveryS
   await sleep(firstDueAt - TICK_LEAD_MS - Date.now());
   const logOffset = await ctx.worker.logSize();
   await ctx.counter.reset();
+  const deliveryLogins = ctx.bridge.stats().serverLogins;
   const deliveryCpu = await readCpu(ctx.worker.group);
   const tickAt = Date.now();
   log(`firing the tick ${((firstDueAt - tickAt) / 1000).toFixed(1)} s before the first due time`);
@@ -181,7 +211,9 @@ export async function runDeliveryScenario(ctx: BenchContext, scenario: DeliveryS
   }
   const tickOutcome = await tick;
   const deliveryStatements = await ctx.counter.read();
+  const deliveryServerLogins = ctx.bridge.stats().serverLogins - deliveryLogins;
   const deliveryCpuUse = cpuSince(deliveryCpu, await readCpu(ctx.worker.group));
+  const peakMemory = await memory.stop();
   const deliveries = summarizeDeliveries(created.ids, ctx.receiver.arrivals, firstDueAt);
 
   return {
@@ -193,16 +225,18 @@ export async function runDeliveryScenario(ctx: BenchContext, scenario: DeliveryS
       firstError: created.firstError,
       seconds: created.elapsedMs / 1000,
       rate: created.rate,
+      latencyMs: created.latenciesMs.length > 0 ? percentiles(created.latenciesMs) : null,
       cpu: creationCpuUse,
-      ...perJob(creationStatements, created.ids.length),
+      ...perJob(creationStatements, created.ids.length, creationServerLogins),
     },
     leadAfterCreationMs,
     tickLeadMs: firstDueAt - tickAt,
     tick: tickOutcome,
     deliveries,
     timeline: latenessTimeline(ctx.receiver.arrivals, firstDueAt, scenario.spreadMs),
-    delivery: { ...perJob(deliveryStatements, created.ids.length), cpu: deliveryCpuUse },
+    delivery: { ...perJob(deliveryStatements, created.ids.length, deliveryServerLogins), cpu: deliveryCpuUse },
     workerErrors: errorLines(await ctx.worker.logSince(logOffset)),
+    peakMemory,
   };
 }
 
@@ -274,12 +308,13 @@ export async function fireTick(scheduledUrl: string, scheduledTime: number, time
   }
 }
 
-function perJob(snapshot: StatementSnapshot, jobs: number): StatementUse {
+export function perJob(snapshot: StatementSnapshot, jobs: number, serverLogins: number): StatementUse {
   return {
     statements: snapshot.calls,
     perJob: jobs > 0 ? snapshot.calls / jobs : 0,
     top: snapshot.top,
     connections: snapshot.connections,
+    serverLogins,
   };
 }
 

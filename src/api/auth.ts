@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { hashesEqual, hashToken, isWellFormedToken, lookupPrefix, TOKEN_PREFIX } from "../auth/tokens";
 import type { Database } from "../db/client";
+import type { PresentedToken } from "../db/jobs";
 import { findLiveTokensByPrefix, touchApiToken } from "../db/projects";
 import { parseIpv6 } from "../jobs/callback-target";
 import { type Bindings, readSettings } from "../settings";
@@ -107,7 +108,7 @@ export async function countAuthFailure(
 }
 
 /** The answer to a failed authentication: the usual 401, or 429 with Retry-After once the client has failed too often. */
-async function authFailure(c: Context<AppEnv>): Promise<ApiError> {
+export async function authFailure(c: Context<AppEnv>): Promise<ApiError> {
   if (!(await countAuthFailure(c.env, c.req.raw))) return unauthorized();
   c.header("Retry-After", String(AUTH_FAILURE_PERIOD_SECONDS));
   return new ApiError(
@@ -117,18 +118,38 @@ async function authFailure(c: Context<AppEnv>): Promise<ApiError> {
   );
 }
 
+/** Before this instant, a token's last_used_at is stale and the request writes it again. */
+export function lastUsedStaleBefore(now: Date): Date {
+  return new Date(now.getTime() - LAST_USED_RESOLUTION_MS);
+}
+
 /**
- * Requires `Authorization: Bearer fliq_sk_…`. Every failure (missing, malformed, unknown,
- * revoked) answers the same 401, so the response tells an attacker nothing, until the client
- * address has failed too often (429 `too_many_auth_failures`). The token is looked up on every
- * request, so a revocation takes effect on the next one.
+ * The token the request presents, as stored (lookup prefix and hash), without looking it up.
+ * A missing or malformed one answers 401 at once. Sets `tokenHash`, which the rate limit keys on.
  */
-export const requireToken: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const found = await authenticateToken(c.var.db, bearerOf(c.req.header("authorization")) ?? "");
+export async function presentedToken(c: Context<AppEnv>): Promise<PresentedToken> {
+  const token = bearerOf(c.req.header("authorization")) ?? "";
+  if (!isWellFormedToken(token)) throw await authFailure(c);
+  const hash = await hashToken(token);
+  c.set("tokenHash", hash);
+  return { prefix: lookupPrefix(token), hash };
+}
+
+/**
+ * The request's caller, from its token looked up now. Every failure (missing, malformed,
+ * unknown, revoked) answers the same 401, so the response tells an attacker nothing, until the
+ * client address has failed too often (429 `too_many_auth_failures`). The token is looked up
+ * on every request, so a revocation takes effect on the next one.
+ */
+export async function requireCaller(c: Context<AppEnv>): Promise<Caller> {
+  const token = bearerOf(c.req.header("authorization")) ?? "";
+  const found = await authenticateToken(c.var.db, token);
   if (!found) throw await authFailure(c);
-  c.set("auth", { projectId: found.projectId, tokenId: found.tokenId, scopes: found.scopes });
+  c.set("tokenHash", await hashToken(token));
+  const caller = { projectId: found.projectId, tokenId: found.tokenId, scopes: found.scopes };
+  c.set("auth", caller);
   const { now } = c.var;
-  const staleBefore = new Date(now.getTime() - LAST_USED_RESOLUTION_MS);
+  const staleBefore = lastUsedStaleBefore(now);
   if (!found.lastUsedAt || found.lastUsedAt < staleBefore) {
     // After the response: bookkeeping never delays or fails the request it records.
     c.executionCtx.waitUntil(
@@ -137,6 +158,12 @@ export const requireToken: MiddlewareHandler<AppEnv> = async (c, next) => {
       }),
     );
   }
+  return caller;
+}
+
+/** Requires `Authorization: Bearer fliq_sk_…` naming a live token (see requireCaller). */
+export const requireToken: MiddlewareHandler<AppEnv> = async (c, next) => {
+  await requireCaller(c);
   await next();
 };
 
@@ -148,12 +175,17 @@ export function scopeFor(method: string): Scope {
   return method === "GET" || method === "HEAD" ? "read" : "write";
 }
 
-/** Whether scopes grant what is needed: `admin` grants anything, and `write` also grants `read`. */
-export function hasScope(scopes: string[], needed: Scope): boolean {
-  return scopes.includes("admin") || scopes.includes(needed) || (needed === "read" && scopes.includes("write"));
+/** The scopes that grant what is needed: `admin` grants anything, and `write` also grants `read`. */
+export function scopesGranting(needed: Scope): Scope[] {
+  return needed === "read" ? ["read", "write", "admin"] : [needed, "admin"];
 }
 
-const insufficientScope = (needed: Scope) =>
+/** Whether scopes grant what is needed (see scopesGranting). */
+export function hasScope(scopes: string[], needed: Scope): boolean {
+  return scopesGranting(needed).some((scope) => scopes.includes(scope));
+}
+
+export const insufficientScope = (needed: Scope) =>
   new ApiError(403, "insufficient_scope", `This token lacks the "${needed}" scope this request needs.`);
 
 /**
@@ -161,10 +193,14 @@ const insufficientScope = (needed: Scope) =>
  * itself was valid).
  */
 export const requireScope: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const needed = scopeFor(c.req.method);
-  if (!hasScope(c.var.auth.scopes, needed)) throw insufficientScope(needed);
+  assertScope(c, scopeFor(c.req.method));
   await next();
 };
+
+/** Throws 403 unless the caller's token grants what is needed. */
+export function assertScope(c: Context<AppEnv>, needed: Scope): void {
+  if (!hasScope(c.var.auth.scopes, needed)) throw insufficientScope(needed);
+}
 
 /** Requires the `admin` scope, whatever the method (token management). */
 export const requireAdminScope: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -184,6 +220,7 @@ export const requireAdminToken: MiddlewareHandler<AppEnv> = async (c, next) => {
   const [givenHash, expectedHash] = await Promise.all([hashToken(given), hashToken(adminToken)]);
   if (!hashesEqual(givenHash, expectedHash)) throw await authFailure(c);
   c.set("auth", { projectId: "", tokenId: "admin", scopes: ["admin"] });
+  c.set("tokenHash", givenHash);
   await next();
 };
 
@@ -194,20 +231,41 @@ export const RATE_LIMIT_PERIOD_SECONDS = 60;
  * Limits requests per token with the Workers Rate Limiting binding: over the limit answers
  * 429 `rate_limited` with Retry-After. Without the binding nothing is limited. The binding
  * counts per Cloudflare location and is eventually consistent: a limit against abuse, not an
- * exact quota.
+ * exact quota. Runs after the token is checked, so a failing token answers 401.
  */
 export const rateLimitPerToken: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const limiter = c.env.RATE_LIMITER;
-  if (limiter) {
-    const { success } = await limiter.limit({ key: `token:${c.var.auth.tokenId}` });
-    if (!success) {
-      c.header("Retry-After", String(RATE_LIMIT_PERIOD_SECONDS));
-      throw new ApiError(
-        429,
-        "rate_limited",
-        `Too many requests with this token; try again in ${RATE_LIMIT_PERIOD_SECONDS} seconds.`,
-      );
-    }
-  }
+  if (!(await withinRateLimit(c))) throw rateLimited(c);
   await next();
 };
+
+/**
+ * The rate limit for a request whose token is checked later, inside its own statement (job
+ * creation): over the limit, the token is looked up first, so a failing one still answers 401
+ * and a live one 429, as everywhere else.
+ */
+export async function rateLimitBeforeLookup(c: Context<AppEnv>): Promise<void> {
+  if (await withinRateLimit(c)) return;
+  await requireCaller(c);
+  throw rateLimited(c);
+}
+
+/**
+ * Counts the request against its token's limit; false once the token has spent it. Keyed on the
+ * token's hash (set by whatever read the token), which is known before the token is looked up
+ * and, unlike its prefix, cannot be named without the token itself.
+ */
+async function withinRateLimit(c: Context<AppEnv>): Promise<boolean> {
+  const limiter = c.env.RATE_LIMITER;
+  if (!limiter) return true;
+  const { success } = await limiter.limit({ key: `token:${c.var.tokenHash}` });
+  return success;
+}
+
+function rateLimited(c: Context<AppEnv>): ApiError {
+  c.header("Retry-After", String(RATE_LIMIT_PERIOD_SECONDS));
+  return new ApiError(
+    429,
+    "rate_limited",
+    `Too many requests with this token; try again in ${RATE_LIMIT_PERIOD_SECONDS} seconds.`,
+  );
+}

@@ -14,6 +14,8 @@ export interface AppEnv {
   Variables: {
     db: Database;
     auth: Caller;
+    /** SHA-256 of the presented token, set once it is read: what the rate limit counts per token. */
+    tokenHash: string;
     now: Date;
   };
 }

@@ -2,20 +2,29 @@ import { type Context, Hono } from "hono";
 import {
   BULK_LIMIT,
   cancelJobs,
-  countScheduledJobs,
-  insertJobOnce,
-  insertJobs,
+  createJobsAsCaller,
   type JobChanges,
   type JobFilter,
+  type JobToCreate,
   listAttempts,
-  type NewJob,
+  type PresentedToken,
   replayJobs,
 } from "../db/jobs";
 import type { JobRow } from "../db/schema";
 import { keepRedactedValues } from "../jobs/redaction";
 import { readSettings } from "../settings";
+import {
+  assertScope,
+  authFailure,
+  insufficientScope,
+  lastUsedStaleBefore,
+  presentedToken,
+  rateLimitBeforeLookup,
+  requireCaller,
+  scopesGranting,
+} from "./auth";
 import type { AppEnv } from "./context";
-import { ApiError } from "./errors";
+import { ApiError, unauthorized } from "./errors";
 import {
   assertJobRules,
   cancelCallersJob,
@@ -43,19 +52,20 @@ import {
 } from "./job-schemas";
 import { parseJsonBody, parseOrThrow } from "./validation";
 
-/** The jobs API, mounted at /jobs behind requireToken. */
+/**
+ * The jobs API, mounted at /jobs behind requireToken; creating jobs (createJob, createJobBatch)
+ * is routed ahead of it, since it checks the token inside its own statement.
+ */
 export const jobsApi = new Hono<AppEnv>();
 
 /** The row for a validated create request, checked against the cross-field rules. */
-function newJobFrom(c: Context<AppEnv>, request: CreateJobRequest, prefix = ""): NewJob {
+function newJobFrom(c: Context<AppEnv>, request: CreateJobRequest, prefix = ""): JobToCreate {
   const { now } = c.var;
-  const { projectId } = c.var.auth;
   const scheduledAt = request.scheduled_at
     ? new Date(request.scheduled_at)
     : new Date(now.getTime() + (request.delay ?? 0));
   const job = {
     id: crypto.randomUUID(),
-    projectId,
     url: request.url,
     httpMethod: request.http_method,
     headers: request.headers,
@@ -74,23 +84,6 @@ function newJobFrom(c: Context<AppEnv>, request: CreateJobRequest, prefix = ""):
   return job;
 }
 
-/**
- * Refuses new jobs that would take the project past its cap on waiting jobs. A soft cap:
- * the count and the insert are separate statements, so creates racing each other may each
- * pass and together overshoot it by at most what they insert.
- */
-async function assertRoomFor(c: Context<AppEnv>, count: number): Promise<void> {
-  const cap = readSettings(c.env).maxScheduledJobsPerProject;
-  const waiting = await countScheduledJobs(c.var.db, c.var.auth.projectId, cap);
-  if (waiting + count > cap) {
-    throw new ApiError(
-      429,
-      "scheduled_jobs_limit",
-      `A project may have at most ${cap} scheduled jobs waiting; it has ${waiting}. Cancel some, or wait for them to fire.`,
-    );
-  }
-}
-
 /** A stable digest of a create request: the same request under the same key is a repeat. */
 export async function fingerprintOf(request: object): Promise<string> {
   const canonical = JSON.stringify(request, (_key, value) =>
@@ -102,60 +95,122 @@ export async function fingerprintOf(request: object): Promise<string> {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-jobsApi.post("/", async (c) => {
-  const request = await parseJsonBody(c, createJobRequest);
-  const { now, db } = c.var;
-  const key = parseOrThrow(idempotencyKeyHeader, c.req.header("idempotency-key"));
-  const job = newJobFrom(c, request);
-  await assertRoomFor(c, 1);
-  const claim = claimIfDueSoon(job.runAt, job.timeoutMs, now);
-  const row: NewJob = { ...job, claimedBy: claim?.claimant ?? null, lockedUntil: claim?.lockedUntil ?? null };
-  if (key === undefined) {
-    const [created] = await insertJobs(db, [row]);
-    if (claim) deliverFromHere(c, claim.claimant, [{ job: created, claim }]);
-    c.header("ETag", etagOf(created));
-    return c.json(toJobJson(created), 201);
+/**
+ * Reads and checks a create request before its token is looked up (the lookup is part of the
+ * insert). A request refused here looks its token up first, so the answer is the same as on
+ * every other route: 401 for a failing token, 403 for a missing scope, then the request's error.
+ */
+async function checkedBeforeLookup<T>(c: Context<AppEnv>, check: () => Promise<T>): Promise<T> {
+  try {
+    return await check();
+  } catch (error) {
+    if (error instanceof ApiError) {
+      await requireCaller(c);
+      assertScope(c, "write");
+    }
+    throw error;
   }
-  const fingerprint = await fingerprintOf(request);
-  const result = await insertJobOnce(db, { ...row, idempotencyKey: key, idempotencyFingerprint: fingerprint });
-  if (!result.created && result.job.idempotencyFingerprint !== fingerprint) {
+}
+
+/**
+ * Creates jobs as the request's token in one statement (createJobsAsCaller) and answers its
+ * refusals: 401 for a failing token, 403 without the `write` scope, 429 over the project's cap.
+ */
+async function createAsCaller(c: Context<AppEnv>, token: PresentedToken, rows: JobToCreate[]) {
+  const { now, db } = c.var;
+  const cap = readSettings(c.env).maxScheduledJobsPerProject;
+  const outcome = await createJobsAsCaller(db, token, rows, {
+    grantingScopes: scopesGranting("write"),
+    cap,
+    now,
+    staleBefore: lastUsedStaleBefore(now),
+  });
+  if (outcome.kind === "unknown_token") throw await authFailure(c);
+  c.set("auth", outcome.caller);
+  if (outcome.kind === "insufficient_scope") throw insufficientScope("write");
+  if (outcome.kind === "over_cap") {
     throw new ApiError(
-      409,
-      "idempotency_key_reused",
-      "This Idempotency-Key was used for a different request; use a new key for a new job.",
+      429,
+      "scheduled_jobs_limit",
+      `A project may have at most ${cap} scheduled jobs waiting; it has ${outcome.waiting}. Cancel some, or wait for them to fire.`,
     );
   }
-  if (result.created && claim) deliverFromHere(c, claim.claimant, [{ job: result.job, claim }]);
-  c.header("ETag", etagOf(result.job));
-  return c.json(toJobJson(result.job), result.created ? 201 : 200);
-});
+  return outcome;
+}
 
-jobsApi.post("/batch", async (c) => {
-  const { jobs: requests } = await parseJsonBody(c, createJobsRequest);
-  const { now, db } = c.var;
+/**
+ * `POST /jobs`. The token is checked, the project's cap enforced and the job inserted in one
+ * statement, so a create is one round trip to the database.
+ */
+export async function createJob(c: Context<AppEnv>) {
+  const token = await presentedToken(c);
+  await rateLimitBeforeLookup(c);
+  const { now } = c.var;
+  const { row, claim } = await checkedBeforeLookup(c, async () => {
+    const request = await parseJsonBody(c, createJobRequest);
+    const key = parseOrThrow(idempotencyKeyHeader, c.req.header("idempotency-key"));
+    const job = newJobFrom(c, request);
+    const claim = claimIfDueSoon(job.runAt, job.timeoutMs, now);
+    const fingerprint = key === undefined ? null : await fingerprintOf(request);
+    const row: JobToCreate = {
+      ...job,
+      claimedBy: claim?.claimant ?? null,
+      lockedUntil: claim?.lockedUntil ?? null,
+      idempotencyKey: key ?? null,
+      idempotencyFingerprint: fingerprint,
+    };
+    return { row, claim };
+  });
+  const outcome = await createAsCaller(c, token, [row]);
+  if (outcome.kind === "repeat") {
+    if (outcome.job.idempotencyFingerprint !== row.idempotencyFingerprint) {
+      throw new ApiError(
+        409,
+        "idempotency_key_reused",
+        "This Idempotency-Key was used for a different request; use a new key for a new job.",
+      );
+    }
+    c.header("ETag", etagOf(outcome.job));
+    return c.json(toJobJson(outcome.job), 200);
+  }
+  const [created] = outcome.jobs;
+  if (claim) deliverFromHere(c, claim.claimant, [{ job: created, claim }]);
+  c.header("ETag", etagOf(created));
+  return c.json(toJobJson(created), 201);
+}
+
+/** `POST /jobs/batch`: up to 1,000 jobs in one statement, with the token's checks in it (see createJob). */
+export async function createJobBatch(c: Context<AppEnv>) {
+  const token = await presentedToken(c);
+  await rateLimitBeforeLookup(c);
+  const { now } = c.var;
   // One claimant for the whole batch: the jobs due soon are fired together from here.
   const claimant = crypto.randomUUID();
-  const rows = requests.map((request, index) => {
-    const job = newJobFrom(c, request, `jobs.${index}.`);
-    const claim = claimIfDueSoon(job.runAt, job.timeoutMs, now, claimant);
-    return { row: { ...job, claimedBy: claim?.claimant ?? null, lockedUntil: claim?.lockedUntil ?? null }, claim };
+  const rows = await checkedBeforeLookup(c, async () => {
+    const { jobs: requests } = await parseJsonBody(c, createJobsRequest);
+    return requests.map((request, index) => {
+      const job = newJobFrom(c, request, `jobs.${index}.`);
+      const claim = claimIfDueSoon(job.runAt, job.timeoutMs, now, claimant);
+      return { row: { ...job, claimedBy: claim?.claimant ?? null, lockedUntil: claim?.lockedUntil ?? null }, claim };
+    });
   });
-  await assertRoomFor(c, rows.length);
-  const created = await insertJobs(
-    db,
+  const outcome = await createAsCaller(
+    c,
+    token,
     rows.map(({ row }) => row),
   );
+  if (outcome.kind !== "created") throw new Error("a batch without idempotency keys cannot repeat a job");
   const claims = new Map(rows.map(({ row, claim }) => [row.id, claim]));
   deliverFromHere(
     c,
     claimant,
-    created.flatMap((job) => {
+    outcome.jobs.flatMap((job) => {
       const claim = claims.get(job.id);
       return claim ? [{ job, claim }] : [];
     }),
   );
-  return c.json({ jobs: created.map(toJobJson) }, 201);
-});
+  return c.json({ jobs: outcome.jobs.map(toJobJson) }, 201);
+}
 
 jobsApi.get("/", async (c) => {
   const query = parseOrThrow(listJobsQuery, {

@@ -40,10 +40,16 @@ export async function connectNow(db: Database): Promise<void> {
   await db.execute(sql`SELECT 1`);
 }
 
+/**
+ * Reaches a local Postgres through the bridge (scripts/local/bridge.ts), which stands in for
+ * Neon's proxy and pooler: the password goes in clear with the startup message and the first
+ * query in one flight (`pipelineConnect: "password"`, as against Neon, so the Worker computes
+ * no SCRAM), inside a plain WebSocket on loopback where production has TLS.
+ */
 function useLocalProxy(proxy: string): void {
   const base = proxy.replace(/\/?$/, "/");
   neonConfig.wsProxy = (host, port) => `${base.replace(/^wss?:\/\//, "")}?address=${host}:${port}`;
   neonConfig.useSecureWebSocket = false;
   neonConfig.pipelineTLS = false;
-  neonConfig.pipelineConnect = false;
+  neonConfig.pipelineConnect = "password";
 }

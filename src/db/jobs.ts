@@ -2,7 +2,7 @@
  * Every SQL statement on jobs and job_attempts. Each states what it guarantees when
  * several ticks and API requests run it at once. `now` always comes from the caller.
  */
-import { and, asc, desc, eq, gt, gte, inArray, lt, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, gt, gte, inArray, lt, type SQL, sql } from "drizzle-orm";
 import { type HttpMethod, JOB_LIMITS } from "../jobs/limits";
 import { type AttemptOutcome, type JobStatus, MAX_LOST_ATTEMPTS } from "../jobs/states";
 import type { Database } from "./client";
@@ -23,39 +23,141 @@ export async function insertJobs(db: Database, batch: NewJob[]): Promise<JobRow[
   return db.insert(jobs).values(batch.map(scheduledRow)).returning();
 }
 
-/**
- * Inserts a job unless its project already has one with the same idempotency key; then that
- * job is returned instead, with `created: false`. Concurrency: the unique index on
- * (project_id, idempotency_key) serializes concurrent repeats; exactly one inserts, and
- * every other waits for it and then reads its row.
- */
-export async function insertJobOnce(db: Database, job: NewJob): Promise<{ job: JobRow; created: boolean }> {
-  const [inserted] = await db
-    .insert(jobs)
-    .values(scheduledRow(job))
-    .onConflictDoNothing({ target: [jobs.projectId, jobs.idempotencyKey], where: sql`idempotency_key IS NOT NULL` })
-    .returning();
-  if (inserted) return { job: inserted, created: true };
-  const key = job.idempotencyKey;
-  if (!key) throw new Error("a job without an idempotency key cannot conflict");
-  const [existing] = await db
-    .select()
-    .from(jobs)
-    .where(and(eq(jobs.projectId, job.projectId), eq(jobs.idempotencyKey, key)));
-  return { job: existing, created: false };
+/** A job as the API creates it: the project is the token's, and the statement fills it in. */
+export type JobToCreate = Omit<NewJob, "projectId" | "scheduleId" | "occurrenceAt">;
+
+/** The token a request presents, as stored: its clear lookup prefix and the SHA-256 of the whole. */
+export interface PresentedToken {
+  prefix: string;
+  hash: string;
+}
+
+/** What createJobsAsCaller found and did; `kind` tells the cases apart. */
+export type CallerCreation =
+  | { kind: "unknown_token" }
+  | { kind: "insufficient_scope"; caller: CallerRow }
+  | { kind: "over_cap"; caller: CallerRow; waiting: number }
+  | { kind: "created"; caller: CallerRow; jobs: JobRow[] }
+  | { kind: "repeat"; caller: CallerRow; job: JobRow };
+
+/** The token's row, as the request's caller. */
+export interface CallerRow {
+  projectId: string;
+  tokenId: string;
+  scopes: string[];
 }
 
 /**
- * How many of a project's jobs are waiting (`scheduled`), counting at most `atMost` rows, so
- * the check costs the same however full the project is. Read-only; concurrent creates are not
- * serialized against it (the cap it serves is a soft one).
+ * Creates jobs for the bearer of a token in ONE statement (one round trip, one snapshot): it
+ * finds the token, records its use, checks its scopes and the project's cap on waiting jobs,
+ * and inserts the jobs, or says which check refused them. Guards, all inside the statement:
+ * - the token must match prefix and hash and be unrevoked (`revoked_at IS NULL`), read in this
+ *   statement's snapshot, so a revocation committed before it takes effect on this request;
+ * - it must hold one of `grantingScopes`; otherwise nothing is inserted;
+ * - the project's waiting jobs (counted up to `cap`) plus these must not exceed `cap`: a soft
+ *   cap, as before, since concurrent creates do not see each other's rows and together may
+ *   overshoot it by what they insert;
+ * - with an idempotency key, the unique index on (project_id, idempotency_key) lets exactly
+ *   one of concurrent repeats insert (ON CONFLICT DO NOTHING), and the statement returns the
+ *   row already there. A repeat whose original commits while this statement runs is not in its
+ *   snapshot: then a second statement reads it.
+ * - last_used_at is written only when older than `staleBefore` (one write a minute per token),
+ *   whatever the outcome, as any authenticated request does.
+ * All jobs are inserted, or none.
  */
-export async function countScheduledJobs(db: Database, projectId: string, atMost: number): Promise<number> {
-  const result = await db.execute<{ count: number }>(sql`
-    SELECT count(*)::int AS count FROM (
-      SELECT 1 FROM jobs WHERE project_id = ${projectId} AND status = 'scheduled' LIMIT ${atMost}
-    ) waiting`);
-  return Number(result.rows[0].count);
+export async function createJobsAsCaller(
+  db: Database,
+  token: PresentedToken,
+  batch: JobToCreate[],
+  options: { grantingScopes: readonly string[]; cap: number; now: Date; staleBefore: Date },
+): Promise<CallerCreation> {
+  const column = <K extends keyof JobToCreate>(key: K, map: (value: JobToCreate[K]) => unknown = (v) => v ?? null) =>
+    sql.param(batch.map((job) => map(job[key])));
+  const iso = (value: Date | undefined | null) => value?.toISOString() ?? null;
+  const key = batch.length === 1 ? (batch[0].idempotencyKey ?? null) : null;
+  const result = await db.execute<CallerCreationRow>(sql`
+    WITH caller AS (
+      SELECT id, project_id, scopes FROM api_tokens
+      WHERE prefix = ${token.prefix} AND token_hash = ${token.hash} AND revoked_at IS NULL
+    ), touched AS (
+      UPDATE api_tokens SET last_used_at = ${options.now.toISOString()}::timestamptz
+      WHERE id = (SELECT id FROM caller)
+        AND (last_used_at IS NULL OR last_used_at < ${options.staleBefore.toISOString()}::timestamptz)
+    ), permitted AS (
+      SELECT project_id FROM caller WHERE scopes && ${sql.param([...options.grantingScopes])}::text[]
+    ), waiting AS (
+      SELECT count(*)::int AS count FROM (
+        SELECT 1 FROM jobs
+        WHERE project_id = (SELECT project_id FROM permitted) AND status = 'scheduled'
+        LIMIT ${options.cap}
+      ) w
+    ), inserted AS (
+      INSERT INTO jobs (id, project_id, url, http_method, headers, body, labels, failure_url, scheduled_at, run_at,
+                        max_retries, timeout_ms, backoff_initial_ms, backoff_max_ms, created_at, updated_at,
+                        claimed_by, locked_until, idempotency_key, idempotency_fingerprint, status, attempt)
+      SELECT v.id, permitted.project_id, v.url, v.http_method, v.headers, v.body, v.labels, v.failure_url,
+             v.scheduled_at, v.run_at, v.max_retries, v.timeout_ms, v.backoff_initial_ms, v.backoff_max_ms,
+             v.created_at, v.created_at, v.claimed_by, v.locked_until, v.idempotency_key, v.idempotency_fingerprint,
+             'scheduled', 0
+      FROM permitted, waiting, unnest(
+        ${column("id")}::uuid[], ${column("url")}::text[], ${column("httpMethod")}::text[],
+        ${column("headers")}::jsonb[], ${column("body")}::text[], ${column("labels", (v) => v ?? {})}::jsonb[],
+        ${column("failureUrl")}::text[], ${column("scheduledAt", iso)}::timestamptz[],
+        ${column("runAt", iso)}::timestamptz[], ${column("maxRetries")}::int[], ${column("timeoutMs")}::int[],
+        ${column("backoffInitialMs", (v) => v ?? 10_000)}::int[], ${column("backoffMaxMs", (v) => v ?? 3_600_000)}::int[],
+        ${column("createdAt", iso)}::timestamptz[], ${column("claimedBy")}::uuid[],
+        ${column("lockedUntil", iso)}::timestamptz[], ${column("idempotencyKey")}::text[],
+        ${column("idempotencyFingerprint")}::text[]
+      ) AS v(id, url, http_method, headers, body, labels, failure_url, scheduled_at, run_at, max_retries, timeout_ms,
+             backoff_initial_ms, backoff_max_ms, created_at, claimed_by, locked_until, idempotency_key,
+             idempotency_fingerprint)
+      WHERE waiting.count + ${batch.length} <= ${options.cap}
+      ON CONFLICT (project_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+      RETURNING jobs.*
+    )
+    SELECT caller.id AS token_id, caller.project_id, caller.scopes,
+           EXISTS (SELECT 1 FROM permitted) AS permitted,
+           (SELECT count FROM waiting) AS waiting,
+           (SELECT json_agg(inserted) FROM inserted) AS inserted,
+           (SELECT to_json(repeated) FROM jobs AS repeated
+            WHERE repeated.project_id = (SELECT project_id FROM permitted) AND repeated.idempotency_key = ${key}) AS repeated
+    FROM (VALUES (1)) AS one (x) LEFT JOIN caller ON true`);
+  const [row] = result.rows;
+  if (!row.token_id || !row.project_id) return { kind: "unknown_token" };
+  const caller = { projectId: row.project_id, tokenId: row.token_id, scopes: row.scopes ?? [] };
+  if (!row.permitted) return { kind: "insufficient_scope", caller };
+  if (row.waiting + batch.length > options.cap) return { kind: "over_cap", caller, waiting: row.waiting };
+  const inserted = (row.inserted ?? []).map(jobFromJson);
+  if (inserted.length > 0 || key === null) return { kind: "created", caller, jobs: inserted };
+  if (row.repeated) return { kind: "repeat", caller, job: jobFromJson(row.repeated) };
+  // The original committed while this statement ran, after its snapshot was taken: read it now.
+  const [existing] = await db
+    .select()
+    .from(jobs)
+    .where(and(eq(jobs.projectId, caller.projectId), eq(jobs.idempotencyKey, key)));
+  return { kind: "repeat", caller, job: existing };
+}
+
+interface CallerCreationRow extends Record<string, unknown> {
+  token_id: string | null;
+  project_id: string | null;
+  scopes: string[] | null;
+  permitted: boolean;
+  waiting: number;
+  inserted: Array<Record<string, unknown>> | null;
+  repeated: Record<string, unknown> | null;
+}
+
+const JOB_COLUMNS = Object.entries(getTableColumns(jobs));
+
+/** A jobs row from its JSON (`to_json(row)`), mapped as drizzle maps a selected row. */
+function jobFromJson(json: Record<string, unknown>): JobRow {
+  return Object.fromEntries(
+    JOB_COLUMNS.map(([key, column]) => {
+      const value = json[column.name];
+      return [key, value === null || value === undefined ? null : column.mapFromDriverValue(value)];
+    }),
+  ) as JobRow;
 }
 
 /** A project's job by id; another project's id finds nothing. */
@@ -268,7 +370,10 @@ export interface StartOptions {
  * Moves claimed jobs to `running` and starts their next attempt, returning the current
  * request (edits made after the claim are honoured) and the project's live signing secrets.
  * Guard: `status = 'scheduled' AND claimed_by = claimant`, so a job canceled, edited
- * (which drops the claim) or taken over after its lease lapsed is not started.
+ * (which drops the claim) or taken over after its lease lapsed is not started. Idempotent for
+ * its claimant: a job this claimant already started (`running`, still claimed by it) is returned
+ * as it stands, so a start whose answer was lost (the connection dropped as it committed) is
+ * simply run again. Its claimant never asks for a job it has in flight.
  */
 export async function startClaimedJobs(db: Database, options: StartOptions): Promise<StartedJob[]> {
   if (options.ids.length === 0) return [];
@@ -288,8 +393,16 @@ export async function startClaimedJobs(db: Database, options: StartOptions): Pro
         AND run_at <= ${options.dueBy.toISOString()}::timestamptz
       RETURNING id, project_id, url, http_method, headers, body, webhook_id, attempt, lost_attempts, timeout_ms,
                 max_retries, backoff_initial_ms, backoff_max_ms, scheduled_at, run_at, created_at
+    ), resumed AS (
+      SELECT id, project_id, url, http_method, headers, body, webhook_id, attempt, lost_attempts, timeout_ms,
+             max_retries, backoff_initial_ms, backoff_max_ms, scheduled_at, run_at, created_at
+      FROM jobs
+      WHERE id = ANY(${toUuidArray(options.ids)})
+        AND status = 'running'
+        AND claimed_by = ${options.claimant}
     ), numbered AS (
-      SELECT started.*, row_number() OVER (PARTITION BY project_id) AS nth FROM started
+      SELECT s.*, row_number() OVER (PARTITION BY project_id) AS nth
+      FROM (SELECT * FROM started UNION ALL SELECT * FROM resumed) s
     )
     SELECT id, project_id, url, http_method, headers, body, webhook_id, attempt, lost_attempts, timeout_ms,
            max_retries, backoff_initial_ms, backoff_max_ms,
