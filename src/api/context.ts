@@ -15,5 +15,10 @@ export interface AppEnv {
     db: Database;
     auth: Caller;
     now: Date;
+    /**
+     * Runs `task` after the response, on this request's database connection, which stays open
+     * until the task settles (see database-per-request). The task must catch its own errors.
+     */
+    afterResponse: (task: Promise<unknown>) => void;
   };
 }

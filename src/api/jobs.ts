@@ -26,6 +26,7 @@ import {
   replayCallersJob,
   requireJob,
   runCallersJobNow,
+  wakeOwnerIfDueSoon,
 } from "./job-actions";
 import {
   attemptsQuery,
@@ -113,6 +114,7 @@ jobsApi.post("/", async (c) => {
   if (key === undefined) {
     const [created] = await insertJobs(db, [row]);
     if (claim) deliverFromHere(c, claim.claimant, [{ job: created, claim }]);
+    else wakeOwnerIfDueSoon(c, [created]);
     c.header("ETag", etagOf(created));
     return c.json(toJobJson(created), 201);
   }
@@ -126,6 +128,7 @@ jobsApi.post("/", async (c) => {
     );
   }
   if (result.created && claim) deliverFromHere(c, claim.claimant, [{ job: result.job, claim }]);
+  else if (result.created) wakeOwnerIfDueSoon(c, [result.job]);
   c.header("ETag", etagOf(result.job));
   return c.json(toJobJson(result.job), result.created ? 201 : 200);
 });
@@ -154,6 +157,7 @@ jobsApi.post("/batch", async (c) => {
       return claim ? [{ job, claim }] : [];
     }),
   );
+  wakeOwnerIfDueSoon(c, created);
   return c.json({ jobs: created.map(toJobJson) }, 201);
 });
 

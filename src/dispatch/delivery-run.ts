@@ -9,12 +9,12 @@
  * failed write leaves them `running` until the rescuer retries them (at-least-once).
  */
 import type { Database } from "../db/client";
+import { handOverClaims, wakeWindowOwners } from "../db/handover";
 import {
   type ClaimedJob,
   claimWindow,
   type FinishedAttempt,
   finishAttempts,
-  releaseClaims,
   type StartedJob,
   startClaimedJobs,
 } from "../db/jobs";
@@ -101,6 +101,7 @@ export class DeliveryRun {
   private readonly queue = new FireQueue<ReadyCallback>(CALLBACK_CONCURRENCY, (ready) => this.fire(ready));
   private readonly random: () => number;
   private wake: () => void = () => {};
+  private pollRequested = false;
   private readonly report: DeliveryReport = { started: 0, delivered: 0, recorded: 0, released: 0, peakConcurrency: 0 };
 
   constructor(private readonly options: DeliveryRunOptions) {
@@ -114,6 +115,12 @@ export class DeliveryRun {
     this.wake();
   }
 
+  /** Looks for jobs due in the window at once, not at the next poll: another path handed some over. */
+  pollNow(): void {
+    this.pollRequested = true;
+    this.wake();
+  }
+
   /** Runs until every planned job is delivered and recorded (and, when polling, the window has passed). */
   async run(): Promise<DeliveryReport> {
     const { windowEnd, pollWindow } = this.options;
@@ -124,7 +131,8 @@ export class DeliveryRun {
       const due = this.takeDue(now + TIMING.startLeadMs + TIMING.startBatchMs);
       if (due.length > 0) await this.start(due);
       if (this.shouldFlush(now)) await this.flush();
-      if (pollWindow && windowOpen && now >= nextPollAt) {
+      if (pollWindow && windowOpen && (now >= nextPollAt || this.pollRequested)) {
+        this.pollRequested = false;
         await this.poll(new Date(now));
         nextPollAt = now + TIMING.pollIntervalMs;
       }
@@ -150,7 +158,7 @@ export class DeliveryRun {
     const overBudget = due.slice(granted).map((job) => job.id);
     if (overBudget.length > 0) {
       this.report.released += overBudget.length;
-      await this.releaseQuietly(() => releaseClaims(db, claimant, overBudget));
+      await this.handOver(overBudget, "subrequest_budget");
     }
     const ids = due.slice(0, granted).map((job) => job.id);
     if (ids.length === 0) return;
@@ -166,9 +174,15 @@ export class DeliveryRun {
         now,
       });
     } catch (error) {
-      // The jobs stay claimed and scheduled; when the claim lapses another run takes them.
+      // Not started: give them to the window's owner now rather than let the claim lapse.
       console.error("starting jobs failed", error);
+      await this.handOver(ids, "start_failed");
       return;
+    }
+    if (started.length < ids.length) {
+      // Canceled, rescheduled or taken over since the claim: whoever changed it owns it now.
+      const startedIds = new Set(started.map((job) => job.id));
+      logHandOver({ reason: "claim_lost", claimant, jobs: ids.filter((id) => !startedIds.has(id)), released: 0 });
     }
     this.report.started += started.length;
     this.unfinished += started.length;
@@ -253,6 +267,7 @@ export class DeliveryRun {
     try {
       const written = new Set(await finishAttempts(this.options.db, batch));
       this.report.recorded += written.size;
+      if (!this.options.pollWindow) await this.handOverRetries(batch, written);
       // Retries this run keeps are planned only once their write has landed.
       this.add(
         batch
@@ -283,12 +298,36 @@ export class DeliveryRun {
     }
   }
 
-  private async releaseQuietly(statement: () => Promise<void>): Promise<void> {
+  /**
+   * Gives claimed jobs this run will not fire back at once, and wakes the window's owner to
+   * take them over, with one log line saying why. If the database cannot be reached, the
+   * claims lapse at their lease end instead, and the owner's next poll takes them.
+   */
+  private async handOver(ids: string[], reason: HandOverReason): Promise<void> {
+    const { db, claimant } = this.options;
+    let released = 0;
     try {
-      await statement();
+      released = (await handOverClaims(db, claimant, ids)).length;
     } catch (error) {
-      // Releasing is an optimisation: an unreleased claim lapses on its own.
-      console.error("releasing claims failed", error);
+      console.error("handing claims over failed; they lapse at their lease end", error);
+    }
+    logHandOver({ reason, claimant, jobs: ids, released });
+  }
+
+  /**
+   * A run that does not own a window (the API's, a shard's) keeps only the retries due inside
+   * its own window; the others were just released, and the window's owner is woken for them,
+   * as its next poll may come after they are due.
+   */
+  private async handOverRetries(batch: FinishedAttempt[], written: Set<string>): Promise<void> {
+    const released = batch.filter((a) => a.status === "scheduled" && !a.reclaim && written.has(a.jobId));
+    if (released.length === 0) return;
+    const jobs = released.map((attempt) => attempt.jobId);
+    logHandOver({ reason: "retry_beyond_window", claimant: this.options.claimant, jobs, released: jobs.length });
+    try {
+      await wakeWindowOwners(this.options.db);
+    } catch (error) {
+      console.error("waking the window's owner failed; its next poll takes the retries", error);
     }
   }
 
@@ -312,6 +351,14 @@ export class DeliveryRun {
     });
     this.wake = () => {};
   }
+}
+
+/** Why a run gave up jobs it had claimed. */
+type HandOverReason = "subrequest_budget" | "start_failed" | "claim_lost" | "retry_beyond_window";
+
+/** One structured line per hand-over, so a job never leaves a path silently. */
+function logHandOver(entry: { reason: HandOverReason; claimant: string; jobs: string[]; released: number }): void {
+  console.warn(JSON.stringify({ event: "fliq.handover", ...entry }));
 }
 
 function sleep(ms: number): Promise<void> {

@@ -5,6 +5,7 @@
  * second, polling for jobs created or rescheduled into the window while it runs.
  */
 import { connectNow, type Database } from "../db/client";
+import { listenForHandOvers } from "../db/handover";
 import { type ClaimedJob, claimWindow, pruneHistory, releaseClaims, rescueExpiredLeases } from "../db/jobs";
 import type { Outbound } from "./deliver";
 import { type DeliveryReport, DeliveryRun, TIMING } from "./delivery-run";
@@ -63,6 +64,17 @@ export async function runTick(deps: TickDependencies): Promise<TickReport> {
     maxShards: limits.maxShards,
   };
 
+  // Jobs another path hands over (see db/handover) are looked for at once, not at the next poll;
+  // listening starts before the window is claimed, so none handed over meanwhile is missed.
+  let handedOver = false;
+  let onHandOver = () => {
+    handedOver = true;
+  };
+  const stopListening = await listenForHandOvers(db, () => onHandOver()).catch((error: unknown) => {
+    console.error("listening for hand-overs failed; the tick polls only", error);
+    return () => {};
+  });
+
   const rescued = await rescueExpiredLeases(db, now);
   const pruned = await pruneHistory(db, new Date(now.getTime() - limits.retentionDays * DAY_MS), PRUNE_BATCH);
   // Occurrences become ordinary jobs first, so this tick claims and fires them like any other.
@@ -79,6 +91,8 @@ export async function runTick(deps: TickDependencies): Promise<TickReport> {
   const { outbound, random } = deps;
   const run = new DeliveryRun({ db, claimant, windowEnd, pollWindow: true, budget, outbound, random });
   run.add(shards[0] ?? []);
+  if (handedOver) run.pollNow();
+  onHandOver = () => run.pollNow();
   const remote = shards.slice(1).map((jobs) =>
     deps.runShard({
       claimant,
@@ -86,7 +100,7 @@ export async function runTick(deps: TickDependencies): Promise<TickReport> {
       jobs: jobs.map((job) => ({ id: job.id, runAt: job.runAt.toISOString() })),
     }),
   );
-  const [local] = await Promise.all([run.run(), ...remote]);
+  const [local] = await Promise.all([run.run(), ...remote]).finally(stopListening);
   return {
     rescued,
     occurrences,
