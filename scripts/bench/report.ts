@@ -6,6 +6,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { CeilingResult } from "./ceiling";
 import type { CpuUse } from "./cpu";
+import type { HandoverResult } from "./handover";
 import type { DeliveryResult, IdleResult } from "./scenarios";
 
 /** One target and whether the measurement met it. */
@@ -20,6 +21,7 @@ export interface BenchResults {
   deliveries: DeliveryResult[];
   ceiling?: CeilingResult;
   idle?: IdleResult;
+  handover?: HandoverResult;
 }
 
 const ms = (value: number | undefined) => (value === undefined ? "–" : value.toFixed(1));
@@ -109,6 +111,14 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
       target: `${r.scenario}: ≤ 1.2 SQL statements per job (delivery)`,
       measured: r.delivery.perJob.toFixed(3),
       pass: r.delivery.perJob <= 1.2,
+    });
+  }
+  if (results.handover) {
+    const { starts, worstLatenessMs } = results.handover;
+    checks.push({
+      target: `handover: no job more than 100 ms late in ${starts.length} fresh starts`,
+      measured: `worst ${ms(worstLatenessMs)} ms`,
+      pass: worstLatenessMs <= 100,
     });
   }
   if (results.idle) {
