@@ -162,7 +162,13 @@ describe.runIf(onRealPostgres)("hand-over to the tick that owns the window", () 
     // retry (503, Retry-After: 2) falls after that window.
     const created = await callApi("POST", "/jobs", {
       token,
-      json: { url: receiverUrl("retry-after/2"), timeout_ms: 26_000, max_retries: 1 },
+      // A short backoff (0.5 to 1 s), so the Retry-After sets the retry's time.
+      json: {
+        url: receiverUrl("retry-after/2"),
+        timeout_ms: 26_000,
+        max_retries: 1,
+        retry_backoff: { initial_delay_ms: 1_000 },
+      },
     });
     expect(logged()).toEqual([
       expect.objectContaining({ reason: "retry_beyond_window", jobs: [created.body.id], released: 1 }),

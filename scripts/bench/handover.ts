@@ -8,8 +8,8 @@
  *     due within 13 s, the tick the others);
  *   - one job due 8 s ahead with a 30 s timeout (too long for the API's after-response window:
  *     the API wakes the tick for it);
- *   - one job due 11 s ahead whose target answers 503 with `Retry-After: 2` once (the API fires
- *     it; its retry falls past the API's window and is handed to the tick).
+ *   - one job due 12 s ahead whose target answers 503 with `Retry-After: 2` once (the API fires
+ *     it; its retry, 14 s after creation, falls past the API's window and is handed to the tick).
  * Lateness is measured by the receiver: arrival minus the attempt's planned time (the due time,
  * or for the retry the planned time Fliq recorded).
  */
@@ -99,7 +99,11 @@ async function oneFreshStart(deps: HandoverDeps): Promise<HandoverStart> {
     };
     for (let dueIn = 5_000; dueIn <= 30_000; dueIn += 2_500) await create(`/ok/due-${dueIn}`, dueIn);
     await create("/ok/long-timeout", 8_000, { timeout_ms: 30_000 });
-    await create("/retry-after-2-once/due-11000", 11_000, { max_retries: 2 });
+    // A short backoff (0.5 to 1 s): the Retry-After sets the retry's time, 2 s after the answer.
+    await create("/retry-after-2-once/due-12000", 12_000, {
+      max_retries: 2,
+      retry_backoff: { initial_delay_ms: 1_000 },
+    });
     const paths = [...planned.keys()];
     const deadline = Math.max(...planned.values()) + DELIVERY_TIMEOUT_MS;
     const done = () =>
