@@ -3,10 +3,12 @@
  * starts each a few milliseconds ahead of its time (one statement per ~100 ms of schedule),
  * waits for the exact instant, fires under the connection cap, and writes results back in
  * batches. A run that owns a window (the tick) also polls for jobs created or rescheduled
- * into it, and keeps retries that fall due inside it.
+ * into it (at once when another path hands jobs over), and keeps retries that fall due inside it.
  *
- * Faults lose no job: a failed start leaves the jobs claimed until their lease lapses; a
- * failed write leaves them `running` until the rescuer retries them (at-least-once).
+ * Faults lose no job: jobs a run cannot start (a failed start, a spent budget) are handed back
+ * to the window's owner at once, or, if the database cannot be reached for that either, stay
+ * claimed until their lease lapses; a failed write leaves them `running` until the rescuer
+ * retries them (at-least-once).
  */
 import type { Database } from "../db/client";
 import { handOverClaims, wakeWindowOwners } from "../db/handover";
