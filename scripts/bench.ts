@@ -6,7 +6,8 @@
  * delivered by a cron tick the bench fires itself. Prints the numbers, a markdown table with PASS/MISS against
  * the targets, and writes .fliq/bench-results.json.
  *
- *   npm run bench [-- --scenario a|b|c|mixed|slow200|create|create-batch|ceiling|idle|all] [--idle-minutes 2] [--concurrency 32]
+ *   npm run bench [-- --scenario a|b|c|mixed|slow200|create|create-batch|ceiling|idle|handover|all]
+ *                    [--idle-minutes 2] [--concurrency 32] [--handover-starts 10]
  *                    [--batch-size 500] [--profile]
  *                    [--source worktree|<git rev>] [--patch <file.diff>] [--var NAME=VALUE]...
  *                    [--runtime workerd|wrangler-dev] [--count-statements postgres|bridge]
@@ -28,6 +29,7 @@ import { measureCeiling } from "./bench/ceiling";
 import { MAX_BATCH_SIZE } from "./bench/create-jobs";
 import { runBatchCreateScenario, runSingleCreateScenario } from "./bench/creation";
 import { createScratchDatabase, ensurePgStatStatements, StatementCounter } from "./bench/database";
+import { type HandoverResult, runHandoverScenario } from "./bench/handover";
 import { createBenchProject } from "./bench/project";
 import { startRecordingReceiver } from "./bench/receiver";
 import {
@@ -65,7 +67,18 @@ const RESULTS_FILE = join(STATE_DIR, "bench-results.json");
 const WORKER_LOG = join(STATE_DIR, "bench-worker.log");
 const CEILING_WORKER_LOG = join(STATE_DIR, "bench-ceiling-worker.log");
 const DEFAULT_DATABASE_URL = "postgres://fliq:fliq@127.0.0.1:5432/fliq";
-const SCENARIO_NAMES = ["a", "b", "c", ...TARGET_SCENARIOS, "create", "create-batch", "ceiling", "idle"] as const;
+const SCENARIO_NAMES = [
+  "a",
+  "b",
+  "c",
+  ...TARGET_SCENARIOS,
+  "create",
+  "create-batch",
+  "ceiling",
+  "idle",
+  "handover",
+] as const;
+const HANDOVER_WORKER_LOG = join(STATE_DIR, "bench-handover-worker.log");
 
 type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
@@ -87,6 +100,8 @@ interface Options {
   runtime: Runtime;
   /** Where statements are counted: pg_stat_statements ("postgres"), or the bridge's own count. */
   countStatements: "postgres" | "bridge";
+  /** Fresh starts of the stack the handover scenario measures. */
+  handoverStarts: number;
 }
 
 const cleanup = new Cleanup();
@@ -99,7 +114,6 @@ async function main(options: Options): Promise<void> {
     throw new Error(`DATABASE_URL must name the local PostgreSQL (it needs its superuser), not ${host}`);
   }
 
-  if (options.countStatements === "postgres") await ensurePgStatStatements(serverUrl);
   const snapshot = await snapshotWorker(
     ROOT,
     join(STATE_DIR, `bench-worker-${process.pid}`),
@@ -113,11 +127,29 @@ async function main(options: Options): Promise<void> {
       (changed > 0 ? ` + ${changed} uncommitted change(s)` : "") +
       (snapshot.patch ? ` + patch ${snapshot.patch}` : ""),
   );
+  const bridge = await startDbBridge();
+  cleanup.add("bridge", bridge.close);
+  // First, and with nothing else running: its stacks are its own, one per fresh start, and it
+  // counts no SQL, so a run of it alone never needs pg_stat_statements (nor a PostgreSQL restart).
+  const handover = options.scenarios.includes("handover")
+    ? await runHandover(serverUrl, snapshot, bridge.proxy, options)
+    : undefined;
+  if (options.scenarios.every((name) => name === "handover")) {
+    const results: BenchResults = { deliveries: [], creations: [], handover };
+    await writeResultsJson(RESULTS_FILE, {
+      generatedAt: new Date().toISOString(),
+      complete: true,
+      options,
+      ...results,
+    });
+    console.log(`\n${markdownReport(results, checkTargets(results))}\n`);
+    return;
+  }
+
+  if (options.countStatements === "postgres") await ensurePgStatStatements(serverUrl);
   const database = await createScratchDatabase(serverUrl, snapshot.migrate);
   cleanup.add("scratch database", database.drop);
   console.log(`[bench] scratch database ${database.name}`);
-  const bridge = await startDbBridge();
-  cleanup.add("bridge", bridge.close);
   const { token } = await createBenchProject(database.url, bridge.proxy);
   // A second tenant, for the scenarios that check one project's targets never delay another's.
   const other = await createBenchProject(database.url, bridge.proxy);
@@ -182,9 +214,34 @@ async function main(options: Options): Promise<void> {
     runScenarios(ctx, otherApi, targetReceivers, options, (partial) => save(partial, false)),
     workerDied,
   ]);
+  if (handover) results.handover = handover;
   await save(results, true);
   console.log(`\n${markdownReport(results, checkTargets(results))}\n`);
   console.log(`[bench] results written to ${RESULTS_FILE}`);
+}
+
+/** The handover scenario: ten (or --handover-starts) fresh starts of the stack. */
+async function runHandover(
+  serverUrl: string,
+  snapshot: { dir: string; migrate: (databaseUrl: string) => Promise<void> },
+  localDbProxy: string,
+  options: Options,
+): Promise<HandoverResult> {
+  console.log(`[bench handover] ${options.handoverStarts} fresh starts (Worker output in ${HANDOVER_WORKER_LOG})`);
+  const result = await runHandoverScenario(
+    {
+      serverUrl,
+      migrate: snapshot.migrate,
+      localDbProxy,
+      runtime: options.runtime,
+      root: snapshot.dir,
+      logFile: HANDOVER_WORKER_LOG,
+      vars: options.vars,
+    },
+    options.handoverStarts,
+  );
+  console.log(`[bench handover] worst lateness over all starts: ${result.worstLatenessMs.toFixed(1)} ms`);
+  return result;
 }
 
 async function runScenarios(
@@ -256,6 +313,7 @@ function parseOptions(argv: string[]): Options {
       var: { type: "string", multiple: true, default: [] },
       runtime: { type: "string", default: "workerd" },
       "count-statements": { type: "string", default: "postgres" },
+      "handover-starts": { type: "string", default: "10" },
     },
   });
   const requested = values.scenario.split(",").map((name) => name.trim());
@@ -271,6 +329,10 @@ function parseOptions(argv: string[]): Options {
   const concurrency = Number(values.concurrency);
   if (!Number.isInteger(idleMinutes) || idleMinutes < 1) throw new Error("--idle-minutes must be a whole number ≥ 1");
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error("--concurrency must be a whole number ≥ 1");
+  const handoverStarts = Number(values["handover-starts"]);
+  if (!Number.isInteger(handoverStarts) || handoverStarts < 1) {
+    throw new Error("--handover-starts must be a whole number ≥ 1");
+  }
   const batchSize = Number(values["batch-size"]);
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
     throw new Error(`--batch-size must be a whole number from 1 to ${MAX_BATCH_SIZE}`);
@@ -293,6 +355,7 @@ function parseOptions(argv: string[]): Options {
     source: values.source,
     patch: values.patch,
     vars: Object.fromEntries(values.var.map(parseVar)),
+    handoverStarts,
   };
 }
 

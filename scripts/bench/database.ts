@@ -33,11 +33,13 @@ export async function ensurePgStatStatements(serverUrl: string): Promise<boolean
 
 /**
  * Creates `fliq_bench_<ts>` next to the database in `serverUrl`, brought to the schema by `migrate`
- * (scripts/local/migrate.ts of the Worker under test), with pg_stat_statements usable by its role.
+ * (scripts/local/migrate.ts of the Worker under test), with pg_stat_statements usable by its role
+ * unless `countStatements` is false.
  */
 export async function createScratchDatabase(
   serverUrl: string,
   migrate: (databaseUrl: string) => Promise<void>,
+  options: { countStatements: boolean } = { countStatements: true },
 ): Promise<ScratchDatabase> {
   const name = `fliq_bench_${Date.now()}`;
   await withClient(serverUrl, (admin) => admin.query(`CREATE DATABASE ${name}`));
@@ -50,12 +52,13 @@ export async function createScratchDatabase(
     await migrate(url.toString());
     // Extensions and the reset function need a superuser; the grant lets the bench reset this
     // database's counters as the ordinary role, and goes away with the database.
-    await superuserSql(
-      portOf(serverUrl),
-      name,
-      `CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+    if (options.countStatements)
+      await superuserSql(
+        portOf(serverUrl),
+        name,
+        `CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
        GRANT EXECUTE ON FUNCTION pg_stat_statements_reset(oid, oid, bigint) TO ${quoteIdent(roleOf(serverUrl))};`,
-    );
+      );
     client = new pg.Client({ connectionString: url.toString() });
     await client.connect();
   } catch (error) {

@@ -8,6 +8,7 @@ import { dirname } from "node:path";
 import type { CeilingResult } from "./ceiling";
 import type { CpuUse } from "./cpu";
 import type { CreationScenarioResult, Spread } from "./creation";
+import type { HandoverResult } from "./handover";
 import type { DeliveryResult, IdleResult } from "./scenarios";
 import type { TargetResult } from "./targets";
 
@@ -26,6 +27,7 @@ export interface BenchResults {
   creations: CreationScenarioResult[];
   ceiling?: CeilingResult;
   idle?: IdleResult;
+  handover?: HandoverResult;
 }
 
 const ms = (value: number | undefined) => (value === undefined ? "–" : value.toFixed(1));
@@ -185,6 +187,14 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
         pass: s.createsPerSecond.median >= 20_000,
       });
     }
+  }
+  if (results.handover) {
+    const { starts, worstLatenessMs } = results.handover;
+    checks.push({
+      target: `handover: no job more than 100 ms late in ${starts.length} fresh starts`,
+      measured: `worst ${ms(worstLatenessMs)} ms`,
+      pass: worstLatenessMs <= 100,
+    });
   }
   if (results.idle) {
     checks.push({

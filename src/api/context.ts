@@ -17,5 +17,10 @@ export interface AppEnv {
     /** SHA-256 of the presented token, set once it is read: what the rate limit counts per token. */
     tokenHash: string;
     now: Date;
+    /**
+     * Runs `task` after the response, on this request's database connection, which stays open
+     * until the task settles (see database-per-request). The task must catch its own errors.
+     */
+    afterResponse: (task: Promise<unknown>) => void;
   };
 }

@@ -3,15 +3,27 @@ import { openDatabase } from "../db/client";
 import { readSettings } from "../settings";
 import type { AppEnv } from "./context";
 
-/** One database pool per request (the API's and the dashboard's), ended after the response is sent. */
+/**
+ * One database pool per request (the API's and the dashboard's), ended after the response is
+ * sent and after the work the request left to run after it (`afterResponse`, such as firing a
+ * job due within seconds). That work uses this same pool, so an invocation holds one database
+ * connection at most and leaves five of its six to callbacks; a second pool would also pay
+ * a fresh login (WebSocket, TLS, authentication) at the moment a job is due.
+ */
 export const databasePerRequest: MiddlewareHandler<
-  Pick<AppEnv, "Bindings"> & { Variables: Pick<AppEnv["Variables"], "db"> }
+  Pick<AppEnv, "Bindings"> & { Variables: Pick<AppEnv["Variables"], "db" | "afterResponse"> }
 > = async (c, next) => {
   const database = openDatabase(readSettings(c.env));
+  const work: Array<Promise<unknown>> = [];
   c.set("db", database.db);
+  c.set("afterResponse", (task) => {
+    work.push(task);
+  });
   try {
     await next();
   } finally {
-    c.executionCtx.waitUntil(database.close());
+    // Registered once the handler is done, so it covers every task it left: the pool is ended
+    // only when all of them have settled (each task logs its own failures).
+    c.executionCtx.waitUntil(Promise.allSettled(work).then(() => database.close()));
   }
 };

@@ -5,9 +5,10 @@
  */
 import type { Context } from "hono";
 import type { z } from "zod";
+import { wakeWindowOwners } from "../db/handover";
 import { cancelJob, findJob, type JobChanges, listJobs, replayJob, updateScheduledJob } from "../db/jobs";
 import type { JobRow } from "../db/schema";
-import { apiDeliveryWindowEnd, deliverSoon } from "../dispatch/deliver-soon";
+import { API_CLAIM_LEASE_MS, apiDeliveryWindowEnd, deliverSoon } from "../dispatch/deliver-soon";
 import { TIMING } from "../dispatch/delivery-run";
 import { callbackTargetRefusal, targetPolicyOf } from "../jobs/callback-target";
 import { jobRuleViolations, type RuleViolation } from "../jobs/job-rules";
@@ -32,10 +33,13 @@ export function claimIfDueSoon(
 ): ApiClaim | null {
   const windowEnd = apiDeliveryWindowEnd(now, timeoutMs);
   if (runAt >= windowEnd) return null;
-  return { claimant, lockedUntil: new Date(runAt.getTime() + TIMING.claimLeaseMs), windowEnd };
+  return { claimant, lockedUntil: new Date(runAt.getTime() + API_CLAIM_LEASE_MS), windowEnd };
 }
 
-/** Fires the claimed jobs from this invocation, after the response, in waitUntil. */
+/**
+ * Fires the claimed jobs from this invocation, after the response, on the request's own
+ * database connection (kept open until the delivery ends).
+ */
 export function deliverFromHere(
   c: Context<AppEnv>,
   claimant: string,
@@ -44,7 +48,22 @@ export function deliverFromHere(
   if (claimed.length === 0) return;
   const windowEnd = new Date(Math.max(...claimed.map(({ claim }) => claim.windowEnd.getTime())));
   const planned = claimed.map(({ job }) => ({ id: job.id, runAt: job.runAt }));
-  c.executionCtx.waitUntil(deliverSoon(readSettings(c.env), claimant, windowEnd, planned));
+  c.var.afterResponse(deliverSoon(c.var.db, readSettings(c.env), claimant, windowEnd, planned));
+}
+
+/**
+ * Wakes the window's owner (the tick) for jobs due before its next poll that this invocation
+ * does not fire itself (their timeout reaches past its after-response window): at its 10 s
+ * poll, the tick could find them seconds after their time. One statement, after the response.
+ */
+export function wakeOwnerIfDueSoon(c: Context<AppEnv>, jobs: ReadonlyArray<Pick<JobRow, "runAt" | "claimedBy">>) {
+  const before = c.var.now.getTime() + TIMING.pollIntervalMs + TIMING.startLeadMs;
+  if (!jobs.some((job) => job.claimedBy === null && job.runAt.getTime() < before)) return;
+  c.var.afterResponse(
+    wakeWindowOwners(c.var.db).catch((error: unknown) => {
+      console.error("waking the window's owner failed; its next poll finds the jobs", error);
+    }),
+  );
 }
 
 type CheckedJob = Parameters<typeof jobRuleViolations>[0] & { url: string; failureUrl?: string | null };
@@ -157,6 +176,7 @@ export async function changeScheduledJob(
     const updated = await updateScheduledJob(db, job.projectId, job.id, job.updatedAt, changes, claim, now);
     if (updated) {
       if (claim) deliverFromHere(c, claim.claimant, [{ job: updated, claim }]);
+      else wakeOwnerIfDueSoon(c, [updated]);
       return updated;
     }
     if (ifMatch !== undefined) throw preconditionFailed();
@@ -180,6 +200,7 @@ export async function replayCallersJob(c: Context<AppEnv>): Promise<JobRow> {
     throw new ApiError(409, "job_not_finished", `The job is ${current.status}; only a finished job can be replayed.`);
   }
   if (claim) deliverFromHere(c, claim.claimant, [{ job, claim }]);
+  else wakeOwnerIfDueSoon(c, [job]);
   return job;
 }
 

@@ -24,7 +24,7 @@ import {
   scopesGranting,
 } from "./auth";
 import type { AppEnv } from "./context";
-import { ApiError, unauthorized } from "./errors";
+import { ApiError } from "./errors";
 import {
   assertJobRules,
   cancelCallersJob,
@@ -35,6 +35,7 @@ import {
   replayCallersJob,
   requireJob,
   runCallersJobNow,
+  wakeOwnerIfDueSoon,
 } from "./job-actions";
 import {
   attemptsQuery,
@@ -175,6 +176,7 @@ export async function createJob(c: Context<AppEnv>) {
   }
   const [created] = outcome.jobs;
   if (claim) deliverFromHere(c, claim.claimant, [{ job: created, claim }]);
+  else wakeOwnerIfDueSoon(c, [created]);
   c.header("ETag", etagOf(created));
   return c.json(toJobJson(created), 201);
 }
@@ -209,6 +211,7 @@ export async function createJobBatch(c: Context<AppEnv>) {
       return claim ? [{ job, claim }] : [];
     }),
   );
+  wakeOwnerIfDueSoon(c, outcome.jobs);
   return c.json({ jobs: outcome.jobs.map(toJobJson) }, 201);
 }
 

@@ -61,8 +61,8 @@ function assertScheduleRules(
 
 /** Fires, after the response, the occurrences this invocation created already claimed. */
 function deliverOccurrences(c: Context<AppEnv>, claim: OccurrenceClaim, occurrences: CreatedOccurrence[]) {
-  const delivery = deliverClaimedOccurrences(readSettings(c.env), claim, occurrences, c.var.now);
-  if (delivery) c.executionCtx.waitUntil(delivery);
+  const delivery = deliverClaimedOccurrences(c.var.db, readSettings(c.env), claim, occurrences, c.var.now);
+  if (delivery) c.var.afterResponse(delivery);
 }
 
 schedulesApi.post("/", async (c) => {

@@ -2,11 +2,11 @@
  * Jobs due within seconds are fired by the API invocation that created them, in
  * `ctx.waitUntil`, instead of waiting for a tick to find them.
  */
-import { openDatabase } from "../db/client";
+import type { Database } from "../db/client";
 import type { ClaimedJob } from "../db/jobs";
 import type { Settings } from "../settings";
 import { outboundOf } from "./deliver";
-import { DeliveryRun } from "./delivery-run";
+import { type DeliveryReport, DeliveryRun } from "./delivery-run";
 import { SubrequestBudget } from "./subrequest-budget";
 
 /**
@@ -15,17 +15,33 @@ import { SubrequestBudget } from "./subrequest-budget";
  */
 export const AFTER_RESPONSE_LIMIT_MS = 28_000;
 
+/**
+ * How long past its time a job the API claimed stays reserved for it. Short: an API path that
+ * dies without releasing its claim (its invocation cut short) leaves the job to the window's
+ * owner seconds after its time, not half a minute.
+ */
+export const API_CLAIM_LEASE_MS = 2_000;
+
 /** The end of the window the API invocation can deliver in, for a job with this timeout. */
 export function apiDeliveryWindowEnd(now: Date, timeoutMs: number): Date {
   return new Date(now.getTime() + AFTER_RESPONSE_LIMIT_MS - timeoutMs);
 }
 
-/** Delivers jobs the caller claimed as `claimant`, on their own database connection. */
-export async function deliverSoon(settings: Settings, claimant: string, windowEnd: Date, jobs: ClaimedJob[]) {
-  const database = openDatabase(settings);
+/**
+ * Delivers jobs the caller claimed as `claimant`, on the caller's own database connection
+ * (the request's: an invocation holds one, and it is already open). Jobs it cannot fire are
+ * handed back to the window's owner at once (see DeliveryRun). Never rejects.
+ */
+export async function deliverSoon(
+  db: Database,
+  settings: Settings,
+  claimant: string,
+  windowEnd: Date,
+  jobs: ClaimedJob[],
+): Promise<DeliveryReport | undefined> {
   try {
     const run = new DeliveryRun({
-      db: database.db,
+      db,
       claimant,
       windowEnd,
       pollWindow: false,
@@ -34,7 +50,8 @@ export async function deliverSoon(settings: Settings, claimant: string, windowEn
     });
     run.add(jobs);
     return await run.run();
-  } finally {
-    await database.close();
+  } catch (error) {
+    console.error("delivering from the API failed", error);
+    return undefined;
   }
 }

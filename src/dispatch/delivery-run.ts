@@ -3,20 +3,21 @@
  * starts each a few milliseconds ahead of its time (one statement per ~100 ms of schedule),
  * waits for the exact instant, fires under the connection cap, and writes results back in
  * batches. A run that owns a window (the tick) also polls for jobs created or rescheduled
- * into it, and keeps retries that fall due inside it.
+ * into it (at once when another path hands jobs over), and keeps retries that fall due inside it.
  *
  * Faults lose no job and cost about their own length: a failed start or write is tried again
- * every 250 ms for up to 20 s (a database restarting); past that, jobs not started stay claimed
- * until their lease lapses, and unwritten results leave them `running` until the rescuer
- * retries them (at-least-once). Every give-up is one JSON log line.
+ * every 250 ms for up to 20 s (a database restarting); past that, jobs not started are handed
+ * back to the window's owner (or, if even that fails, stay claimed until their lease lapses),
+ * and unwritten results leave them `running` until the rescuer retries them (at-least-once).
+ * Every give-up is one JSON log line.
  */
 import type { Database } from "../db/client";
+import { handOverClaims, wakeWindowOwners } from "../db/handover";
 import {
   type ClaimedJob,
   claimWindow,
   type FinishedAttempt,
   finishAttempts,
-  releaseClaims,
   type StartedJob,
   startClaimedJobs,
 } from "../db/jobs";
@@ -175,7 +176,7 @@ export class DeliveryRun {
     const overBudget = due.slice(granted).map((job) => job.id);
     if (overBudget.length > 0) {
       this.report.released += overBudget.length;
-      await this.releaseQuietly(() => releaseClaims(db, claimant, overBudget));
+      await this.handOver(overBudget, "subrequest_budget");
     }
     const ids = due.slice(0, granted).map((job) => job.id);
     if (ids.length === 0) return;
@@ -191,18 +192,26 @@ export class DeliveryRun {
         now,
       });
     } catch (error) {
-      // The jobs stay claimed and scheduled: try again shortly, while their claim holds.
+      // The jobs stay claimed and scheduled: try again shortly, while their claim holds; past
+      // that, give them to the window's owner now rather than let the claim lapse.
       const keep = due
         .slice(0, granted)
         .filter((job) => now.getTime() - job.runAt.getTime() < TIMING.databaseRetryForMs);
+      const givenUp = ids.filter((id) => !keep.some((job) => job.id === id));
       logEngineFault(
         "start_failed",
-        { jobs: ids.length, retrying: keep.length, givenUp: ids.length - keep.length, claimant },
+        { jobs: ids.length, retrying: keep.length, givenUp: givenUp.length, claimant },
         error,
       );
+      if (givenUp.length > 0) await this.handOver(givenUp, "start_failed");
       this.add(keep);
       await sleep(TIMING.databaseRetryMs);
       return;
+    }
+    if (started.length < ids.length) {
+      // Canceled, rescheduled or taken over since the claim: whoever changed it owns it now.
+      const startedIds = new Set(started.map((job) => job.id));
+      logHandOver({ reason: "claim_lost", claimant, jobs: ids.filter((id) => !startedIds.has(id)), released: 0 });
     }
     this.report.started += started.length;
     this.unfinished += started.length;
@@ -288,6 +297,7 @@ export class DeliveryRun {
     try {
       const written = new Set(await finishAttempts(this.options.db, batch));
       this.report.recorded += written.size;
+      if (!this.options.pollWindow) await this.handOverRetries(batch, written);
       // Retries this run keeps are planned only once their write has landed.
       this.add(
         batch
@@ -319,12 +329,36 @@ export class DeliveryRun {
     }
   }
 
-  private async releaseQuietly(statement: () => Promise<void>): Promise<void> {
+  /**
+   * Gives claimed jobs this run will not fire back at once, and wakes the window's owner to
+   * take them over, with one log line saying why. If the database cannot be reached, the
+   * claims lapse at their lease end instead, and the owner's next poll takes them.
+   */
+  private async handOver(ids: string[], reason: HandOverReason): Promise<void> {
+    const { db, claimant } = this.options;
+    let released = 0;
     try {
-      await statement();
+      released = (await handOverClaims(db, claimant, ids)).length;
     } catch (error) {
-      // Releasing is an optimisation: an unreleased claim lapses on its own.
-      console.error("releasing claims failed", error);
+      console.error("handing claims over failed; they lapse at their lease end", error);
+    }
+    logHandOver({ reason, claimant, jobs: ids, released });
+  }
+
+  /**
+   * A run that does not own a window (the API's, a shard's) keeps only the retries due inside
+   * its own window; the others were just released, and the window's owner is woken for them,
+   * as its next poll may come after they are due.
+   */
+  private async handOverRetries(batch: FinishedAttempt[], written: Set<string>): Promise<void> {
+    const released = batch.filter((a) => a.status === "scheduled" && !a.reclaim && written.has(a.jobId));
+    if (released.length === 0) return;
+    const jobs = released.map((attempt) => attempt.jobId);
+    logHandOver({ reason: "retry_beyond_window", claimant: this.options.claimant, jobs, released: jobs.length });
+    try {
+      await wakeWindowOwners(this.options.db);
+    } catch (error) {
+      console.error("waking the window's owner failed; its next poll takes the retries", error);
     }
   }
 
@@ -348,6 +382,14 @@ export class DeliveryRun {
     });
     this.wake = () => {};
   }
+}
+
+/** Why a run gave up jobs it had claimed. */
+type HandOverReason = "subrequest_budget" | "start_failed" | "claim_lost" | "retry_beyond_window";
+
+/** One structured line per hand-over, so a job never leaves a path silently. */
+function logHandOver(entry: { reason: HandOverReason; claimant: string; jobs: string[]; released: number }): void {
+  console.warn(JSON.stringify({ event: "fliq.handover", ...entry }));
 }
 
 function sleep(ms: number): Promise<void> {

@@ -111,8 +111,9 @@ export function apiOccurrenceClaim(): OccurrenceClaim {
   return { claimant: crypto.randomUUID(), windowMs: AFTER_RESPONSE_LIMIT_MS, leaseMs: TIMING.claimLeaseMs };
 }
 
-/** Fires the occurrences claimed by `claim` from the API invocation, after its response. */
+/** Fires the occurrences claimed by `claim` from the API invocation, after its response, on its connection. */
 export function deliverClaimedOccurrences(
+  db: Database,
   settings: Settings,
   claim: OccurrenceClaim,
   occurrences: CreatedOccurrence[],
@@ -121,6 +122,7 @@ export function deliverClaimedOccurrences(
   const claimed = occurrences.filter((occurrence) => occurrence.claimed);
   if (claimed.length === 0) return undefined;
   return deliverSoon(
+    db,
     settings,
     claim.claimant,
     new Date(now.getTime() + claim.windowMs),

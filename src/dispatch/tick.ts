@@ -5,6 +5,7 @@
  * second, polling for jobs created or rescheduled into the window while it runs.
  */
 import { connectNow, type Database } from "../db/client";
+import { listenForHandOvers } from "../db/handover";
 import {
   type ClaimedJob,
   claimWindow,
@@ -119,6 +120,17 @@ async function ownWindow(
   shardLimits: ShardLimits,
 ): Promise<TickReport> {
   const { db, now, limits } = deps;
+  // Jobs another path hands over (see db/handover) are looked for at once, not at the next poll;
+  // listening starts before the window is claimed, so none handed over meanwhile is missed.
+  let handedOver = false;
+  let onHandOver = () => {
+    handedOver = true;
+  };
+  const stopListening = await listenForHandOvers(db, () => onHandOver()).catch((error: unknown) => {
+    logEngineFault("listen_failed", { claimant, action: "the tick polls only" }, error);
+    return () => {};
+  });
+
   const rescued = await rescueExpiredLeases(db, now);
   const pruned = await pruneHistory(db, new Date(now.getTime() - limits.retentionDays * DAY_MS), PRUNE_BATCH);
   // Occurrences become ordinary jobs first, so this tick claims and fires them like any other.
@@ -144,6 +156,8 @@ async function ownWindow(
   const { outbound, random } = deps;
   const run = new DeliveryRun({ db, claimant, windowEnd, pollWindow: true, budget, outbound, random });
   run.add(shards[0] ?? []);
+  if (handedOver) run.pollNow();
+  onHandOver = () => run.pollNow();
   let failedShards = 0;
   /**
    * A shard that fails (its invocation throws or is cut) costs its own jobs seconds, not a
@@ -173,7 +187,10 @@ async function ownWindow(
     }
   };
   // Every share settles on its own: one failing invocation never stops the others.
-  const [own] = await Promise.allSettled([run.run(), ...shards.slice(1).map((jobs, i) => handOff(jobs, i + 1))]);
+  const [own] = await Promise.allSettled([
+    run.run(),
+    ...shards.slice(1).map((jobs, i) => handOff(jobs, i + 1)),
+  ]).finally(stopListening);
   if (own.status === "rejected") logEngineFault("tick_run_failed", { claimed: claimed.length }, own.reason);
   return {
     rescued,
