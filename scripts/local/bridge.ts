@@ -9,7 +9,9 @@
  *   pooler: a client is lent a server connection when it sends a statement and gives it back
  *   at the next ReadyForQuery that shows no transaction open. So a request costs no login and
  *   no Postgres backend start-up, and, as on Neon, the Worker must keep no session state (no
- *   SET, LISTEN, session advisory locks or named prepared statements) outside a transaction.
+ *   SET, session advisory locks or named prepared statements) outside a transaction. A session
+ *   that runs LISTEN keeps its server connection to its end instead, as a direct (non-pooled)
+ *   connection does, so the notifications it waits for reach it.
  *
  * The bridge logs in to the server itself (any method the server asks for) with the client's
  * user, database and password; a client is accepted only once a login with its credentials
@@ -66,7 +68,8 @@ const SERVER_IDLE_MS = 10_000;
 /**
  * Starts the bridge on 127.0.0.1 (a random port unless one is given). Besides WebSockets it
  * answers `POST /clients/close`, which drops every client connection at once (as a restart of
- * Neon's proxy would), for tests of what survives a lost database connection.
+ * Neon's proxy would), for tests of what survives a lost database connection, and `GET /stats`
+ * (BridgeStats), for tests that count connections.
  */
 export async function startDbBridge(options: { port?: number } = {}): Promise<DbBridge> {
   const http = createServer((request, response) => {
@@ -76,6 +79,10 @@ export async function startDbBridge(options: { port?: number } = {}): Promise<Db
       response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ closed: clients.length }));
       return;
     }
+    if (request.method === "GET" && request.url === "/stats") {
+      response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(stats()));
+      return;
+    }
     response.writeHead(404).end();
   });
   const server = new WebSocketServer({ server: http });
@@ -83,6 +90,13 @@ export async function startDbBridge(options: { port?: number } = {}): Promise<Db
   const pools = new Map<string, ServerPool>();
   const statementsByDatabase: Record<string, number> = {};
   let clientConnections = 0;
+  const allPools = () => [...pools.values()];
+  const stats = (): BridgeStats => ({
+    clientConnections,
+    serverLogins: allPools().reduce((sum, pool) => sum + pool.logins, 0),
+    serverConnectionsOpen: allPools().reduce((sum, pool) => sum + pool.open, 0),
+    statementsByDatabase: { ...statementsByDatabase },
+  });
 
   server.on("connection", (ws, request) => {
     const target = loopbackTarget(request.url);
@@ -105,16 +119,10 @@ export async function startDbBridge(options: { port?: number } = {}): Promise<Db
 
   await once(http, "listening");
   const { port } = http.address() as { port: number };
-  const allPools = () => [...pools.values()];
   return {
     proxy: `127.0.0.1:${port}`,
     port,
-    stats: () => ({
-      clientConnections,
-      serverLogins: allPools().reduce((sum, pool) => sum + pool.logins, 0),
-      serverConnectionsOpen: allPools().reduce((sum, pool) => sum + pool.open, 0),
-      statementsByDatabase: { ...statementsByDatabase },
-    }),
+    stats,
     async close() {
       for (const ws of server.clients) ws.terminate();
       for (const pool of allPools()) pool.close();
@@ -244,6 +252,8 @@ class ClientSession {
   /** The transaction status of the last ReadyForQuery: I (idle), T (in a transaction), E (failed one). */
   private transactionStatus = "I";
   private readonly serverReader = new MessageReader();
+  /** Whether the client ran LISTEN: its server connection is then its own for the whole session. */
+  private pinned = false;
 
   constructor(
     private readonly ws: WebSocket,
@@ -369,6 +379,7 @@ class ClientSession {
 
   private forward(raw: Buffer): void {
     const type = String.fromCharCode(raw[0]);
+    if (!this.pinned && startsListening(raw)) this.pinned = true;
     if (type === "S" || type === "Q") {
       const database = this.parameters.database ?? "";
       this.statements[database] = (this.statements[database] ?? 0) + 1;
@@ -395,7 +406,7 @@ class ClientSession {
       this.unanswered--;
       this.transactionStatus = String.fromCharCode(body[0]);
     }
-    if (this.betweenTransactions() && this.server) {
+    if (this.betweenTransactions() && this.server && !this.pinned) {
       const server = this.server;
       this.server = undefined;
       this.pool?.release(server);
@@ -419,9 +430,24 @@ class ClientSession {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    if (this.betweenTransactions()) this.pool?.release(server);
+    // A listening session's server holds its LISTEN: it goes with the session, never to another client.
+    if (this.betweenTransactions() && !this.pinned) this.pool?.release(server);
     else this.pool?.discard(server);
   }
+}
+
+/**
+ * Whether a client message runs LISTEN (as a simple query, or the statement of a Parse).
+ * Such a session keeps its server connection to the end, as a direct (non-pooled) connection
+ * does: notifications reach the server connection that listens, so it cannot be lent on.
+ */
+function startsListening(raw: Buffer): boolean {
+  const type = String.fromCharCode(raw[0]);
+  let text: string;
+  if (type === "Q") text = raw.toString("utf8", 5);
+  else if (type === "P") text = raw.toString("utf8", raw.indexOf(0, 5) + 1);
+  else return false;
+  return /^\s*listen\s/i.test(text);
 }
 
 /** The `?address=host:port` of a connection request, when it names a loopback host. */
