@@ -142,7 +142,7 @@ describe("changing jobs", () => {
       { url: receiverUrl("ok"), delay: "1h", labels: { tenant: "t1" } },
     ]);
     const canceled = await fliq.cancelJobs({ filter: { labels: { tenant: "t1" }, scheduled_after: new Date(0) } });
-    expect(canceled).toEqual({ count: 2, ids: expect.arrayContaining([a.id, b.id]), has_more: false });
+    expect(canceled).toEqual({ count: 2, ids: expect.arrayContaining([a.id, b.id]), running_ids: [], has_more: false });
     const replayed = await fliq.replayJobs({ ids: [a.id] });
     expect(replayed).toMatchObject({ count: 1, ids: [a.id] });
     await tickNow();

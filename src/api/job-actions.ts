@@ -123,10 +123,24 @@ export async function listCallersJobs(
   };
 }
 
-/** Cancel: once this returns, a scheduled job never fires; a running one is not retried. */
+/** How long before its time a job is started, and so no longer cancelable or changeable. */
+export const CANCEL_CLOSES_BEFORE_MS = TIMING.startLeadMs + TIMING.startBatchMs;
+
+/**
+ * Cancel: a `200` with the job `canceled` means no attempt of it starts after this. A job
+ * whose attempt has started (`running`, from up to CANCEL_CLOSES_BEFORE_MS before its time) is left
+ * as it is and answers `409 job_running`: its callback may already be on its way.
+ */
 export async function cancelCallersJob(c: Context<AppEnv>): Promise<JobRow> {
   const job = await cancelJob(c.var.db, c.var.auth.projectId, jobIdOf(c), c.var.now);
   if (!job) throw notFound("Job");
+  if (job.status === "running") {
+    throw new ApiError(
+      409,
+      "job_running",
+      `The job's attempt has started and its callback may already be on its way, so it was not canceled. A job can be canceled until ${CANCEL_CLOSES_BEFORE_MS} ms before its time; if this attempt ends in a retry, cancel it then.`,
+    );
+  }
   if (job.status !== "canceled") {
     throw new ApiError(409, "job_finished", `The job has already ${job.status}; there is nothing to cancel.`);
   }
@@ -188,6 +202,10 @@ const preconditionFailed = () =>
 
 function notChangeable(job: JobRow): ApiError {
   return job.status === "running"
-    ? new ApiError(409, "job_running", "The job is being delivered now; change it once this attempt ends.")
+    ? new ApiError(
+        409,
+        "job_running",
+        `The job's attempt has started (jobs start ${CANCEL_CLOSES_BEFORE_MS} ms before their time), so it cannot be changed now; change it once this attempt ends.`,
+      )
     : new ApiError(409, "job_finished", `The job has already ${job.status}; it can no longer be changed.`);
 }

@@ -186,10 +186,20 @@ function bulkResult(c: Context<AppEnv>, ids: string[]) {
   return c.json({ count: ids.length, ids, has_more: ids.length === BULK_LIMIT });
 }
 
-/** Bulk cancel: each named job that can be canceled is, with the single cancel's guarantees. */
+/**
+ * Bulk cancel: each named job that has not started is canceled, with the single cancel's
+ * guarantee; those already running are named in `running_ids` and left as they are.
+ */
 jobsApi.post("/cancel", async (c) => {
   const filter = await bulkFilterOf(c);
-  return bulkResult(c, await cancelJobs(c.var.db, filter, c.var.now));
+  const { canceled, running } = await cancelJobs(c.var.db, filter, c.var.now);
+  return c.json({
+    count: canceled.length,
+    ids: canceled,
+    running_ids: running,
+    // Running jobs are picked last, so a full page of them means nothing is left to cancel.
+    has_more: canceled.length + running.length === BULK_LIMIT && canceled.length > 0,
+  });
 });
 
 /** Bulk replay: each named finished job runs again as a new run, picked up by the tick. */
@@ -216,7 +226,7 @@ jobsApi.get("/:id/attempts", async (c) => {
   });
 });
 
-/** Cancel: once this answers, a scheduled job never fires; a running one is not retried. */
+/** Cancel: once this answers `200`, no attempt of the job starts; a running job answers 409. */
 async function cancel(c: Context<AppEnv>) {
   return c.json(toJobJson(await cancelCallersJob(c)));
 }

@@ -343,7 +343,7 @@ export interface FinishedAttempt {
  * Guard: only a job still on the same attempt number is touched, and the attempt row is
  * written only for jobs that guard let through: a late write from a lost lease (the job was
  * rescued and started again since) changes nothing. A job canceled while its attempt was in
- * flight records that attempt and stays canceled: no retry follows. A job that ends `failed`
+ * flight (only an older Fliq canceled running jobs) records that attempt and stays canceled. A job that ends `failed`
  * with a failure_url gets its failure notification queued in the same statement.
  * Returns the ids of the jobs actually updated.
  */
@@ -464,47 +464,63 @@ export async function releaseClaims(db: Database, claimant: string, ids: string[
 }
 
 /**
- * Cancels a project's job unless it has finished. Guard: `status IN ('scheduled', 'running')`;
- * a scheduled job loses any claim on it, so no tick starts it after this returns; a running
- * one keeps its attempt in flight, which is recorded, and is never retried.
+ * Cancels a project's job that has not started. Guard: `status = 'scheduled'`, and any claim on
+ * it is dropped, so the start statement (guarded by `status = 'scheduled' AND claimed_by`) can
+ * never start it afterwards: once this returns the job canceled, no attempt of it begins. A
+ * `running` job is left as it is (its callback may already be on its way); the row lock makes
+ * a cancel and a start racing for one job come out one way or the other, never both.
  * Returns the job after the statement, canceled or not (undefined when it does not exist).
  */
 export async function cancelJob(db: Database, projectId: string, id: string, now: Date): Promise<JobRow | undefined> {
   const [canceled] = await db
     .update(jobs)
     .set(canceledState(now))
-    .where(and(eq(jobs.id, id), eq(jobs.projectId, projectId), inArray(jobs.status, CANCELABLE)))
+    .where(and(eq(jobs.id, id), eq(jobs.projectId, projectId), eq(jobs.status, "scheduled")))
     .returning();
   return canceled ?? findJob(db, projectId, id);
 }
 
-const CANCELABLE: JobStatus[] = ["scheduled", "running"];
 const REPLAYABLE: JobStatus[] = ["succeeded", "failed", "canceled"];
 /** How many jobs one bulk call changes at most; the caller repeats the call for the rest. */
 export const BULK_LIMIT = 10_000;
 
 function canceledState(now: Date) {
-  return {
-    status: "canceled" as const,
-    // A running job keeps its lease until its attempt is recorded; a scheduled one loses any claim.
-    claimedBy: sql`CASE WHEN ${jobs.status} = 'running' THEN ${jobs.claimedBy} END`,
-    lockedUntil: sql`CASE WHEN ${jobs.status} = 'running' THEN ${jobs.lockedUntil} END`,
-    finishedAt: now,
-    updatedAt: now,
-  };
+  return { status: "canceled" as const, claimedBy: null, lockedUntil: null, finishedAt: now, updatedAt: now };
+}
+
+/** What a bulk cancel did: the jobs it canceled, and those it left because they had started. */
+export interface BulkCancel {
+  canceled: string[];
+  running: string[];
 }
 
 /**
- * Cancels up to BULK_LIMIT of a project's jobs matching a filter, with cancelJob's guard and
- * guarantees for each. Returns the ids canceled.
+ * Cancels up to BULK_LIMIT of a project's not-yet-started jobs matching a filter, with
+ * cancelJob's guard and guarantee for each, and names the matching jobs it left because they
+ * are `running` (scheduled ones first, so a repeat call reaches new jobs). One statement: a job
+ * picked as scheduled that a run starts meanwhile fails the update's re-check and is reported
+ * as running, which it is.
  */
-export async function cancelJobs(db: Database, filter: JobFilter, now: Date): Promise<string[]> {
-  const rows = await db
-    .update(jobs)
-    .set(canceledState(now))
-    .where(and(inArray(jobs.id, matching(db, filter, CANCELABLE)), inArray(jobs.status, CANCELABLE)))
-    .returning({ id: jobs.id });
-  return rows.map((row) => row.id);
+export async function cancelJobs(db: Database, filter: JobFilter, now: Date): Promise<BulkCancel> {
+  const at = sql`${now.toISOString()}::timestamptz`;
+  const result = await db.execute<{ id: string; canceled: boolean }>(sql`
+    WITH picked AS MATERIALIZED (
+      SELECT id FROM jobs
+      WHERE ${and(...filterConditions(filter), inArray(jobs.status, ["scheduled", "running"]))}
+      ORDER BY status = 'running'
+      LIMIT ${BULK_LIMIT}
+    ), canceled AS (
+      UPDATE jobs
+      SET status = 'canceled', claimed_by = NULL, locked_until = NULL, finished_at = ${at}, updated_at = ${at}
+      FROM picked
+      WHERE jobs.id = picked.id AND jobs.status = 'scheduled'
+      RETURNING jobs.id
+    )
+    SELECT picked.id, canceled.id IS NOT NULL AS canceled FROM picked LEFT JOIN canceled ON canceled.id = picked.id`);
+  return {
+    canceled: result.rows.filter((row) => row.canceled).map((row) => row.id),
+    running: result.rows.filter((row) => !row.canceled).map((row) => row.id),
+  };
 }
 
 /** Up to BULK_LIMIT ids of jobs matching the filter in the given statuses (the outer update re-checks the status). */
