@@ -344,11 +344,16 @@ export interface FinishedAttempt {
  * written only for jobs that guard let through: a late write from a lost lease (the job was
  * rescued and started again since) changes nothing. A job canceled while its attempt was in
  * flight (only an older Fliq canceled running jobs) records that attempt and stays canceled. A job that ends `failed`
- * with a failure_url gets its failure notification queued in the same statement.
- * Returns the ids of the jobs actually updated.
+ * with a failure_url gets its failure notification queued in the same statement, claimed by
+ * `notify.claimant` when given, so the finishing run fires it at once instead of leaving it to a poll.
+ * Returns the ids of the jobs actually updated, and the notifications claimed for the caller.
  */
-export async function finishAttempts(db: Database, batch: FinishedAttempt[]): Promise<string[]> {
-  if (batch.length === 0) return [];
+export async function finishAttempts(
+  db: Database,
+  batch: FinishedAttempt[],
+  notify: NotificationClaim | null = null,
+): Promise<{ recorded: string[]; notifications: ClaimedJob[] }> {
+  if (batch.length === 0) return { recorded: [], notifications: [] };
   const input = JSON.stringify(
     batch.map((a) => ({
       job_id: a.jobId,
@@ -370,7 +375,7 @@ export async function finishAttempts(db: Database, batch: FinishedAttempt[]): Pr
       now: a.now.toISOString(),
     })),
   );
-  const result = await db.execute<{ job_id: string }>(sql`
+  const result = await db.execute<{ id: string; run_at: string | null }>(sql`
     WITH input AS (
       SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS r(
         job_id uuid, attempt int, claimed_by uuid, reclaimed_until timestamptz, status job_status, next_run_at timestamptz, finished_at timestamptz,
@@ -391,15 +396,25 @@ export async function finishAttempts(db: Database, batch: FinishedAttempt[]): Pr
       WHERE j.id = i.job_id AND j.status IN ('running', 'canceled') AND j.attempt = i.attempt
       RETURNING j.*
     ),
-    ${failureNotificationsFor(sql`moved`)}
-    INSERT INTO job_attempts (job_id, attempt, planned_at, fired_at, lateness_ms, duration_ms, status_code,
-                              response_excerpt, error_class, error_message, outcome)
-    SELECT i.job_id, i.attempt, i.planned_at, i.fired_at, i.lateness_ms, i.duration_ms, i.status_code,
-           i.response_excerpt, i.error_class, i.error_message, i.outcome
-    FROM input i JOIN moved m ON m.id = i.job_id AND m.attempt = i.attempt
-    ON CONFLICT (job_id, attempt) DO NOTHING
-    RETURNING job_id`);
-  return result.rows.map((row) => row.job_id);
+    ${failureNotificationsFor(sql`moved`, notify)},
+    recorded AS (
+      INSERT INTO job_attempts (job_id, attempt, planned_at, fired_at, lateness_ms, duration_ms, status_code,
+                                response_excerpt, error_class, error_message, outcome)
+      SELECT i.job_id, i.attempt, i.planned_at, i.fired_at, i.lateness_ms, i.duration_ms, i.status_code,
+             i.response_excerpt, i.error_class, i.error_message, i.outcome
+      FROM input i JOIN moved m ON m.id = i.job_id AND m.attempt = i.attempt
+      ON CONFLICT (job_id, attempt) DO NOTHING
+      RETURNING job_id
+    )
+    SELECT job_id AS id, NULL AS run_at FROM recorded
+    UNION ALL
+    SELECT id, run_at FROM notified WHERE claimed_by IS NOT NULL`);
+  return {
+    recorded: result.rows.filter((row) => row.run_at === null).map((row) => row.id),
+    notifications: result.rows
+      .filter((row) => row.run_at !== null)
+      .map((row) => ({ id: row.id, runAt: new Date(row.run_at as string) })),
+  };
 }
 
 /**
@@ -432,22 +447,38 @@ export async function rescueExpiredLeases(db: Database, now: Date): Promise<numb
 export const FAILURE_NOTIFICATION_LABELS = { fliq: "failure-notification" };
 
 /**
+ * Who fires the failure notifications a statement queues: the finishing run, for those due
+ * (queued) before `dueBefore`, reserved until `leaseMs` after their time like any claim.
+ */
+export interface NotificationClaim {
+  claimant: string;
+  dueBefore: Date;
+  leaseMs: number;
+}
+
+/**
  * A CTE (named `notified`) queuing one failure notification per job in `moved` that has just
  * become `failed` and has a failure_url: a POST of a JSON summary, delivered, signed and
- * retried like any job. Notifications carry no failure_url themselves, so none cascades.
+ * retried like any job, due at the failure, and claimed by `claim` when given (otherwise the
+ * next tick or poll claims it). Notifications carry no failure_url themselves, so none cascades.
  */
-function failureNotificationsFor(moved: SQL): SQL {
+function failureNotificationsFor(moved: SQL, claim: NotificationClaim | null = null): SQL {
+  const claimed = claim ? sql`m.updated_at < ${claim.dueBefore.toISOString()}::timestamptz` : sql`false`;
   return sql`notified AS (
       INSERT INTO jobs (id, project_id, url, http_method, headers, body, labels, scheduled_at, run_at,
-                        max_retries, timeout_ms, status, attempt, created_at, updated_at)
+                        max_retries, timeout_ms, status, attempt, claimed_by, locked_until, created_at, updated_at)
       SELECT gen_random_uuid(), m.project_id, m.failure_url, 'POST', '{"Content-Type": "application/json"}'::jsonb,
              json_build_object('type', 'job.failed', 'job_id', m.id, 'url', m.url, 'attempts', m.attempt,
                                'last_status_code', m.last_status_code, 'last_error', m.last_error,
                                'failed_at', m.finished_at, 'labels', m.labels)::text,
              ${JSON.stringify(FAILURE_NOTIFICATION_LABELS)}::jsonb, m.updated_at, m.updated_at,
-             ${JOB_LIMITS.maxRetriesDefault}, ${JOB_LIMITS.timeoutMsDefault}, 'scheduled', 0, m.updated_at, m.updated_at
+             ${JOB_LIMITS.maxRetriesDefault}, ${JOB_LIMITS.timeoutMsDefault}, 'scheduled', 0,
+             CASE WHEN ${claimed} THEN ${claim?.claimant ?? null}::uuid END,
+             CASE WHEN ${claimed} THEN m.updated_at + ${claim?.leaseMs ?? 0} * interval '1 millisecond' END,
+             m.updated_at, m.updated_at
       FROM ${moved} m
       WHERE m.status = 'failed' AND m.failure_url IS NOT NULL
+      RETURNING id, run_at, claimed_by
     )`;
 }
 

@@ -4,6 +4,7 @@
  */
 import { openDatabase } from "../db/client";
 import type { ClaimedJob } from "../db/jobs";
+import { JOB_LIMITS } from "../jobs/limits";
 import type { Settings } from "../settings";
 import { outboundOf } from "./deliver";
 import { DeliveryRun } from "./delivery-run";
@@ -31,6 +32,8 @@ export async function deliverSoon(settings: Settings, claimant: string, windowEn
       pollWindow: false,
       budget: new SubrequestBudget(settings.subrequestBudget - 1),
       outbound: outboundOf(settings),
+      // A failure notification has its own timeout; it is fired from here only if it ends in time too.
+      notificationsBefore: apiDeliveryWindowEnd(new Date(), JOB_LIMITS.timeoutMsDefault),
     });
     run.add(jobs);
     return await run.run();

@@ -14,6 +14,7 @@ import {
   claimWindow,
   type FinishedAttempt,
   finishAttempts,
+  type NotificationClaim,
   releaseClaims,
   type StartedJob,
   startClaimedJobs,
@@ -74,6 +75,8 @@ export interface DeliveryRunOptions {
   budget: SubrequestBudget;
   /** Which URLs may be called (checked again before every attempt), and the services that reach Workers. */
   outbound: Outbound;
+  /** Failure notifications queued before this instant are fired by this run; windowEnd when absent. */
+  notificationsBefore?: Date;
   random?: () => number;
 }
 
@@ -251,8 +254,11 @@ export class DeliveryRun {
   private async flush(): Promise<void> {
     const batch = this.finished.splice(0, this.finished.length);
     try {
-      const written = new Set(await finishAttempts(this.options.db, batch));
+      const { recorded, notifications } = await finishAttempts(this.options.db, batch, this.notificationClaim());
+      const written = new Set(recorded);
       this.report.recorded += written.size;
+      // Failure notifications the write queued are this run's to fire: within a second of the failure, not a poll later.
+      this.add(notifications);
       // Retries this run keeps are planned only once their write has landed.
       this.add(
         batch
@@ -270,6 +276,13 @@ export class DeliveryRun {
       return;
     }
     this.flushFailures = 0;
+  }
+
+  /** Whether this run fires the failure notifications its writes queue: while it may still start jobs and has budget. */
+  private notificationClaim(): NotificationClaim | null {
+    if (this.options.budget.remaining <= 0) return null;
+    const dueBefore = this.options.notificationsBefore ?? this.options.windowEnd;
+    return { claimant: this.options.claimant, dueBefore, leaseMs: TIMING.claimLeaseMs };
   }
 
   private async poll(now: Date): Promise<void> {
