@@ -35,7 +35,6 @@ export const rejectTokenInQuery: MiddlewareHandler<AppEnv> = async (c, next) => 
   for (const [name, value] of searchParams) {
     if (CREDENTIAL_QUERY_PARAMETERS.includes(name.toLowerCase()) || value.includes(TOKEN_PREFIX)) {
       throw new ApiError(
-        400,
         "token_in_query",
         "Tokens are accepted only in the Authorization header (`Authorization: Bearer fliq_sk_…`), never in the URL, " +
           "where logs keep them. If this was a real token, revoke it.",
@@ -102,7 +101,7 @@ export function hasScope(scopes: string[], needed: Scope): boolean {
 }
 
 const insufficientScope = (needed: Scope) =>
-  new ApiError(403, "insufficient_scope", `This token lacks the "${needed}" scope this request needs.`);
+  new ApiError("insufficient_scope", `This token lacks the "${needed}" scope this request needs.`);
 
 /**
  * Requires the scope the request's method needs; a missing scope answers 403 (the token
@@ -151,7 +150,6 @@ export const rateLimitPerToken: MiddlewareHandler<AppEnv> = async (c, next) => {
     if (!success) {
       c.header("Retry-After", String(RATE_LIMIT_PERIOD_SECONDS));
       throw new ApiError(
-        429,
         "rate_limited",
         `Too many requests with this token; try again in ${RATE_LIMIT_PERIOD_SECONDS} seconds.`,
       );

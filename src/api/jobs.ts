@@ -84,7 +84,6 @@ async function assertRoomFor(c: Context<AppEnv>, count: number): Promise<void> {
   const waiting = await countScheduledJobs(c.var.db, c.var.auth.projectId, cap);
   if (waiting + count > cap) {
     throw new ApiError(
-      429,
       "scheduled_jobs_limit",
       `A project may have at most ${cap} scheduled jobs waiting; it has ${waiting}. Cancel some, or wait for them to fire.`,
     );
@@ -120,7 +119,6 @@ jobsApi.post("/", async (c) => {
   const result = await insertJobOnce(db, { ...row, idempotencyKey: key, idempotencyFingerprint: fingerprint });
   if (!result.created && result.job.idempotencyFingerprint !== fingerprint) {
     throw new ApiError(
-      409,
       "idempotency_key_reused",
       "This Idempotency-Key was used for a different request; use a new key for a new job.",
     );
@@ -262,7 +260,6 @@ function headersKeepingSecrets(incoming: Record<string, string>, stored: Record<
   const { headers, unknown } = keepRedactedValues(incoming, stored);
   if (unknown.length > 0) {
     throw new ApiError(
-      422,
       "validation_failed",
       "The request is not valid; see details.",
       unknown.map((name) => ({

@@ -55,7 +55,7 @@ function assertScheduleRules(
 ): void {
   const violations = [...scheduleRuleViolations(schedule, now), ...targetViolations(c, schedule)];
   if (violations.length > 0) {
-    throw new ApiError(422, "validation_failed", "The request is not valid; see details.", violations);
+    throw new ApiError("validation_failed", "The request is not valid; see details.", violations);
   }
 }
 
@@ -108,7 +108,6 @@ schedulesApi.post("/", async (c) => {
     const result = await insertScheduleOnce(db, { ...row, idempotencyKey: key, idempotencyFingerprint: fingerprint });
     if (!result.created && result.schedule.idempotencyFingerprint !== fingerprint) {
       throw new ApiError(
-        409,
         "idempotency_key_reused",
         "This Idempotency-Key was used for a different request; use a new key for a new schedule.",
       );
@@ -211,7 +210,7 @@ function changesOf(request: UpdateScheduleRequest, schedule: ScheduleRow): Sched
 const UPDATE_ATTEMPTS = 3;
 
 const preconditionFailed = () =>
-  new ApiError(412, "precondition_failed", "The schedule has changed since that ETag: read it again and retry.");
+  new ApiError("precondition_failed", "The schedule has changed since that ETag: read it again and retry.");
 
 /**
  * Applies a change to a schedule (with `If-Match`, only to that version: 412 otherwise), and
@@ -247,7 +246,7 @@ async function changeSchedule(
     }
     if (ifMatch !== undefined) throw preconditionFailed();
   }
-  throw new ApiError(409, "conflict", "The schedule kept changing while this change was applied; try again.");
+  throw new ApiError("conflict", "The schedule kept changing while this change was applied; try again.");
 }
 
 /** A schedule as the API answers it, with its version. */

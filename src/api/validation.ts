@@ -18,7 +18,7 @@ export async function parseJsonBody<S extends z.ZodType>(c: Context, schema: S):
   const text = await c.req.text();
   // Measured on the text, before anything recursive touches the value.
   if (nestingDepthExceeds(text, JSON_MAX_DEPTH)) {
-    throw new ApiError(422, "validation_failed", "The request body is nested too deeply; see details.", [
+    throw new ApiError("validation_failed", "The request body is nested too deeply; see details.", [
       { path: "(body)", message: `must not be nested more than ${JSON_MAX_DEPTH} levels deep` },
     ]);
   }
@@ -26,11 +26,11 @@ export async function parseJsonBody<S extends z.ZodType>(c: Context, schema: S):
   try {
     raw = JSON.parse(text);
   } catch {
-    throw new ApiError(400, "invalid_json", "The request body must be a JSON object.");
+    throw new ApiError("invalid_json", "The request body must be a JSON object.");
   }
   const protoPath = pathOfProtoKey(raw);
   if (protoPath !== undefined) {
-    throw new ApiError(422, "validation_failed", "The request is not valid; see details.", [
+    throw new ApiError("validation_failed", "The request is not valid; see details.", [
       { path: protoPath, message: '"__proto__" cannot be used as a name' },
     ]);
   }
@@ -84,5 +84,5 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown): z.
     path: issue.path.map(String).join(".") || "(body)",
     message: issue.message,
   }));
-  throw new ApiError(422, "validation_failed", "The request is not valid; see details.", details);
+  throw new ApiError("validation_failed", "The request is not valid; see details.", details);
 }

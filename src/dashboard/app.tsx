@@ -108,7 +108,7 @@ dashboard.use(
   bodyLimit({
     maxSize: FORM_MAX_BYTES,
     onError: () => {
-      throw new ApiError(413, "payload_too_large", `Forms are limited to ${FORM_MAX_BYTES} bytes.`);
+      throw new ApiError("payload_too_large", `Forms are limited to ${FORM_MAX_BYTES} bytes.`);
     },
   }),
 );
@@ -125,7 +125,7 @@ const field = (c: Context<DashboardEnv>, name: string) => {
 const fieldValues = (c: Context<DashboardEnv>, name: string) =>
   [c.get("form")?.[name] ?? []].flat().filter((value): value is string => typeof value === "string");
 
-const crossOrigin = () => new ApiError(403, "cross_origin", "This form was sent from another site, so it was refused.");
+const crossOrigin = () => new ApiError("cross_origin", "This form was sent from another site, so it was refused.");
 
 dashboard.get("/login", (c) =>
   c.html(<LoginPage notice={c.req.query("signed_out") !== undefined ? "You are signed out." : undefined} />),
@@ -155,7 +155,7 @@ dashboard.post("/logout", async (c) => {
 });
 
 const badCsrf = () =>
-  new ApiError(403, "csrf_failed", "This form has expired or did not come from this dashboard; reload it and retry.");
+  new ApiError("csrf_failed", "This form has expired or did not come from this dashboard; reload it and retry.");
 
 /**
  * Every other page needs a live session: the cookie's token, checked like an API token on
@@ -168,11 +168,7 @@ const requireSession: MiddlewareHandler<DashboardEnv> = async (c, next) => {
   if (!token || !caller) {
     if (token) endSession(c);
     if (c.req.method === "GET" || c.req.method === "HEAD") return c.redirect(`${DASHBOARD_PATH}/login`, 303);
-    throw new ApiError(
-      401,
-      "unauthorized",
-      "Your session has ended (signed out, or the token was revoked). Sign in again.",
-    );
+    throw new ApiError("unauthorized", "Your session has ended (signed out, or the token was revoked). Sign in again.");
   }
   c.set("auth", caller);
   c.set("viewer", {
@@ -186,7 +182,6 @@ const requireSession: MiddlewareHandler<DashboardEnv> = async (c, next) => {
     if (!(await isValidCsrfToken(token, field(c, CSRF_FIELD)))) throw badCsrf();
     if (!hasScope(caller.scopes, "write")) {
       throw new ApiError(
-        403,
         "insufficient_scope",
         'This token has the read scope only; sign in with a token that has the "write" scope to act on jobs.',
       );
@@ -346,7 +341,6 @@ dashboard.post("/schedules/:id/trigger", async (c) => {
 function requireAdmin(c: Context<DashboardEnv>): void {
   if (!c.var.viewer.isAdmin) {
     throw new ApiError(
-      403,
       "insufficient_scope",
       'Managing tokens and signing secrets needs a token with the "admin" scope; sign in with one.',
     );
