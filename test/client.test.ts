@@ -226,6 +226,12 @@ describe("errors", () => {
     expect(error.details.map((detail) => detail.path).sort()).toEqual(["max_retries", "url"]);
   });
 
+  it("says in its message what to fix, so logging the error alone shows the reason", async () => {
+    const error = await failureOf(client().createJob({ scheduled_at: "2027-01-01T00:00:00Z" } as never));
+    expect(error.message).toBe("The request is not valid: url is required.");
+    expect(String(error)).toContain("url is required");
+  });
+
   it("answers 401 and 404 as typed errors", async () => {
     const unauthorized = await failureOf(client({ token: "fliq_sk_wrong" }).getJob(crypto.randomUUID()));
     expect(unauthorized).toMatchObject({ status: 401, code: "unauthorized" });

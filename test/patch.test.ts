@@ -91,7 +91,7 @@ describe("PATCH /jobs/:id", () => {
   });
 
   it.each([
-    ["an unknown field", { status: "succeeded" }, "(body)"],
+    ["an unknown field", { status: "succeeded" }, "status"],
     ["a bad url", { url: "nope" }, "url"],
     ["a body on a GET job", { http_method: "GET" }, "body"],
     ["a time over a year ahead", { scheduled_at: "2099-01-01T00:00:00Z" }, "scheduled_at"],

@@ -74,6 +74,26 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * The 422 for input that breaks the rules. Its message carries the first problem, so a log
+ * line or an exception's message alone says what to fix; `details` lists every one.
+ */
+export function validationFailed(details: ErrorDetail[]): ApiError {
+  const [first] = details;
+  const more = details.length > 1 ? ` (and ${details.length - 1} more; see details)` : "";
+  const message = first
+    ? `The request is not valid: ${describePath(first.path)} ${first.message}${more}.`
+    : "The request is not valid.";
+  return new ApiError("validation_failed", message, details);
+}
+
+/** A detail's path in a sentence: the input as a whole reads as "the body" or "the query". */
+function describePath(path: string): string {
+  if (path === "(body)") return "the body";
+  if (path === "(query)") return "the query";
+  return path;
+}
+
 export const unauthorized = () =>
   new ApiError("unauthorized", "A valid API token is required: send `Authorization: Bearer fliq_sk_…`.");
 

@@ -13,7 +13,7 @@ import { callbackTargetRefusal, targetPolicyOf } from "../jobs/callback-target";
 import { jobRuleViolations, type RuleViolation } from "../jobs/job-rules";
 import { readSettings } from "../settings";
 import type { AppEnv } from "./context";
-import { ApiError, notFound } from "./errors";
+import { ApiError, notFound, validationFailed } from "./errors";
 import { encodeCursor, etagOf, jobIdParam, type listJobsQuery } from "./job-schemas";
 
 /** An API invocation's claim on jobs due before its after-response window closes. */
@@ -75,7 +75,7 @@ export function assertJobRules(c: Context<AppEnv>, job: CheckedJob, prefix = "")
     path: prefix + v.path,
   }));
   if (violations.length > 0) {
-    throw new ApiError("validation_failed", "The request is not valid; see details.", violations);
+    throw validationFailed(violations);
   }
 }
 

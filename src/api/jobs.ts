@@ -15,7 +15,7 @@ import type { JobRow } from "../db/schema";
 import { keepRedactedValues } from "../jobs/redaction";
 import { readSettings } from "../settings";
 import type { AppEnv } from "./context";
-import { ApiError } from "./errors";
+import { ApiError, validationFailed } from "./errors";
 import {
   assertJobRules,
   cancelCallersJob,
@@ -41,7 +41,7 @@ import {
   type UpdateJobRequest,
   updateJobRequest,
 } from "./job-schemas";
-import { parseJsonBody, parseOrThrow } from "./validation";
+import { IDEMPOTENCY_KEY, parseJsonBody, parseOrThrow } from "./validation";
 
 /** The jobs API, mounted at /jobs behind requireToken. */
 export const jobsApi = new Hono<AppEnv>();
@@ -104,7 +104,7 @@ export async function fingerprintOf(request: object): Promise<string> {
 jobsApi.post("/", async (c) => {
   const request = await parseJsonBody(c, createJobRequest);
   const { now, db } = c.var;
-  const key = parseOrThrow(idempotencyKeyHeader, c.req.header("idempotency-key"));
+  const key = parseOrThrow(idempotencyKeyHeader, c.req.header("idempotency-key"), IDEMPOTENCY_KEY);
   const job = newJobFrom(c, request);
   await assertRoomFor(c, 1);
   const claim = claimIfDueSoon(job.runAt, job.timeoutMs, now);
@@ -156,11 +156,15 @@ jobsApi.post("/batch", async (c) => {
 });
 
 jobsApi.get("/", async (c) => {
-  const query = parseOrThrow(listJobsQuery, {
-    ...c.req.query(),
-    status: c.req.queries("status"),
-    label: c.req.queries("label"),
-  });
+  const query = parseOrThrow(
+    listJobsQuery,
+    {
+      ...c.req.query(),
+      status: c.req.queries("status"),
+      label: c.req.queries("label"),
+    },
+    { in: "query" },
+  );
   const page = await listCallersJobs(c, query);
   return c.json({ jobs: page.jobs.map(toJobJson), next_cursor: page.nextCursor });
 });
@@ -215,7 +219,7 @@ jobsApi.get("/:id", async (c) => {
 
 jobsApi.get("/:id/attempts", async (c) => {
   const job = await requireJob(c);
-  const query = parseOrThrow(attemptsQuery, c.req.query());
+  const query = parseOrThrow(attemptsQuery, c.req.query(), { in: "query" });
   const page = await listAttempts(c.var.db, job.id, { after: query.after, limit: query.limit + 1 });
   const attempts = page.slice(0, query.limit);
   return c.json({
@@ -259,9 +263,7 @@ function changesOf(request: UpdateJobRequest, job: JobRow): JobChanges {
 function headersKeepingSecrets(incoming: Record<string, string>, stored: Record<string, string>) {
   const { headers, unknown } = keepRedactedValues(incoming, stored);
   if (unknown.length > 0) {
-    throw new ApiError(
-      "validation_failed",
-      "The request is not valid; see details.",
+    throw validationFailed(
       unknown.map((name) => ({
         path: `headers.${name}`,
         message: '"[redacted]" keeps a stored secret, but this job has no such header; send its value',

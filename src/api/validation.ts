@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import type { z } from "zod";
-import { ApiError } from "./errors";
+import { ApiError, validationFailed } from "./errors";
+import { detailsOf, type InputSource, ruleMessage } from "./validation-messages";
 
 /**
  * How deeply a request body may nest objects and arrays. Fliq's deepest request is a handful
@@ -18,9 +19,7 @@ export async function parseJsonBody<S extends z.ZodType>(c: Context, schema: S):
   const text = await c.req.text();
   // Measured on the text, before anything recursive touches the value.
   if (nestingDepthExceeds(text, JSON_MAX_DEPTH)) {
-    throw new ApiError("validation_failed", "The request body is nested too deeply; see details.", [
-      { path: "(body)", message: `must not be nested more than ${JSON_MAX_DEPTH} levels deep` },
-    ]);
+    throw validationFailed([{ path: "(body)", message: `must not be nested more than ${JSON_MAX_DEPTH} levels deep` }]);
   }
   let raw: unknown;
   try {
@@ -30,9 +29,7 @@ export async function parseJsonBody<S extends z.ZodType>(c: Context, schema: S):
   }
   const protoPath = pathOfProtoKey(raw);
   if (protoPath !== undefined) {
-    throw new ApiError("validation_failed", "The request is not valid; see details.", [
-      { path: protoPath, message: '"__proto__" cannot be used as a name' },
-    ]);
+    throw validationFailed([{ path: protoPath, message: '"__proto__" cannot be used as a name' }]);
   }
   return parseOrThrow(schema, raw);
 }
@@ -76,13 +73,20 @@ function pathOfProtoKey(value: unknown, path: string[] = []): string | undefined
   return undefined;
 }
 
-/** Validates any input against a schema, throwing the API's 422 on failure. */
-export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
-  const result = schema.safeParse(input);
+/** Where the Idempotency-Key header's problems are reported. */
+export const IDEMPOTENCY_KEY: InputSource = { in: "header", name: "Idempotency-Key" };
+
+/**
+ * Validates any input against a schema, throwing the API's 422 on failure with one detail per
+ * problem in words a new user understands; `source` says whether it is the body (the default),
+ * the query or a header.
+ */
+export function parseOrThrow<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  source: InputSource = { in: "body" },
+): z.output<S> {
+  const result = schema.safeParse(input, { error: ruleMessage });
   if (result.success) return result.data;
-  const details = result.error.issues.map((issue) => ({
-    path: issue.path.map(String).join(".") || "(body)",
-    message: issue.message,
-  }));
-  throw new ApiError("validation_failed", "The request is not valid; see details.", details);
+  throw validationFailed(detailsOf(result.error.issues, input, schema, source));
 }

@@ -236,13 +236,17 @@ dashboard.get("/jobs", async (c) => {
   const cursor = c.req.query("cursor");
   const limit = filters.limit;
   // The same validation as GET /jobs; empty form fields mean "no filter".
-  const query = parseOrThrow(listJobsQuery, {
-    ...(filters.status.length > 0 && { status: filters.status }),
-    ...(filters.label && { label: [filters.label] }),
-    ...(filters.url_prefix && { url_prefix: filters.url_prefix }),
-    ...(cursor && { cursor }),
-    ...(limit && { limit }),
-  });
+  const query = parseOrThrow(
+    listJobsQuery,
+    {
+      ...(filters.status.length > 0 && { status: filters.status }),
+      ...(filters.label && { label: [filters.label] }),
+      ...(filters.url_prefix && { url_prefix: filters.url_prefix }),
+      ...(cursor && { cursor }),
+      ...(limit && { limit }),
+    },
+    { in: "query" },
+  );
   const page = await listCallersJobs(asApi(c), query);
   return c.html(
     <JobsPage
@@ -289,10 +293,14 @@ dashboard.get("/schedules", async (c) => {
   const status = c.req.query("status") || undefined;
   const cursor = c.req.query("cursor") || undefined;
   // The same validation as GET /schedules; an empty status means any.
-  const query = parseOrThrow(listSchedulesQuery, {
-    ...(status && { status: [status] }),
-    ...(cursor && { cursor }),
-  });
+  const query = parseOrThrow(
+    listSchedulesQuery,
+    {
+      ...(status && { status: [status] }),
+      ...(cursor && { cursor }),
+    },
+    { in: "query" },
+  );
   const page = await listCallersSchedules(asApi(c), query);
   return c.html(
     <SchedulesPage
