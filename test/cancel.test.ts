@@ -4,31 +4,22 @@
  * as it is and the answer says so (`409 job_running`).
  */
 import { describe, expect, it } from "vitest";
-import { CANCEL_CLOSES_BEFORE_MS } from "../src/api/job-actions";
 import { claimWindow, findJob, listAttempts, startClaimedJobs } from "../src/db/jobs";
 import {
   callApi,
   createProject,
+  dueAfterStartLead,
   insertJobRow,
   later,
   onRealPostgres,
-  pause,
   receivedAt,
   receiverUrl,
   runTickUntil,
   useTestProject,
+  waitForJobRow,
 } from "./support/fliq";
 
 const { db, project, token } = await useTestProject();
-
-/** Polls (bounded) until the job's row satisfies `ready`. */
-async function waitForJob(id: string, ready: (status: string | undefined, claimedBy: string | null) => boolean) {
-  for (let i = 0; i < 400; i++) {
-    const job = await findJob(db, project.id, id);
-    if (ready(job?.status, job?.claimedBy ?? null)) return;
-    await pause(5);
-  }
-}
 
 describe("DELETE /jobs/:id and POST /jobs/:id/cancel", () => {
   it.each(["DELETE", "POST"])("cancel a scheduled job (%s), which then never fires", async (method) => {
@@ -43,13 +34,12 @@ describe("DELETE /jobs/:id and POST /jobs/:id/cancel", () => {
   });
 
   it("stops a job that a running tick has already claimed for its window", async () => {
-    // Due well after the cancel can be made however slow the machine, and by a margin that
-    // follows the engine's start lead: the job is still `scheduled`, held by the tick's claim.
-    const runAt = later(CANCEL_CLOSES_BEFORE_MS + 2_000);
+    // Due a margin past the engine's start lead, so the cancel meets the job still `scheduled`,
+    // held by the tick's claim, however slow the machine.
+    const runAt = dueAfterStartLead(2_000);
     const job = await insertJobRow(db, project.id, { runAt });
     const tick = runTickUntil(new Date(runAt.getTime() + 300));
-    await waitForJob(job.id, (_status, claimedBy) => claimedBy !== null);
-    expect((await findJob(db, project.id, job.id))?.claimedBy).not.toBeNull();
+    await waitForJobRow(db, job.id, (row) => row.claimedBy !== null);
     expect((await callApi("DELETE", `/jobs/${job.id}`, { token })).body.status).toBe("canceled");
     await tick;
     expect(await receivedAt(job.url)).toHaveLength(0);
@@ -59,7 +49,7 @@ describe("DELETE /jobs/:id and POST /jobs/:id/cancel", () => {
   it("answers 409 job_running for a job whose attempt has started, changes nothing, and the attempt completes", async () => {
     const job = await insertJobRow(db, project.id, { url: receiverUrl("slow/1500") });
     const tick = runTickUntil(later(200));
-    await waitForJob(job.id, (status) => status === "running");
+    await waitForJobRow(db, job.id, (row) => row.status === "running");
     for (const [method, path] of [
       ["DELETE", `/jobs/${job.id}`],
       ["POST", `/jobs/${job.id}/cancel`],

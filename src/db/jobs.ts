@@ -448,11 +448,11 @@ export const FAILURE_NOTIFICATION_LABELS = { fliq: "failure-notification" };
 
 /**
  * Who fires the failure notifications a statement queues: the finishing run, for those due
- * (queued) before `dueBefore`, reserved until `leaseMs` after their time like any claim.
+ * (queued) before `dueBefore` (all when null), reserved until `leaseMs` after their time like any claim.
  */
 export interface NotificationClaim {
   claimant: string;
-  dueBefore: Date;
+  dueBefore: Date | null;
   leaseMs: number;
 }
 
@@ -463,7 +463,8 @@ export interface NotificationClaim {
  * next tick or poll claims it). Notifications carry no failure_url themselves, so none cascades.
  */
 function failureNotificationsFor(moved: SQL, claim: NotificationClaim | null = null): SQL {
-  const claimed = claim ? sql`m.updated_at < ${claim.dueBefore.toISOString()}::timestamptz` : sql`false`;
+  let claimed = sql`false`;
+  if (claim) claimed = claim.dueBefore ? sql`m.updated_at < ${claim.dueBefore.toISOString()}::timestamptz` : sql`true`;
   return sql`notified AS (
       INSERT INTO jobs (id, project_id, url, http_method, headers, body, labels, scheduled_at, run_at,
                         max_retries, timeout_ms, status, attempt, claimed_by, locked_until, created_at, updated_at)

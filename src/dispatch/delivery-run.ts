@@ -75,7 +75,10 @@ export interface DeliveryRunOptions {
   budget: SubrequestBudget;
   /** Which URLs may be called (checked again before every attempt), and the services that reach Workers. */
   outbound: Outbound;
-  /** Failure notifications queued before this instant are fired by this run; windowEnd when absent. */
+  /**
+   * Failure notifications queued before this instant are fired by this run; all of them when
+   * absent (a tick or shard may run on past its window; an API invocation's time is bounded).
+   */
   notificationsBefore?: Date;
   random?: () => number;
 }
@@ -278,10 +281,10 @@ export class DeliveryRun {
     this.flushFailures = 0;
   }
 
-  /** Whether this run fires the failure notifications its writes queue: while it may still start jobs and has budget. */
+  /** Which failure notifications this run fires itself: those its writes queue, while it has budget left. */
   private notificationClaim(): NotificationClaim | null {
     if (this.options.budget.remaining <= 0) return null;
-    const dueBefore = this.options.notificationsBefore ?? this.options.windowEnd;
+    const dueBefore = this.options.notificationsBefore ?? null;
     return { claimant: this.options.claimant, dueBefore, leaseMs: TIMING.claimLeaseMs };
   }
 
