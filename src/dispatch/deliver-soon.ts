@@ -2,7 +2,7 @@
  * Jobs due within seconds are fired by the API invocation that created them, in
  * `ctx.waitUntil`, instead of waiting for a tick to find them.
  */
-import { openDatabase } from "../db/client";
+import { connectNow, openDatabase } from "../db/client";
 import type { ClaimedJob } from "../db/jobs";
 import { JOB_LIMITS } from "../jobs/limits";
 import type { Settings } from "../settings";
@@ -25,6 +25,8 @@ export function apiDeliveryWindowEnd(now: Date, timeoutMs: number): Date {
 export async function deliverSoon(settings: Settings, claimant: string, windowEnd: Date, jobs: ClaimedJob[]) {
   const database = openDatabase(settings);
   try {
+    // The connection is set up now, while the jobs are still seconds away, not at the first start.
+    await connectNow(database.db);
     const run = new DeliveryRun({
       db: database.db,
       claimant,
