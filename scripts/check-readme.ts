@@ -2,7 +2,8 @@
  * Holds the README's reference tables to the code (run in CI, `npm run check:readme`): the
  * fields of `POST /jobs` and `POST /schedules` and the parameters of `GET /jobs` against the
  * zod schemas the handlers validate with, and the error table against the error registry
- * (src/api/errors.ts), status included. A field or code added on one side only fails it.
+ * (src/api/errors.ts), status included, and every "N ms before its time" against the engine's
+ * start lead. A field or code added on one side only fails it.
  * `--print-errors` prints the error table as the registry has it, to paste into the README.
  */
 import { readFileSync } from "node:fs";
@@ -103,6 +104,18 @@ for (const [status, cell] of errorRows) {
   const registered = ERROR_CODES[code as ErrorCode];
   if (registered && String(registered.status) !== status) {
     problems.push(`error codes: \`${code}\` is answered with ${registered.status}, the README says ${status}`);
+  }
+}
+
+// How long before its time a job starts (and can no longer be canceled or changed), wherever the README says it.
+// Imported by a computed path, so the Node typecheck does not follow the engine's imports into Workers-only types.
+const engine = "../src/dispatch/delivery-run";
+const { TIMING } = (await import(engine)) as { TIMING: { startLeadMs: number; startBatchMs: number } };
+const startLeadMs = TIMING.startLeadMs + TIMING.startBatchMs;
+for (const [said, ms] of readme.matchAll(/(\d[\d,]*)\s+ms\s+before\s+(?:its|their)\s+time/g)) {
+  if (Number(ms.replace(/,/g, "")) !== startLeadMs) {
+    const quoted = said.replace(/\s+/g, " ");
+    problems.push(`start lead: the README says "${quoted}", the engine starts jobs ${startLeadMs} ms before their time`);
   }
 }
 

@@ -28,7 +28,7 @@ export const ERROR_CODES = {
   },
   job_running: {
     status: 409,
-    when: "the job's attempt has started (from 350 ms before its time until the attempt ends): it cannot be canceled or changed now",
+    when: "the job's attempt has started (it starts shortly before its time; see Job statuses): it cannot be canceled or changed until the attempt ends",
   },
   job_finished: {
     status: 409,
