@@ -115,7 +115,9 @@ const startLeadMs = TIMING.startLeadMs + TIMING.startBatchMs;
 for (const [said, ms] of readme.matchAll(/(\d[\d,]*)\s+ms\s+before\s+(?:its|their)\s+time/g)) {
   if (Number(ms.replace(/,/g, "")) !== startLeadMs) {
     const quoted = said.replace(/\s+/g, " ");
-    problems.push(`start lead: the README says "${quoted}", the engine starts jobs ${startLeadMs} ms before their time`);
+    problems.push(
+      `start lead: the README says "${quoted}", the engine starts jobs ${startLeadMs} ms before their time`,
+    );
   }
 }
 
