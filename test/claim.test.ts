@@ -153,11 +153,11 @@ describe("fenced finishing and rescue", () => {
 
     // The lost attempt was recorded by the rescue; its late result changes nothing.
     const outcomes = async () => (await listAttempts(db, row.id)).map((a) => [a.attempt, a.outcome]);
-    expect(await finishAttempts(db, [result(row.id, 1, now)])).toEqual([]);
+    expect((await finishAttempts(db, [result(row.id, 1, now)])).recorded).toEqual([]);
     expect(await findJob(db, project.id, row.id)).toMatchObject({ status: "running", attempt: 2 });
     expect(await outcomes()).toEqual([[1, "unknown"]]);
 
-    expect(await finishAttempts(db, [result(row.id, 2, now)])).toEqual([row.id]);
+    expect((await finishAttempts(db, [result(row.id, 2, now)])).recorded).toEqual([row.id]);
     expect(await findJob(db, project.id, row.id)).toMatchObject({ status: "succeeded", attempt: 2 });
     expect(await outcomes()).toEqual([
       [1, "unknown"],
@@ -176,7 +176,7 @@ describe("fenced finishing and rescue", () => {
       result(movedOn.id, 1, now),
       result(finished.id, 1, now),
     ]);
-    expect(written).toEqual([current.id]);
+    expect(written).toEqual({ recorded: [current.id], notifications: [] });
     expect(await findJob(db, project.id, movedOn.id)).toMatchObject({
       status: "scheduled",
       lastError: "lease_expired",
@@ -192,7 +192,7 @@ describe("fenced finishing and rescue", () => {
       status: "scheduled" as const,
       nextRunAt: new Date(now.getTime() + 5000),
     };
-    expect(await finishAttempts(db, [retry])).toEqual([canceled.id]);
+    expect((await finishAttempts(db, [retry])).recorded).toEqual([canceled.id]);
     expect(await findJob(db, project.id, canceled.id)).toMatchObject({ status: "canceled", claimedBy: null });
     expect((await listAttempts(db, canceled.id)).map((a) => a.attempt)).toEqual([1]);
   });

@@ -142,7 +142,7 @@ describe("changing jobs", () => {
       { url: receiverUrl("ok"), delay: "1h", labels: { tenant: "t1" } },
     ]);
     const canceled = await fliq.cancelJobs({ filter: { labels: { tenant: "t1" }, scheduled_after: new Date(0) } });
-    expect(canceled).toEqual({ count: 2, ids: expect.arrayContaining([a.id, b.id]), has_more: false });
+    expect(canceled).toEqual({ count: 2, ids: expect.arrayContaining([a.id, b.id]), running_ids: [], has_more: false });
     const replayed = await fliq.replayJobs({ ids: [a.id] });
     expect(replayed).toMatchObject({ count: 1, ids: [a.id] });
     await tickNow();
@@ -224,6 +224,12 @@ describe("errors", () => {
     const error = await failureOf(client().createJob({ url: "ftp://nope", max_retries: 99 }));
     expect(error).toMatchObject({ status: 422, code: "validation_failed", name: "FliqError" });
     expect(error.details.map((detail) => detail.path).sort()).toEqual(["max_retries", "url"]);
+  });
+
+  it("says in its message what to fix, so logging the error alone shows the reason", async () => {
+    const error = await failureOf(client().createJob({ scheduled_at: "2027-01-01T00:00:00Z" } as never));
+    expect(error.message).toBe("The request is not valid: url is required.");
+    expect(String(error)).toContain("url is required");
   });
 
   it("answers 401 and 404 as typed errors", async () => {

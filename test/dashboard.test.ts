@@ -276,6 +276,20 @@ describe("job actions", () => {
     expect(refused.html).toContain(`href="/dashboard/jobs/${finished.id}"`);
   });
 
+  it("refuses to cancel a running job, says why, offers no Cancel button, and leaves the job running", async () => {
+    const { cookie, csrf } = await openSession(token);
+    const running = await insertJobRow(db, project.id, { status: "running", attempt: 1, lockedUntil: later(60_000) });
+    const page = await callDashboard("GET", `/dashboard/jobs/${running.id}`, { cookie });
+    expect(page.html).not.toContain(`action="/dashboard/jobs/${running.id}/cancel"`);
+    const refused = await callDashboard("POST", `/dashboard/jobs/${running.id}/cancel`, {
+      cookie,
+      form: { _csrf: csrf },
+    });
+    expect(refused.status).toBe(409);
+    expect(textOf(refused.html)).toContain("its callback may already be on its way, so it was not canceled");
+    expect((await findJob(db, project.id, running.id))?.status).toBe("running");
+  });
+
   it("reschedules a job to a time given in UTC, and refuses a malformed one with 422", async () => {
     const { cookie, csrf } = await openSession(token);
     const job = await insertJobRow(db, project.id, { runAt: later(3_600_000), scheduledAt: later(3_600_000) });

@@ -75,6 +75,20 @@ describe("the header deny list", () => {
     const [received] = await receivedAt(created.body.url);
     expect(received.headers).toMatchObject({ "content-type": "application/json", "x-request-source": "billing" });
   });
+
+  it("delivers exactly the stored request: no Content-Type is added when none was stored", async () => {
+    const body = '{"note":"héllo"}';
+    const withBody = await callApi("POST", "/jobs", { token, json: { url: receiverUrl("ok"), body } });
+    const emptyBody = await callApi("POST", "/jobs", { token, json: { url: receiverUrl("ok"), body: "" } });
+    await tickNow();
+    const [sent] = await receivedAt(withBody.body.url);
+    expect(sent.headers).not.toHaveProperty("content-type");
+    expect(sent.body).toBe(body);
+    expect(sent.headers["content-length"]).toBe(String(new TextEncoder().encode(body).length));
+    const [empty] = await receivedAt(emptyBody.body.url);
+    expect(empty.headers).not.toHaveProperty("content-type");
+    expect(empty.body).toBe("");
+  });
 });
 
 const SECRETS = {

@@ -118,8 +118,8 @@ describe("POST /jobs", () => {
     ["a non-string body", { url: "https://example.com", body: { email: "a" } }, "body"],
     ["a NUL in the body", { url: "https://example.com", body: "a\u0000b" }, "body"],
     ["a NUL in a label", { url: "https://example.com", labels: { k: "a\u0000" } }, "labels.k"],
-    ["a server field (status)", { url: "https://example.com", status: "succeeded" }, "(body)"],
-    ["a server field (id)", { url: "https://example.com", id: crypto.randomUUID() }, "(body)"],
+    ["a server field (status)", { url: "https://example.com", status: "succeeded" }, "status"],
+    ["a server field (id)", { url: "https://example.com", id: crypto.randomUUID() }, "id"],
   ];
 
   it.each(invalidBodies)("rejects %s with 422 and writes nothing", async (_name, json, path) => {

@@ -6,13 +6,14 @@ import { findJob } from "../src/db/jobs";
 import {
   callApi,
   createProject,
+  dueAfterStartLead,
   insertJobRow,
   later,
-  pause,
   receivedAt,
   receiverUrl,
   runTickUntil,
   useTestProject,
+  waitForJobRow,
 } from "./support/fliq";
 
 const { db, project, token } = await useTestProject();
@@ -91,7 +92,7 @@ describe("PATCH /jobs/:id", () => {
   });
 
   it.each([
-    ["an unknown field", { status: "succeeded" }, "(body)"],
+    ["an unknown field", { status: "succeeded" }, "status"],
     ["a bad url", { url: "nope" }, "url"],
     ["a body on a GET job", { http_method: "GET" }, "body"],
     ["a time over a year ahead", { scheduled_at: "2099-01-01T00:00:00Z" }, "scheduled_at"],
@@ -105,11 +106,13 @@ describe("PATCH /jobs/:id", () => {
   });
 
   it("moves a job a tick has claimed: it fires at its new time, once, not at the old one", async () => {
-    const oldTime = later(500);
+    // The change must land before the engine starts the job: a margin past its start lead, so
+    // neither a slow machine nor a longer lead turns the 200 into a 409 job_running.
+    const oldTime = dueAfterStartLead(2_000);
     const job = await insertJobRow(db, project.id, { runAt: oldTime, scheduledAt: oldTime });
-    const tick = runTickUntil(later(1500));
-    for (let i = 0; i < 100 && !(await findJob(db, project.id, job.id))?.claimedBy; i++) await pause(5);
-    const newTime = later(1200);
+    const newTime = new Date(oldTime.getTime() + 700);
+    const tick = runTickUntil(new Date(newTime.getTime() + 300));
+    await waitForJobRow(db, job.id, (row) => row.claimedBy !== null);
     const response = await callApi("PATCH", `/jobs/${job.id}`, {
       token,
       json: { scheduled_at: newTime.toISOString() },

@@ -4,8 +4,10 @@
  */
 import { describe, expect, it } from "vitest";
 import { findJob, listAttempts } from "../src/db/jobs";
+import { TIMING } from "../src/dispatch/delivery-run";
 import {
   callApi,
+  dueAfterStartLead,
   insertJobRow,
   moveRunAt,
   receivedAt,
@@ -40,8 +42,8 @@ describe("the tick", () => {
       },
     });
     expect(created.status).toBe(201);
-    // An hour away: the tick delivers it. Bring its time to 1.5 s from now instead of waiting.
-    const runAt = new Date(Date.now() + 1500);
+    // An hour away: the tick delivers it. Bring its time to 1.5 s past the start lead instead of waiting.
+    const runAt = dueAfterStartLead(1500);
     await moveRunAt(db, created.body.id, runAt);
 
     await runTickUntil(offset(runAt, 1));
@@ -84,22 +86,25 @@ describe("the tick", () => {
   });
 
   it("retries a 500 within the same window, after its backoff, then succeeds", async () => {
+    // Even the shortest jittered wait (half the delay) leaves time to write the result and start
+    // the retry ahead of its time, whatever the write interval and start lead are tuned to.
+    const backoffMs = 2 * (TIMING.flushIntervalMs + TIMING.startLeadMs + TIMING.startBatchMs + 1_000);
     const job = await insertJobRow(db, project.id, {
       url: receiverUrl("flaky/1"),
-      backoffInitialMs: 1000,
-      backoffMaxMs: 1000,
+      backoffInitialMs: backoffMs,
+      backoffMaxMs: backoffMs,
     });
-    await runTickUntil(offset(new Date(), 2500));
+    await runTickUntil(offset(new Date(), backoffMs + 2_500));
     const { job: final, attempts } = await jobState(job.id);
     expect(final).toMatchObject({ status: "succeeded", attempt: 2, lastStatusCode: 200 });
     expect(attempts.map((a) => [a.attempt, a.outcome, a.statusCode])).toEqual([
       [1, "retry", 500],
       [2, "succeeded", 200],
     ]);
-    // Equal jitter: the retry waited between half and all of the 1 s initial delay.
+    // Equal jitter: the retry waited between half and all of the initial delay.
     const waited = attempts[1].plannedAt.getTime() - (attempts[0].firedAt.getTime() + attempts[0].durationMs);
-    expect(waited).toBeGreaterThanOrEqual(500);
-    expect(waited).toBeLessThanOrEqual(1000);
+    expect(waited).toBeGreaterThanOrEqual(backoffMs / 2);
+    expect(waited).toBeLessThanOrEqual(backoffMs);
     expect(attempts[1].latenessMs).toBeLessThan(100);
     const received = await receivedAt(job.url);
     expect(received.map((r) => r.headers["fliq-attempt"])).toEqual(["1", "2"]);
@@ -231,7 +236,8 @@ describe("the tick", () => {
 describe("jobs due within seconds", () => {
   it("are fired by the API invocation itself, on their second, without a tick", async () => {
     const url = receiverUrl("ok");
-    const scheduledAt = new Date(Date.now() + 1000);
+    // A margin past the start lead for the request itself, which claims the job and starts it from here.
+    const scheduledAt = dueAfterStartLead(1000);
     const created = await callApi("POST", "/jobs", {
       token,
       json: { url, scheduled_at: scheduledAt.toISOString(), body: "soon" },

@@ -168,7 +168,7 @@ describe("the /tokens API", () => {
     [{ name: "a\nb" }, "name"],
     [{ name: "x", scopes: [] }, "scopes"],
     [{ name: "x", scopes: ["root"] }, "scopes.0"],
-    [{ name: "x", token_hash: "abc" }, "(body)"],
+    [{ name: "x", token_hash: "abc" }, "token_hash"],
   ])("refuses an invalid create request %j with 422", async (json, path) => {
     const response = await callApi("POST", "/tokens", { token: adminToken, json });
     expect(response.status).toBe(422);

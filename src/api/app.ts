@@ -30,11 +30,13 @@ export const app = new Hono<AppEnv>({ strict: false });
 app.onError((error, c) => {
   if (error instanceof ApiError) return c.json(error.toJSON(), error.status);
   if (error instanceof HTTPException) {
-    const wrapped = new ApiError(error.status, "http_error", error.message || "The request could not be handled.");
-    return c.json(wrapped.toJSON(), error.status);
+    // Hono's own refusals (a request it could not read): answered as the registered 400.
+    const wrapped = new ApiError("http_error", error.message || "The request could not be read.");
+    return c.json(wrapped.toJSON(), wrapped.status);
   }
   console.error("unhandled error", loggableError(error));
-  return c.json(new ApiError(500, "internal_error", "Something went wrong on our side.").toJSON(), 500);
+  const internal = new ApiError("internal_error", "Something went wrong on our side.");
+  return c.json(internal.toJSON(), internal.status);
 });
 
 app.notFound(() => {
@@ -66,7 +68,7 @@ for (const path of API_PATHS) {
     bodyLimit({
       maxSize: REQUEST_MAX_BYTES,
       onError: () => {
-        throw new ApiError(413, "payload_too_large", `Request bodies are limited to ${REQUEST_MAX_BYTES} bytes.`);
+        throw new ApiError("payload_too_large", `Request bodies are limited to ${REQUEST_MAX_BYTES} bytes.`);
       },
     }),
   );

@@ -37,7 +37,6 @@ export const rejectTokenInQuery: MiddlewareHandler<AppEnv> = async (c, next) => 
   for (const [name, value] of searchParams) {
     if (CREDENTIAL_QUERY_PARAMETERS.includes(name.toLowerCase()) || value.includes(TOKEN_PREFIX)) {
       throw new ApiError(
-        400,
         "token_in_query",
         "Tokens are accepted only in the Authorization header (`Authorization: Bearer fliq_sk_…`), never in the URL, " +
           "where logs keep them. If this was a real token, revoke it.",
@@ -112,7 +111,6 @@ export async function authFailure(c: Context<AppEnv>): Promise<ApiError> {
   if (!(await countAuthFailure(c.env, c.req.raw))) return unauthorized();
   c.header("Retry-After", String(AUTH_FAILURE_PERIOD_SECONDS));
   return new ApiError(
-    429,
     "too_many_auth_failures",
     `Too many failed authentications from your address; try again in ${AUTH_FAILURE_PERIOD_SECONDS} seconds.`,
   );
@@ -186,7 +184,7 @@ export function hasScope(scopes: string[], needed: Scope): boolean {
 }
 
 export const insufficientScope = (needed: Scope) =>
-  new ApiError(403, "insufficient_scope", `This token lacks the "${needed}" scope this request needs.`);
+  new ApiError("insufficient_scope", `This token lacks the "${needed}" scope this request needs.`);
 
 /**
  * Requires the scope the request's method needs; a missing scope answers 403 (the token
@@ -264,7 +262,6 @@ async function withinRateLimit(c: Context<AppEnv>): Promise<boolean> {
 function rateLimited(c: Context<AppEnv>): ApiError {
   c.header("Retry-After", String(RATE_LIMIT_PERIOD_SECONDS));
   return new ApiError(
-    429,
     "rate_limited",
     `Too many requests with this token; try again in ${RATE_LIMIT_PERIOD_SECONDS} seconds.`,
   );

@@ -14,7 +14,7 @@ import { callbackTargetRefusal, targetPolicyOf } from "../jobs/callback-target";
 import { jobRuleViolations, type RuleViolation } from "../jobs/job-rules";
 import { readSettings } from "../settings";
 import type { AppEnv } from "./context";
-import { ApiError, notFound } from "./errors";
+import { ApiError, notFound, validationFailed } from "./errors";
 import { encodeCursor, etagOf, jobIdParam, type listJobsQuery } from "./job-schemas";
 
 /** An API invocation's claim on jobs due before its after-response window closes. */
@@ -94,7 +94,7 @@ export function assertJobRules(c: Context<AppEnv>, job: CheckedJob, prefix = "")
     path: prefix + v.path,
   }));
   if (violations.length > 0) {
-    throw new ApiError(422, "validation_failed", "The request is not valid; see details.", violations);
+    throw validationFailed(violations);
   }
 }
 
@@ -142,12 +142,25 @@ export async function listCallersJobs(
   };
 }
 
-/** Cancel: once this returns, a scheduled job never fires; a running one is not retried. */
+/** How long before its time a job is started, and so no longer cancelable or changeable. */
+export const CANCEL_CLOSES_BEFORE_MS = TIMING.startLeadMs + TIMING.startBatchMs;
+
+/**
+ * Cancel: a `200` with the job `canceled` means no attempt of it starts after this. A job
+ * whose attempt has started (`running`, from up to CANCEL_CLOSES_BEFORE_MS before its time) is left
+ * as it is and answers `409 job_running`: its callback may already be on its way.
+ */
 export async function cancelCallersJob(c: Context<AppEnv>): Promise<JobRow> {
   const job = await cancelJob(c.var.db, c.var.auth.projectId, jobIdOf(c), c.var.now);
   if (!job) throw notFound("Job");
+  if (job.status === "running") {
+    throw new ApiError(
+      "job_running",
+      `The job's attempt has started and its callback may already be on its way, so it was not canceled. A job can be canceled until ${CANCEL_CLOSES_BEFORE_MS} ms before its time; if this attempt ends in a retry, cancel it then.`,
+    );
+  }
   if (job.status !== "canceled") {
-    throw new ApiError(409, "job_finished", `The job has already ${job.status}; there is nothing to cancel.`);
+    throw new ApiError("job_finished", `The job has already ${job.status}; there is nothing to cancel.`);
   }
   return job;
 }
@@ -181,7 +194,7 @@ export async function changeScheduledJob(
     }
     if (ifMatch !== undefined) throw preconditionFailed();
   }
-  throw new ApiError(409, "conflict", "The job kept changing while this change was applied; try again.");
+  throw new ApiError("conflict", "The job kept changing while this change was applied; try again.");
 }
 
 /** Fire now: a scheduled job's next attempt moves to this instant (its scheduled_at is kept). */
@@ -197,7 +210,7 @@ export async function replayCallersJob(c: Context<AppEnv>): Promise<JobRow> {
   const job = await replayJob(db, c.var.auth.projectId, existing.id, now, claim, now);
   if (!job) {
     const current = await requireJob(c);
-    throw new ApiError(409, "job_not_finished", `The job is ${current.status}; only a finished job can be replayed.`);
+    throw new ApiError("job_not_finished", `The job is ${current.status}; only a finished job can be replayed.`);
   }
   if (claim) deliverFromHere(c, claim.claimant, [{ job, claim }]);
   else wakeOwnerIfDueSoon(c, [job]);
@@ -205,10 +218,13 @@ export async function replayCallersJob(c: Context<AppEnv>): Promise<JobRow> {
 }
 
 const preconditionFailed = () =>
-  new ApiError(412, "precondition_failed", "The job has changed since that ETag: read it again and retry.");
+  new ApiError("precondition_failed", "The job has changed since that ETag: read it again and retry.");
 
 function notChangeable(job: JobRow): ApiError {
   return job.status === "running"
-    ? new ApiError(409, "job_running", "The job is being delivered now; change it once this attempt ends.")
-    : new ApiError(409, "job_finished", `The job has already ${job.status}; it can no longer be changed.`);
+    ? new ApiError(
+        "job_running",
+        `The job's attempt has started (jobs start ${CANCEL_CLOSES_BEFORE_MS} ms before their time), so it cannot be changed now; change it once this attempt ends.`,
+      )
+    : new ApiError("job_finished", `The job has already ${job.status}; it can no longer be changed.`);
 }

@@ -29,15 +29,12 @@ const headersSchema = z
   .record(
     z
       .string()
-      .regex(HEADER_NAME, "not a valid HTTP header name")
+      .regex(HEADER_NAME, "is not a valid HTTP header name (letters, digits and !#$%&'*+.^_`|~-)")
       .superRefine((name, ctx) => {
         const refusal = headerNameRefusal(name);
         if (refusal) ctx.addIssue({ code: "custom", message: refusal });
       }),
-    z
-      .string()
-      .max(JOB_LIMITS.headerValueMaxLength)
-      .regex(HEADER_VALUE, "header values must be printable ASCII without CR or LF"),
+    z.string().max(JOB_LIMITS.headerValueMaxLength).regex(HEADER_VALUE, "must be printable ASCII, without CR or LF"),
   )
   .refine((headers) => Object.keys(headers).length <= JOB_LIMITS.headerCountMax, {
     message: `at most ${JOB_LIMITS.headerCountMax} headers`,
@@ -135,7 +132,7 @@ export const createJobRequest = z
   })
   .refine((job) => job.scheduled_at === undefined || job.delay === undefined, {
     path: ["delay"],
-    message: "give scheduled_at or delay, not both",
+    message: "cannot be given with scheduled_at: give one or the other",
   });
 
 /** `POST /jobs/batch`: up to 1,000 jobs, accepted or refused together. */
@@ -166,7 +163,7 @@ export const idempotencyKeyHeader = z
   .string()
   .min(1)
   .max(JOB_LIMITS.idempotencyKeyMaxLength)
-  .regex(/^[\x21-\x7e]+$/, "Idempotency-Key must be printable ASCII without spaces")
+  .regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces")
   .optional();
 
 const listOrder = z.enum(["newest", "soonest"]);
@@ -225,7 +222,7 @@ export const listJobsQuery = z
     if (query.cursor === undefined) return { ...query, cursor: undefined };
     const cursor = decodeCursor(query.cursor);
     if (!cursor || cursor.o !== query.order) {
-      ctx.addIssue({ code: "custom", path: ["cursor"], message: "not a cursor from this list and order" });
+      ctx.addIssue({ code: "custom", path: ["cursor"], message: "is not a cursor from this list and order" });
       return z.NEVER;
     }
     return { ...query, cursor: { at: new Date(cursor.at), id: cursor.id } };
@@ -244,12 +241,12 @@ export const bulkRequest = z
         scheduled_before: jobFields.scheduled_at.optional(),
       })
       .refine((filter) => Object.keys(filter).length > 0, {
-        message: "name at least one criterion; a bulk action never takes every job by accident",
+        message: "must name at least one criterion: a bulk action never takes every job by accident",
       })
       .optional(),
   })
   .refine((request) => (request.ids === undefined) !== (request.filter === undefined), {
-    message: "give ids or filter, not both",
+    message: "must name either ids or filter (one of them, not both)",
   });
 
 /** `GET /jobs/:id/attempts` query: attempts after number `after`, `limit` at a time. */

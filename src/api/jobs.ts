@@ -24,7 +24,7 @@ import {
   scopesGranting,
 } from "./auth";
 import type { AppEnv } from "./context";
-import { ApiError } from "./errors";
+import { ApiError, validationFailed } from "./errors";
 import {
   assertJobRules,
   cancelCallersJob,
@@ -51,7 +51,7 @@ import {
   type UpdateJobRequest,
   updateJobRequest,
 } from "./job-schemas";
-import { parseJsonBody, parseOrThrow } from "./validation";
+import { IDEMPOTENCY_KEY, parseJsonBody, parseOrThrow } from "./validation";
 
 /**
  * The jobs API, mounted at /jobs behind requireToken; creating jobs (createJob, createJobBatch)
@@ -131,7 +131,6 @@ async function createAsCaller(c: Context<AppEnv>, token: PresentedToken, rows: J
   if (outcome.kind === "insufficient_scope") throw insufficientScope("write");
   if (outcome.kind === "over_cap") {
     throw new ApiError(
-      429,
       "scheduled_jobs_limit",
       `A project may have at most ${cap} scheduled jobs waiting; it has ${outcome.waiting}. Cancel some, or wait for them to fire.`,
     );
@@ -149,7 +148,7 @@ export async function createJob(c: Context<AppEnv>) {
   const { now } = c.var;
   const { row, claim } = await checkedBeforeLookup(c, async () => {
     const request = await parseJsonBody(c, createJobRequest);
-    const key = parseOrThrow(idempotencyKeyHeader, c.req.header("idempotency-key"));
+    const key = parseOrThrow(idempotencyKeyHeader, c.req.header("idempotency-key"), IDEMPOTENCY_KEY);
     const job = newJobFrom(c, request);
     const claim = claimIfDueSoon(job.runAt, job.timeoutMs, now);
     const fingerprint = key === undefined ? null : await fingerprintOf(request);
@@ -166,7 +165,6 @@ export async function createJob(c: Context<AppEnv>) {
   if (outcome.kind === "repeat") {
     if (outcome.job.idempotencyFingerprint !== row.idempotencyFingerprint) {
       throw new ApiError(
-        409,
         "idempotency_key_reused",
         "This Idempotency-Key was used for a different request; use a new key for a new job.",
       );
@@ -216,11 +214,15 @@ export async function createJobBatch(c: Context<AppEnv>) {
 }
 
 jobsApi.get("/", async (c) => {
-  const query = parseOrThrow(listJobsQuery, {
-    ...c.req.query(),
-    status: c.req.queries("status"),
-    label: c.req.queries("label"),
-  });
+  const query = parseOrThrow(
+    listJobsQuery,
+    {
+      ...c.req.query(),
+      status: c.req.queries("status"),
+      label: c.req.queries("label"),
+    },
+    { in: "query" },
+  );
   const page = await listCallersJobs(c, query);
   return c.json({ jobs: page.jobs.map(toJobJson), next_cursor: page.nextCursor });
 });
@@ -244,10 +246,20 @@ function bulkResult(c: Context<AppEnv>, ids: string[]) {
   return c.json({ count: ids.length, ids, has_more: ids.length === BULK_LIMIT });
 }
 
-/** Bulk cancel: each named job that can be canceled is, with the single cancel's guarantees. */
+/**
+ * Bulk cancel: each named job that has not started is canceled, with the single cancel's
+ * guarantee; those already running are named in `running_ids` and left as they are.
+ */
 jobsApi.post("/cancel", async (c) => {
   const filter = await bulkFilterOf(c);
-  return bulkResult(c, await cancelJobs(c.var.db, filter, c.var.now));
+  const { canceled, running } = await cancelJobs(c.var.db, filter, c.var.now);
+  return c.json({
+    count: canceled.length,
+    ids: canceled,
+    running_ids: running,
+    // Running jobs are picked last, so a full page of them means nothing is left to cancel.
+    has_more: canceled.length + running.length === BULK_LIMIT && canceled.length > 0,
+  });
 });
 
 /** Bulk replay: each named finished job runs again as a new run, picked up by the tick. */
@@ -265,7 +277,7 @@ jobsApi.get("/:id", async (c) => {
 
 jobsApi.get("/:id/attempts", async (c) => {
   const job = await requireJob(c);
-  const query = parseOrThrow(attemptsQuery, c.req.query());
+  const query = parseOrThrow(attemptsQuery, c.req.query(), { in: "query" });
   const page = await listAttempts(c.var.db, job.id, { after: query.after, limit: query.limit + 1 });
   const attempts = page.slice(0, query.limit);
   return c.json({
@@ -274,7 +286,7 @@ jobsApi.get("/:id/attempts", async (c) => {
   });
 });
 
-/** Cancel: once this answers, a scheduled job never fires; a running one is not retried. */
+/** Cancel: once this answers `200`, no attempt of the job starts; a running job answers 409. */
 async function cancel(c: Context<AppEnv>) {
   return c.json(toJobJson(await cancelCallersJob(c)));
 }
@@ -317,10 +329,7 @@ export function headersKeepingSecrets(
 ): Record<string, string> {
   const { headers, unknown } = keepRedactedValues(incoming, stored);
   if (unknown.length > 0) {
-    throw new ApiError(
-      422,
-      "validation_failed",
-      "The request is not valid; see details.",
+    throw validationFailed(
       unknown.map((name) => ({
         path: `headers.${name}`,
         message: `"[redacted]" keeps a stored secret, but this ${kind} has no such header; send its value`,

@@ -107,6 +107,19 @@ const signingSecretRotated = {
   }),
 };
 const jobAnswer = (description: string) => ({ description, ...json(ref("Job")) });
+const bulkCanceled = {
+  description: "The jobs canceled, and the matching jobs left because their attempt had started",
+  ...json({
+    type: "object",
+    properties: {
+      count: { type: "integer" },
+      ids: { type: "array", items: { type: "string" } },
+      running_ids: { type: "array", items: { type: "string" } },
+      has_more: { type: "boolean" },
+    },
+    required: ["count", "ids", "running_ids", "has_more"],
+  }),
+};
 const bulkAnswer = {
   description: "What changed",
   ...json({
@@ -218,7 +231,7 @@ export function openApiDocument(serverUrl: string) {
         post: {
           summary: "Cancel jobs in bulk",
           requestBody: { required: true, ...json(ref("Bulk")) },
-          responses: { "200": bulkAnswer, ...commonErrors },
+          responses: { "200": bulkCanceled, ...commonErrors },
         },
       },
       "/jobs/replay": {
@@ -261,9 +274,9 @@ export function openApiDocument(serverUrl: string) {
         delete: {
           summary: "Cancel a job",
           responses: {
-            "200": jobAnswer("The canceled job"),
+            "200": jobAnswer("The canceled job: no attempt of it starts after this answer"),
             "404": error("No such job"),
-            "409": error("The job already finished"),
+            "409": error("The job's attempt has started (`job_running`), or it already finished (`job_finished`)"),
             "401": commonErrors["401"],
           },
         },
@@ -273,9 +286,9 @@ export function openApiDocument(serverUrl: string) {
         post: {
           summary: "Cancel a job",
           responses: {
-            "200": jobAnswer("The canceled job"),
+            "200": jobAnswer("The canceled job: no attempt of it starts after this answer"),
             "404": error("No such job"),
-            "409": error("The job already finished"),
+            "409": error("The job's attempt has started (`job_running`), or it already finished (`job_finished`)"),
             "401": commonErrors["401"],
           },
         },

@@ -114,7 +114,7 @@ export const listSchedulesQuery = z
     if (query.cursor === undefined) return { ...query, cursor: undefined };
     const cursor = decodeScheduleCursor(query.cursor);
     if (!cursor) {
-      ctx.addIssue({ code: "custom", path: ["cursor"], message: "not a cursor from this list" });
+      ctx.addIssue({ code: "custom", path: ["cursor"], message: "is not a cursor from this list" });
       return z.NEVER;
     }
     return { ...query, cursor: { at: new Date(cursor.at), id: cursor.id } };

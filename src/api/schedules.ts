@@ -23,7 +23,7 @@ import {
 import { firstFireAtOrAfter, nextFireTimes, scheduleRuleViolations } from "../jobs/schedule-policy";
 import { readSettings } from "../settings";
 import type { AppEnv } from "./context";
-import { ApiError, notFound } from "./errors";
+import { ApiError, notFound, validationFailed } from "./errors";
 import { claimIfDueSoon, deliverFromHere, targetViolations } from "./job-actions";
 import { etagOf, idempotencyKeyHeader, toJobJson } from "./job-schemas";
 import { fingerprintOf, headersKeepingSecrets } from "./jobs";
@@ -39,7 +39,7 @@ import {
   type UpdateScheduleRequest,
   updateScheduleRequest,
 } from "./schedule-schemas";
-import { parseJsonBody, parseOrThrow } from "./validation";
+import { IDEMPOTENCY_KEY, parseJsonBody, parseOrThrow } from "./validation";
 
 /** The schedules API, mounted at /schedules behind requireToken. */
 export const schedulesApi = new Hono<AppEnv>();
@@ -55,7 +55,7 @@ function assertScheduleRules(
 ): void {
   const violations = [...scheduleRuleViolations(schedule, now), ...targetViolations(c, schedule)];
   if (violations.length > 0) {
-    throw new ApiError(422, "validation_failed", "The request is not valid; see details.", violations);
+    throw validationFailed(violations);
   }
 }
 
@@ -68,7 +68,7 @@ function deliverOccurrences(c: Context<AppEnv>, claim: OccurrenceClaim, occurren
 schedulesApi.post("/", async (c) => {
   const request = await parseJsonBody(c, createScheduleRequest);
   const { now, db } = c.var;
-  const key = parseOrThrow(idempotencyKeyHeader, c.req.header("idempotency-key"));
+  const key = parseOrThrow(idempotencyKeyHeader, c.req.header("idempotency-key"), IDEMPOTENCY_KEY);
   const timing = {
     cron: request.cron,
     timezone: request.timezone,
@@ -108,7 +108,6 @@ schedulesApi.post("/", async (c) => {
     const result = await insertScheduleOnce(db, { ...row, idempotencyKey: key, idempotencyFingerprint: fingerprint });
     if (!result.created && result.schedule.idempotencyFingerprint !== fingerprint) {
       throw new ApiError(
-        409,
         "idempotency_key_reused",
         "This Idempotency-Key was used for a different request; use a new key for a new schedule.",
       );
@@ -145,11 +144,15 @@ export async function listCallersSchedules(
 }
 
 schedulesApi.get("/", async (c) => {
-  const query = parseOrThrow(listSchedulesQuery, {
-    ...c.req.query(),
-    status: c.req.queries("status"),
-    label: c.req.queries("label"),
-  });
+  const query = parseOrThrow(
+    listSchedulesQuery,
+    {
+      ...c.req.query(),
+      status: c.req.queries("status"),
+      label: c.req.queries("label"),
+    },
+    { in: "query" },
+  );
   const page = await listCallersSchedules(c, query);
   return c.json({ schedules: page.schedules.map(toScheduleJson), next_cursor: page.nextCursor });
 });
@@ -216,7 +219,7 @@ function changesOf(request: UpdateScheduleRequest, schedule: ScheduleRow): Sched
 const UPDATE_ATTEMPTS = 3;
 
 const preconditionFailed = () =>
-  new ApiError(412, "precondition_failed", "The schedule has changed since that ETag: read it again and retry.");
+  new ApiError("precondition_failed", "The schedule has changed since that ETag: read it again and retry.");
 
 /**
  * Applies a change to a schedule (with `If-Match`, only to that version: 412 otherwise), and
@@ -252,7 +255,7 @@ async function changeSchedule(
     }
     if (ifMatch !== undefined) throw preconditionFailed();
   }
-  throw new ApiError(409, "conflict", "The schedule kept changing while this change was applied; try again.");
+  throw new ApiError("conflict", "The schedule kept changing while this change was applied; try again.");
 }
 
 /** A schedule as the API answers it, with its version. */

@@ -1,25 +1,60 @@
 import type { Context } from "hono";
 import type { z } from "zod";
-import { ApiError } from "./errors";
+import { ApiError, validationFailed } from "./errors";
+import { detailsOf, type InputSource, ruleMessage } from "./validation-messages";
 
 /**
- * Reads and validates a JSON body. Malformed JSON is 400 `invalid_json`; JSON that breaks
- * the schema is 422 `validation_failed` with one detail per problem.
+ * How deeply a request body may nest objects and arrays. Fliq's deepest request is a handful
+ * of levels; validation and the checks below recurse, and JSON nested thousands of levels deep
+ * overflowed the stack (a 500) before this limit.
+ */
+export const JSON_MAX_DEPTH = 32;
+
+/**
+ * Reads and validates a JSON body. Malformed JSON is 400 `invalid_json`; JSON nested deeper
+ * than JSON_MAX_DEPTH or breaking the schema is 422 `validation_failed` with one detail per
+ * problem. Every endpoint that takes a JSON body reads it here.
  */
 export async function parseJsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.output<S>> {
+  const text = await c.req.text();
+  // Measured on the text, before anything recursive touches the value.
+  if (nestingDepthExceeds(text, JSON_MAX_DEPTH)) {
+    throw validationFailed([{ path: "(body)", message: `must not be nested more than ${JSON_MAX_DEPTH} levels deep` }]);
+  }
   let raw: unknown;
   try {
-    raw = await c.req.json();
+    raw = JSON.parse(text);
   } catch {
-    throw new ApiError(400, "invalid_json", "The request body must be a JSON object.");
+    throw new ApiError("invalid_json", "The request body must be a JSON object.");
   }
   const protoPath = pathOfProtoKey(raw);
   if (protoPath !== undefined) {
-    throw new ApiError(422, "validation_failed", "The request is not valid; see details.", [
-      { path: protoPath, message: '"__proto__" cannot be used as a name' },
-    ]);
+    throw validationFailed([{ path: protoPath, message: '"__proto__" cannot be used as a name' }]);
   }
   return parseOrThrow(schema, raw);
+}
+
+/**
+ * Whether JSON text opens more than `maxDepth` objects or arrays inside one another, counting
+ * brackets outside strings. Text that is not JSON is left to the parser to refuse.
+ */
+export function nestingDepthExceeds(text: string, maxDepth: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const char = text.charCodeAt(i);
+    if (inString) {
+      if (char === 0x5c /* \ */) i++;
+      else if (char === 0x22 /* " */) inString = false;
+    } else if (char === 0x22) {
+      inString = true;
+    } else if (char === 0x7b /* { */ || char === 0x5b /* [ */) {
+      if (++depth > maxDepth) return true;
+    } else if (char === 0x7d /* } */ || char === 0x5d /* ] */) {
+      depth--;
+    }
+  }
+  return false;
 }
 
 /**
@@ -38,13 +73,20 @@ function pathOfProtoKey(value: unknown, path: string[] = []): string | undefined
   return undefined;
 }
 
-/** Validates any input against a schema, throwing the API's 422 on failure. */
-export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
-  const result = schema.safeParse(input);
+/** Where the Idempotency-Key header's problems are reported. */
+export const IDEMPOTENCY_KEY: InputSource = { in: "header", name: "Idempotency-Key" };
+
+/**
+ * Validates any input against a schema, throwing the API's 422 on failure with one detail per
+ * problem in words a new user understands; `source` says whether it is the body (the default),
+ * the query or a header.
+ */
+export function parseOrThrow<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  source: InputSource = { in: "body" },
+): z.output<S> {
+  const result = schema.safeParse(input, { error: ruleMessage });
   if (result.success) return result.data;
-  const details = result.error.issues.map((issue) => ({
-    path: issue.path.map(String).join(".") || "(body)",
-    message: issue.message,
-  }));
-  throw new ApiError(422, "validation_failed", "The request is not valid; see details.", details);
+  throw validationFailed(detailsOf(result.error.issues, input, schema, source));
 }

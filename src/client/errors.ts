@@ -41,7 +41,9 @@ export async function errorFromResponse(response: Response): Promise<FliqError> 
     const error = parsed.error;
     if (error && typeof error.code === "string" && typeof error.message === "string") {
       const details = Array.isArray(error.details) ? (error.details as FliqErrorDetail[]) : [];
-      return new FliqError(response.status, error.code, error.message, details, { retryAfter });
+      return new FliqError(response.status, error.code, withFirstDetail(error.message, details), details, {
+        retryAfter,
+      });
     }
   } catch {}
   // Not Fliq's error shape: a proxy or load balancer answered.
@@ -49,4 +51,14 @@ export async function errorFromResponse(response: Response): Promise<FliqError> 
   return new FliqError(response.status, "http_error", `HTTP ${response.status}${excerpt ? `: ${excerpt}` : ""}`, [], {
     retryAfter,
   });
+}
+
+/**
+ * The answer's message, carrying its first detail when it does not already, so that logging
+ * the error alone says what to fix (`url: is required`).
+ */
+function withFirstDetail(message: string, details: FliqErrorDetail[]): string {
+  const [first] = details;
+  if (!first || message.includes(first.message)) return message;
+  return `${message} (${first.path}: ${first.message})`;
 }

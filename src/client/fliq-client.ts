@@ -8,6 +8,7 @@ import { isRetryable, RETRY_DEFAULTS, type RetryOptions, retryDelayMs } from "./
 import type {
   Attempt,
   AttemptPage,
+  BulkCancelResult,
   BulkResult,
   BulkSelection,
   CreateJobInput,
@@ -163,7 +164,10 @@ export class FliqClient {
     return { ...data, etag: response.headers.get("etag") };
   }
 
-  /** Cancels a job; once this returns, it never fires (`POST /jobs/:id/cancel`). */
+  /**
+   * Cancels a job; once this returns, no attempt of it starts (`POST /jobs/:id/cancel`). A job
+   * whose attempt has started throws a FliqError with code `job_running`.
+   */
   async cancelJob(id: string): Promise<Job> {
     const { data } = await this.call<Job>("POST", `${jobPath(id)}/cancel`, { idempotent: false });
     return data;
@@ -184,9 +188,12 @@ export class FliqClient {
     return { ...data, etag: response.headers.get("etag") };
   }
 
-  /** Cancels the jobs named by ids or a filter (`POST /jobs/cancel`); repeat while `has_more`. */
-  async cancelJobs(selection: BulkSelection): Promise<BulkResult> {
-    const { data } = await this.call<BulkResult>("POST", "/jobs/cancel", {
+  /**
+   * Cancels the jobs named by ids or a filter that have not started (`POST /jobs/cancel`);
+   * `running_ids` names those left because their attempt had started. Repeat while `has_more`.
+   */
+  async cancelJobs(selection: BulkSelection): Promise<BulkCancelResult> {
+    const { data } = await this.call<BulkCancelResult>("POST", "/jobs/cancel", {
       body: toWireSelection(selection),
       idempotent: false,
     });

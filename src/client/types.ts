@@ -92,6 +92,11 @@ export interface BulkResult {
   has_more: boolean;
 }
 
+/** What a bulk cancel did: `ids` canceled, `running_ids` left as they were because their attempt had started. */
+export interface BulkCancelResult extends BulkResult {
+  running_ids: string[];
+}
+
 /** A recurring schedule as the API answers it; its `headers` are redacted as a job's are. */
 export type Schedule = z.output<typeof scheduleResponse>;
 export type ScheduleStatus = Schedule["status"];

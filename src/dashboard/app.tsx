@@ -110,7 +110,7 @@ dashboard.use(
   bodyLimit({
     maxSize: FORM_MAX_BYTES,
     onError: () => {
-      throw new ApiError(413, "payload_too_large", `Forms are limited to ${FORM_MAX_BYTES} bytes.`);
+      throw new ApiError("payload_too_large", `Forms are limited to ${FORM_MAX_BYTES} bytes.`);
     },
   }),
 );
@@ -127,7 +127,7 @@ const field = (c: Context<DashboardEnv>, name: string) => {
 const fieldValues = (c: Context<DashboardEnv>, name: string) =>
   [c.get("form")?.[name] ?? []].flat().filter((value): value is string => typeof value === "string");
 
-const crossOrigin = () => new ApiError(403, "cross_origin", "This form was sent from another site, so it was refused.");
+const crossOrigin = () => new ApiError("cross_origin", "This form was sent from another site, so it was refused.");
 
 dashboard.get("/login", (c) =>
   c.html(<LoginPage notice={c.req.query("signed_out") !== undefined ? "You are signed out." : undefined} />),
@@ -166,7 +166,7 @@ dashboard.post("/logout", async (c) => {
 });
 
 const badCsrf = () =>
-  new ApiError(403, "csrf_failed", "This form has expired or did not come from this dashboard; reload it and retry.");
+  new ApiError("csrf_failed", "This form has expired or did not come from this dashboard; reload it and retry.");
 
 /**
  * Every other page needs a live session: the cookie's session, unexpired and not idle, whose
@@ -180,7 +180,6 @@ const requireSession: MiddlewareHandler<DashboardEnv> = async (c, next) => {
     if (hasSessionCookie(c)) await endSession(c, c.var.db);
     if (c.req.method === "GET" || c.req.method === "HEAD") return c.redirect(`${DASHBOARD_PATH}/login`, 303);
     throw new ApiError(
-      401,
       "unauthorized",
       "Your session has ended (signed out, expired, or the token was revoked). Sign in again.",
     );
@@ -197,7 +196,6 @@ const requireSession: MiddlewareHandler<DashboardEnv> = async (c, next) => {
     if (!(await isValidCsrfToken(sessionId, field(c, CSRF_FIELD)))) throw badCsrf();
     if (!hasScope(caller.scopes, "write")) {
       throw new ApiError(
-        403,
         "insufficient_scope",
         'This token has the read scope only; sign in with a token that has the "write" scope to act on jobs.',
       );
@@ -252,13 +250,17 @@ dashboard.get("/jobs", async (c) => {
   const cursor = c.req.query("cursor");
   const limit = filters.limit;
   // The same validation as GET /jobs; empty form fields mean "no filter".
-  const query = parseOrThrow(listJobsQuery, {
-    ...(filters.status.length > 0 && { status: filters.status }),
-    ...(filters.label && { label: [filters.label] }),
-    ...(filters.url_prefix && { url_prefix: filters.url_prefix }),
-    ...(cursor && { cursor }),
-    ...(limit && { limit }),
-  });
+  const query = parseOrThrow(
+    listJobsQuery,
+    {
+      ...(filters.status.length > 0 && { status: filters.status }),
+      ...(filters.label && { label: [filters.label] }),
+      ...(filters.url_prefix && { url_prefix: filters.url_prefix }),
+      ...(cursor && { cursor }),
+      ...(limit && { limit }),
+    },
+    { in: "query" },
+  );
   const page = await listCallersJobs(asApi(c), query);
   return c.html(
     <JobsPage
@@ -305,10 +307,14 @@ dashboard.get("/schedules", async (c) => {
   const status = c.req.query("status") || undefined;
   const cursor = c.req.query("cursor") || undefined;
   // The same validation as GET /schedules; an empty status means any.
-  const query = parseOrThrow(listSchedulesQuery, {
-    ...(status && { status: [status] }),
-    ...(cursor && { cursor }),
-  });
+  const query = parseOrThrow(
+    listSchedulesQuery,
+    {
+      ...(status && { status: [status] }),
+      ...(cursor && { cursor }),
+    },
+    { in: "query" },
+  );
   const page = await listCallersSchedules(asApi(c), query);
   return c.html(
     <SchedulesPage
@@ -357,7 +363,6 @@ dashboard.post("/schedules/:id/trigger", async (c) => {
 function requireAdmin(c: Context<DashboardEnv>): void {
   if (!c.var.viewer.isAdmin) {
     throw new ApiError(
-      403,
       "insufficient_scope",
       'Managing tokens and signing secrets needs a token with the "admin" scope; sign in with one.',
     );

@@ -492,12 +492,17 @@ export interface FinishedAttempt {
  * Guard: only a job still on the same attempt number is touched, and the attempt row is
  * written only for jobs that guard let through: a late write from a lost lease (the job was
  * rescued and started again since) changes nothing. A job canceled while its attempt was in
- * flight records that attempt and stays canceled: no retry follows. A job that ends `failed`
- * with a failure_url gets its failure notification queued in the same statement.
- * Returns the ids of the jobs actually updated.
+ * flight (only an older Fliq canceled running jobs) records that attempt and stays canceled. A job that ends `failed`
+ * with a failure_url gets its failure notification queued in the same statement, claimed by
+ * `notify.claimant` when given, so the finishing run fires it at once instead of leaving it to a poll.
+ * Returns the ids of the jobs actually updated, and the notifications claimed for the caller.
  */
-export async function finishAttempts(db: Database, batch: FinishedAttempt[]): Promise<string[]> {
-  if (batch.length === 0) return [];
+export async function finishAttempts(
+  db: Database,
+  batch: FinishedAttempt[],
+  notify: NotificationClaim | null = null,
+): Promise<{ recorded: string[]; notifications: ClaimedJob[] }> {
+  if (batch.length === 0) return { recorded: [], notifications: [] };
   const input = JSON.stringify(
     batch.map((a) => ({
       job_id: a.jobId,
@@ -519,7 +524,7 @@ export async function finishAttempts(db: Database, batch: FinishedAttempt[]): Pr
       now: a.now.toISOString(),
     })),
   );
-  const result = await db.execute<{ job_id: string }>(sql`
+  const result = await db.execute<{ id: string; run_at: string | null }>(sql`
     WITH input AS (
       SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS r(
         job_id uuid, attempt int, claimed_by uuid, reclaimed_until timestamptz, status job_status, next_run_at timestamptz, finished_at timestamptz,
@@ -540,15 +545,25 @@ export async function finishAttempts(db: Database, batch: FinishedAttempt[]): Pr
       WHERE j.id = i.job_id AND j.status IN ('running', 'canceled') AND j.attempt = i.attempt
       RETURNING j.*
     ),
-    ${failureNotificationsFor(sql`moved`)}
-    INSERT INTO job_attempts (job_id, attempt, planned_at, fired_at, lateness_ms, duration_ms, status_code,
-                              response_excerpt, error_class, error_message, outcome)
-    SELECT i.job_id, i.attempt, i.planned_at, i.fired_at, i.lateness_ms, i.duration_ms, i.status_code,
-           i.response_excerpt, i.error_class, i.error_message, i.outcome
-    FROM input i JOIN moved m ON m.id = i.job_id AND m.attempt = i.attempt
-    ON CONFLICT (job_id, attempt) DO NOTHING
-    RETURNING job_id`);
-  return result.rows.map((row) => row.job_id);
+    ${failureNotificationsFor(sql`moved`, notify)},
+    recorded AS (
+      INSERT INTO job_attempts (job_id, attempt, planned_at, fired_at, lateness_ms, duration_ms, status_code,
+                                response_excerpt, error_class, error_message, outcome)
+      SELECT i.job_id, i.attempt, i.planned_at, i.fired_at, i.lateness_ms, i.duration_ms, i.status_code,
+             i.response_excerpt, i.error_class, i.error_message, i.outcome
+      FROM input i JOIN moved m ON m.id = i.job_id AND m.attempt = i.attempt
+      ON CONFLICT (job_id, attempt) DO NOTHING
+      RETURNING job_id
+    )
+    SELECT job_id AS id, NULL AS run_at FROM recorded
+    UNION ALL
+    SELECT id, run_at FROM notified WHERE claimed_by IS NOT NULL`);
+  return {
+    recorded: result.rows.filter((row) => row.run_at === null).map((row) => row.id),
+    notifications: result.rows
+      .filter((row) => row.run_at !== null)
+      .map((row) => ({ id: row.id, runAt: new Date(row.run_at as string) })),
+  };
 }
 
 /**
@@ -602,22 +617,39 @@ export async function rescueExpiredLeases(db: Database, now: Date): Promise<numb
 export const FAILURE_NOTIFICATION_LABELS = { fliq: "failure-notification" };
 
 /**
+ * Who fires the failure notifications a statement queues: the finishing run, for those due
+ * (queued) before `dueBefore` (all when null), reserved until `leaseMs` after their time like any claim.
+ */
+export interface NotificationClaim {
+  claimant: string;
+  dueBefore: Date | null;
+  leaseMs: number;
+}
+
+/**
  * A CTE (named `notified`) queuing one failure notification per job in `moved` that has just
  * become `failed` and has a failure_url: a POST of a JSON summary, delivered, signed and
- * retried like any job. Notifications carry no failure_url themselves, so none cascades.
+ * retried like any job, due at the failure, and claimed by `claim` when given (otherwise the
+ * next tick or poll claims it). Notifications carry no failure_url themselves, so none cascades.
  */
-function failureNotificationsFor(moved: SQL): SQL {
+function failureNotificationsFor(moved: SQL, claim: NotificationClaim | null = null): SQL {
+  let claimed = sql`false`;
+  if (claim) claimed = claim.dueBefore ? sql`m.updated_at < ${claim.dueBefore.toISOString()}::timestamptz` : sql`true`;
   return sql`notified AS (
       INSERT INTO jobs (id, project_id, url, http_method, headers, body, labels, scheduled_at, run_at,
-                        max_retries, timeout_ms, status, attempt, created_at, updated_at)
+                        max_retries, timeout_ms, status, attempt, claimed_by, locked_until, created_at, updated_at)
       SELECT gen_random_uuid(), m.project_id, m.failure_url, 'POST', '{"Content-Type": "application/json"}'::jsonb,
              json_build_object('type', 'job.failed', 'job_id', m.id, 'url', m.url, 'attempts', m.attempt,
                                'last_status_code', m.last_status_code, 'last_error', m.last_error,
                                'failed_at', m.finished_at, 'labels', m.labels)::text,
              ${JSON.stringify(FAILURE_NOTIFICATION_LABELS)}::jsonb, m.updated_at, m.updated_at,
-             ${JOB_LIMITS.maxRetriesDefault}, ${JOB_LIMITS.timeoutMsDefault}, 'scheduled', 0, m.updated_at, m.updated_at
+             ${JOB_LIMITS.maxRetriesDefault}, ${JOB_LIMITS.timeoutMsDefault}, 'scheduled', 0,
+             CASE WHEN ${claimed} THEN ${claim?.claimant ?? null}::uuid END,
+             CASE WHEN ${claimed} THEN m.updated_at + ${claim?.leaseMs ?? 0} * interval '1 millisecond' END,
+             m.updated_at, m.updated_at
       FROM ${moved} m
       WHERE m.status = 'failed' AND m.failure_url IS NOT NULL
+      RETURNING id, run_at, claimed_by
     )`;
 }
 
@@ -648,47 +680,63 @@ export async function releaseClaimant(db: Database, claimant: string): Promise<n
 }
 
 /**
- * Cancels a project's job unless it has finished. Guard: `status IN ('scheduled', 'running')`;
- * a scheduled job loses any claim on it, so no tick starts it after this returns; a running
- * one keeps its attempt in flight, which is recorded, and is never retried.
+ * Cancels a project's job that has not started. Guard: `status = 'scheduled'`, and any claim on
+ * it is dropped, so the start statement (guarded by `status = 'scheduled' AND claimed_by`) can
+ * never start it afterwards: once this returns the job canceled, no attempt of it begins. A
+ * `running` job is left as it is (its callback may already be on its way); the row lock makes
+ * a cancel and a start racing for one job come out one way or the other, never both.
  * Returns the job after the statement, canceled or not (undefined when it does not exist).
  */
 export async function cancelJob(db: Database, projectId: string, id: string, now: Date): Promise<JobRow | undefined> {
   const [canceled] = await db
     .update(jobs)
     .set(canceledState(now))
-    .where(and(eq(jobs.id, id), eq(jobs.projectId, projectId), inArray(jobs.status, CANCELABLE)))
+    .where(and(eq(jobs.id, id), eq(jobs.projectId, projectId), eq(jobs.status, "scheduled")))
     .returning();
   return canceled ?? findJob(db, projectId, id);
 }
 
-const CANCELABLE: JobStatus[] = ["scheduled", "running"];
 const REPLAYABLE: JobStatus[] = ["succeeded", "failed", "canceled"];
 /** How many jobs one bulk call changes at most; the caller repeats the call for the rest. */
 export const BULK_LIMIT = 10_000;
 
 function canceledState(now: Date) {
-  return {
-    status: "canceled" as const,
-    // A running job keeps its lease until its attempt is recorded; a scheduled one loses any claim.
-    claimedBy: sql`CASE WHEN ${jobs.status} = 'running' THEN ${jobs.claimedBy} END`,
-    lockedUntil: sql`CASE WHEN ${jobs.status} = 'running' THEN ${jobs.lockedUntil} END`,
-    finishedAt: now,
-    updatedAt: now,
-  };
+  return { status: "canceled" as const, claimedBy: null, lockedUntil: null, finishedAt: now, updatedAt: now };
+}
+
+/** What a bulk cancel did: the jobs it canceled, and those it left because they had started. */
+export interface BulkCancel {
+  canceled: string[];
+  running: string[];
 }
 
 /**
- * Cancels up to BULK_LIMIT of a project's jobs matching a filter, with cancelJob's guard and
- * guarantees for each. Returns the ids canceled.
+ * Cancels up to BULK_LIMIT of a project's not-yet-started jobs matching a filter, with
+ * cancelJob's guard and guarantee for each, and names the matching jobs it left because they
+ * are `running` (scheduled ones first, so a repeat call reaches new jobs). One statement: a job
+ * picked as scheduled that a run starts meanwhile fails the update's re-check and is reported
+ * as running, which it is.
  */
-export async function cancelJobs(db: Database, filter: JobFilter, now: Date): Promise<string[]> {
-  const rows = await db
-    .update(jobs)
-    .set(canceledState(now))
-    .where(and(inArray(jobs.id, matching(db, filter, CANCELABLE)), inArray(jobs.status, CANCELABLE)))
-    .returning({ id: jobs.id });
-  return rows.map((row) => row.id);
+export async function cancelJobs(db: Database, filter: JobFilter, now: Date): Promise<BulkCancel> {
+  const at = sql`${now.toISOString()}::timestamptz`;
+  const result = await db.execute<{ id: string; canceled: boolean }>(sql`
+    WITH picked AS MATERIALIZED (
+      SELECT id FROM jobs
+      WHERE ${and(...filterConditions(filter), inArray(jobs.status, ["scheduled", "running"]))}
+      ORDER BY status = 'running'
+      LIMIT ${BULK_LIMIT}
+    ), canceled AS (
+      UPDATE jobs
+      SET status = 'canceled', claimed_by = NULL, locked_until = NULL, finished_at = ${at}, updated_at = ${at}
+      FROM picked
+      WHERE jobs.id = picked.id AND jobs.status = 'scheduled'
+      RETURNING jobs.id
+    )
+    SELECT picked.id, canceled.id IS NOT NULL AS canceled FROM picked LEFT JOIN canceled ON canceled.id = picked.id`);
+  return {
+    canceled: result.rows.filter((row) => row.canceled).map((row) => row.id),
+    running: result.rows.filter((row) => !row.canceled).map((row) => row.id),
+  };
 }
 
 /** Up to BULK_LIMIT ids of jobs matching the filter in the given statuses (the outer update re-checks the status). */

@@ -4,6 +4,7 @@
  */
 import type { Database } from "../db/client";
 import type { ClaimedJob } from "../db/jobs";
+import { JOB_LIMITS } from "../jobs/limits";
 import type { Settings } from "../settings";
 import { outboundOf } from "./deliver";
 import { type DeliveryReport, DeliveryRun } from "./delivery-run";
@@ -47,6 +48,8 @@ export async function deliverSoon(
       pollWindow: false,
       budget: new SubrequestBudget(settings.subrequestBudget - 1),
       outbound: outboundOf(settings),
+      // A failure notification has its own timeout; it is fired from here only if it ends in time too.
+      notificationsBefore: apiDeliveryWindowEnd(new Date(), JOB_LIMITS.timeoutMsDefault),
     });
     run.add(jobs);
     return await run.run();

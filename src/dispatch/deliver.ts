@@ -68,9 +68,15 @@ export interface PreparedCallback {
   url: string;
   method: string;
   headers: Record<string, string>;
-  body: string | null;
+  /**
+   * The stored body's UTF-8 bytes. Bytes, not a string: fetch adds `Content-Type:
+   * text/plain;charset=UTF-8` to a string body, and the callback must carry only the stored headers.
+   */
+  body: Uint8Array | null;
   timeoutMs: number;
 }
+
+const utf8 = new TextEncoder();
 
 /**
  * Builds the request for a started job, signed for delivery at `sendAtMs`. Fliq's headers are
@@ -92,7 +98,7 @@ export async function prepareCallback(job: StartedJob, sendAtMs: number): Promis
       "fliq-attempt": String(job.attempt),
       "fliq-scheduled-at": new Date(job.scheduledAtMs).toISOString(),
     },
-    body: job.body,
+    body: job.body === null ? null : utf8.encode(job.body),
     timeoutMs: job.timeoutMs,
   };
 }

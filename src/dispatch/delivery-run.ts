@@ -18,6 +18,7 @@ import {
   claimWindow,
   type FinishedAttempt,
   finishAttempts,
+  type NotificationClaim,
   type StartedJob,
   startClaimedJobs,
 } from "../db/jobs";
@@ -84,6 +85,11 @@ export interface DeliveryRunOptions {
   budget: SubrequestBudget;
   /** Which URLs may be called (checked again before every attempt), and the services that reach Workers. */
   outbound: Outbound;
+  /**
+   * Failure notifications queued before this instant are fired by this run; all of them when
+   * absent (a tick or shard may run on past its window; an API invocation's time is bounded).
+   */
+  notificationsBefore?: Date;
   random?: () => number;
 }
 
@@ -295,9 +301,12 @@ export class DeliveryRun {
   private async flush(): Promise<void> {
     const batch = this.finished.splice(0, this.finished.length);
     try {
-      const written = new Set(await finishAttempts(this.options.db, batch));
+      const { recorded, notifications } = await finishAttempts(this.options.db, batch, this.notificationClaim());
+      const written = new Set(recorded);
       this.report.recorded += written.size;
       if (!this.options.pollWindow) await this.handOverRetries(batch, written);
+      // Failure notifications the write queued are this run's to fire: within a second of the failure, not a poll later.
+      this.add(notifications);
       // Retries this run keeps are planned only once their write has landed.
       this.add(
         batch
@@ -316,6 +325,13 @@ export class DeliveryRun {
       return;
     }
     this.failingSince = undefined;
+  }
+
+  /** Which failure notifications this run fires itself: those its writes queue, while it has budget left. */
+  private notificationClaim(): NotificationClaim | null {
+    if (this.options.budget.remaining <= 0) return null;
+    const dueBefore = this.options.notificationsBefore ?? null;
+    return { claimant: this.options.claimant, dueBefore, leaseMs: TIMING.claimLeaseMs };
   }
 
   private async poll(now: Date): Promise<void> {

@@ -28,14 +28,22 @@ export const DENIED_HEADER_NAMES: readonly string[] = [
 /** Name prefixes refused, lower-case. */
 export const DENIED_HEADER_PREFIXES: readonly string[] = ["proxy-", "x-forwarded-", "cf-", ...RESERVED_HEADER_PREFIXES];
 
-/** Why a job may not carry a header of this name, or null when it may. */
+/** Why a job may not carry a header of this name (as "is refused: …", after the name), or null when it may. */
 export function headerNameRefusal(name: string): string | null {
   const lower = name.toLowerCase();
   if ((RESERVED_HEADER_PREFIXES as readonly string[]).some((prefix) => lower.startsWith(prefix))) {
-    return "webhook-* and fliq-* headers are set by Fliq on every callback";
+    return "is refused: Fliq sets webhook-* and fliq-* headers itself, to sign and identify every callback";
   }
-  if (DENIED_HEADER_NAMES.includes(lower) || DENIED_HEADER_PREFIXES.some((prefix) => lower.startsWith(prefix))) {
-    return `${name} is set by Fliq or the network, not by a job (framing, hop-by-hop, forwarding and Cloudflare headers are refused)`;
+  if (!DENIED_HEADER_NAMES.includes(lower) && !DENIED_HEADER_PREFIXES.some((prefix) => lower.startsWith(prefix))) {
+    return null;
   }
-  return null;
+  if (lower === "host") return "is refused: the Host header comes from the job's URL";
+  if (lower === "content-length" || lower === "transfer-encoding") {
+    return "is refused: how the body is framed is set by the runtime, from the body";
+  }
+  if (lower.startsWith("cf-")) return "is refused: CF-* headers are Cloudflare's own";
+  if (["forwarded", "x-real-ip", "true-client-ip", "via"].includes(lower) || lower.startsWith("x-forwarded-")) {
+    return "is refused: it would forge where the request came from";
+  }
+  return "is refused: hop-by-hop headers belong to one connection, not to the request";
 }

@@ -21,7 +21,7 @@ export interface RuleViolation {
 export function jobRuleViolations(job: JobShape, now: Date): RuleViolation[] {
   const violations: RuleViolation[] = [];
   if (job.body !== null && (BODYLESS_METHODS as readonly string[]).includes(job.httpMethod)) {
-    violations.push({ path: "body", message: "GET and HEAD requests cannot carry a body" });
+    violations.push({ path: "body", message: "must be null for GET and HEAD requests, which cannot carry a body" });
   }
   // Written as "not within" so that an impossible date (NaN) is refused too. A time long past
   // is refused as well: it fires at once, so it is almost surely a mistake (year 0, a wrong epoch).

@@ -16,7 +16,8 @@ export const TERMINAL_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "
 
 const ALLOWED_TRANSITIONS: Record<JobStatus, readonly JobStatus[]> = {
   scheduled: ["running", "canceled"],
-  running: ["succeeded", "scheduled", "failed", "canceled"],
+  // A started attempt may already be on its way, so a running job cannot be canceled.
+  running: ["succeeded", "scheduled", "failed"],
   succeeded: [],
   failed: [],
   canceled: [],

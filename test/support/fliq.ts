@@ -10,6 +10,7 @@ import { generateApiToken } from "../../src/auth/tokens";
 import { type Database, openDatabase } from "../../src/db/client";
 import { insertApiToken, insertProject, liveSigningSecrets } from "../../src/db/projects";
 import { type JobRow, jobs } from "../../src/db/schema";
+import { TIMING } from "../../src/dispatch/delivery-run";
 import { WINDOW_OVERLAP_MS } from "../../src/dispatch/tick";
 import fliqWorker from "../../src/index";
 import { type Bindings, readSettings } from "../../src/settings";
@@ -42,8 +43,30 @@ export async function useTestProject(scopes?: string[]) {
 /** A moment `ms` from now (negative: ago). */
 export const later = (ms: number) => new Date(Date.now() + ms);
 
+/**
+ * A fire time `marginMs` past the engine's start lead from now. The engine starts (and so
+ * commits to) a job TIMING.startLeadMs + startBatchMs before its time; a test that must act
+ * before that, or that asserts on-time delivery by a tick it starts now, gets `marginMs` for its
+ * own work whatever the lead is tuned to: a slow machine eats margin, not the assertion.
+ */
+export const dueAfterStartLead = (marginMs: number) => later(TIMING.startLeadMs + TIMING.startBatchMs + marginMs);
+
 /** Waits `ms`; only for polling, bounded, while a real tick or callback is under way. */
 export const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Polls (bounded) until a job's row satisfies `ready`, e.g. until a tick running beside the
+ * test has claimed or started it; returns the row as last read.
+ */
+export async function waitForJobRow(db: Database, id: string, ready: (job: JobRow) => boolean): Promise<JobRow> {
+  let row: JobRow | undefined;
+  for (let i = 0; i < 400; i++) {
+    [row] = await db.select().from(jobs).where(eq(jobs.id, id));
+    if (row && ready(row)) return row;
+    await pause(5);
+  }
+  throw new Error(`job ${id} did not reach the awaited state; last seen ${JSON.stringify(row)}`);
+}
 
 /** A tick whose window is closing: it delivers what is due now and returns. A little slack
  * past now, because the tick reads its own clock after the database answers. */

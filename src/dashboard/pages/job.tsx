@@ -27,7 +27,8 @@ const RELOAD_SECONDS = 3;
 function Actions(props: { viewer: Viewer; job: JobRow }) {
   const { viewer, job } = props;
   const scheduled = job.status === "scheduled";
-  const cancelable = scheduled || job.status === "running";
+  // A running job's callback may be on its way: it cannot be canceled (the API answers 409).
+  const cancelable = scheduled;
   const finished = FINISHED.includes(job.status);
   if (!cancelable && !finished) return null;
   const path = `${DASHBOARD_PATH}/jobs/${job.id}`;

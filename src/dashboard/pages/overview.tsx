@@ -35,6 +35,10 @@ function Activity(props: { span: ActivitySpan }) {
         <dt>Lateness p99</dt>
         <dd>{total.latenessP99Ms === null ? "–" : formatDuration(total.latenessP99Ms)}</dd>
       </dl>
+      <p class="legend">
+        Lateness: fired time minus planned time, over every attempt, retries and failure notifications included (a
+        notification is planned at the failure it reports).
+      </p>
       <div class="grid2">
         <figure>
           <figcaption>Attempts</figcaption>
