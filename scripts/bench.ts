@@ -269,7 +269,7 @@ async function runScenarios(
   for (const name of targets) {
     const result = await runTargetScenario(ctx, otherApi, targetReceivers, name);
     printTargetResult(result);
-    results.targets = [...(results.targets ?? []), result];
+    results.targetScenarios = [...(results.targetScenarios ?? []), result];
     await saveProgress(results);
   }
   for (const [name, run] of [

@@ -23,7 +23,7 @@ export interface TargetCheck {
 export interface BenchResults {
   deliveries: DeliveryResult[];
   /** Targets as the Internet has them (scripts/bench/targets.ts). */
-  targets?: TargetResult[];
+  targetScenarios?: TargetResult[];
   creations: CreationScenarioResult[];
   ceiling?: CeilingResult;
   idle?: IdleResult;
