@@ -127,7 +127,7 @@ async function page(method: string, path: string, form: Record<string, string> =
 /** Every route that can answer a stored request (a job, a schedule, an attempt), and how to call it. */
 const SHOWS_A_REQUEST: Record<string, () => Promise<string>> = {
   "POST /jobs": async () =>
-    api("GET", `/jobs/${await newJob()}`) +
+    (await api("GET", `/jobs/${await newJob()}`)) +
     (await api("POST", "/jobs", { url: receiverUrl("ok"), delay: "1h", headers: HEADERS })),
   "POST /jobs/batch": () =>
     api("POST", "/jobs/batch", { jobs: [{ url: receiverUrl("ok"), delay: "1h", headers: HEADERS }] }),
