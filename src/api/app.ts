@@ -3,6 +3,7 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { dashboard } from "../dashboard/app";
 import { adminApi } from "./admin";
+import { API_REFERENCE_PATH, apiReference } from "./api-reference";
 import {
   rateLimitPerToken,
   rejectTokenInQuery,
@@ -52,9 +53,12 @@ app.use("*", async (c, next) => {
 // A token in a URL is refused before anything else looks at the request.
 app.use("*", rejectTokenInQuery);
 
-app.get("/", (c) => c.json({ service: "fliq", status: "ok", openapi: "/openapi.json" }));
+app.get("/", (c) => c.json({ service: "fliq", status: "ok", openapi: "/openapi.json", docs: API_REFERENCE_PATH }));
 
 app.get("/openapi.json", (c) => c.json(openApiDocument(new URL(c.req.url).origin)));
+
+// The interactive reference of the same document, for people (no token needed, like the document).
+app.route(API_REFERENCE_PATH, apiReference);
 
 /** The API's paths: each takes a bounded body and gets one database pool per request. */
 const API_PATHS = ["/jobs/*", "/schedules/*", "/tokens/*", "/signing-secrets/*", "/admin/*"];

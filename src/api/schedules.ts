@@ -28,6 +28,7 @@ import { claimIfDueSoon, deliverFromHere, targetViolations } from "./job-actions
 import { etagOf, idempotencyKeyHeader, toJobJson } from "./job-schemas";
 import { fingerprintOf, headersKeepingSecrets } from "./jobs";
 import {
+  type CreateScheduleRequest,
   createScheduleRequest,
   encodeScheduleCursor,
   listSchedulesQuery,
@@ -65,10 +66,18 @@ function deliverOccurrences(c: Context<AppEnv>, claim: OccurrenceClaim, occurren
   if (delivery) c.var.afterResponse(delivery);
 }
 
-schedulesApi.post("/", async (c) => {
-  const request = await parseJsonBody(c, createScheduleRequest);
+/**
+ * Creates a schedule from a validated request (422 when its cron, time zone, times or target
+ * are refused), and the occurrences inside the minute under way. With an Idempotency-Key, a
+ * repeat answers the schedule created first (`created: false`), and 409 for a different
+ * request. Shared by `POST /schedules` and the dashboard's schedule form.
+ */
+export async function createCallersSchedule(
+  c: Context<AppEnv>,
+  request: CreateScheduleRequest,
+  key: string | undefined,
+): Promise<{ schedule: ScheduleRow; created: boolean }> {
   const { now, db } = c.var;
-  const key = parseOrThrow(idempotencyKeyHeader, c.req.header("idempotency-key"), IDEMPOTENCY_KEY);
   const timing = {
     cron: request.cron,
     timezone: request.timezone,
@@ -120,9 +129,15 @@ schedulesApi.post("/", async (c) => {
     const claim = apiOccurrenceClaim();
     deliverOccurrences(c, claim, await materializeSchedule(db, schedule, now, claim));
   }
-  const current = (await findSchedule(db, schedule.projectId, schedule.id)) ?? schedule;
-  c.header("ETag", scheduleEtagOf(current));
-  return c.json(toScheduleJson(current), created ? 201 : 200);
+  return { schedule: (await findSchedule(db, schedule.projectId, schedule.id)) ?? schedule, created };
+}
+
+schedulesApi.post("/", async (c) => {
+  const request = await parseJsonBody(c, createScheduleRequest);
+  const key = parseOrThrow(idempotencyKeyHeader, c.req.header("idempotency-key"), IDEMPOTENCY_KEY);
+  const { schedule, created } = await createCallersSchedule(c, request, key);
+  c.header("ETag", scheduleEtagOf(schedule));
+  return c.json(toScheduleJson(schedule), created ? 201 : 200);
 });
 
 /** One page of the caller's schedules, newest first, and the cursor of the next page (null on the last). */
