@@ -4,6 +4,7 @@
  */
 import { raw } from "hono/html";
 import type { Child } from "hono/jsx";
+import { API_REFERENCE_PATH } from "../api/api-reference";
 import { CSRF_FIELD, DASHBOARD_PATH } from "./session";
 
 const CSS = `
@@ -191,6 +192,9 @@ export function Layout(props: {
                       </a>
                     </li>
                   )}
+                  <li>
+                    <a href={API_REFERENCE_PATH}>API reference</a>
+                  </li>
                 </ul>
               </nav>
             )}
