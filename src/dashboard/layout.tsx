@@ -72,7 +72,7 @@ svg .dur{stroke:var(--fg);stroke-width:4}svg .next{fill:none;stroke:var(--accent
 svg .o-succeeded{fill:var(--ok)}svg .o-failed{fill:var(--bad)}svg .o-retry{fill:var(--warn)}svg .o-unknown{fill:var(--muted)}
 li.gap{list-style:none;padding:0 0 12px 16px;color:var(--muted);font-size:.9rem}
 li.gap::before{display:none}ol.timeline>li.next-attempt::before{background:transparent;border:2px solid var(--accent)}
-fieldset.form{border:1px solid var(--line);border-radius:6px;margin:0 0 16px;padding:8px 12px}
+fieldset{min-width:0}fieldset.form{border:1px solid var(--line);border-radius:6px;margin:0 0 16px;padding:8px 12px}
 .field .hint{font-weight:400;color:var(--muted);font-size:.85rem;margin:2px 0 0}
 .field-error{color:var(--bad);font-weight:600;margin:4px 0 0}
 [aria-invalid="true"]{border-color:var(--bad);border-width:2px}
@@ -83,13 +83,16 @@ main{padding:12px}
 table thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
 table,table tbody,table tr,table td{display:block;width:100%}
 table tr{border:1px solid var(--line);border-radius:6px;margin:0 0 8px;padding:4px 8px}
-table td{border:0;padding:3px 0;display:grid;grid-template-columns:6.5em minmax(0,1fr);gap:8px}
-table td::before{content:attr(data-label);color:var(--muted);font-size:.85rem}
-.url{min-width:0}
+table td{border:0;padding:3px 0 3px 7em;position:relative;min-height:2em}
+table td::before{content:attr(data-label);position:absolute;left:0;top:4px;width:6.5em;color:var(--muted);font-size:.85rem}
+table td.url{padding-left:0;min-width:0}table td.url::before{position:static;display:block}
 dl.kv{grid-template-columns:minmax(0,1fr)}dl.kv dd{margin-bottom:6px}
 .filters>div,.filters fieldset{width:100%}.filters input,.filters select{width:100%}
 }
 `;
+
+/** The dashboard's icon (also what browsers ask /favicon.ico for): a small SVG, served by the app. */
+export const FAVICON_PATH = "/favicon.svg";
 
 /** How often a live page looks for changes, unless it asks for sooner. */
 const LIVE_INTERVAL_SECONDS = 5;
@@ -154,6 +157,7 @@ export function Layout(props: {
           )}
           {props.live && <script src={`${DASHBOARD_PATH}/live.js`} defer />}
           <title>{`${props.title} · Fliq`}</title>
+          <link rel="icon" href={FAVICON_PATH} type="image/svg+xml" />
           <style dangerouslySetInnerHTML={{ __html: CSS }} />
         </head>
         <body
