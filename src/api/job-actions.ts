@@ -5,11 +5,11 @@
  */
 import type { Context } from "hono";
 import type { z } from "zod";
-import { wakeWindowOwners } from "../db/handover";
 import { cancelJob, findJob, type JobChanges, listJobs, replayJob, updateScheduledJob } from "../db/jobs";
 import type { JobRow } from "../db/schema";
 import { API_CLAIM_LEASE_MS, apiDeliveryWindowEnd, deliverSoon } from "../dispatch/deliver-soon";
 import { TIMING } from "../dispatch/delivery-run";
+import { windowOwnersOf } from "../dispatch/tick-watchdog";
 import { callbackTargetRefusal, targetPolicyOf } from "../jobs/callback-target";
 import { jobRuleViolations, type RuleViolation } from "../jobs/job-rules";
 import { readSettings } from "../settings";
@@ -54,15 +54,17 @@ export function deliverFromHere(
 /**
  * Wakes the window's owner (the tick) for jobs due before its next poll that this invocation
  * does not fire itself (their timeout reaches past its after-response window): at its 10 s
- * poll, the tick could find them seconds after their time. One statement, after the response.
+ * poll, the tick could find them seconds after their time. One call to the watchdog, after the response.
  */
 export function wakeOwnerIfDueSoon(c: Context<AppEnv>, jobs: ReadonlyArray<Pick<JobRow, "runAt" | "claimedBy">>) {
   const before = c.var.now.getTime() + TIMING.pollIntervalMs + TIMING.startLeadMs;
   if (!jobs.some((job) => job.claimedBy === null && job.runAt.getTime() < before)) return;
   c.var.afterResponse(
-    wakeWindowOwners(c.var.db).catch((error: unknown) => {
-      console.error("waking the window's owner failed; its next poll finds the jobs", error);
-    }),
+    windowOwnersOf(readSettings(c.env).tickWatchdog)
+      .wake()
+      .catch((error: unknown) => {
+        console.error("waking the window's owner failed; its next poll finds the jobs", error);
+      }),
   );
 }
 

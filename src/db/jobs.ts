@@ -655,14 +655,16 @@ function failureNotificationsFor(moved: SQL, claim: NotificationClaim | null = n
 
 /**
  * Gives claimed-but-unstarted jobs back, so any invocation may claim them at once.
- * Guard: only rows still `scheduled` and claimed by this claimant.
+ * Guard: only rows still `scheduled` and claimed by this claimant. Returns how many were released.
  */
-export async function releaseClaims(db: Database, claimant: string, ids: string[]): Promise<void> {
-  if (ids.length === 0) return;
-  await db
+export async function releaseClaims(db: Database, claimant: string, ids: string[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  const released = await db
     .update(jobs)
     .set({ claimedBy: null, lockedUntil: null })
-    .where(and(sql`${jobs.id} = ANY(${toUuidArray(ids)})`, eq(jobs.status, "scheduled"), eq(jobs.claimedBy, claimant)));
+    .where(and(sql`${jobs.id} = ANY(${toUuidArray(ids)})`, eq(jobs.status, "scheduled"), eq(jobs.claimedBy, claimant)))
+    .returning({ id: jobs.id });
+  return released.length;
 }
 
 /**

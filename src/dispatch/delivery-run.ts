@@ -12,13 +12,13 @@
  * Every give-up is one JSON log line.
  */
 import type { Database } from "../db/client";
-import { handOverClaims, wakeWindowOwners } from "../db/handover";
 import {
   type ClaimedJob,
   claimWindow,
   type FinishedAttempt,
   finishAttempts,
   type NotificationClaim,
+  releaseClaims,
   type StartedJob,
   startClaimedJobs,
 } from "../db/jobs";
@@ -71,6 +71,15 @@ export const TIMING = {
   databaseRetryForMs: 20_000,
 } as const;
 
+/**
+ * How a path that cannot fire jobs it claimed (the API request, a shard) tells the windows'
+ * owners (the tick, a takeover) that jobs are due before their next poll, so they are fired on
+ * their second, not up to a poll late (see TickWatchdog).
+ */
+export interface WindowOwners {
+  wake(): Promise<void>;
+}
+
 /** Outgoing connections an invocation may hold at once (6), less the database's one. */
 export const CALLBACK_CONCURRENCY = 5;
 
@@ -82,6 +91,8 @@ export interface DeliveryRunOptions {
   windowEnd: Date;
   /** Whether to poll the window for new jobs (the tick does; shards and the API do not). */
   pollWindow: boolean;
+  /** Whom to wake for the jobs this run hands over; a window's owner wakes none (it polls its window itself). */
+  owners?: WindowOwners;
   budget: SubrequestBudget;
   /** Which URLs may be called (checked again before every attempt), and the services that reach Workers. */
   outbound: Outbound;
@@ -354,11 +365,12 @@ export class DeliveryRun {
     const { db, claimant } = this.options;
     let released = 0;
     try {
-      released = (await handOverClaims(db, claimant, ids)).length;
+      released = await releaseClaims(db, claimant, ids);
     } catch (error) {
       console.error("handing claims over failed; they lapse at their lease end", error);
     }
     logHandOver({ reason, claimant, jobs: ids, released });
+    if (released > 0) await this.wakeOwners();
   }
 
   /**
@@ -371,10 +383,21 @@ export class DeliveryRun {
     if (released.length === 0) return;
     const jobs = released.map((attempt) => attempt.jobId);
     logHandOver({ reason: "retry_beyond_window", claimant: this.options.claimant, jobs, released: jobs.length });
+    await this.wakeOwners();
+  }
+
+  /** Wakes the windows' owners for jobs handed over; without a way to, their next poll finds them. */
+  private async wakeOwners(): Promise<void> {
+    // A window's owner handing jobs back takes them back itself, at once.
+    if (this.options.pollWindow) return this.pollNow();
     try {
-      await wakeWindowOwners(this.options.db);
+      await this.options.owners?.wake();
     } catch (error) {
-      console.error("waking the window's owner failed; its next poll takes the retries", error);
+      logEngineFault(
+        "wake_failed",
+        { claimant: this.options.claimant, action: "the owner's next poll finds the jobs" },
+        error,
+      );
     }
   }
 

@@ -7,11 +7,18 @@
  * of its own (so a takeover that is cut is taken over in turn). Jobs the silent tick had started
  * keep their attempt's lease: the tick may still be alive, and firing them again now would
  * duplicate callbacks that may be in flight.
+ *
+ * It is also how the other paths wake a window's owner (see WindowOwners): a path that hands
+ * jobs over calls `wake()`, and the owner, which reports every WATCH_BEAT_MS, learns of it in
+ * its next report's answer and looks for due jobs at once. A Durable Object reaches every owner
+ * whatever its database connection is (direct, a transaction-mode pooler, Hyperdrive, PGlite),
+ * where a Postgres NOTIFY reaches only a session on a direct connection.
  */
 import { DurableObject } from "cloudflare:workers";
 import { openDatabase } from "../db/client";
 import { type Bindings, readSettings } from "../settings";
 import { outboundOf } from "./deliver";
+import type { WindowOwners } from "./delivery-run";
 import { logEngineFault } from "./engine-log";
 import { takeOverWindow, WATCH_BEAT_MS, type WindowWatch } from "./tick";
 
@@ -30,11 +37,27 @@ export interface Watch {
 const WATCH_PREFIX = "watch:";
 
 export class TickWatchdog extends DurableObject<Bindings> {
-  /** The owner of `claimant`'s window is alive: re-arms its deadline. */
-  async beat(claimant: string, windowEndMs: number): Promise<void> {
+  /**
+   * Wake-ups so far, in memory: owners compare the answer with the last one they saw. The
+   * random start makes an object that was evicted and started again answer differently, so an
+   * owner takes one look too many rather than miss a wake-up.
+   */
+  private wakeUps = Math.floor(Math.random() * 1e9);
+
+  /**
+   * The owner of `claimant`'s window is alive: re-arms its deadline. Answers the wake-up count
+   * (see `wake`).
+   */
+  async beat(claimant: string, windowEndMs: number): Promise<number> {
     const watch: Watch = { claimant, windowEndMs, deadlineMs: Date.now() + WATCHDOG_TIMEOUT_MS };
     await this.ctx.storage.put(WATCH_PREFIX + claimant, watch);
     await this.armAlarm();
+    return this.wakeUps;
+  }
+
+  /** Jobs are due before the owners' next poll: each owner looks for them after its next report. */
+  wake(): void {
+    this.wakeUps++;
   }
 
   /** The owner of `claimant`'s window has finished it: there is nothing to take over. */
@@ -89,11 +112,27 @@ export class TickWatchdog extends DurableObject<Bindings> {
   }
 }
 
+function watchdogOf(namespace: DurableObjectNamespace<TickWatchdog>) {
+  return namespace.get(namespace.idFromName(WATCHDOG_NAME));
+}
+
 /** The deployment's watchdog, as a tick reports to it. */
 export function windowWatchOf(namespace: DurableObjectNamespace<TickWatchdog>): WindowWatch {
-  const stub = namespace.get(namespace.idFromName(WATCHDOG_NAME));
+  const stub = watchdogOf(namespace);
   return {
     beat: (claimant, windowEndMs) => stub.beat(claimant, windowEndMs),
     done: (claimant) => stub.done(claimant),
+  };
+}
+
+/**
+ * Wakes the windows' owners, through the watchdog, when jobs fall due before their next poll
+ * (see WindowOwners). Without the binding there is no one to wake: the owners' polls find the jobs.
+ */
+export function windowOwnersOf(namespace: DurableObjectNamespace<TickWatchdog> | undefined): WindowOwners {
+  return {
+    async wake() {
+      if (namespace) await watchdogOf(namespace).wake();
+    },
   };
 }

@@ -5,7 +5,6 @@
  * second, polling for jobs created or rescheduled into the window while it runs.
  */
 import { connectNow, type Database } from "../db/client";
-import { listenForHandOvers } from "../db/handover";
 import {
   type ClaimedJob,
   claimWindow,
@@ -16,7 +15,7 @@ import {
   rescueExpiredLeases,
 } from "../db/jobs";
 import type { Outbound } from "./deliver";
-import { type DeliveryReport, DeliveryRun, TIMING } from "./delivery-run";
+import { type DeliveryReport, DeliveryRun, TIMING, type WindowOwners } from "./delivery-run";
 import { logEngineFault } from "./engine-log";
 import { materializeDueSchedules } from "./schedule-occurrences";
 import { planShards, type ShardLimits } from "./shard-plan";
@@ -40,14 +39,20 @@ export interface Shard {
   jobs: Array<{ id: string; runAt: string }>;
 }
 
-/** Where the owner of a window reports that it is alive (the TickWatchdog Durable Object). */
+/**
+ * Where the owner of a window reports that it is alive (the TickWatchdog Durable Object). Each
+ * report answers how many times the owners have been woken (see WindowOwners).
+ */
 export interface WindowWatch {
-  beat(claimant: string, windowEndMs: number): Promise<void>;
+  beat(claimant: string, windowEndMs: number): Promise<number>;
   done(claimant: string): Promise<void>;
 }
 
-/** How often a window's owner reports to its watch (see TickWatchdog). */
-export const WATCH_BEAT_MS = 2_000;
+/**
+ * How often a window's owner reports to its watch (see TickWatchdog). It also bounds how late
+ * an owner learns of a wake-up: one report, a second at most.
+ */
+export const WATCH_BEAT_MS = 1_000;
 
 export interface TickDependencies {
   db: Database;
@@ -90,21 +95,40 @@ export async function runTick(deps: TickDependencies): Promise<TickReport> {
     maxShards: limits.maxShards,
   };
 
-  const stopWatch = keepWatch(deps.watch, claimant, windowEnd);
+  // Jobs another path hands over are looked for at once, not at the next poll. The watch is
+  // kept from before the window is claimed, so no wake-up meanwhile is missed.
+  const wakeUps = { woken: false, onWake: () => {} };
+  const stopWatch = keepWatch(deps.watch, claimant, windowEnd, () => {
+    wakeUps.woken = true;
+    wakeUps.onWake();
+  });
   try {
-    return await ownWindow(deps, claimant, windowEnd, shardLimits);
+    return await ownWindow(deps, claimant, windowEnd, shardLimits, wakeUps);
   } finally {
     await stopWatch();
   }
 }
 
-/** Reports to `watch` now and every WATCH_BEAT_MS until the returned function is called. */
-function keepWatch(watch: WindowWatch | undefined, claimant: string, windowEnd: Date): () => Promise<void> {
+/**
+ * Reports to `watch` now and every WATCH_BEAT_MS until the returned function is called, and
+ * calls `onWake` when a report's answer shows the owners were woken since the one before.
+ */
+function keepWatch(
+  watch: WindowWatch | undefined,
+  claimant: string,
+  windowEnd: Date,
+  onWake: () => void,
+): () => Promise<void> {
   if (!watch) return async () => {};
+  let seen: number | undefined;
   const beat = () =>
-    watch
-      .beat(claimant, windowEnd.getTime())
-      .catch((error) => logEngineFault("watch_beat_failed", { claimant }, error));
+    watch.beat(claimant, windowEnd.getTime()).then(
+      (wakeUps) => {
+        if (seen !== undefined && wakeUps !== seen) onWake();
+        seen = wakeUps;
+      },
+      (error) => logEngineFault("watch_beat_failed", { claimant }, error),
+    );
   void beat();
   const timer = setInterval(beat, WATCH_BEAT_MS);
   return async () => {
@@ -118,19 +142,9 @@ async function ownWindow(
   claimant: string,
   windowEnd: Date,
   shardLimits: ShardLimits,
+  wakeUps: { woken: boolean; onWake: () => void },
 ): Promise<TickReport> {
   const { db, now, limits } = deps;
-  // Jobs another path hands over (see db/handover) are looked for at once, not at the next poll;
-  // listening starts before the window is claimed, so none handed over meanwhile is missed.
-  let handedOver = false;
-  let onHandOver = () => {
-    handedOver = true;
-  };
-  const stopListening = await listenForHandOvers(db, () => onHandOver()).catch((error: unknown) => {
-    logEngineFault("listen_failed", { claimant, action: "the tick polls only" }, error);
-    return () => {};
-  });
-
   const rescued = await rescueExpiredLeases(db, now);
   const pruned = await pruneHistory(db, new Date(now.getTime() - limits.retentionDays * DAY_MS), PRUNE_BATCH);
   // Occurrences become ordinary jobs first, so this tick claims and fires them like any other.
@@ -156,8 +170,8 @@ async function ownWindow(
   const { outbound, random } = deps;
   const run = new DeliveryRun({ db, claimant, windowEnd, pollWindow: true, budget, outbound, random });
   run.add(shards[0] ?? []);
-  if (handedOver) run.pollNow();
-  onHandOver = () => run.pollNow();
+  if (wakeUps.woken) run.pollNow();
+  wakeUps.onWake = () => run.pollNow();
   let failedShards = 0;
   /**
    * A shard that fails (its invocation throws or is cut) costs its own jobs seconds, not a
@@ -187,10 +201,7 @@ async function ownWindow(
     }
   };
   // Every share settles on its own: one failing invocation never stops the others.
-  const [own] = await Promise.allSettled([
-    run.run(),
-    ...shards.slice(1).map((jobs, i) => handOff(jobs, i + 1)),
-  ]).finally(stopListening);
+  const [own] = await Promise.allSettled([run.run(), ...shards.slice(1).map((jobs, i) => handOff(jobs, i + 1))]);
   if (own.status === "rejected") logEngineFault("tick_run_failed", { claimed: claimed.length }, own.reason);
   return {
     rescued,
@@ -228,8 +239,7 @@ async function claimAll(
 export async function runShard(
   db: Database,
   shard: Shard,
-  subrequestBudget: number,
-  outbound: Outbound,
+  options: { subrequestBudget: number; outbound: Outbound; owners: WindowOwners },
 ): Promise<DeliveryReport> {
   await connectNow(db);
   const run = new DeliveryRun({
@@ -237,8 +247,9 @@ export async function runShard(
     claimant: shard.claimant,
     windowEnd: new Date(shard.windowEnd),
     pollWindow: false,
-    budget: new SubrequestBudget(subrequestBudget - SUBREQUEST_OVERHEAD),
-    outbound,
+    owners: options.owners,
+    budget: new SubrequestBudget(options.subrequestBudget - SUBREQUEST_OVERHEAD),
+    outbound: options.outbound,
   });
   run.add(shard.jobs.map((job) => ({ id: job.id, runAt: new Date(job.runAt) })));
   return run.run();
