@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { claimIfDueSoon } from "../src/api/job-actions";
 import { findJob, listAttempts } from "../src/db/jobs";
 import { API_CLAIM_LEASE_MS } from "../src/dispatch/deliver-soon";
-import { WATCH_BEAT_MS } from "../src/dispatch/tick";
+import { WATCH_BEAT_MS } from "../src/dispatch/window-reports";
 import {
   callApi,
   insertJobRow,

@@ -887,3 +887,19 @@ export async function pruneHistory(
 function toUuidArray(ids: readonly string[]): SQL {
   return sql`${`{${ids.join(",")}}`}::uuid[]`;
 }
+
+/**
+ * The earliest instant anything needs a tick: a scheduled job's run time (claimed or not), a
+ * running attempt's lease end (its rescue), or an active schedule's next occurrence; null when
+ * there is none. Three index lookups (jobs_due_idx, jobs_leased_idx, schedules_due_idx).
+ */
+export async function nextDueAt(db: Database): Promise<number | null> {
+  const result = await db.execute<{ next_ms: string | null }>(sql`
+    SELECT (extract(epoch FROM least(
+      (SELECT min(run_at) FROM jobs WHERE status = 'scheduled'),
+      (SELECT min(locked_until) FROM jobs WHERE status = 'running'),
+      (SELECT min(next_run_at) FROM schedules WHERE status = 'active')
+    )) * 1000)::text AS next_ms`);
+  const next = result.rows[0]?.next_ms;
+  return next === null || next === undefined ? null : Number(next);
+}

@@ -72,12 +72,12 @@ export const TIMING = {
 } as const;
 
 /**
- * How a path that cannot fire jobs it claimed (the API request, a shard) tells the windows'
- * owners (the tick, a takeover) that jobs are due before their next poll, so they are fired on
- * their second, not up to a poll late (see TickWatchdog).
+ * The engine's clock (see TickWatchdog), told after a write commits that something falls due at
+ * `atMs`: so an idle tick knows to look at the database, and a window's owner looks at once for
+ * a job due before its next poll (one another path handed over) instead of up to a poll late.
  */
 export interface WindowOwners {
-  wake(): Promise<void>;
+  due(atMs: number): Promise<void>;
 }
 
 /** Outgoing connections an invocation may hold at once (6), less the database's one. */
@@ -91,7 +91,10 @@ export interface DeliveryRunOptions {
   windowEnd: Date;
   /** Whether to poll the window for new jobs (the tick does; shards and the API do not). */
   pollWindow: boolean;
-  /** Whom to wake for the jobs this run hands over; a window's owner wakes none (it polls its window itself). */
+  /**
+   * Told of the jobs this run hands over and the retries and notifications it writes; absent
+   * for a window's owner (it polls its window itself, and tells the clock when it settles).
+   */
   owners?: WindowOwners;
   budget: SubrequestBudget;
   /** Which URLs may be called (checked again before every attempt), and the services that reach Workers. */
@@ -315,7 +318,15 @@ export class DeliveryRun {
       const { recorded, notifications } = await finishAttempts(this.options.db, batch, this.notificationClaim());
       const written = new Set(recorded);
       this.report.recorded += written.size;
-      if (!this.options.pollWindow) await this.handOverRetries(batch, written);
+      if (!this.options.pollWindow) {
+        this.logRetriesHandedOver(batch, written);
+        // What this write made fall due: retries (kept or handed over) and failure notifications.
+        const retries = batch.filter((a) => a.status === "scheduled" && a.nextRunAt && written.has(a.jobId));
+        await this.announce([
+          ...retries.map((attempt) => (attempt.nextRunAt as Date).getTime()),
+          ...notifications.map((job) => job.runAt.getTime()),
+        ]);
+      }
       // Failure notifications the write queued are this run's to fire: within a second of the failure, not a poll later.
       this.add(notifications);
       // Retries this run keeps are planned only once their write has landed.
@@ -370,34 +381,31 @@ export class DeliveryRun {
       console.error("handing claims over failed; they lapse at their lease end", error);
     }
     logHandOver({ reason, claimant, jobs: ids, released });
-    if (released > 0) await this.wakeOwners();
+    if (released > 0) await this.announce([Date.now()]);
   }
 
   /**
    * A run that does not own a window (the API's, a shard's) keeps only the retries due inside
-   * its own window; the others were just released, and the window's owner is woken for them,
-   * as its next poll may come after they are due.
+   * its own window; the others were released in the write, and are announced with the rest.
    */
-  private async handOverRetries(batch: FinishedAttempt[], written: Set<string>): Promise<void> {
+  private logRetriesHandedOver(batch: FinishedAttempt[], written: Set<string>): void {
     const released = batch.filter((a) => a.status === "scheduled" && !a.reclaim && written.has(a.jobId));
     if (released.length === 0) return;
     const jobs = released.map((attempt) => attempt.jobId);
     logHandOver({ reason: "retry_beyond_window", claimant: this.options.claimant, jobs, released: jobs.length });
-    await this.wakeOwners();
   }
 
-  /** Wakes the windows' owners for jobs handed over; without a way to, their next poll finds them. */
-  private async wakeOwners(): Promise<void> {
-    // A window's owner handing jobs back takes them back itself, at once.
+  /**
+   * Tells the engine's clock that jobs fall due at `times` (see WindowOwners); a window's owner
+   * looks for them itself, at once. If the clock cannot be told, the next periodic look finds them.
+   */
+  private async announce(times: number[]): Promise<void> {
+    if (times.length === 0) return;
     if (this.options.pollWindow) return this.pollNow();
     try {
-      await this.options.owners?.wake();
+      await this.options.owners?.due(Math.min(...times));
     } catch (error) {
-      logEngineFault(
-        "wake_failed",
-        { claimant: this.options.claimant, action: "the owner's next poll finds the jobs" },
-        error,
-      );
+      logEngineFault("announce_failed", { claimant: this.options.claimant, action: "found at the next look" }, error);
     }
   }
 

@@ -8,6 +8,7 @@ import { connectNow, type Database } from "../db/client";
 import {
   type ClaimedJob,
   claimWindow,
+  nextDueAt,
   pruneHistory,
   recentLatencyByDestination,
   releaseClaimant,
@@ -20,6 +21,7 @@ import { logEngineFault } from "./engine-log";
 import { materializeDueSchedules } from "./schedule-occurrences";
 import { planShards, type ShardLimits } from "./shard-plan";
 import { SubrequestBudget } from "./subrequest-budget";
+import { WATCH_BEAT_MS, WindowReports, type WindowWatch } from "./window-reports";
 
 /** How far a tick's window reaches into the next minute, so a late next tick loses no time. */
 export const WINDOW_OVERLAP_MS = 5_000;
@@ -38,21 +40,6 @@ export interface Shard {
   windowEnd: string;
   jobs: Array<{ id: string; runAt: string }>;
 }
-
-/**
- * Where the owner of a window reports that it is alive (the TickWatchdog Durable Object). Each
- * report answers how many times the owners have been woken (see WindowOwners).
- */
-export interface WindowWatch {
-  beat(claimant: string, windowEndMs: number): Promise<number>;
-  done(claimant: string): Promise<void>;
-}
-
-/**
- * How often a window's owner reports to its watch (see TickWatchdog). It also bounds how late
- * an owner learns of a wake-up: one report, a second at most.
- */
-export const WATCH_BEAT_MS = 1_000;
 
 export interface TickDependencies {
   db: Database;
@@ -82,7 +69,21 @@ export interface TickReport {
   failedShards: number;
   /** The tick's own share; null when its own run failed (the shards went on regardless). */
   local: DeliveryReport | null;
+  /** Nothing fell due in its window: it never opened a database connection. */
+  idle: boolean;
 }
+
+const IDLE_REPORT: TickReport = {
+  rescued: 0,
+  occurrences: 0,
+  pruned: { jobs: 0, attempts: 0 },
+  claimed: 0,
+  shards: 0,
+  overflow: 0,
+  failedShards: 0,
+  local: null,
+  idle: true,
+};
 
 /** Runs one tick to completion (the end of its window, plus any deliveries still under way). */
 export async function runTick(deps: TickDependencies): Promise<TickReport> {
@@ -95,46 +96,20 @@ export async function runTick(deps: TickDependencies): Promise<TickReport> {
     maxShards: limits.maxShards,
   };
 
-  // Jobs another path hands over are looked for at once, not at the next poll. The watch is
-  // kept from before the window is claimed, so no wake-up meanwhile is missed.
-  const wakeUps = { woken: false, onWake: () => {} };
-  const stopWatch = keepWatch(deps.watch, claimant, windowEnd, () => {
-    wakeUps.woken = true;
-    wakeUps.onWake();
-  });
+  // The watch is kept from before the window is claimed, so no wake-up meanwhile is missed.
+  const reports = new WindowReports(deps.watch, claimant, windowEnd);
   try {
-    return await ownWindow(deps, claimant, windowEnd, shardLimits, wakeUps);
+    // With nothing due in the window (the engine's clock says so), the database is left alone,
+    // so a serverless Postgres can suspend; anything announced meanwhile brings the tick in.
+    if (!(await reports.dueBefore(windowEnd))) return IDLE_REPORT;
+    const report = await ownWindow(deps, claimant, windowEnd, shardLimits, reports);
+    await reports
+      .settle(() => nextDueAt(deps.db))
+      .catch((error) => logEngineFault("clock_settle_failed", { claimant, action: "the next tick looks" }, error));
+    return report;
   } finally {
-    await stopWatch();
+    await reports.stop();
   }
-}
-
-/**
- * Reports to `watch` now and every WATCH_BEAT_MS until the returned function is called, and
- * calls `onWake` when a report's answer shows the owners were woken since the one before.
- */
-function keepWatch(
-  watch: WindowWatch | undefined,
-  claimant: string,
-  windowEnd: Date,
-  onWake: () => void,
-): () => Promise<void> {
-  if (!watch) return async () => {};
-  let seen: number | undefined;
-  const beat = () =>
-    watch.beat(claimant, windowEnd.getTime()).then(
-      (wakeUps) => {
-        if (seen !== undefined && wakeUps !== seen) onWake();
-        seen = wakeUps;
-      },
-      (error) => logEngineFault("watch_beat_failed", { claimant }, error),
-    );
-  void beat();
-  const timer = setInterval(beat, WATCH_BEAT_MS);
-  return async () => {
-    clearInterval(timer);
-    await watch.done(claimant).catch((error) => logEngineFault("watch_done_failed", { claimant }, error));
-  };
 }
 
 async function ownWindow(
@@ -142,7 +117,7 @@ async function ownWindow(
   claimant: string,
   windowEnd: Date,
   shardLimits: ShardLimits,
-  wakeUps: { woken: boolean; onWake: () => void },
+  reports: WindowReports,
 ): Promise<TickReport> {
   const { db, now, limits } = deps;
   const rescued = await rescueExpiredLeases(db, now);
@@ -170,8 +145,9 @@ async function ownWindow(
   const { outbound, random } = deps;
   const run = new DeliveryRun({ db, claimant, windowEnd, pollWindow: true, budget, outbound, random });
   run.add(shards[0] ?? []);
-  if (wakeUps.woken) run.pollNow();
-  wakeUps.onWake = () => run.pollNow();
+  // Jobs another path hands over are looked for at once, not at the next poll.
+  if (reports.woken) run.pollNow();
+  reports.onWake = () => run.pollNow();
   let failedShards = 0;
   /**
    * A shard that fails (its invocation throws or is cut) costs its own jobs seconds, not a
@@ -212,6 +188,7 @@ async function ownWindow(
     overflow: overflow.length,
     failedShards,
     local: own.status === "fulfilled" ? own.value : null,
+    idle: false,
   };
 }
 
