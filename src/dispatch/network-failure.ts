@@ -105,7 +105,7 @@ export async function probeTcp(target: ProbeTarget): Promise<ProbeResult> {
   } catch {
     return false;
   } finally {
-    clearTimeout(timer);
+    if (timer !== undefined) clearTimeout(timer);
     socket?.close().catch(() => {});
   }
 }
