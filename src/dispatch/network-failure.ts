@@ -11,7 +11,6 @@
  * connection. It is not charged to the subrequest budget; it is bounded by the distinct
  * failing targets of an invocation.
  */
-import { connect } from "cloudflare:sockets";
 import type { AttemptErrorClass } from "../jobs/delivery-policy";
 
 /** What a failed fetch is reported as. */
@@ -88,6 +87,8 @@ export function nameNetworkFailure(
 
 /** Connects to the target over plain TCP and hangs up; whether it was accepted, refused, or neither in time. */
 export async function probeTcp(target: ProbeTarget): Promise<ProbeResult> {
+  // Loaded when needed: Node tools (the README and OpenAPI checks, the bench) import the engine's modules too.
+  const { connect } = await import("cloudflare:sockets");
   let socket: ReturnType<typeof connect> | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timedOut = new Promise<undefined>((resolve) => {
