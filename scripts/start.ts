@@ -15,12 +15,10 @@ import { delimiter, join, relative } from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { startDbBridge } from "./local/bridge";
-import { ensureDevProject } from "./local/dev-project";
-import { embeddedDatabaseUrl, startEmbeddedPostgres } from "./local/embedded-postgres";
-import { migrateDatabase } from "./local/migrate";
-import { startSampleReceiver } from "./local/sample-receiver";
 import { relayWorkerOutput } from "./local/worker-output";
+
+// The database's modules (PGlite, drizzle, pg) take seconds to load; they are imported where
+// needed, after wrangler has been started, so their loading overlaps the Worker's start-up.
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** Where the local stack keeps its database and credentials; FLIQ_STATE_DIR moves it (tests start stacks of their own). */
@@ -45,6 +43,7 @@ async function main(): Promise<void> {
   log("starting: database, migrations, dev project, receiver, Worker, ticker");
 
   const database = await planDatabase();
+  const { startDbBridge } = await import("./local/bridge");
   const bridge = isLoopback(database.databaseUrl) ? await startDbBridge() : undefined;
   if (bridge) running.push(bridge.close);
 
@@ -62,7 +61,12 @@ async function main(): Promise<void> {
   );
 
   await timed("database", () => database.start(), database.description);
-  await timed("migrations", () => migrateDatabase(database.databaseUrl), "schema up to date");
+  await timed(
+    "migrations",
+    async () => (await import("./local/migrate")).migrateDatabase(database.databaseUrl),
+    "schema up to date",
+  );
+  const { ensureDevProject } = await import("./local/dev-project");
   const dev = await timed(
     "dev project",
     () =>
@@ -73,6 +77,7 @@ async function main(): Promise<void> {
       }),
     (project) => `project ${project.projectId}`,
   );
+  const { startSampleReceiver } = await import("./local/sample-receiver");
   const receiver = await timed(
     "receiver",
     () => startSampleReceiver({ port: RECEIVER_PORT }),
@@ -113,11 +118,16 @@ async function planDatabase(): Promise<{ databaseUrl: string; description: strin
   const serverUrl = process.env.DATABASE_URL;
   if (serverUrl) return { databaseUrl: serverUrl, description: redactPassword(serverUrl), start: async () => {} };
   const port = await freeLoopbackPort();
+  // What scripts/local/embedded-postgres.ts serves on that port; checked once it runs.
+  const databaseUrl = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
   return {
-    databaseUrl: embeddedDatabaseUrl(port),
+    databaseUrl,
     description: `embedded PGlite, data in ${shownPath(PGDATA_DIR)}`,
     async start() {
+      const { startEmbeddedPostgres } = await import("./local/embedded-postgres");
       const embedded = await startEmbeddedPostgres({ dataDir: PGDATA_DIR, port });
+      if (embedded.databaseUrl !== databaseUrl)
+        throw new Error(`PGlite serves ${embedded.databaseUrl}, not ${databaseUrl}`);
       running.push(embedded.close);
     },
   };
