@@ -1,6 +1,6 @@
 /**
  * Verifies a Fliq callback on the receiving side: Standard Webhooks (https://www.standardwebhooks.com)
- * with WebCrypto only, so it runs in Workers, Node 20+, Bun, Deno and browsers without dependencies.
+ * with WebCrypto only, so it runs in Workers, Node 20+ and browsers without dependencies.
  *
  * A callback is genuine when one of the `v1,` signatures in `webhook-signature` is the
  * HMAC-SHA256, under one of the receiver's `whsec_` secrets, of `webhook-id.webhook-timestamp.body`,
