@@ -1,7 +1,7 @@
 /**
  * A typed client for the Fliq API. Its only dependency is `fetch`, so it runs in Workers,
- * Node 20+ and browsers (Bun and Deno have the same APIs; untested); a Worker bound to Fliq by a service binding passes the binding's
- * `fetch` and never leaves Cloudflare's network.
+ * Node 20+ and browsers (Bun and Deno have the same APIs, untested); a Worker bound to Fliq by
+ * a service binding passes the binding's `fetch` and never leaves Cloudflare's network.
  */
 import { errorFromResponse, FliqError } from "./errors.js";
 import { isRetryable, RETRY_DEFAULTS, type RetryOptions, retryDelayMs } from "./retry-policy.js";
