@@ -34,6 +34,12 @@ const WRANGLER_STOP_GRACE_MS = 5_000;
 
 /** Closers of everything started so far; the shutdown runs them newest first. */
 const running: Array<() => Promise<void>> = [];
+/**
+ * Stops wrangler and workerd; the shutdown runs it before anything else. They run in a process
+ * group of their own, which nothing else stops: stopped last, a shutdown cut short (a second
+ * Ctrl-C, a slow database close) would leave them running.
+ */
+let stopWorker: (() => Promise<void>) | undefined;
 let shuttingDown = false;
 
 async function main(): Promise<void> {
@@ -54,7 +60,7 @@ async function main(): Promise<void> {
     // Local development only: jobs may call loopback receivers (the sample receiver is on 127.0.0.1).
     ALLOW_LOOPBACK_TARGETS: "true",
   });
-  running.push(wrangler.stop);
+  stopWorker = wrangler.stop;
   log(`${"Worker".padEnd(12)} starting wrangler dev on ${API_URL}, alongside the database`);
   const workerReady = waitForHttp(API_URL, wrangler.exited).then(() =>
     step("Worker", wranglerStartedAt, `wrangler dev answers on ${API_URL}`),
@@ -262,7 +268,8 @@ function startMinuteTicker(tickUrl: string): { stop(): void } {
       if (!response.ok) console.error(`${label}: ${response.status} ${text}`);
     } catch (error) {
       // fetch reports every network failure as "fetch failed"; the cause says which one.
-      if (!aborter.signal.aborted)
+      // Stopping cuts the tick in flight short (the Worker is stopped first): not worth reporting.
+      if (!aborter.signal.aborted && !shuttingDown)
         console.error(`${label}: ${error}${error instanceof Error && error.cause ? ` (${error.cause})` : ""}`);
     }
   };
@@ -291,7 +298,8 @@ function startMinuteTicker(tickUrl: string): { stop(): void } {
 async function shutDown(code: number): Promise<void> {
   if (shuttingDown) return;
   shuttingDown = true;
-  for (let close = running.pop(); close; close = running.pop()) {
+  const closers = stopWorker ? [...running, stopWorker] : running;
+  for (let close = closers.pop(); close; close = closers.pop()) {
     try {
       await close();
     } catch (error) {

@@ -60,7 +60,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.stop();
   if (work) await rm(work, { recursive: true, force: true });
-}, 30_000);
+}, 45_000);
 
 describe("the tarball", () => {
   it("holds the built package only, and depends on nothing", async () => {
@@ -310,7 +310,8 @@ async function startStack(stateDir: string): Promise<Stack> {
   };
   const stop = async () => {
     signal(child, "SIGINT");
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000))]);
+    // npm start stops wrangler first, then the rest; a loaded machine may need a while for the database.
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 30_000))]);
     signal(child, "SIGKILL");
   };
   try {
