@@ -65,6 +65,8 @@ async function main(): Promise<void> {
   const workerReady = waitForHttp(API_URL, wrangler.exited).then(() =>
     step("Worker", wranglerStartedAt, `wrangler dev answers on ${API_URL}`),
   );
+  // Awaited after the database steps; until then a wrangler that exits is handled by its own exit handler.
+  workerReady.catch(() => {});
 
   await timed("database", () => database.start(), database.description);
   await timed(
