@@ -868,7 +868,7 @@ export interface PruneLimits {
  * so their row locks are short), for up to 1.5 s before the tick claims (the previous tick's
  * window reaches 5 s into this minute). The bench's `retention` scenario measures what that deletes.
  */
-export const PRUNE_PER_TICK: PruneLimits = { batchSize: 2_000, budgetMs: 1_500 };
+export const PRUNE_PER_TICK: PruneLimits = { batchSize: 1_000, budgetMs: 1_500 };
 
 /** What one pruneHistory call deleted, and how long its longest statement (and so any row lock it took) lasted. */
 export interface PruneReport {
