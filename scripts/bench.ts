@@ -7,7 +7,7 @@
  * the targets, and writes .fliq/bench-results.json.
  *
  *   npm run bench [-- --scenario a|b|c|mixed|slow200|create|create-batch|ceiling|idle|handover|retention|create-waiting|all]
- *                    [--idle-minutes 2] [--concurrency 32] [--handover-starts 10] [--retention-rows 10000000]
+ *                    [--idle-minutes 2] [--concurrency 32] [--handover-starts 10] [--retention-rows 10000000] [--create-waiting-requests 200]
  *                    [--batch-size 500] [--profile]
  *                    [--source worktree|<git rev>] [--patch <file.diff>] [--var NAME=VALUE]...
  *                    [--runtime workerd|wrangler-dev] [--count-statements postgres|bridge]
@@ -116,6 +116,8 @@ interface Options {
   handoverStarts: number;
   /** Rows of old history the retention scenario builds and prunes. */
   retentionRows: number;
+  /** POST /jobs per project and round in create-waiting. */
+  createWaitingRequests: number;
 }
 
 const cleanup = new Cleanup();
@@ -295,6 +297,7 @@ async function runCreateWaiting(
     root: snapshot.dir,
     logFile: CREATE_WAITING_WORKER_LOG,
     vars: options.vars,
+    perRound: options.createWaitingRequests,
   });
   printCreateWaitingResult(result);
   return result;
@@ -371,6 +374,7 @@ function parseOptions(argv: string[]): Options {
       "count-statements": { type: "string", default: "postgres" },
       "handover-starts": { type: "string", default: "10" },
       "retention-rows": { type: "string", default: "10000000" },
+      "create-waiting-requests": { type: "string", default: "200" },
     },
   });
   const requested = values.scenario.split(",").map((name) => name.trim());
@@ -393,6 +397,10 @@ function parseOptions(argv: string[]): Options {
   const retentionRows = Number(values["retention-rows"]);
   if (!Number.isInteger(retentionRows) || retentionRows < 2)
     throw new Error("--retention-rows must be a whole number ≥ 2");
+  const createWaitingRequests = Number(values["create-waiting-requests"]);
+  if (!Number.isInteger(createWaitingRequests) || createWaitingRequests < 1) {
+    throw new Error("--create-waiting-requests must be a whole number ≥ 1");
+  }
   const batchSize = Number(values["batch-size"]);
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
     throw new Error(`--batch-size must be a whole number from 1 to ${MAX_BATCH_SIZE}`);
@@ -417,6 +425,7 @@ function parseOptions(argv: string[]): Options {
     vars: Object.fromEntries(values.var.map(parseVar)),
     handoverStarts,
     retentionRows,
+    createWaitingRequests,
   };
 }
 
