@@ -7,8 +7,10 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { CeilingResult } from "./ceiling";
 import type { CpuUse } from "./cpu";
+import type { CreateWaitingResult } from "./create-waiting";
 import type { CreationScenarioResult, Spread } from "./creation";
 import type { HandoverResult } from "./handover";
+import type { RetentionResult } from "./retention";
 import type { DeliveryResult, IdleResult } from "./scenarios";
 import type { TargetResult } from "./targets";
 
@@ -28,6 +30,8 @@ export interface BenchResults {
   ceiling?: CeilingResult;
   idle?: IdleResult;
   handover?: HandoverResult;
+  retention?: RetentionResult;
+  createWaiting?: CreateWaitingResult;
 }
 
 const ms = (value: number | undefined) => (value === undefined ? "–" : value.toFixed(1));
@@ -199,6 +203,29 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
       pass: worstLatenessMs <= 100,
     });
   }
+  if (results.retention) {
+    const r = results.retention;
+    checks.push(
+      {
+        target: "retention: keeps up with ≥ 10,000,000 finished jobs a day",
+        measured: `${Math.round(r.jobsPerDayCapacity).toLocaleString("en")} a day (${Math.round(r.rowsPerSecond).toLocaleString("en")} rows/s)`,
+        pass: r.jobsPerDayCapacity >= 10_000_000,
+      },
+      {
+        target: "retention: no statement (so no row lock) over 1 s",
+        measured: `longest ${ms(r.longestStatementMs)} ms`,
+        pass: r.longestStatementMs <= 1_000,
+      },
+    );
+  }
+  if (results.createWaiting) {
+    const c = results.createWaiting;
+    checks.push({
+      target: "create-waiting: POST /jobs p50 and p99 with 100,000 waiting within 10% of an empty project's",
+      measured: `p50 ${ms(c.full.p50)} vs ${ms(c.empty.p50)} ms (×${c.ratioP50.toFixed(2)}), p99 ${ms(c.full.p99)} vs ${ms(c.empty.p99)} ms (×${c.ratioP99.toFixed(2)})`,
+      pass: c.ratioP50 <= 1.1 && c.ratioP99 <= 1.1,
+    });
+  }
   if (results.idle) {
     checks.push({
       target: "idle: < 0.2 SQL statements per second",
@@ -220,6 +247,35 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
     });
   }
   return checks;
+}
+
+/** A few lines about the retention scenario. */
+export function printRetentionResult(r: RetentionResult): void {
+  const w = r.writer.latencyMs;
+  console.log(
+    [
+      `── retention: ${r.rows.toLocaleString("en")} rows of old history (built in ${r.buildSeconds.toFixed(0)} s)`,
+      `   deleted ${r.prunedJobs.toLocaleString("en")} jobs + ${r.prunedAttempts.toLocaleString("en")} attempts in ${r.pruneSeconds.toFixed(1)} s of retention: ${Math.round(r.rowsPerSecond).toLocaleString("en")} rows/s`,
+      `   ${r.calls} ticks, ${r.statements} statements; a tick with a backlog deletes ${r.rowsPerTick.toLocaleString("en")} rows: ${Math.round(r.jobsPerDayCapacity).toLocaleString("en")} jobs a day`,
+      `   statements: mean ${ms(r.meanStatementMs)} ms; each tick's longest p50 ${ms(r.longestStatementPerTickMs.p50)} / p90 ${ms(r.longestStatementPerTickMs.p90)} / max ${ms(r.longestStatementMs)} ms; longest tick's retention ${ms(r.longestCallMs)} ms`,
+      `   a writer beside it: ${r.writer.statements} statements, p50 ${ms(w?.p50)} / p99 ${ms(w?.p99)} / max ${ms(w?.max)} ms`,
+      `   kept: ${JSON.stringify(r.kept)}`,
+    ].join("\n"),
+  );
+}
+
+/** A few lines about the create-waiting scenario. */
+export function printCreateWaitingResult(c: CreateWaitingResult): void {
+  const line = (name: string, p: CreateWaitingResult["empty"]) =>
+    `   ${name}: p50 ${ms(p.p50)} / p90 ${ms(p.p90)} / p99 ${ms(p.p99)} / max ${ms(p.max)} ms`;
+  console.log(
+    [
+      `── create-waiting: ${c.requestsPerProject} POST /jobs per project, one at a time`,
+      line("empty project        ", c.empty),
+      line(`${c.waiting.toLocaleString("en")} jobs waiting`, c.full),
+      `   full / empty: p50 ×${c.ratioP50.toFixed(2)}, p99 ×${c.ratioP99.toFixed(2)}`,
+    ].join("\n"),
+  );
 }
 
 /** The ceiling's rounds, one line each. */

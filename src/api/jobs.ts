@@ -132,7 +132,7 @@ async function createAsCaller(c: Context<AppEnv>, token: PresentedToken, rows: J
   if (outcome.kind === "over_cap") {
     throw new ApiError(
       "scheduled_jobs_limit",
-      `A project may have at most ${cap} scheduled jobs waiting; it has ${outcome.waiting}. Cancel some, or wait for them to fire.`,
+      `A project may have at most ${cap} jobs waiting (scheduled or being delivered); it has ${outcome.waiting}. Cancel some, or wait for them to finish.`,
     );
   }
   return outcome;

@@ -9,6 +9,7 @@ import {
   type ClaimedJob,
   claimWindow,
   nextDueAt,
+  PRUNE_PER_TICK,
   pruneHistory,
   recentLatencyByDestination,
   releaseClaimant,
@@ -25,8 +26,6 @@ import { WATCH_BEAT_MS, WindowReports, type WindowWatch } from "./window-reports
 
 /** How far a tick's window reaches into the next minute, so a late next tick loses no time. */
 export const WINDOW_OVERLAP_MS = 5_000;
-/** Rows of history each tick deletes at most: small batches keep every tick's work short. */
-export const PRUNE_BATCH = 500;
 const DAY_MS = 24 * 60 * 60_000;
 /** How far back, and over how many attempts, a tick looks to learn how fast each destination answers. */
 const LATENCY_LOOKBACK_MS = 10 * 60_000;
@@ -121,7 +120,7 @@ async function ownWindow(
 ): Promise<TickReport> {
   const { db, now, limits } = deps;
   const rescued = await rescueExpiredLeases(db, now);
-  const pruned = await pruneHistory(db, new Date(now.getTime() - limits.retentionDays * DAY_MS), PRUNE_BATCH);
+  const pruned = await pruneHistory(db, new Date(now.getTime() - limits.retentionDays * DAY_MS), PRUNE_PER_TICK);
   // Occurrences become ordinary jobs first, so this tick claims and fires them like any other.
   const occurrences = await materializeDueSchedules(db, { minute: deps.scheduledTime, windowEnd }, now);
   const claimed = await claimAll(db, claimant, windowEnd, now, shardLimits);
