@@ -6,8 +6,9 @@
  * delivered by a cron tick the bench fires itself. Prints the numbers, a markdown table with PASS/MISS against
  * the targets, and writes .fliq/bench-results.json.
  *
- *   npm run bench [-- --scenario a|b|c|mixed|slow200|create|create-batch|ceiling|idle|handover|all]
- *                    [--idle-minutes 2] [--concurrency 32] [--handover-starts 10]
+ *   npm run bench [-- --scenario a|b|c|mixed|slow200|create|create-batch|ceiling|idle|handover|retention|create-waiting|all]
+ *                    [--idle-minutes 2] [--concurrency 32] [--handover-starts 10] [--handover-database postgres|embedded]
+ *                    [--retention-rows 10000000] [--create-waiting-requests 200]
  *                    [--batch-size 500] [--profile]
  *                    [--source worktree|<git rev>] [--patch <file.diff>] [--var NAME=VALUE]...
  *                    [--runtime workerd|wrangler-dev] [--count-statements postgres|bridge]
@@ -15,6 +16,9 @@
  * The Worker under test is a copy taken at the start (the working tree, or a commit with
  * --source), so edits made during a run neither change nor restart it; --patch applies a diff
  * to that copy only, to measure a proposed change without touching the sources.
+ *
+ * `handover`, `retention` and `create-waiting` count no SQL: run alone, they need neither
+ * pg_stat_statements nor root.
  *
  * Needs root on this machine: pg_stat_statements is set up as the postgres superuser (and, if it
  * is not preloaded yet, PostgreSQL is restarted once; see bench/enable-pg-stat-statements.sh).
@@ -27,9 +31,10 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { measureCeiling } from "./bench/ceiling";
 import { MAX_BATCH_SIZE } from "./bench/create-jobs";
+import { type CreateWaitingResult, runCreateWaitingScenario } from "./bench/create-waiting";
 import { runBatchCreateScenario, runSingleCreateScenario } from "./bench/creation";
 import { createScratchDatabase, ensurePgStatStatements, StatementCounter } from "./bench/database";
-import { type HandoverResult, runHandoverScenario } from "./bench/handover";
+import { type HandoverDatabase, type HandoverResult, runHandoverScenario } from "./bench/handover";
 import { createBenchProject } from "./bench/project";
 import { startRecordingReceiver } from "./bench/receiver";
 import {
@@ -37,11 +42,14 @@ import {
   checkTargets,
   markdownReport,
   printCeilingResult,
+  printCreateWaitingResult,
   printCreationResult,
   printDeliveryResult,
   printIdleResult,
+  printRetentionResult,
   writeResultsJson,
 } from "./bench/report";
+import { type RetentionResult, runRetentionScenario } from "./bench/retention";
 import { RUNTIMES, type Runtime, startWorker } from "./bench/runtime";
 import {
   type BenchContext,
@@ -77,8 +85,13 @@ const SCENARIO_NAMES = [
   "ceiling",
   "idle",
   "handover",
+  "retention",
+  "create-waiting",
 ] as const;
 const HANDOVER_WORKER_LOG = join(STATE_DIR, "bench-handover-worker.log");
+const CREATE_WAITING_WORKER_LOG = join(STATE_DIR, "bench-create-waiting-worker.log");
+/** Scenarios that set up everything they need themselves and count no SQL (no pg_stat_statements). */
+const STANDALONE: readonly ScenarioName[] = ["handover", "retention", "create-waiting"];
 
 type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
@@ -102,6 +115,12 @@ interface Options {
   countStatements: "postgres" | "bridge";
   /** Fresh starts of the stack the handover scenario measures. */
   handoverStarts: number;
+  /** The database of each of those starts. */
+  handoverDatabase: HandoverDatabase;
+  /** Rows of old history the retention scenario builds and prunes. */
+  retentionRows: number;
+  /** POST /jobs per project and round in create-waiting. */
+  createWaitingRequests: number;
 }
 
 const cleanup = new Cleanup();
@@ -134,8 +153,14 @@ async function main(options: Options): Promise<void> {
   const handover = options.scenarios.includes("handover")
     ? await runHandover(serverUrl, snapshot, bridge.proxy, options)
     : undefined;
-  if (options.scenarios.every((name) => name === "handover")) {
-    const results: BenchResults = { deliveries: [], creations: [], handover };
+  const retention = options.scenarios.includes("retention")
+    ? await runRetention(serverUrl, snapshot, bridge.proxy, options)
+    : undefined;
+  const createWaiting = options.scenarios.includes("create-waiting")
+    ? await runCreateWaiting(serverUrl, snapshot, bridge.proxy, options)
+    : undefined;
+  if (options.scenarios.every((name) => STANDALONE.includes(name))) {
+    const results: BenchResults = { deliveries: [], creations: [], handover, retention, createWaiting };
     await writeResultsJson(RESULTS_FILE, {
       generatedAt: new Date().toISOString(),
       complete: true,
@@ -215,6 +240,8 @@ async function main(options: Options): Promise<void> {
     workerDied,
   ]);
   if (handover) results.handover = handover;
+  if (retention) results.retention = retention;
+  if (createWaiting) results.createWaiting = createWaiting;
   await save(results, true);
   console.log(`\n${markdownReport(results, checkTargets(results))}\n`);
   console.log(`[bench] results written to ${RESULTS_FILE}`);
@@ -227,10 +254,14 @@ async function runHandover(
   localDbProxy: string,
   options: Options,
 ): Promise<HandoverResult> {
-  console.log(`[bench handover] ${options.handoverStarts} fresh starts (Worker output in ${HANDOVER_WORKER_LOG})`);
+  console.log(
+    `[bench handover] ${options.handoverStarts} fresh starts on ${options.handoverDatabase} ` +
+      `(Worker output in ${HANDOVER_WORKER_LOG})`,
+  );
   const result = await runHandoverScenario(
     {
       serverUrl,
+      database: options.handoverDatabase,
       migrate: snapshot.migrate,
       localDbProxy,
       runtime: options.runtime,
@@ -241,6 +272,41 @@ async function runHandover(
     options.handoverStarts,
   );
   console.log(`[bench handover] worst lateness over all starts: ${result.worstLatenessMs.toFixed(1)} ms`);
+  return result;
+}
+
+/** The retention scenario: --retention-rows rows of old history built, then pruned as ticks would. */
+async function runRetention(
+  serverUrl: string,
+  snapshot: { migrate: (databaseUrl: string) => Promise<void> },
+  localDbProxy: string,
+  options: Options,
+): Promise<RetentionResult> {
+  console.log(`[bench retention] building ${options.retentionRows.toLocaleString("en")} rows of old history`);
+  const result = await runRetentionScenario(serverUrl, snapshot.migrate, localDbProxy, options.retentionRows);
+  printRetentionResult(result);
+  return result;
+}
+
+/** The create-waiting scenario: POST /jobs latency with 100,000 jobs waiting against an empty project. */
+async function runCreateWaiting(
+  serverUrl: string,
+  snapshot: { dir: string; migrate: (databaseUrl: string) => Promise<void> },
+  localDbProxy: string,
+  options: Options,
+): Promise<CreateWaitingResult> {
+  console.log(`[bench create-waiting] Worker output in ${CREATE_WAITING_WORKER_LOG}`);
+  const result = await runCreateWaitingScenario({
+    serverUrl,
+    migrate: snapshot.migrate,
+    localDbProxy,
+    runtime: options.runtime,
+    root: snapshot.dir,
+    logFile: CREATE_WAITING_WORKER_LOG,
+    vars: options.vars,
+    perRound: options.createWaitingRequests,
+  });
+  printCreateWaitingResult(result);
   return result;
 }
 
@@ -314,6 +380,9 @@ function parseOptions(argv: string[]): Options {
       runtime: { type: "string", default: "workerd" },
       "count-statements": { type: "string", default: "postgres" },
       "handover-starts": { type: "string", default: "10" },
+      "handover-database": { type: "string", default: "postgres" },
+      "retention-rows": { type: "string", default: "10000000" },
+      "create-waiting-requests": { type: "string", default: "200" },
     },
   });
   const requested = values.scenario.split(",").map((name) => name.trim());
@@ -333,6 +402,13 @@ function parseOptions(argv: string[]): Options {
   if (!Number.isInteger(handoverStarts) || handoverStarts < 1) {
     throw new Error("--handover-starts must be a whole number ≥ 1");
   }
+  const retentionRows = Number(values["retention-rows"]);
+  if (!Number.isInteger(retentionRows) || retentionRows < 2)
+    throw new Error("--retention-rows must be a whole number ≥ 2");
+  const createWaitingRequests = Number(values["create-waiting-requests"]);
+  if (!Number.isInteger(createWaitingRequests) || createWaitingRequests < 1) {
+    throw new Error("--create-waiting-requests must be a whole number ≥ 1");
+  }
   const batchSize = Number(values["batch-size"]);
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
     throw new Error(`--batch-size must be a whole number from 1 to ${MAX_BATCH_SIZE}`);
@@ -344,8 +420,13 @@ function parseOptions(argv: string[]): Options {
   if (countStatements !== "postgres" && countStatements !== "bridge") {
     throw new Error(`--count-statements takes postgres or bridge, not "${countStatements}"`);
   }
+  const handoverDatabase = values["handover-database"];
+  if (handoverDatabase !== "postgres" && handoverDatabase !== "embedded") {
+    throw new Error(`--handover-database takes postgres or embedded, not "${handoverDatabase}"`);
+  }
   return {
     countStatements,
+    handoverDatabase,
     runtime: values.runtime as Runtime,
     scenarios: scenarios as ScenarioName[],
     idleMinutes,
@@ -356,6 +437,8 @@ function parseOptions(argv: string[]): Options {
     patch: values.patch,
     vars: Object.fromEntries(values.var.map(parseVar)),
     handoverStarts,
+    retentionRows,
+    createWaitingRequests,
   };
 }
 

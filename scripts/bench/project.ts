@@ -6,8 +6,11 @@ import { generateApiToken } from "../../src/auth/tokens";
 import { openDatabase } from "../../src/db/client";
 import { insertApiToken, insertProject } from "../../src/db/projects";
 
-/** Creates a project with a signing secret and a read/write token; returns the clear token. */
-export async function createBenchProject(databaseUrl: string, localDbProxy: string): Promise<{ token: string }> {
+/** Creates a project with a signing secret and a read/write token; returns the clear token and the project's id. */
+export async function createBenchProject(
+  databaseUrl: string,
+  localDbProxy: string,
+): Promise<{ token: string; projectId: string }> {
   const database = openDatabase({ databaseUrl, localDbProxy });
   try {
     const now = new Date();
@@ -24,7 +27,7 @@ export async function createBenchProject(databaseUrl: string, localDbProxy: stri
       },
       now,
     );
-    return { token: generated.token };
+    return { token: generated.token, projectId: project.id };
   } finally {
     await database.close();
   }

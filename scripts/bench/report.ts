@@ -7,8 +7,10 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { CeilingResult } from "./ceiling";
 import type { CpuUse } from "./cpu";
+import type { CreateWaitingResult } from "./create-waiting";
 import type { CreationScenarioResult, Spread } from "./creation";
 import type { HandoverResult } from "./handover";
+import type { RetentionResult } from "./retention";
 import type { DeliveryResult, IdleResult } from "./scenarios";
 import type { TargetResult } from "./targets";
 
@@ -28,6 +30,8 @@ export interface BenchResults {
   ceiling?: CeilingResult;
   idle?: IdleResult;
   handover?: HandoverResult;
+  retention?: RetentionResult;
+  createWaiting?: CreateWaitingResult;
 }
 
 const ms = (value: number | undefined) => (value === undefined ? "–" : value.toFixed(1));
@@ -105,6 +109,9 @@ export function printIdleResult(result: IdleResult): void {
       `── idle: ${result.ticks} tick(s), one per minute, for ${result.minutes} min`,
       `   ${result.statements} statements in ${result.seconds.toFixed(1)} s = ${result.statementsPerSecond.toFixed(3)}/s;` +
         ` ${result.connections} connections opened`,
+      `   minutes with a database connection: ${result.minutesWithConnections} of ${result.minutes}` +
+        ` (per minute: ${result.connectionsByMinute.join(", ")})`,
+      `   the job created halfway: ${result.jobLatenessMs === null ? "never arrived" : `${result.jobLatenessMs.toFixed(1)} ms late`}`,
       `   statements: ${result.top.map((s) => `${s.calls}× ${s.query.slice(0, 60)}`).join(" | ")}`,
       `   ticks answered: ${result.tickOutcomes.map((t) => `"${t.outcome}" after ${(t.durationMs / 1000).toFixed(1)} s`).join(", ")}`,
       `   CPU: ${cpuLine(result.cpu)}`,
@@ -196,14 +203,79 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
       pass: worstLatenessMs <= 100,
     });
   }
+  if (results.retention) {
+    const r = results.retention;
+    checks.push(
+      {
+        target: "retention: keeps up with ≥ 10,000,000 finished jobs a day",
+        measured: `${Math.round(r.jobsPerDayCapacity).toLocaleString("en")} a day (${Math.round(r.rowsPerSecond).toLocaleString("en")} rows/s)`,
+        pass: r.jobsPerDayCapacity >= 10_000_000,
+      },
+      {
+        target: "retention: no statement (so no row lock) over 1 s",
+        measured: `longest ${ms(r.longestStatementMs)} ms`,
+        pass: r.longestStatementMs <= 1_000,
+      },
+    );
+  }
+  if (results.createWaiting) {
+    const c = results.createWaiting;
+    checks.push({
+      target: "create-waiting: POST /jobs p50 and p99 with 100,000 waiting within 10% of an empty project's",
+      measured: `p50 ${ms(c.full.p50)} vs ${ms(c.empty.p50)} ms (×${c.ratioP50.toFixed(2)}), p99 ${ms(c.full.p99)} vs ${ms(c.empty.p99)} ms (×${c.ratioP99.toFixed(2)})`,
+      pass: c.ratioP50 <= 1.1 && c.ratioP99 <= 1.1,
+    });
+  }
   if (results.idle) {
     checks.push({
       target: "idle: < 0.2 SQL statements per second",
       measured: results.idle.statementsPerSecond.toFixed(3),
       pass: results.idle.statementsPerSecond < 0.2,
     });
+    // An hour idle should see connections in at most 5 of its 60 minutes; scaled to the run's length.
+    const allowed = Math.ceil((5 * results.idle.minutes) / 60);
+    checks.push({
+      target: `idle: database connections in at most ${allowed} of ${results.idle.minutes} minutes`,
+      measured: String(results.idle.minutesWithConnections),
+      pass: results.idle.minutesWithConnections <= allowed,
+    });
+    const late = results.idle.jobLatenessMs;
+    checks.push({
+      target: "idle: a job created meanwhile arrives < 100 ms late",
+      measured: late === null ? "never" : `${ms(late)} ms`,
+      pass: late !== null && late >= 0 && late < 100,
+    });
   }
   return checks;
+}
+
+/** A few lines about the retention scenario. */
+export function printRetentionResult(r: RetentionResult): void {
+  const w = r.writer.latencyMs;
+  console.log(
+    [
+      `── retention: ${r.rows.toLocaleString("en")} rows of old history (built in ${r.buildSeconds.toFixed(0)} s)`,
+      `   deleted ${r.prunedJobs.toLocaleString("en")} jobs + ${r.prunedAttempts.toLocaleString("en")} attempts in ${r.pruneSeconds.toFixed(1)} s of retention: ${Math.round(r.rowsPerSecond).toLocaleString("en")} rows/s`,
+      `   ${r.calls} ticks, ${r.statements} statements; a tick with a backlog deletes ${r.rowsPerTick.toLocaleString("en")} rows: ${Math.round(r.jobsPerDayCapacity).toLocaleString("en")} jobs a day`,
+      `   statements: mean ${ms(r.meanStatementMs)} ms; each tick's longest p50 ${ms(r.longestStatementPerTickMs.p50)} / p90 ${ms(r.longestStatementPerTickMs.p90)} / max ${ms(r.longestStatementMs)} ms; longest tick's retention ${ms(r.longestCallMs)} ms`,
+      `   a writer beside it: ${r.writer.statements} statements, p50 ${ms(w?.p50)} / p99 ${ms(w?.p99)} / max ${ms(w?.max)} ms`,
+      `   kept: ${JSON.stringify(r.kept)}`,
+    ].join("\n"),
+  );
+}
+
+/** A few lines about the create-waiting scenario. */
+export function printCreateWaitingResult(c: CreateWaitingResult): void {
+  const line = (name: string, p: CreateWaitingResult["empty"]) =>
+    `   ${name}: p50 ${ms(p.p50)} / p90 ${ms(p.p90)} / p99 ${ms(p.p99)} / max ${ms(p.max)} ms`;
+  console.log(
+    [
+      `── create-waiting: ${c.requestsPerProject} POST /jobs per project, one at a time`,
+      line("empty project        ", c.empty),
+      line(`${c.waiting.toLocaleString("en")} jobs waiting`, c.full),
+      `   full / empty: p50 ×${c.ratioP50.toFixed(2)}, p99 ×${c.ratioP99.toFixed(2)}`,
+    ].join("\n"),
+  );
 }
 
 /** The ceiling's rounds, one line each. */

@@ -26,6 +26,7 @@ import {
 import type { AppEnv } from "./context";
 import { ApiError, validationFailed } from "./errors";
 import {
+  announceDue,
   type ApiClaim,
   assertJobRules,
   cancelCallersJob,
@@ -36,7 +37,6 @@ import {
   replayCallersJob,
   requireJob,
   runCallersJobNow,
-  wakeOwnerIfDueSoon,
 } from "./job-actions";
 import {
   attemptsQuery,
@@ -133,7 +133,7 @@ async function createAsCaller(c: Context<AppEnv>, token: PresentedToken, rows: J
   if (outcome.kind === "over_cap") {
     throw new ApiError(
       "scheduled_jobs_limit",
-      `A project may have at most ${cap} scheduled jobs waiting; it has ${outcome.waiting}. Cancel some, or wait for them to fire.`,
+      `A project may have at most ${cap} jobs waiting (scheduled or being delivered); it has ${outcome.waiting}. Cancel some, or wait for them to finish.`,
     );
   }
   return outcome;
@@ -190,7 +190,7 @@ export async function createPreparedJob(
   }
   const [created] = outcome.jobs;
   if (claim) deliverFromHere(c, claim.claimant, [{ job: created, claim }]);
-  else wakeOwnerIfDueSoon(c, [created]);
+  announceDue(c, [created.runAt]);
   return { job: created, repeat: false };
 }
 
@@ -241,7 +241,10 @@ export async function createJobBatch(c: Context<AppEnv>) {
       return claim ? [{ job, claim }] : [];
     }),
   );
-  wakeOwnerIfDueSoon(c, outcome.jobs);
+  announceDue(
+    c,
+    outcome.jobs.map((job) => job.runAt),
+  );
   return c.json({ jobs: outcome.jobs.map(toJobJson) }, 201);
 }
 

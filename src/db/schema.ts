@@ -70,6 +70,19 @@ export const dashboardSessions = pgTable(
   (t) => [index("dashboard_sessions_token_idx").on(t.tokenId)],
 );
 
+/**
+ * How many of a project's jobs are unfinished (`scheduled` or `running`), so the cap on waiting
+ * jobs is checked by reading one row instead of counting jobs. Kept exact by triggers on jobs
+ * (every insert, status change and delete, whichever statement makes it) and created with its
+ * project by a trigger on projects: see migrations/0009_unfinished_job_counters.sql.
+ */
+export const projectJobCounts = pgTable("project_job_counts", {
+  projectId: uuid("project_id")
+    .primaryKey()
+    .references(() => projects.id, { onDelete: "cascade" }),
+  unfinished: integer("unfinished").notNull().default(0),
+});
+
 /** One scheduled HTTP callback and its delivery state. */
 export const jobs = pgTable(
   "jobs",
@@ -226,6 +239,7 @@ export const signingSecrets = pgTable(
 );
 
 export type ProjectRow = typeof projects.$inferSelect;
+export type ProjectJobCountRow = typeof projectJobCounts.$inferSelect;
 export type ApiTokenRow = typeof apiTokens.$inferSelect;
 export type DashboardSessionRow = typeof dashboardSessions.$inferSelect;
 export type JobRow = typeof jobs.$inferSelect;
