@@ -26,8 +26,8 @@ import {
 import type { AppEnv } from "./context";
 import { ApiError, validationFailed } from "./errors";
 import {
-  announceDue,
   type ApiClaim,
+  announceDue,
   assertJobRules,
   cancelCallersJob,
   changeScheduledJob,
