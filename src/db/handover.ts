@@ -3,12 +3,22 @@
  * request's delivery, a shard) releases the claim and wakes the window's owner, the tick, which
  * then looks for due jobs at once instead of at its next poll (every 10 s). The wake-up is a
  * Postgres notification on the tick's own connection: no statement while nothing happens, and
- * no extra connection. Where notifications do not reach the tick (a transaction-mode pooler such
- * as Neon's `-pooler` host, or embedded PGlite), it falls back to its poll.
+ * no extra connection. Both drivers (Neon's, and `pg` through Hyperdrive) deliver notifications
+ * the same way. Where notifications do not reach the tick (a transaction-mode pooler such as
+ * Neon's `-pooler` host or Hyperdrive's pool, or embedded PGlite), it falls back to its poll.
  */
-import type { Pool } from "@neondatabase/serverless";
 import { sql } from "drizzle-orm";
 import type { Database } from "./client";
+
+/** The part of a Pool (Neon's or pg's, the same API) that LISTEN needs. */
+interface NotifyingPool {
+  connect(): Promise<{
+    on(event: "notification", listener: (message: { channel: string }) => void): unknown;
+    removeListener(event: "notification", listener: (message: { channel: string }) => void): unknown;
+    query(text: string): Promise<unknown>;
+    release(): void;
+  }>;
+}
 
 /** The notification channel window owners listen on. */
 const HANDOVER_CHANNEL = "fliq_handover";
@@ -41,7 +51,7 @@ export async function wakeWindowOwners(db: Database): Promise<void> {
  */
 export async function listenForHandOvers(db: Database, onHandOver: () => void): Promise<() => void> {
   // drizzle() keeps the pool it was given as `$client`; the Database type does not spell it out.
-  const client = await (db as Database & { $client: Pool }).$client.connect();
+  const client = await (db as Database & { $client: NotifyingPool }).$client.connect();
   const listener = (message: { channel: string }) => {
     if (message.channel === HANDOVER_CHANNEL) onHandOver();
   };
