@@ -1,11 +1,12 @@
 /**
  * `npm start`: the whole Fliq service on this machine, nothing external. Postgres (embedded
- * PGlite in `.fliq/pgdata`, or DATABASE_URL), the WebSocket bridge the Worker reaches it through,
- * migrations, a dev project and token, a sample callback receiver, `wrangler dev`, and a ticker
+ * PGlite in `.fliq/pgdata`, or DATABASE_URL), the WebSocket bridge the Worker reaches it through
+ * (or, with DATABASE_VIA=hyperdrive, a Hyperdrive binding that wrangler points at it), migrations, a dev project and token, a sample callback receiver, `wrangler dev`, and a ticker
  * that fires the cron every minute as production does. Ctrl-C stops all of it.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer, isIPv4 } from "node:net";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,6 +25,8 @@ const RECEIVER_PORT = portFromEnv("RECEIVER_PORT", 8789);
 const API_URL = `http://127.0.0.1:${API_PORT}`;
 const MINUTE_MS = 60_000;
 const WRANGLER_STOP_GRACE_MS = 5_000;
+/** How the Worker reaches the database: Neon's driver through the bridge, or `pg` through Hyperdrive. */
+const VIA_HYPERDRIVE = process.env.DATABASE_VIA === "hyperdrive";
 
 /** Closers of everything started so far; the shutdown runs them newest first. */
 const running: Array<() => Promise<void>> = [];
@@ -35,29 +38,33 @@ async function main(): Promise<void> {
   await assertPortFree(RECEIVER_PORT, "RECEIVER_PORT");
 
   const database = await startDatabase();
-  const bridge = isLoopback(database.databaseUrl) ? await startDbBridge() : undefined;
+  const bridge = !VIA_HYPERDRIVE && isLoopback(database.databaseUrl) ? await startDbBridge() : undefined;
   if (bridge) running.push(bridge.close);
   await migrateDatabase(database.databaseUrl);
   const dev = await ensureDevProject({
     databaseUrl: database.databaseUrl,
-    localDbProxy: bridge?.proxy,
+    ...(VIA_HYPERDRIVE ? { databaseDriver: "tcp" } : { localDbProxy: bridge?.proxy }),
     credentialsFile: CREDENTIALS_FILE,
   });
   const receiver = await startSampleReceiver({ port: RECEIVER_PORT });
   running.push(receiver.close);
 
-  const wrangler = startWrangler({
-    DATABASE_URL: database.databaseUrl,
-    ...(bridge && { LOCAL_DB_PROXY: bridge.proxy }),
-    // Local development only: jobs may call loopback receivers (the sample receiver is on 127.0.0.1).
-    ALLOW_LOOPBACK_TARGETS: "true",
-  });
+  const wrangler = startWrangler(
+    {
+      ...(VIA_HYPERDRIVE ? {} : { DATABASE_URL: database.databaseUrl }),
+      ...(bridge && { LOCAL_DB_PROXY: bridge.proxy }),
+      // Local development only: jobs may call loopback receivers (the sample receiver is on 127.0.0.1).
+      ALLOW_LOOPBACK_TARGETS: "true",
+    },
+    VIA_HYPERDRIVE ? await hyperdriveConfig(database.databaseUrl) : undefined,
+  );
   running.push(wrangler.stop);
   await waitForHttp(API_URL, wrangler.exited);
 
   const ticker = startMinuteTicker(`${API_URL}/cdn-cgi/handler/scheduled?cron=*+*+*+*+*`);
   running.push(async () => ticker.stop());
-  printBanner({ ...dev, database: database.description, receiverUrl: receiver.url });
+  const via = VIA_HYPERDRIVE ? "pg through a local Hyperdrive binding" : "Neon's driver through the bridge";
+  printBanner({ ...dev, database: `${database.description} (${via})`, receiverUrl: receiver.url });
 }
 
 /** Embedded PGlite unless DATABASE_URL names a server. */
@@ -76,9 +83,26 @@ interface Wrangler {
   stop(): Promise<void>;
 }
 
-/** Runs `wrangler dev` in its own process group, its output passed through. */
-function startWrangler(vars: Record<string, string>): Wrangler {
+/**
+ * wrangler.toml plus a Hyperdrive binding whose local origin is `databaseUrl`, written to
+ * `.fliq/` (wrangler.toml itself binds none: a deploy needs the id of one made in your account).
+ */
+async function hyperdriveConfig(databaseUrl: string): Promise<string> {
+  const config = (await readFile(join(ROOT, "wrangler.toml"), "utf8")).replace(/^main = "/m, 'main = "../');
+  const path = join(STATE_DIR, "wrangler.hyperdrive.toml");
+  await mkdir(STATE_DIR, { recursive: true });
+  const binding = `[[hyperdrive]]\nbinding = "HYPERDRIVE"\nid = "local"\nlocalConnectionString = ${JSON.stringify(databaseUrl)}\n`;
+  await writeFile(
+    path,
+    `# Written by npm start (DATABASE_VIA=hyperdrive); edit wrangler.toml instead.\n${config}\n${binding}`,
+  );
+  return path;
+}
+
+/** Runs `wrangler dev` (on `configPath`, wrangler.toml by default) in its own process group, its output passed through. */
+function startWrangler(vars: Record<string, string>, configPath?: string): Wrangler {
   const args = ["wrangler", "dev", "--port", String(API_PORT), "--ip", "127.0.0.1"];
+  if (configPath) args.push("--config", configPath);
   for (const [name, value] of Object.entries(vars)) args.push("--var", `${name}:${value}`);
   // Its own group, because stopping npx leaves wrangler and workerd running; the group is
   // stopped as a whole. No stdin: a background group reading the terminal would be suspended.
