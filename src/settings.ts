@@ -17,8 +17,13 @@ export interface Bindings {
   HYPERDRIVE?: Hyperdrive;
   /** host:port of a local WebSocket-to-TCP bridge; set only for local runs. */
   LOCAL_DB_PROXY?: string;
-  /** Subrequests one invocation may make: 50 on the Workers Free plan, 10,000 by default on Paid. */
+  /**
+   * Subrequests one invocation may make: wrangler.toml's `[limits] subrequests` (10,000, Workers
+   * Paid's default), set beside it in `[vars]`; change both together.
+   */
   SUBREQUEST_BUDGET?: string;
+  /** CPU ms one invocation may use: wrangler.toml's `[limits] cpu_ms` (30,000), set beside it in `[vars]`. */
+  CPU_BUDGET_MS?: string;
   /** Callbacks one invocation is planned to make per second before the tick shards. */
   CALLBACKS_PER_SECOND?: string;
   /** Most invocations one tick fans out to, itself included. */
@@ -57,6 +62,7 @@ const FLIQ_BINDINGS = [
   "HYPERDRIVE",
   "LOCAL_DB_PROXY",
   "SUBREQUEST_BUDGET",
+  "CPU_BUDGET_MS",
   "CALLBACKS_PER_SECOND",
   "MAX_SHARDS",
   "RETENTION_DAYS",
@@ -79,6 +85,7 @@ export interface Settings {
   databaseDriver: DatabaseDriver;
   localDbProxy?: string;
   subrequestBudget: number;
+  cpuBudgetMs: number;
   callbacksPerSecond: number;
   maxShards: number;
   retentionDays: number;
@@ -91,8 +98,13 @@ export interface Settings {
   tickWatchdog?: DurableObjectNamespace<TickWatchdog>;
 }
 
+/**
+ * Defaults fit Workers Paid: the subrequests and CPU an invocation has there by default, the
+ * values of wrangler.toml's `[limits]` (scripts/check-deploy.ts and test/budget.test.ts hold them equal).
+ */
 const DEFAULTS = {
-  subrequestBudget: 1000,
+  subrequestBudget: 10_000,
+  cpuBudgetMs: 30_000,
   callbacksPerSecond: 200,
   maxShards: 16,
   retentionDays: 30,
@@ -104,6 +116,7 @@ export function readSettings(env: Bindings): Settings {
   return {
     ...databaseOf(env),
     subrequestBudget: positiveInteger("SUBREQUEST_BUDGET", env.SUBREQUEST_BUDGET, DEFAULTS.subrequestBudget, 10),
+    cpuBudgetMs: positiveInteger("CPU_BUDGET_MS", env.CPU_BUDGET_MS, DEFAULTS.cpuBudgetMs, 10),
     callbacksPerSecond: positiveInteger(
       "CALLBACKS_PER_SECOND",
       env.CALLBACKS_PER_SECOND,
