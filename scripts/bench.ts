@@ -7,7 +7,7 @@
  * the targets, and writes .fliq/bench-results.json.
  *
  *   npm run bench [-- --scenario a|b|c|mixed|slow200|create|create-batch|ceiling|idle|handover|all]
- *                    [--idle-minutes 2] [--concurrency 32] [--handover-starts 10]
+ *                    [--idle-minutes 2] [--concurrency 32] [--handover-starts 10] [--handover-database postgres|embedded]
  *                    [--batch-size 500] [--profile]
  *                    [--source worktree|<git rev>] [--patch <file.diff>] [--var NAME=VALUE]...
  *                    [--runtime workerd|wrangler-dev] [--count-statements postgres|bridge]
@@ -29,7 +29,7 @@ import { measureCeiling } from "./bench/ceiling";
 import { MAX_BATCH_SIZE } from "./bench/create-jobs";
 import { runBatchCreateScenario, runSingleCreateScenario } from "./bench/creation";
 import { createScratchDatabase, ensurePgStatStatements, StatementCounter } from "./bench/database";
-import { type HandoverResult, runHandoverScenario } from "./bench/handover";
+import { type HandoverDatabase, type HandoverResult, runHandoverScenario } from "./bench/handover";
 import { createBenchProject } from "./bench/project";
 import { startRecordingReceiver } from "./bench/receiver";
 import {
@@ -102,6 +102,8 @@ interface Options {
   countStatements: "postgres" | "bridge";
   /** Fresh starts of the stack the handover scenario measures. */
   handoverStarts: number;
+  /** The database of each of those starts. */
+  handoverDatabase: HandoverDatabase;
 }
 
 const cleanup = new Cleanup();
@@ -227,10 +229,14 @@ async function runHandover(
   localDbProxy: string,
   options: Options,
 ): Promise<HandoverResult> {
-  console.log(`[bench handover] ${options.handoverStarts} fresh starts (Worker output in ${HANDOVER_WORKER_LOG})`);
+  console.log(
+    `[bench handover] ${options.handoverStarts} fresh starts on ${options.handoverDatabase} ` +
+      `(Worker output in ${HANDOVER_WORKER_LOG})`,
+  );
   const result = await runHandoverScenario(
     {
       serverUrl,
+      database: options.handoverDatabase,
       migrate: snapshot.migrate,
       localDbProxy,
       runtime: options.runtime,
@@ -314,6 +320,7 @@ function parseOptions(argv: string[]): Options {
       runtime: { type: "string", default: "workerd" },
       "count-statements": { type: "string", default: "postgres" },
       "handover-starts": { type: "string", default: "10" },
+      "handover-database": { type: "string", default: "postgres" },
     },
   });
   const requested = values.scenario.split(",").map((name) => name.trim());
@@ -344,8 +351,13 @@ function parseOptions(argv: string[]): Options {
   if (countStatements !== "postgres" && countStatements !== "bridge") {
     throw new Error(`--count-statements takes postgres or bridge, not "${countStatements}"`);
   }
+  const handoverDatabase = values["handover-database"];
+  if (handoverDatabase !== "postgres" && handoverDatabase !== "embedded") {
+    throw new Error(`--handover-database takes postgres or embedded, not "${handoverDatabase}"`);
+  }
   return {
     countStatements,
+    handoverDatabase,
     runtime: values.runtime as Runtime,
     scenarios: scenarios as ScenarioName[],
     idleMinutes,

@@ -10,7 +10,7 @@ import { openDatabase } from "./db/client";
 import { outboundOf } from "./dispatch/deliver";
 import type { DeliveryReport } from "./dispatch/delivery-run";
 import { runShard, runTick, type Shard } from "./dispatch/tick";
-import { windowWatchOf } from "./dispatch/tick-watchdog";
+import { windowOwnersOf, windowWatchOf } from "./dispatch/tick-watchdog";
 import { type Bindings, readSettings } from "./settings";
 
 export { TickWatchdog } from "./dispatch/tick-watchdog";
@@ -21,7 +21,11 @@ export class ShardRunner extends WorkerEntrypoint<Bindings> {
     const settings = readSettings(this.env);
     const database = openDatabase(settings);
     try {
-      return await runShard(database.db, shard, settings.subrequestBudget, outboundOf(settings));
+      return await runShard(database.db, shard, {
+        subrequestBudget: settings.subrequestBudget,
+        outbound: outboundOf(settings),
+        owners: windowOwnersOf(settings.tickWatchdog),
+      });
     } finally {
       this.ctx.waitUntil(database.close());
     }

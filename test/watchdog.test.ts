@@ -9,7 +9,15 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { claimWindow, findJob } from "../src/db/jobs";
 import { type TickWatchdog, WATCHDOG_NAME, type Watch } from "../src/dispatch/tick-watchdog";
-import { insertJobRow, later, receivedAt, receiverUrl, runTickUntil, useTestProject } from "./support/fliq";
+import {
+  dueAfterStartLead,
+  insertJobRow,
+  later,
+  receivedAt,
+  receiverUrl,
+  runTickUntil,
+  useTestProject,
+} from "./support/fliq";
 
 const { db, project } = await useTestProject();
 const namespace = (env as unknown as { TICK_WATCHDOG: DurableObjectNamespace<TickWatchdog> }).TICK_WATCHDOG;
@@ -44,9 +52,10 @@ const watchesLeft = () =>
 
 describe("the tick's watchdog", () => {
   it("takes over a silent tick's window: its claims are released and its jobs fire on their second", async () => {
-    const due = later(1_500);
+    // Time for the set-up below (five inserts, a claim, the takeover's own connection) on a busy machine.
+    const due = dueAfterStartLead(2_500);
     const { jobs, claimant } = await claimedBySilentTick(5, due);
-    await watchWithDeadline(claimant, later(2_500).getTime(), Date.now() - 1);
+    await watchWithDeadline(claimant, due.getTime() + 1_000, Date.now() - 1);
 
     expect(await runDurableObjectAlarm(watchdog())).toBe(true);
     for (const job of jobs) {

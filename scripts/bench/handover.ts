@@ -15,6 +15,8 @@
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import pg from "pg";
+import { startEmbeddedPostgres } from "../local/embedded-postgres";
 import { createScratchDatabase } from "./database";
 import { createBenchProject } from "./project";
 import { type Runtime, startWorker } from "./runtime";
@@ -46,8 +48,12 @@ interface Arrival {
   attempt: number;
 }
 
+/** Where each fresh start's database lives: a scratch database on the local PostgreSQL, or `npm start`'s embedded PGlite. */
+export type HandoverDatabase = "postgres" | "embedded";
+
 export interface HandoverDeps {
   serverUrl: string;
+  database: HandoverDatabase;
   migrate: (databaseUrl: string) => Promise<void>;
   localDbProxy: string;
   runtime: Runtime;
@@ -72,7 +78,7 @@ export async function runHandoverScenario(deps: HandoverDeps, starts: number): P
 
 async function oneFreshStart(deps: HandoverDeps): Promise<HandoverStart> {
   const receiver = await startReceiver();
-  const database = await createScratchDatabase(deps.serverUrl, deps.migrate, { countStatements: false });
+  const database = await freshDatabase(deps);
   const ticks = new AbortController();
   let worker: Awaited<ReturnType<typeof startWorker>> | undefined;
   try {
@@ -144,6 +150,30 @@ async function oneFreshStart(deps: HandoverDeps): Promise<HandoverStart> {
     await database.drop();
     await receiver.close();
   }
+}
+
+/** A new, migrated database for one fresh start, with the bench's own connection to it. */
+async function freshDatabase(deps: HandoverDeps): Promise<{ url: string; client: pg.Client; drop(): Promise<void> }> {
+  if (deps.database === "postgres") {
+    return createScratchDatabase(deps.serverUrl, deps.migrate, { countStatements: false });
+  }
+  const embedded = await startEmbeddedPostgres();
+  const client = new pg.Client({ connectionString: embedded.databaseUrl });
+  try {
+    await deps.migrate(embedded.databaseUrl);
+    await client.connect();
+  } catch (error) {
+    await embedded.close();
+    throw error;
+  }
+  return {
+    url: embedded.databaseUrl,
+    client,
+    async drop() {
+      await client.end().catch(() => {});
+      await embedded.close();
+    },
+  };
 }
 
 /** As `npm start`'s ticker: a tick for the minute under way now, then one at every minute boundary. */

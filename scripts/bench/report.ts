@@ -105,6 +105,9 @@ export function printIdleResult(result: IdleResult): void {
       `── idle: ${result.ticks} tick(s), one per minute, for ${result.minutes} min`,
       `   ${result.statements} statements in ${result.seconds.toFixed(1)} s = ${result.statementsPerSecond.toFixed(3)}/s;` +
         ` ${result.connections} connections opened`,
+      `   minutes with a database connection: ${result.minutesWithConnections} of ${result.minutes}` +
+        ` (per minute: ${result.connectionsByMinute.join(", ")})`,
+      `   the job created halfway: ${result.jobLatenessMs === null ? "never arrived" : `${result.jobLatenessMs.toFixed(1)} ms late`}`,
       `   statements: ${result.top.map((s) => `${s.calls}× ${s.query.slice(0, 60)}`).join(" | ")}`,
       `   ticks answered: ${result.tickOutcomes.map((t) => `"${t.outcome}" after ${(t.durationMs / 1000).toFixed(1)} s`).join(", ")}`,
       `   CPU: ${cpuLine(result.cpu)}`,
@@ -201,6 +204,19 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
       target: "idle: < 0.2 SQL statements per second",
       measured: results.idle.statementsPerSecond.toFixed(3),
       pass: results.idle.statementsPerSecond < 0.2,
+    });
+    // An hour idle should see connections in at most 5 of its 60 minutes; scaled to the run's length.
+    const allowed = Math.ceil((5 * results.idle.minutes) / 60);
+    checks.push({
+      target: `idle: database connections in at most ${allowed} of ${results.idle.minutes} minutes`,
+      measured: String(results.idle.minutesWithConnections),
+      pass: results.idle.minutesWithConnections <= allowed,
+    });
+    const late = results.idle.jobLatenessMs;
+    checks.push({
+      target: "idle: a job created meanwhile arrives < 100 ms late",
+      measured: late === null ? "never" : `${ms(late)} ms`,
+      pass: late !== null && late >= 0 && late < 100,
     });
   }
   return checks;

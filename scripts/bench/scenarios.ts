@@ -250,33 +250,62 @@ export interface IdleResult {
   top: StatementCount[];
   /** Database connections opened. */
   connections: number;
+  /** Minutes in which the Worker opened at least one database connection (counted by the bridge). */
+  minutesWithConnections: number;
+  /** Connections the Worker opened in each minute. */
+  connectionsByMinute: number[];
+  /**
+   * The one job created halfway through (due 30 s after its creation, with a 30 s timeout so the
+   * tick, not the API, fires it): how late it arrived, in ms (null: it never did).
+   */
+  jobLatenessMs: number | null;
   tickOutcomes: TickOutcome[];
   cpu: CpuUse;
   workerErrors: string[];
 }
 
-/** With no jobs, fires the tick once a minute for `minutes` minutes and counts the SQL it costs. */
+/** How far ahead of its creation the idle scenario's one job is due. */
+const IDLE_JOB_DUE_IN_MS = 30_000;
+
+/**
+ * With no jobs, fires the tick once a minute for `minutes` minutes, and counts the SQL it costs
+ * and the minutes in which the Worker connected to the database at all. Halfway through, one job
+ * is created, due 30 s later: the idle tick must still fire it on its second.
+ */
 export async function runIdleScenario(ctx: BenchContext, minutes: number): Promise<IdleResult> {
   const log = (line: string) => console.log(`[bench idle] ${line}`);
   await emptyJobs(ctx.database.client);
+  ctx.receiver.clear();
   const logOffset = await ctx.worker.logSize();
   await ctx.counter.reset();
   const cpu = await readCpu(ctx.worker.group);
   const start = Date.now();
   const ticks: Array<Promise<TickOutcome>> = [];
+  const connectionsByMinute: number[] = [];
+  let connectionsBefore = ctx.bridge.stats().clientConnections;
+  let job: Promise<{ id: string; dueAt: number } | undefined> = Promise.resolve(undefined);
   for (let minute = 0; minute < minutes; minute++) {
     const at = start + minute * 60_000;
     await sleep(at - Date.now());
+    if (minute > 0) {
+      const connections = ctx.bridge.stats().clientConnections;
+      connectionsByMinute.push(connections - connectionsBefore);
+      connectionsBefore = connections;
+    }
     log(`tick ${minute + 1} of ${minutes}`);
     ticks.push(fireTick(ctx.worker.scheduledUrl, at, TICK_WINDOW_MS + TICK_RESPONSE_SLACK_MS));
+    if (minute === Math.floor(minutes / 2)) job = createIdleJob(ctx, at + 20_000);
   }
   await sleep(start + minutes * 60_000 - Date.now());
+  connectionsByMinute.push(ctx.bridge.stats().clientConnections - connectionsBefore);
   // Read at the end of the last minute, as the next tick would start: a steady-state rate.
   const snapshot = await ctx.counter.read();
   const seconds = (Date.now() - start) / 1000;
   const cpuUse = cpuSince(cpu, await readCpu(ctx.worker.group));
   log("waiting for the last tick to end its window");
   const tickOutcomes = await Promise.all(ticks);
+  const created = await job;
+  const arrival = created && ctx.receiver.arrivals.find((a) => a.jobId === created.id);
   return {
     minutes,
     ticks: ticks.length,
@@ -285,10 +314,26 @@ export async function runIdleScenario(ctx: BenchContext, minutes: number): Promi
     statementsPerSecond: snapshot.calls / seconds,
     top: snapshot.top,
     connections: snapshot.connections,
+    minutesWithConnections: connectionsByMinute.filter((count) => count > 0).length,
+    connectionsByMinute,
+    jobLatenessMs: arrival && created ? arrival.at - created.dueAt : null,
     tickOutcomes,
     cpu: cpuUse,
     workerErrors: errorLines(await ctx.worker.logSince(logOffset)),
   };
+}
+
+/** Creates the idle scenario's one job at `at` (epoch ms). */
+async function createIdleJob(ctx: BenchContext, at: number): Promise<{ id: string; dueAt: number } | undefined> {
+  await sleep(at - Date.now());
+  const dueAt = Date.now() + IDLE_JOB_DUE_IN_MS;
+  const result = await createJobs(ctx.api, `${ctx.receiver.url}/idle`, [dueAt], {
+    concurrency: 1,
+    batchSize: 1,
+    fields: { timeout_ms: 30_000 },
+  });
+  const [id] = result.ids;
+  return id ? { id, dueAt } : undefined;
 }
 
 /**

@@ -5,11 +5,11 @@
  */
 import type { Context } from "hono";
 import type { z } from "zod";
-import { wakeWindowOwners } from "../db/handover";
 import { cancelJob, findJob, type JobChanges, listJobs, replayJob, updateScheduledJob } from "../db/jobs";
 import type { JobRow } from "../db/schema";
 import { API_CLAIM_LEASE_MS, apiDeliveryWindowEnd, deliverSoon } from "../dispatch/deliver-soon";
 import { TIMING } from "../dispatch/delivery-run";
+import { windowOwnersOf } from "../dispatch/tick-watchdog";
 import { callbackTargetRefusal, targetPolicyOf } from "../jobs/callback-target";
 import { jobRuleViolations, type RuleViolation } from "../jobs/job-rules";
 import { readSettings } from "../settings";
@@ -52,17 +52,21 @@ export function deliverFromHere(
 }
 
 /**
- * Wakes the window's owner (the tick) for jobs due before its next poll that this invocation
- * does not fire itself (their timeout reaches past its after-response window): at its 10 s
- * poll, the tick could find them seconds after their time. One statement, after the response.
+ * Tells the engine's clock (see TickWatchdog), after the response, when what this request wrote
+ * falls due: an idle tick then knows to look at the database, and a window's owner looks at once
+ * for a job due before its next poll that this invocation does not fire itself (its timeout
+ * reaches past the after-response window). Jobs this invocation does fire are told too: if it is
+ * cut short, the tick must take them over. One call to the watchdog, after the write committed.
  */
-export function wakeOwnerIfDueSoon(c: Context<AppEnv>, jobs: ReadonlyArray<Pick<JobRow, "runAt" | "claimedBy">>) {
-  const before = c.var.now.getTime() + TIMING.pollIntervalMs + TIMING.startLeadMs;
-  if (!jobs.some((job) => job.claimedBy === null && job.runAt.getTime() < before)) return;
+export function announceDue(c: Context<AppEnv>, times: ReadonlyArray<Date | null>) {
+  const earliest = Math.min(...times.flatMap((time) => (time ? [time.getTime()] : [])));
+  if (!Number.isFinite(earliest)) return;
   c.var.afterResponse(
-    wakeWindowOwners(c.var.db).catch((error: unknown) => {
-      console.error("waking the window's owner failed; its next poll finds the jobs", error);
-    }),
+    windowOwnersOf(readSettings(c.env).tickWatchdog)
+      .due(earliest)
+      .catch((error: unknown) => {
+        console.error("telling the engine's clock failed; the next periodic look finds the jobs", error);
+      }),
   );
 }
 
@@ -189,7 +193,7 @@ export async function changeScheduledJob(
     const updated = await updateScheduledJob(db, job.projectId, job.id, job.updatedAt, changes, claim, now);
     if (updated) {
       if (claim) deliverFromHere(c, claim.claimant, [{ job: updated, claim }]);
-      else wakeOwnerIfDueSoon(c, [updated]);
+      announceDue(c, [updated.runAt]);
       return updated;
     }
     if (ifMatch !== undefined) throw preconditionFailed();
@@ -213,7 +217,7 @@ export async function replayCallersJob(c: Context<AppEnv>): Promise<JobRow> {
     throw new ApiError("job_not_finished", `The job is ${current.status}; only a finished job can be replayed.`);
   }
   if (claim) deliverFromHere(c, claim.claimant, [{ job, claim }]);
-  else wakeOwnerIfDueSoon(c, [job]);
+  announceDue(c, [job.runAt]);
   return job;
 }
 

@@ -26,6 +26,7 @@ import {
 import type { AppEnv } from "./context";
 import { ApiError, validationFailed } from "./errors";
 import {
+  announceDue,
   assertJobRules,
   cancelCallersJob,
   changeScheduledJob,
@@ -35,7 +36,6 @@ import {
   replayCallersJob,
   requireJob,
   runCallersJobNow,
-  wakeOwnerIfDueSoon,
 } from "./job-actions";
 import {
   attemptsQuery,
@@ -174,7 +174,7 @@ export async function createJob(c: Context<AppEnv>) {
   }
   const [created] = outcome.jobs;
   if (claim) deliverFromHere(c, claim.claimant, [{ job: created, claim }]);
-  else wakeOwnerIfDueSoon(c, [created]);
+  announceDue(c, [created.runAt]);
   c.header("ETag", etagOf(created));
   return c.json(toJobJson(created), 201);
 }
@@ -209,7 +209,10 @@ export async function createJobBatch(c: Context<AppEnv>) {
       return claim ? [{ job, claim }] : [];
     }),
   );
-  wakeOwnerIfDueSoon(c, outcome.jobs);
+  announceDue(
+    c,
+    outcome.jobs.map((job) => job.runAt),
+  );
   return c.json({ jobs: outcome.jobs.map(toJobJson) }, 201);
 }
 

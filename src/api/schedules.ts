@@ -24,7 +24,7 @@ import { firstFireAtOrAfter, nextFireTimes, scheduleRuleViolations } from "../jo
 import { readSettings } from "../settings";
 import type { AppEnv } from "./context";
 import { ApiError, notFound, validationFailed } from "./errors";
-import { claimIfDueSoon, deliverFromHere, targetViolations } from "./job-actions";
+import { announceDue, claimIfDueSoon, deliverFromHere, targetViolations } from "./job-actions";
 import { etagOf, idempotencyKeyHeader, toJobJson } from "./job-schemas";
 import { fingerprintOf, headersKeepingSecrets } from "./jobs";
 import {
@@ -63,6 +63,12 @@ function assertScheduleRules(
 function deliverOccurrences(c: Context<AppEnv>, claim: OccurrenceClaim, occurrences: CreatedOccurrence[]) {
   const delivery = deliverClaimedOccurrences(c.var.db, readSettings(c.env), claim, occurrences, c.var.now);
   if (delivery) c.var.afterResponse(delivery);
+}
+
+/** Tells the engine's clock when the schedule's occurrences fall due (see announceDue). */
+function announceOccurrences(c: Context<AppEnv>, schedule: ScheduleRow, created: CreatedOccurrence[]) {
+  const next = schedule.status === "active" ? schedule.nextRunAt : null;
+  announceDue(c, [next, ...created.map((occurrence) => occurrence.occurrenceAt)]);
 }
 
 schedulesApi.post("/", async (c) => {
@@ -116,11 +122,14 @@ schedulesApi.post("/", async (c) => {
   }
   // An occurrence inside the minute under way is created now: fired from here when it is due
   // within seconds, as a job would be, and otherwise picked up by the running tick.
+  const occurrences: CreatedOccurrence[] = [];
   if (created) {
     const claim = apiOccurrenceClaim();
-    deliverOccurrences(c, claim, await materializeSchedule(db, schedule, now, claim));
+    occurrences.push(...(await materializeSchedule(db, schedule, now, claim)));
+    deliverOccurrences(c, claim, occurrences);
   }
   const current = (await findSchedule(db, schedule.projectId, schedule.id)) ?? schedule;
+  announceOccurrences(c, current, occurrences);
   c.header("ETag", scheduleEtagOf(current));
   return c.json(toScheduleJson(current), created ? 201 : 200);
 });
@@ -251,7 +260,9 @@ async function changeSchedule(
     );
     if (result) {
       deliverOccurrences(c, claim, result.occurrences.created);
-      return (await findSchedule(db, schedule.projectId, schedule.id)) ?? result.schedule;
+      const current = (await findSchedule(db, schedule.projectId, schedule.id)) ?? result.schedule;
+      announceOccurrences(c, current, result.occurrences.created);
+      return current;
     }
     if (ifMatch !== undefined) throw preconditionFailed();
   }
@@ -341,6 +352,7 @@ export async function triggerCallersSchedule(c: Context<AppEnv>): Promise<JobRow
     },
   ]);
   if (claim) deliverFromHere(c, claim.claimant, [{ job, claim }]);
+  announceDue(c, [job.runAt]);
   return job;
 }
 

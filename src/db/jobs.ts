@@ -655,14 +655,16 @@ function failureNotificationsFor(moved: SQL, claim: NotificationClaim | null = n
 
 /**
  * Gives claimed-but-unstarted jobs back, so any invocation may claim them at once.
- * Guard: only rows still `scheduled` and claimed by this claimant.
+ * Guard: only rows still `scheduled` and claimed by this claimant. Returns how many were released.
  */
-export async function releaseClaims(db: Database, claimant: string, ids: string[]): Promise<void> {
-  if (ids.length === 0) return;
-  await db
+export async function releaseClaims(db: Database, claimant: string, ids: string[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  const released = await db
     .update(jobs)
     .set({ claimedBy: null, lockedUntil: null })
-    .where(and(sql`${jobs.id} = ANY(${toUuidArray(ids)})`, eq(jobs.status, "scheduled"), eq(jobs.claimedBy, claimant)));
+    .where(and(sql`${jobs.id} = ANY(${toUuidArray(ids)})`, eq(jobs.status, "scheduled"), eq(jobs.claimedBy, claimant)))
+    .returning({ id: jobs.id });
+  return released.length;
 }
 
 /**
@@ -884,4 +886,20 @@ export async function pruneHistory(
  */
 function toUuidArray(ids: readonly string[]): SQL {
   return sql`${`{${ids.join(",")}}`}::uuid[]`;
+}
+
+/**
+ * The earliest instant anything needs a tick: a scheduled job's run time (claimed or not), a
+ * running attempt's lease end (its rescue), or an active schedule's next occurrence; null when
+ * there is none. Three index lookups (jobs_due_idx, jobs_leased_idx, schedules_due_idx).
+ */
+export async function nextDueAt(db: Database): Promise<number | null> {
+  const result = await db.execute<{ next_ms: string | null }>(sql`
+    SELECT (extract(epoch FROM least(
+      (SELECT min(run_at) FROM jobs WHERE status = 'scheduled'),
+      (SELECT min(locked_until) FROM jobs WHERE status = 'running'),
+      (SELECT min(next_run_at) FROM schedules WHERE status = 'active')
+    )) * 1000)::text AS next_ms`);
+  const next = result.rows[0]?.next_ms;
+  return next === null || next === undefined ? null : Number(next);
 }

@@ -9,6 +9,7 @@ import type { Settings } from "../settings";
 import { outboundOf } from "./deliver";
 import { type DeliveryReport, DeliveryRun } from "./delivery-run";
 import { SubrequestBudget, serviceCallsPerInvocation } from "./subrequest-budget";
+import { windowOwnersOf } from "./tick-watchdog";
 
 /**
  * Work in `waitUntil` is cut 30 s after the response; an attempt must end before that, with
@@ -46,6 +47,7 @@ export async function deliverSoon(
       claimant,
       windowEnd,
       pollWindow: false,
+      owners: windowOwnersOf(settings.tickWatchdog),
       budget: new SubrequestBudget(settings.subrequestBudget - 1, {
         cpuMs: settings.cpuBudgetMs,
         serviceCalls: serviceCallsPerInvocation(1),

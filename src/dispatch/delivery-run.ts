@@ -12,13 +12,13 @@
  * Every give-up is one JSON log line.
  */
 import type { Database } from "../db/client";
-import { handOverClaims, wakeWindowOwners } from "../db/handover";
 import {
   type ClaimedJob,
   claimWindow,
   type FinishedAttempt,
   finishAttempts,
   type NotificationClaim,
+  releaseClaims,
   type StartedJob,
   startClaimedJobs,
 } from "../db/jobs";
@@ -71,6 +71,15 @@ export const TIMING = {
   databaseRetryForMs: 20_000,
 } as const;
 
+/**
+ * The engine's clock (see TickWatchdog), told after a write commits that something falls due at
+ * `atMs`: so an idle tick knows to look at the database, and a window's owner looks at once for
+ * a job due before its next poll (one another path handed over) instead of up to a poll late.
+ */
+export interface WindowOwners {
+  due(atMs: number): Promise<void>;
+}
+
 /** Outgoing connections an invocation may hold at once (6), less the database's one. */
 export const CALLBACK_CONCURRENCY = 5;
 
@@ -82,6 +91,11 @@ export interface DeliveryRunOptions {
   windowEnd: Date;
   /** Whether to poll the window for new jobs (the tick does; shards and the API do not). */
   pollWindow: boolean;
+  /**
+   * Told of the jobs this run hands over and the retries and notifications it writes; absent
+   * for a window's owner (it polls its window itself, and tells the clock when it settles).
+   */
+  owners?: WindowOwners;
   budget: SubrequestBudget;
   /** Which URLs may be called (checked again before every attempt), and the services that reach Workers. */
   outbound: Outbound;
@@ -303,7 +317,15 @@ export class DeliveryRun {
       const { recorded, notifications } = await finishAttempts(this.options.db, batch, this.notificationClaim());
       const written = new Set(recorded);
       this.report.recorded += written.size;
-      if (!this.options.pollWindow) await this.handOverRetries(batch, written);
+      if (!this.options.pollWindow) {
+        this.logRetriesHandedOver(batch, written);
+        // What this write made fall due: retries (kept or handed over) and failure notifications.
+        const retries = batch.filter((a) => a.status === "scheduled" && a.nextRunAt && written.has(a.jobId));
+        await this.announce([
+          ...retries.map((attempt) => (attempt.nextRunAt as Date).getTime()),
+          ...notifications.map((job) => job.runAt.getTime()),
+        ]);
+      }
       // Failure notifications the write queued are this run's to fire: within a second of the failure, not a poll later.
       this.add(notifications);
       // Retries this run keeps are planned only once their write has landed.
@@ -353,27 +375,36 @@ export class DeliveryRun {
     const { db, claimant } = this.options;
     let released = 0;
     try {
-      released = (await handOverClaims(db, claimant, ids)).length;
+      released = await releaseClaims(db, claimant, ids);
     } catch (error) {
       console.error("handing claims over failed; they lapse at their lease end", error);
     }
     logHandOver({ reason, claimant, jobs: ids, released });
+    if (released > 0) await this.announce([Date.now()]);
   }
 
   /**
    * A run that does not own a window (the API's, a shard's) keeps only the retries due inside
-   * its own window; the others were just released, and the window's owner is woken for them,
-   * as its next poll may come after they are due.
+   * its own window; the others were released in the write, and are announced with the rest.
    */
-  private async handOverRetries(batch: FinishedAttempt[], written: Set<string>): Promise<void> {
+  private logRetriesHandedOver(batch: FinishedAttempt[], written: Set<string>): void {
     const released = batch.filter((a) => a.status === "scheduled" && !a.reclaim && written.has(a.jobId));
     if (released.length === 0) return;
     const jobs = released.map((attempt) => attempt.jobId);
     logHandOver({ reason: "retry_beyond_window", claimant: this.options.claimant, jobs, released: jobs.length });
+  }
+
+  /**
+   * Tells the engine's clock that jobs fall due at `times` (see WindowOwners); a window's owner
+   * looks for them itself, at once. If the clock cannot be told, the next periodic look finds them.
+   */
+  private async announce(times: number[]): Promise<void> {
+    if (times.length === 0) return;
+    if (this.options.pollWindow) return this.pollNow();
     try {
-      await wakeWindowOwners(this.options.db);
+      await this.options.owners?.due(Math.min(...times));
     } catch (error) {
-      console.error("waking the window's owner failed; its next poll takes the retries", error);
+      logEngineFault("announce_failed", { claimant: this.options.claimant, action: "found at the next look" }, error);
     }
   }
 

@@ -5,10 +5,10 @@
  * second, polling for jobs created or rescheduled into the window while it runs.
  */
 import { connectNow, type Database } from "../db/client";
-import { listenForHandOvers } from "../db/handover";
 import {
   type ClaimedJob,
   claimWindow,
+  nextDueAt,
   pruneHistory,
   recentLatencyByDestination,
   releaseClaimant,
@@ -16,11 +16,12 @@ import {
   rescueExpiredLeases,
 } from "../db/jobs";
 import type { Outbound } from "./deliver";
-import { type DeliveryReport, DeliveryRun, TIMING } from "./delivery-run";
+import { type DeliveryReport, DeliveryRun, TIMING, type WindowOwners } from "./delivery-run";
 import { logEngineFault } from "./engine-log";
 import { materializeDueSchedules } from "./schedule-occurrences";
 import { planShards, type ShardLimits } from "./shard-plan";
 import { type BudgetOptions, SubrequestBudget, serviceCallsPerInvocation } from "./subrequest-budget";
+import { WATCH_BEAT_MS, WindowReports, type WindowWatch } from "./window-reports";
 
 /** How far a tick's window reaches into the next minute, so a late next tick loses no time. */
 export const WINDOW_OVERLAP_MS = 5_000;
@@ -41,15 +42,6 @@ export interface Shard {
   /** The shard's CPU and Worker-invocation budgets (its subrequests are its own invocation's). */
   budget?: BudgetOptions;
 }
-
-/** Where the owner of a window reports that it is alive (the TickWatchdog Durable Object). */
-export interface WindowWatch {
-  beat(claimant: string, windowEndMs: number): Promise<void>;
-  done(claimant: string): Promise<void>;
-}
-
-/** How often a window's owner reports to its watch (see TickWatchdog). */
-export const WATCH_BEAT_MS = 2_000;
 
 export interface TickDependencies {
   db: Database;
@@ -85,7 +77,21 @@ export interface TickReport {
   failedShards: number;
   /** The tick's own share; null when its own run failed (the shards went on regardless). */
   local: DeliveryReport | null;
+  /** Nothing fell due in its window: it never opened a database connection. */
+  idle: boolean;
 }
+
+const IDLE_REPORT: TickReport = {
+  rescued: 0,
+  occurrences: 0,
+  pruned: { jobs: 0, attempts: 0 },
+  claimed: 0,
+  shards: 0,
+  overflow: 0,
+  failedShards: 0,
+  local: null,
+  idle: true,
+};
 
 /** Runs one tick to completion (the end of its window, plus any deliveries still under way). */
 export async function runTick(deps: TickDependencies): Promise<TickReport> {
@@ -98,27 +104,20 @@ export async function runTick(deps: TickDependencies): Promise<TickReport> {
     maxShards: limits.maxShards,
   };
 
-  const stopWatch = keepWatch(deps.watch, claimant, windowEnd);
+  // The watch is kept from before the window is claimed, so no wake-up meanwhile is missed.
+  const reports = new WindowReports(deps.watch, claimant, windowEnd);
   try {
-    return await ownWindow(deps, claimant, windowEnd, shardLimits);
+    // With nothing due in the window (the engine's clock says so), the database is left alone,
+    // so a serverless Postgres can suspend; anything announced meanwhile brings the tick in.
+    if (!(await reports.dueBefore(windowEnd))) return IDLE_REPORT;
+    const report = await ownWindow(deps, claimant, windowEnd, shardLimits, reports);
+    await reports
+      .settle(() => nextDueAt(deps.db))
+      .catch((error) => logEngineFault("clock_settle_failed", { claimant, action: "the next tick looks" }, error));
+    return report;
   } finally {
-    await stopWatch();
+    await reports.stop();
   }
-}
-
-/** Reports to `watch` now and every WATCH_BEAT_MS until the returned function is called. */
-function keepWatch(watch: WindowWatch | undefined, claimant: string, windowEnd: Date): () => Promise<void> {
-  if (!watch) return async () => {};
-  const beat = () =>
-    watch
-      .beat(claimant, windowEnd.getTime())
-      .catch((error) => logEngineFault("watch_beat_failed", { claimant }, error));
-  void beat();
-  const timer = setInterval(beat, WATCH_BEAT_MS);
-  return async () => {
-    clearInterval(timer);
-    await watch.done(claimant).catch((error) => logEngineFault("watch_done_failed", { claimant }, error));
-  };
 }
 
 async function ownWindow(
@@ -126,19 +125,9 @@ async function ownWindow(
   claimant: string,
   windowEnd: Date,
   shardLimits: ShardLimits,
+  reports: WindowReports,
 ): Promise<TickReport> {
   const { db, now, limits } = deps;
-  // Jobs another path hands over (see db/handover) are looked for at once, not at the next poll;
-  // listening starts before the window is claimed, so none handed over meanwhile is missed.
-  let handedOver = false;
-  let onHandOver = () => {
-    handedOver = true;
-  };
-  const stopListening = await listenForHandOvers(db, () => onHandOver()).catch((error: unknown) => {
-    logEngineFault("listen_failed", { claimant, action: "the tick polls only" }, error);
-    return () => {};
-  });
-
   const rescued = await rescueExpiredLeases(db, now);
   const pruned = await pruneHistory(db, new Date(now.getTime() - limits.retentionDays * DAY_MS), PRUNE_BATCH);
   // Occurrences become ordinary jobs first, so this tick claims and fires them like any other.
@@ -166,8 +155,9 @@ async function ownWindow(
   const { outbound, random } = deps;
   const run = new DeliveryRun({ db, claimant, windowEnd, pollWindow: true, budget, outbound, random });
   run.add(shards[0] ?? []);
-  if (handedOver) run.pollNow();
-  onHandOver = () => run.pollNow();
+  // Jobs another path hands over are looked for at once, not at the next poll.
+  if (reports.woken) run.pollNow();
+  reports.onWake = () => run.pollNow();
   let failedShards = 0;
   /**
    * A shard that fails (its invocation throws or is cut) costs its own jobs seconds, not a
@@ -198,10 +188,7 @@ async function ownWindow(
     }
   };
   // Every share settles on its own: one failing invocation never stops the others.
-  const [own] = await Promise.allSettled([
-    run.run(),
-    ...shards.slice(1).map((jobs, i) => handOff(jobs, i + 1)),
-  ]).finally(stopListening);
+  const [own] = await Promise.allSettled([run.run(), ...shards.slice(1).map((jobs, i) => handOff(jobs, i + 1))]);
   if (own.status === "rejected") logEngineFault("tick_run_failed", { claimed: claimed.length }, own.reason);
   return {
     rescued,
@@ -212,6 +199,7 @@ async function ownWindow(
     overflow: overflow.length,
     failedShards,
     local: own.status === "fulfilled" ? own.value : null,
+    idle: false,
   };
 }
 
@@ -239,8 +227,7 @@ async function claimAll(
 export async function runShard(
   db: Database,
   shard: Shard,
-  subrequestBudget: number,
-  outbound: Outbound,
+  options: { subrequestBudget: number; outbound: Outbound; owners: WindowOwners },
 ): Promise<DeliveryReport> {
   await connectNow(db);
   const run = new DeliveryRun({
@@ -248,8 +235,12 @@ export async function runShard(
     claimant: shard.claimant,
     windowEnd: new Date(shard.windowEnd),
     pollWindow: false,
-    budget: new SubrequestBudget(subrequestBudget - SUBREQUEST_OVERHEAD, { ...shard.budget, claimant: shard.claimant }),
-    outbound,
+    owners: options.owners,
+    budget: new SubrequestBudget(options.subrequestBudget - SUBREQUEST_OVERHEAD, {
+      ...shard.budget,
+      claimant: shard.claimant,
+    }),
+    outbound: options.outbound,
   });
   run.add(shard.jobs.map((job) => ({ id: job.id, runAt: new Date(job.runAt), destination: job.destination })));
   return run.run();

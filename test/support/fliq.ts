@@ -12,6 +12,7 @@ import { insertApiToken, insertProject, liveSigningSecrets } from "../../src/db/
 import { type JobRow, jobs } from "../../src/db/schema";
 import { TIMING } from "../../src/dispatch/delivery-run";
 import { WINDOW_OVERLAP_MS } from "../../src/dispatch/tick";
+import { windowOwnersOf } from "../../src/dispatch/tick-watchdog";
 import fliqWorker from "../../src/index";
 import { type Bindings, readSettings } from "../../src/settings";
 import type { ReceivedRequest } from "./received-request";
@@ -190,8 +191,16 @@ export async function callApi(
 /**
  * Runs the cron handler as the runtime would, for the tick whose window ends at `windowEnd`
  * (a back-dated minute, so the test need not wait out a whole window), and waits for all its work.
+ * Tests write rows directly, where the API would tell the engine's clock (see TickWatchdog) what
+ * falls due: so the clock is told that something may be due now, unless `clock: "as is"` (the
+ * tests of the clock itself).
  */
-export async function runTickUntil(windowEnd: Date, envOverrides?: Partial<TestBindings>): Promise<void> {
+export async function runTickUntil(
+  windowEnd: Date,
+  envOverrides?: Partial<TestBindings>,
+  options: { clock: "something due" | "as is" } = { clock: "something due" },
+): Promise<void> {
+  if (options.clock === "something due") await windowOwnersOf(testEnv.TICK_WATCHDOG).due(Date.now());
   const scheduledTime = windowEnd.getTime() - 60_000 - WINDOW_OVERLAP_MS;
   const controller = createScheduledController({ scheduledTime, cron: "* * * * *" });
   const ctx = createExecutionContext();
