@@ -91,7 +91,7 @@ export default defineConfig({
           name: "workerd",
           globalSetup: ["./test/setup/global-setup.ts"],
           include: ["test/**/*.test.ts"],
-          exclude: ["test/browser/**"],
+          exclude: ["test/browser/**", "test/package/**"],
           fileParallelism: false,
           testTimeout: 30_000,
           hookTimeout: 60_000,
@@ -106,6 +106,18 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 60_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        // The client package packed and installed as an outside project would, against `npm start`'s
+        // stack (test/package). CI runs it once, on its own (.ci/run), not with each database.
+        test: {
+          name: "package",
+          environment: "node",
+          include: ["test/package/**/*.test.ts"],
+          fileParallelism: false,
+          testTimeout: 60_000,
+          hookTimeout: 240_000,
         },
       },
     ],

@@ -3,23 +3,30 @@
  * PGlite in `.fliq/pgdata`, or DATABASE_URL), the WebSocket bridge the Worker reaches it through
  * (or, with DATABASE_VIA=hyperdrive, a Hyperdrive binding that wrangler points at it), migrations, a dev project and token, a sample callback receiver, `wrangler dev`, and a ticker
  * that fires the cron every minute as production does. Ctrl-C stops all of it.
+ *
+ * Each step prints one line with its time as it completes. The Worker (the slowest step) starts
+ * alongside the database rather than after it: it needs only the database's address, known
+ * before the database is up, and nothing is announced until every step is done.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer, isIPv4 } from "node:net";
-import { join, relative } from "node:path";
+import { delimiter, join, relative } from "node:path";
+import { createInterface } from "node:readline";
+import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { startDbBridge } from "./local/bridge";
-import { ensureDevProject } from "./local/dev-project";
-import { startEmbeddedPostgres } from "./local/embedded-postgres";
-import { migrateDatabase } from "./local/migrate";
-import { startSampleReceiver } from "./local/sample-receiver";
+import { relayWorkerOutput } from "./local/worker-output";
+
+// The database's modules (PGlite, drizzle, pg) take seconds to load; they are imported where
+// needed, after wrangler has been started, so their loading overlaps the Worker's start-up.
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const STATE_DIR = join(ROOT, ".fliq");
+/** Where the local stack keeps its database and credentials; FLIQ_STATE_DIR moves it (tests start stacks of their own). */
+const STATE_DIR = process.env.FLIQ_STATE_DIR ?? join(ROOT, ".fliq");
 const PGDATA_DIR = join(STATE_DIR, "pgdata");
 const CREDENTIALS_FILE = join(STATE_DIR, "dev-credentials.json");
+const WRANGLER_BIN = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 const API_PORT = portFromEnv("PORT", 8787);
 const RECEIVER_PORT = portFromEnv("RECEIVER_PORT", 8789);
 const API_URL = `http://127.0.0.1:${API_PORT}`;
@@ -30,25 +37,26 @@ const VIA_HYPERDRIVE = process.env.DATABASE_VIA === "hyperdrive";
 
 /** Closers of everything started so far; the shutdown runs them newest first. */
 const running: Array<() => Promise<void>> = [];
+/**
+ * Stops wrangler and workerd; the shutdown runs it before anything else. They run in a process
+ * group of their own, which nothing else stops: stopped last, a shutdown cut short (a second
+ * Ctrl-C, a slow database close) would leave them running.
+ */
+let stopWorker: (() => Promise<void>) | undefined;
 let shuttingDown = false;
 
 async function main(): Promise<void> {
   // Fail before touching `.fliq/pgdata`: a second stack on the same data directory would corrupt it.
   await assertPortFree(API_PORT, "PORT");
   await assertPortFree(RECEIVER_PORT, "RECEIVER_PORT");
+  log("starting: database, migrations, dev project, receiver, Worker, ticker");
 
-  const database = await startDatabase();
+  const database = await planDatabase();
+  const { startDbBridge } = await import("./local/bridge");
   const bridge = !VIA_HYPERDRIVE && isLoopback(database.databaseUrl) ? await startDbBridge() : undefined;
   if (bridge) running.push(bridge.close);
-  await migrateDatabase(database.databaseUrl);
-  const dev = await ensureDevProject({
-    databaseUrl: database.databaseUrl,
-    ...(VIA_HYPERDRIVE ? { databaseDriver: "tcp" } : { localDbProxy: bridge?.proxy }),
-    credentialsFile: CREDENTIALS_FILE,
-  });
-  const receiver = await startSampleReceiver({ port: RECEIVER_PORT });
-  running.push(receiver.close);
 
+  const wranglerStartedAt = performance.now();
   const wrangler = startWrangler(
     {
       ...(VIA_HYPERDRIVE ? {} : { DATABASE_URL: database.databaseUrl }),
@@ -58,22 +66,102 @@ async function main(): Promise<void> {
     },
     VIA_HYPERDRIVE ? await hyperdriveConfig(database.databaseUrl) : undefined,
   );
-  running.push(wrangler.stop);
-  await waitForHttp(API_URL, wrangler.exited);
+  stopWorker = wrangler.stop;
+  log(`${"Worker".padEnd(12)} starting wrangler dev on ${API_URL}, alongside the database`);
+  const workerReady = waitForHttp(API_URL, wrangler.exited).then(() =>
+    step("Worker", wranglerStartedAt, `wrangler dev answers on ${API_URL}`),
+  );
+  // Awaited after the database steps; until then a wrangler that exits is handled by its own exit handler.
+  workerReady.catch(() => {});
+
+  await timed("database", () => database.start(), database.description);
+  await timed(
+    "migrations",
+    async () => (await import("./local/migrate")).migrateDatabase(database.databaseUrl),
+    "schema up to date",
+  );
+  const { ensureDevProject } = await import("./local/dev-project");
+  const dev = await timed(
+    "dev project",
+    () =>
+      ensureDevProject({
+        databaseUrl: database.databaseUrl,
+        ...(VIA_HYPERDRIVE ? { databaseDriver: "tcp" as const } : { localDbProxy: bridge?.proxy }),
+        credentialsFile: CREDENTIALS_FILE,
+      }),
+    (project) => `project ${project.projectId}`,
+  );
+  const { startSampleReceiver } = await import("./local/sample-receiver");
+  const receiver = await timed(
+    "receiver",
+    () => startSampleReceiver({ port: RECEIVER_PORT }),
+    (started) => `${started.url} logs every request it gets`,
+  );
+  running.push(receiver.close);
+  await workerReady;
 
   const ticker = startMinuteTicker(`${API_URL}/cdn-cgi/handler/scheduled?cron=*+*+*+*+*`);
   running.push(async () => ticker.stop());
+  log(`${"ticker".padEnd(12)} fires the cron now and at every minute boundary`);
   const via = VIA_HYPERDRIVE ? "pg through a local Hyperdrive binding" : "Neon's driver through the bridge";
   printBanner({ ...dev, database: `${database.description} (${via})`, receiverUrl: receiver.url });
 }
 
-/** Embedded PGlite unless DATABASE_URL names a server. */
-async function startDatabase(): Promise<{ databaseUrl: string; description: string }> {
+/** One line of the start-up log, `[fliq]  12.3 s  <text>`, timed from this process's launch. */
+function log(text: string): void {
+  console.log(`[fliq] ${(performance.now() / 1000).toFixed(1).padStart(5)} s  ${text}`);
+}
+
+/** Logs a finished step: its name, what it gave, and how long it took. */
+function step(name: string, startedAt: number, detail: string): void {
+  log(`${name.padEnd(12)} ${detail} (took ${((performance.now() - startedAt) / 1000).toFixed(1)} s)`);
+}
+
+/** Runs one step and logs it when it is done. */
+async function timed<T>(name: string, run: () => Promise<T>, detail: string | ((value: T) => string)): Promise<T> {
+  const startedAt = performance.now();
+  const value = await run();
+  step(name, startedAt, typeof detail === "string" ? detail : detail(value));
+  return value;
+}
+
+/**
+ * Embedded PGlite unless DATABASE_URL names a server. Its address is known before it runs (a
+ * free port is picked first), so the Worker can start while the database does.
+ */
+async function planDatabase(): Promise<{ databaseUrl: string; description: string; start(): Promise<void> }> {
   const serverUrl = process.env.DATABASE_URL;
-  if (serverUrl) return { databaseUrl: serverUrl, description: redactPassword(serverUrl) };
-  const embedded = await startEmbeddedPostgres({ dataDir: PGDATA_DIR });
-  running.push(embedded.close);
-  return { databaseUrl: embedded.databaseUrl, description: `embedded PGlite, data in ${relative(ROOT, PGDATA_DIR)}` };
+  if (serverUrl) return { databaseUrl: serverUrl, description: redactPassword(serverUrl), start: async () => {} };
+  const port = await freeLoopbackPort();
+  // What scripts/local/embedded-postgres.ts serves on that port; checked once it runs.
+  const databaseUrl = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
+  return {
+    databaseUrl,
+    description: `embedded PGlite, data in ${shownPath(PGDATA_DIR)}`,
+    async start() {
+      const { startEmbeddedPostgres } = await import("./local/embedded-postgres");
+      const embedded = await startEmbeddedPostgres({ dataDir: PGDATA_DIR, port });
+      if (embedded.databaseUrl !== databaseUrl)
+        throw new Error(`PGlite serves ${embedded.databaseUrl}, not ${databaseUrl}`);
+      running.push(embedded.close);
+    },
+  };
+}
+
+/** A path as the console shows it: relative to the project when inside it. */
+function shownPath(path: string): string {
+  const inProject = relative(ROOT, path);
+  return inProject.startsWith("..") ? path : inProject;
+}
+
+/** A loopback port free right now, for a server started a moment later. */
+async function freeLoopbackPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const address = probe.address();
+  await new Promise((resolve) => probe.close(resolve));
+  if (address === null || typeof address === "string") throw new Error("could not pick a free port");
+  return address.port;
 }
 
 interface Wrangler {
@@ -99,21 +187,34 @@ async function hyperdriveConfig(databaseUrl: string): Promise<string> {
   return path;
 }
 
-/** Runs `wrangler dev` (on `configPath`, wrangler.toml by default) in its own process group, its output passed through. */
+/**
+ * Runs `wrangler dev` in its own process group. Its output goes through relayWorkerOutput:
+ * the engine's JSON lines are printed readably, and a misleading warning is explained.
+ */
 function startWrangler(vars: Record<string, string>, configPath?: string): Wrangler {
-  const args = ["wrangler", "dev", "--port", String(API_PORT), "--ip", "127.0.0.1"];
+  const args = [WRANGLER_BIN, "dev", "--port", String(API_PORT), "--ip", "127.0.0.1"];
+  // DATABASE_VIA=hyperdrive: a copy of wrangler.toml with a Hyperdrive binding (hyperdriveConfig).
   if (configPath) args.push("--config", configPath);
   for (const [name, value] of Object.entries(vars)) args.push("--var", `${name}:${value}`);
-  // Its own group, because stopping npx leaves wrangler and workerd running; the group is
-  // stopped as a whole. No stdin: a background group reading the terminal would be suspended.
-  const child = spawn("npx", args, {
+  // wrangler itself, not through npx (which costs a second or two of npm start-up), on the
+  // project's Node 22 (node_modules/.bin first on PATH, as npx would put it). Its own group,
+  // because stopping the parent leaves wrangler and workerd running; the group is stopped as a
+  // whole. No stdin: a background group reading the terminal would be suspended.
+  const child = spawn("node", args, {
     cwd: ROOT,
     detached: true,
-    stdio: ["ignore", "inherit", "inherit"],
-    env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" },
+    stdio: ["ignore", "pipe", "pipe"],
+    env: {
+      ...process.env,
+      PATH: `${join(ROOT, "node_modules", ".bin")}${delimiter}${process.env.PATH ?? ""}`,
+      CLOUDFLARE_CF_FETCH_ENABLED: "false",
+      WRANGLER_SEND_METRICS: "false",
+    },
   });
+  relayLines(child.stdout, (line) => relayWorkerOutput(line, console.log));
+  relayLines(child.stderr, (line) => relayWorkerOutput(line, console.error));
   const group = child.pid;
-  if (group === undefined) throw new Error("could not start wrangler (is npx on PATH?)");
+  if (group === undefined) throw new Error("could not start wrangler (is node on PATH?)");
   // Last resort for an exit that skips the shutdown (a crash): never leave workerd behind.
   process.on("exit", () => signalGroup(group, "SIGKILL"));
   const exited = exitCode(child);
@@ -130,6 +231,10 @@ function startWrangler(vars: Record<string, string>, configPath?: string): Wrang
       signalGroup(group, "SIGKILL");
     },
   };
+}
+
+function relayLines(stream: Readable, onLine: (line: string) => void): void {
+  createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on("line", onLine);
 }
 
 function exitCode(child: ChildProcess): Promise<number | null> {
@@ -190,7 +295,8 @@ function startMinuteTicker(tickUrl: string): { stop(): void } {
       if (!response.ok) console.error(`${label}: ${response.status} ${text}`);
     } catch (error) {
       // fetch reports every network failure as "fetch failed"; the cause says which one.
-      if (!aborter.signal.aborted)
+      // Stopping cuts the tick in flight short (the Worker is stopped first): not worth reporting.
+      if (!aborter.signal.aborted && !shuttingDown)
         console.error(`${label}: ${error}${error instanceof Error && error.cause ? ` (${error.cause})` : ""}`);
     }
   };
@@ -219,7 +325,8 @@ function startMinuteTicker(tickUrl: string): { stop(): void } {
 async function shutDown(code: number): Promise<void> {
   if (shuttingDown) return;
   shuttingDown = true;
-  for (let close = running.pop(); close; close = running.pop()) {
+  const closers = stopWorker ? [...running, stopWorker] : running;
+  for (let close = closers.pop(); close; close = closers.pop()) {
     try {
       await close();
     } catch (error) {
@@ -236,10 +343,10 @@ function printBanner(info: {
   database: string;
   receiverUrl: string;
 }): void {
+  // Relative: the command works whenever it is pasted, and the callback comes 10 s after that.
   const job = {
     url: `${info.receiverUrl}/hello`,
-    http_method: "POST",
-    scheduled_at: new Date(Date.now() + 10_000).toISOString(),
+    delay: "10s",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ hello: "world" }),
     max_retries: 3,
@@ -251,14 +358,15 @@ ${rule}
    API       ${API_URL}
    Dashboard ${API_URL}/dashboard (sign in with the token below)
    Token     ${info.token}
-             (project ${info.projectId}; kept in ${relative(ROOT, CREDENTIALS_FILE)})
+             (project ${info.projectId}; kept in ${shownPath(CREDENTIALS_FILE)})
    Signing   ${info.signingSecret}
              (verifies the webhook-signature header of every callback)
    Database  ${info.database}
    Receiver  ${info.receiverUrl} logs every request it gets
-   Ticker    fires the cron at every minute boundary
+   Ticker    fires the cron at every minute boundary, as production's Cron Trigger does
+   Attempts  that do not succeed print one line each, with the reason
 
- Schedule a callback to the receiver (scheduled_at is 10 s after this banner; edit it as you like):
+ Schedule a callback to the receiver, 10 s after you run this (delay takes "30s", "15m", "1h30m", "2d"):
 
 TOKEN=${info.token}
 curl -X POST ${API_URL}/jobs -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" -d '${JSON.stringify(job)}'

@@ -3,8 +3,8 @@
  * retry and timeout behaviour, against the real HTTP test receiver.
  */
 
-import { createFliqClient, type FliqClient, FliqError } from "fliq/client";
 import { describe, expect, it } from "vitest";
+import { createFliqClient, type FliqClient, FliqError } from "../src/client/index";
 import { RETRY_DEFAULTS, retryAfterMs, retryDelayMs } from "../src/client/retry-policy";
 import { insertJobRow, receivedAt, receiverUrl, testEnv, tickNow, useTestProject } from "./support/fliq";
 import { fliqServiceFetch } from "./support/in-process-fliq";

@@ -204,12 +204,12 @@ describe("the tick", () => {
     }
   });
 
-  it("records a network error and retries when nothing listens", async () => {
+  it("records a refused connection and retries when nothing listens", async () => {
     const job = await insertJobRow(db, project.id, { url: "http://127.0.0.1:1/unreachable" });
     await tickNow();
     const { job: final, attempts } = await jobState(job.id);
-    expect(final).toMatchObject({ status: "scheduled", lastError: "network_error" });
-    expect(attempts[0]).toMatchObject({ outcome: "retry", errorClass: "network_error" });
+    expect(final).toMatchObject({ status: "scheduled", lastError: "connection_refused" });
+    expect(attempts[0]).toMatchObject({ outcome: "retry", errorClass: "connection_refused" });
   });
 
   it("never touches jobs running under a live lease, claimed by a live run, or finished", async () => {

@@ -3,17 +3,12 @@
  * the `standardwebhooks` library both ways, each boundary of the timestamp tolerance, secret
  * rotation, and the Hono middleware's refusals (unsigned, bad, stale, replayed).
  */
-import {
-  CallbackVerificationError,
-  type FliqVerifyVariables,
-  fliqVerify,
-  MemoryReplayStore,
-  verifyCallback,
-} from "fliq/receive";
 import { Hono } from "hono";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { generateSigningSecret, signWebhook } from "../src/auth/webhook-signature";
+import { type FliqVerifyVariables, fliqVerify } from "../src/client/hono-middleware";
+import { CallbackVerificationError, MemoryReplayStore, verifyCallback } from "../src/client/receive";
 import { callApi, receivedAt, receiverUrl, tickNow, useTestProject } from "./support/fliq";
 
 const { token, signingSecret } = await useTestProject();

@@ -118,10 +118,12 @@ describe("examples/welcome-worker", () => {
     expect(response.status).toBe(200);
   });
 
-  it("bundles the SDK without zod or any server code", () => {
+  it("bundles the installed client package, without zod or any server code", () => {
     const files = example.bundledFiles;
-    expect(files).toContain("src/client/fliq-client.ts");
-    expect(files).toContain("src/client/verify-callback.ts");
-    expect(files.filter((file) => /node_modules\/zod|src\/(api|db|dispatch|jobs)\//.test(file))).toEqual([]);
+    const fromPackage = files.filter((file) => file.includes("node_modules/@fliq/client/dist/"));
+    expect(fromPackage.map((file) => file.slice(file.lastIndexOf("/") + 1))).toEqual(
+      expect.arrayContaining(["index.js", "fliq-client.js", "verify-callback.js", "hono-middleware.js"]),
+    );
+    expect(files.filter((file) => /node_modules\/zod|src\//.test(file) && !file.startsWith("examples/"))).toEqual([]);
   });
 });

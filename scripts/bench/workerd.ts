@@ -67,6 +67,14 @@ export async function startWorkerd(options: {
         compatibilityFlags: config.compatibility_flags,
         // wrangler.toml's vars only: the rate limiter stays unbound (nothing is limited).
         vars: { ...stringVars(config.vars), ...options.vars },
+        // Its Durable Objects (the tick's watchdog, the engine's clock), kept in memory for the run.
+        durableObjects: config.durable_objects.bindings.map((binding: { name: string; class_name: string }) => ({
+          binding: binding.name,
+          className: binding.class_name,
+          sql: config.migrations.some((migration: { new_sqlite_classes?: string[] }) =>
+            migration.new_sqlite_classes?.includes(binding.class_name),
+          ),
+        })),
         port: options.port,
         triggerPort: options.triggerPort,
       }),
@@ -118,13 +126,20 @@ function capnpConfig(worker: {
   compatibilityDate: string;
   compatibilityFlags: string[];
   vars: Record<string, string>;
+  durableObjects: Array<{ binding: string; className: string; sql: boolean }>;
   port: number;
   triggerPort: number;
 }): string {
   const text = (value: string) => JSON.stringify(value); // capnp text strings take JSON's escapes
   const list = (items: string[]) => `[${items.join(", ")}]`;
   const modules = worker.modules.map((file) => `(name = ${text(file)}, esModule = embed ${text(`bundle/${file}`)})`);
-  const bindings = Object.entries(worker.vars).map(([name, value]) => `(name = ${text(name)}, text = ${text(value)})`);
+  const bindings = [
+    ...Object.entries(worker.vars).map(([name, value]) => `(name = ${text(name)}, text = ${text(value)})`),
+    ...worker.durableObjects.map((o) => `(name = ${text(o.binding)}, durableObjectNamespace = ${text(o.className)})`),
+  ];
+  const namespaces = worker.durableObjects.map(
+    (o) => `(className = ${text(o.className)}, uniqueKey = ${text(`fliq-bench-${o.className}`)}, enableSql = ${o.sql})`,
+  );
   return `using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
@@ -145,6 +160,8 @@ const worker :Workerd.Worker = (
   compatibilityDate = ${text(worker.compatibilityDate)},
   compatibilityFlags = ${list(worker.compatibilityFlags.map(text))},
   bindings = ${list(bindings)},
+  durableObjectNamespaces = ${list(namespaces)},
+  durableObjectStorage = (inMemory = void),
   globalOutbound = "internet",
 );
 

@@ -9,9 +9,7 @@
  *   pooler: a client is lent a server connection when it sends a statement and gives it back
  *   at the next ReadyForQuery that shows no transaction open. So a request costs no login and
  *   no Postgres backend start-up, and, as on Neon, the Worker must keep no session state (no
- *   SET, session advisory locks or named prepared statements) outside a transaction. A session
- *   that runs LISTEN keeps its server connection to its end instead, as a direct (non-pooled)
- *   connection does, so the notifications it waits for reach it.
+ *   SET, session advisory locks, LISTEN or named prepared statements) outside a transaction.
  *
  * For the Hyperdrive path (the Worker's `pg` over TCP), the bridge can also relay plain TCP to
  * one Postgres (`relayTo`): miniflare's local Hyperdrive connects to the relay, so the same
@@ -289,8 +287,6 @@ class ClientSession {
   /** The transaction status of the last ReadyForQuery: I (idle), T (in a transaction), E (failed one). */
   private transactionStatus = "I";
   private readonly serverReader = new MessageReader();
-  /** Whether the client ran LISTEN: its server connection is then its own for the whole session. */
-  private pinned = false;
 
   constructor(
     private readonly ws: WebSocket,
@@ -416,7 +412,6 @@ class ClientSession {
 
   private forward(raw: Buffer): void {
     const type = String.fromCharCode(raw[0]);
-    if (!this.pinned && startsListening(raw)) this.pinned = true;
     if (type === "S" || type === "Q") {
       const database = this.parameters.database ?? "";
       this.statements[database] = (this.statements[database] ?? 0) + 1;
@@ -443,7 +438,7 @@ class ClientSession {
       this.unanswered--;
       this.transactionStatus = String.fromCharCode(body[0]);
     }
-    if (this.betweenTransactions() && this.server && !this.pinned) {
+    if (this.betweenTransactions() && this.server) {
       const server = this.server;
       this.server = undefined;
       this.pool?.release(server);
@@ -467,24 +462,9 @@ class ClientSession {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    // A listening session's server holds its LISTEN: it goes with the session, never to another client.
-    if (this.betweenTransactions() && !this.pinned) this.pool?.release(server);
+    if (this.betweenTransactions()) this.pool?.release(server);
     else this.pool?.discard(server);
   }
-}
-
-/**
- * Whether a client message runs LISTEN (as a simple query, or the statement of a Parse).
- * Such a session keeps its server connection to the end, as a direct (non-pooled) connection
- * does: notifications reach the server connection that listens, so it cannot be lent on.
- */
-function startsListening(raw: Buffer): boolean {
-  const type = String.fromCharCode(raw[0]);
-  let text: string;
-  if (type === "Q") text = raw.toString("utf8", 5);
-  else if (type === "P") text = raw.toString("utf8", raw.indexOf(0, 5) + 1);
-  else return false;
-  return /^\s*listen\s/i.test(text);
 }
 
 /** The `?address=host:port` of a connection request, when it names a loopback host. */

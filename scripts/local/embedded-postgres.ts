@@ -37,15 +37,22 @@ export async function startEmbeddedPostgres(
     throw error;
   }
   // With port 0 the server reports the port the OS picked.
-  const port = server.getServerConn().split(":").at(-1);
+  const port = Number(server.getServerConn().split(":").at(-1));
   return {
-    // PGlite ignores the user, password and database name, but a startup packet without a user
-    // fails, and a failed startup wedges the session every connection shares. So name them all,
-    // and no client falls back to its own defaults (PGUSER, the OS user).
-    databaseUrl: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    databaseUrl: embeddedDatabaseUrl(port),
     async close() {
       await server.stop();
       await db.close();
     },
   };
+}
+
+/**
+ * The connection string of an embedded database on `port`. PGlite ignores the user, password and
+ * database name, but a startup packet without a user fails, and a failed startup wedges the
+ * session every connection shares. So it names them all, and no client falls back to its own
+ * defaults (PGUSER, the OS user).
+ */
+export function embeddedDatabaseUrl(port: number): string {
+  return `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
 }

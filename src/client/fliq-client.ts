@@ -1,10 +1,10 @@
 /**
  * A typed client for the Fliq API. Its only dependency is `fetch`, so it runs in Workers,
- * Node 22+ and browsers; a Worker bound to Fliq by a service binding passes the binding's
- * `fetch` and never leaves Cloudflare's network.
+ * Node 20+ and browsers (Bun and Deno have the same APIs, untested); a Worker bound to Fliq by
+ * a service binding passes the binding's `fetch` and never leaves Cloudflare's network.
  */
-import { errorFromResponse, FliqError } from "./errors";
-import { isRetryable, RETRY_DEFAULTS, type RetryOptions, retryDelayMs } from "./retry-policy";
+import { errorFromResponse, FliqError } from "./errors.js";
+import { isRetryable, RETRY_DEFAULTS, type RetryOptions, retryDelayMs } from "./retry-policy.js";
 import type {
   Attempt,
   AttemptPage,
@@ -25,7 +25,7 @@ import type {
   UpdateScheduleInput,
   VersionedJob,
   VersionedSchedule,
-} from "./types";
+} from "./types.js";
 
 export interface FliqClientOptions {
   /** Where Fliq answers, e.g. `https://fliq.example.workers.dev` (any origin with a service binding's fetch). */
@@ -399,6 +399,7 @@ function listQuery(options: ListJobsOptions): string {
   if (options.url_prefix !== undefined) params.set("url_prefix", options.url_prefix);
   if (options.scheduled_after !== undefined) params.set("scheduled_after", isoOf(options.scheduled_after));
   if (options.scheduled_before !== undefined) params.set("scheduled_before", isoOf(options.scheduled_before));
+  if (options.schedule_id !== undefined) params.set("schedule_id", options.schedule_id);
   if (options.order !== undefined) params.set("order", options.order);
   if (options.limit !== undefined) params.set("limit", String(options.limit));
   if (options.cursor !== undefined) params.set("cursor", options.cursor);

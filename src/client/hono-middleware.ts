@@ -1,5 +1,5 @@
 /**
- * `fliqVerify()`: Hono middleware that lets only genuine, fresh, first-time Fliq callbacks
+ * `@fliq/client/hono`: `fliqVerify()`, Hono middleware that lets only genuine, fresh, first-time Fliq callbacks
  * through to the route, and hands the route the verified callback as `c.var.fliqCallback`.
  *
  *   app.post("/api/send-welcome", fliqVerify({ secrets: (c) => c.env.FLIQ_SIGNING_SECRET }), (c) => {
@@ -11,14 +11,14 @@
  * missing or malformed secret is a fault of the receiver: it is thrown (a 500, which Fliq retries).
  */
 import type { Context, MiddlewareHandler } from "hono";
-import { MemoryReplayStore, type ReplayStore } from "./replay-store";
+import { MemoryReplayStore, type ReplayStore } from "./replay-store.js";
 import {
   type CallbackSecrets,
   CallbackVerificationError,
   DEFAULT_TOLERANCE_SECONDS,
   type VerifiedCallback,
   verifyCallbackParts,
-} from "./verify-callback";
+} from "./verify-callback.js";
 
 export interface FliqVerifyOptions<E extends { Bindings?: object }> {
   /** The `whsec_` secret(s) to accept, or a function reading them from the request's env. */

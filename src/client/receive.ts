@@ -1,9 +1,8 @@
 /**
- * `fliq/receive`: verifying Fliq's callbacks on the receiving side. No runtime dependencies
- * (WebCrypto only); the Hono middleware uses Hono's types, not its code.
+ * `@fliq/client/receive`: verifying Fliq's callbacks on the receiving side, in any runtime with
+ * WebCrypto and no dependencies. For a Hono app, `@fliq/client/hono` wraps this in a middleware.
  */
-export { type FliqVerifyOptions, type FliqVerifyVariables, fliqVerify } from "./hono-middleware";
-export { MemoryReplayStore, type ReplayStore } from "./replay-store";
+export { MemoryReplayStore, type ReplayStore } from "./replay-store.js";
 export {
   type CallbackSecrets,
   type CallbackVerificationCode,
@@ -13,4 +12,4 @@ export {
   type VerifyOptions,
   verifyCallback,
   verifyCallbackParts,
-} from "./verify-callback";
+} from "./verify-callback.js";

@@ -3,7 +3,7 @@
  * that carry an Idempotency-Key), only after no answer, a 5xx, 408 or 429, with exponential
  * backoff and full jitter, and never sooner than the server's `Retry-After` asks.
  */
-import type { FliqError } from "./errors";
+import type { FliqError } from "./errors.js";
 
 export interface RetryOptions {
   /** Retries after the first try (2 by default; 0 turns retrying off). */

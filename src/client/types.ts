@@ -1,34 +1,105 @@
 /**
- * The SDK's view of the wire format, derived (types only) from the zod schemas the server
- * validates with, so a field added or changed there shows up here at compile time while the
- * client bundle carries no zod at run time.
+ * The wire format as the client sees it, written out by hand so the package stands alone (no
+ * zod, no server code). test/client-wire-types.test.ts checks at compile time that these types
+ * and the API's zod schemas describe the same JSON, so a field added or changed on either side
+ * fails the typecheck until the other follows.
  */
-import type { z } from "zod";
-import type {
-  attemptResponse,
-  bulkRequest,
-  createJobRequest,
-  jobResponse,
-  listJobsQuery,
-  updateJobRequest,
-} from "../api/job-schemas";
-import type {
-  createScheduleRequest,
-  scheduleDetailResponse,
-  scheduleResponse,
-  scheduleRunResponse,
-  updateScheduleRequest,
-} from "../api/schedule-schemas";
+
+/** Where a job is in its life: scheduled → running → succeeded | scheduled (retry) | failed; scheduled → canceled. */
+export type JobStatus = "scheduled" | "running" | "succeeded" | "failed" | "canceled";
+
+/** The HTTP methods a callback may use. */
+export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS";
+
+/** What one attempt meant for its job; `unknown`: the attempt's result was never recorded (it may have arrived). */
+export type AttemptOutcome = "succeeded" | "retry" | "failed" | "unknown";
+
+/** How a retry backs off: retry n waits between half and all of initial × 2^(n-1), at most max. */
+export interface RetryBackoff {
+  initial_delay_ms: number;
+  max_delay_ms: number;
+}
 
 /**
  * A job as the API answers it. Its `headers` show every value as "[redacted]" except the
  * allowlisted harmless ones (Content-Type, Accept, …; see the README's Security section).
+ * Times are ISO 8601 strings.
  */
-export type Job = z.output<typeof jobResponse>;
+export interface Job {
+  id: string;
+  status: JobStatus;
+  url: string;
+  http_method: HttpMethod;
+  headers: Record<string, string>;
+  body: string | null;
+  scheduled_at: string;
+  /** When the next attempt is due. */
+  run_at: string;
+  max_retries: number;
+  timeout_ms: number;
+  retry_backoff: RetryBackoff;
+  labels: Record<string, string>;
+  failure_url: string | null;
+  /** Stable across the retries of one run: the receiver's dedupe key. */
+  webhook_id: string;
+  attempt: number;
+  last_status_code: number | null;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+  finished_at: string | null;
+  /** The recurring schedule this job is a run of; null for a one-off job. */
+  schedule_id: string | null;
+}
+
 /** One callback attempt as the API answers it. */
-export type Attempt = z.output<typeof attemptResponse>;
-export type JobStatus = Job["status"];
-export type HttpMethod = Job["http_method"];
+export interface Attempt {
+  attempt: number;
+  outcome: AttemptOutcome;
+  planned_at: string;
+  fired_at: string;
+  lateness_ms: number;
+  duration_ms: number;
+  status_code: number | null;
+  response_excerpt: string | null;
+  /** Why it failed: `http_error`, `timeout`, `connection_refused`, `dns_failure`, `tls_failure`, … (null on success). */
+  error_class: string | null;
+  error_message: string | null;
+}
+
+/** The request a job (or each run of a schedule) makes, and how it is retried; every field but `url` has a default. */
+interface CallbackRequestInput {
+  /** An absolute http(s) URL, or service://<name>/<path> for a Worker bound to Fliq. */
+  url: string;
+  /** POST by default; any case. */
+  http_method?: HttpMethod | Lowercase<HttpMethod>;
+  headers?: Record<string, string>;
+  /** The body as text; see also `json`. */
+  body?: string | null;
+  labels?: Record<string, string>;
+  /** Told when the job fails for good. */
+  failure_url?: string | null;
+  /** Retries after the first attempt (3 by default). */
+  max_retries?: number;
+  /** How long one attempt may take (30 s by default). */
+  timeout_ms?: number;
+  retry_backoff?: Partial<RetryBackoff>;
+}
+
+/** A duration: seconds as a number, or text such as "30s", "15m", "1h30m", "2d". */
+export type Duration = number | string;
+
+/** The API's `POST /jobs` body. When: `scheduled_at`, or `delay` from now, or now when both are absent. */
+export interface CreateJobRequest extends CallbackRequestInput {
+  scheduled_at?: string;
+  delay?: Duration;
+}
+
+/** The API's `PATCH /jobs/:id` body: what is left out keeps its stored value. */
+export interface UpdateJobRequest extends Partial<Omit<CallbackRequestInput, "retry_backoff">> {
+  scheduled_at?: string;
+  retry_backoff?: Partial<RetryBackoff>;
+}
 
 /** Fields the client accepts as a `Date` as well as an ISO 8601 string. */
 type WithDates<T, K extends keyof T> = Omit<T, K> & { [P in K]?: Exclude<T[P], undefined> | Date };
@@ -37,10 +108,10 @@ type WithDates<T, K extends keyof T> = Omit<T, K> & { [P in K]?: Exclude<T[P], u
  * `createJob`'s request: the API's `POST /jobs` body, with `scheduled_at` also as a Date, and
  * `json` as a shortcut for a JSON body (it sets `body` and, unless given, `Content-Type`).
  */
-export type CreateJobInput = WithDates<z.input<typeof createJobRequest>, "scheduled_at"> & { json?: unknown };
+export type CreateJobInput = WithDates<CreateJobRequest, "scheduled_at"> & { json?: unknown };
 
 /** `updateJob`'s changes: the API's `PATCH /jobs/:id` body, with `scheduled_at` as a Date and `json` as a body (headers untouched). */
-export type UpdateJobInput = WithDates<z.input<typeof updateJobRequest>, "scheduled_at"> & { json?: unknown };
+export type UpdateJobInput = WithDates<UpdateJobRequest, "scheduled_at"> & { json?: unknown };
 
 /** A job with the version it was read at, for `updateJob(id, changes, { ifMatch: job.etag })`. */
 export type VersionedJob = Job & { etag: string | null };
@@ -48,7 +119,8 @@ export type VersionedJob = Job & { etag: string | null };
 /** `getJob`'s answer: the job, its attempts so far, and its version. */
 export type JobWithAttempts = VersionedJob & { attempts: Attempt[] };
 
-type ListQuery = z.input<typeof listJobsQuery>;
+/** The order of a job listing: newest created first, or soonest due first. */
+export type ListOrder = "newest" | "soonest";
 
 /** Filters and order of `listJobs`; every page after the first follows the server's cursor. */
 export interface ListJobsOptions {
@@ -58,7 +130,9 @@ export interface ListJobsOptions {
   url_prefix?: string;
   scheduled_after?: string | Date;
   scheduled_before?: string | Date;
-  order?: ListQuery["order"];
+  /** Runs of this schedule only. */
+  schedule_id?: string;
+  order?: ListOrder;
   /** Page size (1 to 200, 50 by default). */
   limit?: number;
   /** Start from a cursor another listing returned. */
@@ -77,8 +151,14 @@ export interface AttemptPage {
   next_after: number | null;
 }
 
-type BulkRequest = z.input<typeof bulkRequest>;
-type BulkFilter = NonNullable<BulkRequest["filter"]>;
+/** The API's bulk filter: jobs matching every criterion given (at least one). */
+export interface BulkFilter {
+  status?: JobStatus[];
+  labels?: Record<string, string>;
+  url_prefix?: string;
+  scheduled_after?: string;
+  scheduled_before?: string;
+}
 
 /** Which jobs a bulk cancel or replay takes: listed ids, or every job matching a filter. */
 export type BulkSelection =
@@ -97,27 +177,84 @@ export interface BulkCancelResult extends BulkResult {
   running_ids: string[];
 }
 
+/** Whether a schedule makes runs. */
+export type ScheduleStatus = "active" | "paused";
+/** What happens to occurrences missed while paused or down: skipped, or the latest one run. */
+export type MissedPolicy = "skip" | "run_latest";
+/** Whether a run may start while the previous one is unfinished. */
+export type OverlapPolicy = "allow" | "skip";
+
 /** A recurring schedule as the API answers it; its `headers` are redacted as a job's are. */
-export type Schedule = z.output<typeof scheduleResponse>;
-export type ScheduleStatus = Schedule["status"];
+export interface Schedule {
+  id: string;
+  status: ScheduleStatus;
+  cron: string;
+  timezone: string;
+  url: string;
+  http_method: HttpMethod;
+  headers: Record<string, string>;
+  body: string | null;
+  max_retries: number;
+  timeout_ms: number;
+  retry_backoff: RetryBackoff;
+  labels: Record<string, string>;
+  failure_url: string | null;
+  starts_at: string | null;
+  ends_at: string | null;
+  missed_policy: MissedPolicy;
+  overlap_policy: OverlapPolicy;
+  /** The first occurrence not yet turned into a job (null when none is left). */
+  next_run_at: string | null;
+  /** The latest occurrence handled (turned into a job, or skipped by a policy). */
+  last_occurrence_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
 /** One run of a schedule: the job an occurrence (or a trigger) created. */
-export type ScheduleRun = z.output<typeof scheduleRunResponse>;
+export interface ScheduleRun {
+  job_id: string;
+  status: JobStatus;
+  /** The occurrence this run is for; null for a run triggered by hand. */
+  occurrence_at: string | null;
+  scheduled_at: string;
+  attempt: number;
+  last_status_code: number | null;
+  last_error: string | null;
+  finished_at: string | null;
+}
+
+/** The API's `POST /schedules` body. */
+export interface CreateScheduleRequest extends CallbackRequestInput {
+  /** A 5-field cron expression, e.g. "0 9 * * 1-5". */
+  cron: string;
+  /** An IANA time zone ("UTC" by default). */
+  timezone?: string;
+  starts_at?: string | null;
+  ends_at?: string | null;
+  missed_policy?: MissedPolicy;
+  overlap_policy?: OverlapPolicy;
+  paused?: boolean;
+}
+
+/** The API's `PATCH /schedules/:id` body: what is left out keeps its stored value. */
+export type UpdateScheduleRequest = Partial<Omit<CreateScheduleRequest, "paused">>;
 
 /** `createSchedule`'s request: the API's `POST /schedules` body, with dates also as Dates and `json` as a body. */
-export type CreateScheduleInput = WithDates<z.input<typeof createScheduleRequest>, "starts_at" | "ends_at"> & {
-  json?: unknown;
-};
+export type CreateScheduleInput = WithDates<CreateScheduleRequest, "starts_at" | "ends_at"> & { json?: unknown };
 
 /** `updateSchedule`'s changes: the API's `PATCH /schedules/:id` body (headers untouched by `json`). */
-export type UpdateScheduleInput = WithDates<z.input<typeof updateScheduleRequest>, "starts_at" | "ends_at"> & {
-  json?: unknown;
-};
+export type UpdateScheduleInput = WithDates<UpdateScheduleRequest, "starts_at" | "ends_at"> & { json?: unknown };
 
 /** A schedule with the version it was read at, for `updateSchedule(id, changes, { ifMatch: schedule.etag })`. */
 export type VersionedSchedule = Schedule & { etag: string | null };
 
 /** `getSchedule`'s answer: the schedule, its next fire times, its recent runs, and its version. */
-export type ScheduleWithRuns = z.output<typeof scheduleDetailResponse> & { etag: string | null };
+export type ScheduleWithRuns = Schedule & {
+  next_fire_times: string[];
+  recent_runs: ScheduleRun[];
+  etag: string | null;
+};
 
 /** Filters of `listSchedules`; newest first. */
 export interface ListSchedulesOptions {

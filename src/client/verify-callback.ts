@@ -1,6 +1,6 @@
 /**
  * Verifies a Fliq callback on the receiving side: Standard Webhooks (https://www.standardwebhooks.com)
- * with WebCrypto only, so it runs in Workers, Node 22+ and browsers without dependencies.
+ * with WebCrypto only, so it runs in Workers, Node 20+ and browsers without dependencies.
  *
  * A callback is genuine when one of the `v1,` signatures in `webhook-signature` is the
  * HMAC-SHA256, under one of the receiver's `whsec_` secrets, of `webhook-id.webhook-timestamp.body`,
@@ -100,7 +100,8 @@ export async function verifyCallbackParts<Payload = unknown>(
       const bytes = fromBase64(entry.slice(3));
       return bytes ? [bytes] : [];
     });
-  const content = new TextEncoder().encode(`${webhookId}.${timestampHeader}.${body}`);
+  // Copied into its own ArrayBuffer: some libs type encode()'s result as possibly shared memory, which WebCrypto refuses.
+  const content = new Uint8Array(new TextEncoder().encode(`${webhookId}.${timestampHeader}.${body}`));
   if (!(await anySignatureMatches(keys, signatures, content))) {
     throw new CallbackVerificationError("invalid_signature", "No signature matches the callback with these secrets.");
   }
@@ -138,7 +139,11 @@ function checkTimestamp(header: string, options: VerifyOptions): Date {
  * Whether any signature verifies under any key. crypto.subtle.verify compares in constant time,
  * and every pair is checked, so the time taken says nothing about which (if any) matched.
  */
-async function anySignatureMatches(keys: CryptoKey[], signatures: Uint8Array<ArrayBuffer>[], content: Uint8Array) {
+async function anySignatureMatches(
+  keys: CryptoKey[],
+  signatures: Uint8Array<ArrayBuffer>[],
+  content: Uint8Array<ArrayBuffer>,
+) {
   const results = await Promise.all(
     keys.flatMap((key) => signatures.map((signature) => crypto.subtle.verify("HMAC", key, signature, content))),
   );

@@ -9,6 +9,7 @@ import { callbackTargetRefusal, serviceTargetOf, type TargetPolicy, targetPolicy
 import type { AttemptResult } from "../jobs/delivery-policy";
 import { scrubHeaderValues } from "../jobs/redaction";
 import type { Settings } from "../settings";
+import { diagnoseNetworkFailure, errorKindOf, type NetworkFailure, probeTargetOf } from "./network-failure";
 
 /** Targets remembered per invocation; past this many distinct URLs the memory starts over. */
 const ROUTES_REMEMBERED = 1_000;
@@ -28,6 +29,7 @@ export const TIMEOUT_SHARING_MS = 50;
 export class Outbound {
   private readonly routes = new Map<string, Route | { refusal: string }>();
   private readonly timeouts = new Map<number, { until: number; signal: AbortSignal }>();
+  private readonly diagnoses = new Map<string, Promise<NetworkFailure>>();
 
   constructor(
     readonly policy: TargetPolicy,
@@ -43,6 +45,22 @@ export class Outbound {
       this.routes.set(url, route);
     }
     return route;
+  }
+
+  /**
+   * Why a fetch to `url` got no answer, named once per target and kind of error in an invocation:
+   * a burst of failures against one dead host probes it once (see network-failure.ts).
+   */
+  diagnose(url: string, error: unknown): Promise<NetworkFailure> {
+    const target = probeTargetOf(url);
+    const key = `${errorKindOf(error)} ${target.host} ${target.port} ${target.secure}`;
+    let diagnosis = this.diagnoses.get(key);
+    if (!diagnosis) {
+      diagnosis = diagnoseNetworkFailure(url, error);
+      if (this.diagnoses.size >= ROUTES_REMEMBERED) this.diagnoses.clear();
+      this.diagnoses.set(key, diagnosis);
+    }
+    return diagnosis;
   }
 
   /** A signal that aborts at least `timeoutMs` from `now`, and at most TIMEOUT_SHARING_MS later than that. */
@@ -133,14 +151,25 @@ export async function sendCallback(callback: PreparedCallback, outbound: Outboun
       retryAfter: response.headers.get("retry-after") ?? undefined,
     };
   } catch (error) {
-    const timedOut = signal.aborted;
+    const durationMs = Date.now() - firedAt.getTime();
+    if (signal.aborted) {
+      return {
+        firedAt,
+        durationMs,
+        errorClass: "timeout",
+        errorMessage: `no response within ${callback.timeoutMs} ms`,
+      };
+    }
+    // Over the network, the runtime's message does not say what failed: name it (refused, DNS, TLS).
+    const failure =
+      route.fetcher === network
+        ? await outbound.diagnose(route.url, error)
+        : { errorClass: "network_error" as const, errorMessage: String(error) };
     return {
       firedAt,
-      durationMs: Date.now() - firedAt.getTime(),
-      errorClass: timedOut ? "timeout" : "network_error",
-      errorMessage: timedOut
-        ? `no response within ${callback.timeoutMs} ms`
-        : scrubHeaderValues(String(error), callback.headers),
+      durationMs,
+      errorClass: failure.errorClass,
+      errorMessage: scrubHeaderValues(failure.errorMessage, callback.headers),
     };
   }
 }

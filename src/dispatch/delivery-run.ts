@@ -24,7 +24,7 @@ import {
 } from "../db/jobs";
 import { type AttemptResult, decideAfterAttempt, errorClassOf } from "../jobs/delivery-policy";
 import { type Outbound, type PreparedCallback, prepareCallback, sendCallback } from "./deliver";
-import { logEngineFault } from "./engine-log";
+import { logEngineFault, logFailedAttempt } from "./engine-log";
 import { FireQueue, laneOf } from "./fire-queue";
 import type { SubrequestBudget } from "./subrequest-budget";
 
@@ -268,6 +268,18 @@ export class DeliveryRun {
     const now = new Date(result.firedAt.getTime() + result.durationMs);
     // Lost attempts (their outcome never known) do not use up the job's retries.
     const decision = decideAfterAttempt(job.attempt - job.lostAttempts, job, result, now, this.random());
+    if (decision.outcome !== "succeeded") {
+      logFailedAttempt({
+        jobId: job.id,
+        url: job.url,
+        attempt: job.attempt,
+        outcome: decision.outcome,
+        errorClass: errorClassOf(result),
+        statusCode: result.statusCode ?? null,
+        errorMessage: result.errorMessage ?? null,
+        nextRunAt: decision.nextRunAt,
+      });
+    }
     // A job created with a time already past was due when it was created, not before.
     const plannedAt = new Date(Math.max(job.runAtMs, job.createdAtMs));
     const keepRetry =

@@ -26,3 +26,42 @@ function reasonOf(error: unknown): string {
   const text = root instanceof Error ? `${root.name}: ${root.message}` : String(root);
   return text.replace(/\s+/g, " ").slice(0, REASON_MAX_CHARS);
 }
+
+/** What the attempt line says about one attempt that did not succeed. */
+export interface FailedAttemptFacts {
+  jobId: string;
+  url: string;
+  attempt: number;
+  outcome: "retry" | "failed" | "unknown";
+  errorClass: string | null;
+  statusCode: number | null;
+  errorMessage: string | null;
+  /** When the job is tried again; null when it is not. */
+  nextRunAt: Date | null;
+}
+
+/**
+ * Writes one line for an attempt that did not succeed, so a failing target shows in `wrangler
+ * tail` and on `npm start`'s console as it happens, not only in the job's record. The URL is
+ * logged without its query and fragment: they may carry a credential of the target.
+ */
+export function logFailedAttempt(facts: FailedAttemptFacts): void {
+  const line = {
+    level: facts.outcome === "failed" ? "error" : "warn",
+    event: "attempt_failed",
+    job_id: facts.jobId,
+    url: withoutQuery(facts.url),
+    attempt: facts.attempt,
+    outcome: facts.outcome,
+    error_class: facts.errorClass,
+    status_code: facts.statusCode,
+    error: facts.errorMessage?.replace(/\s+/g, " ").slice(0, REASON_MAX_CHARS) ?? null,
+    next_run_at: facts.nextRunAt?.toISOString() ?? null,
+  };
+  (facts.outcome === "failed" ? console.error : console.warn)(JSON.stringify(line));
+}
+
+function withoutQuery(url: string): string {
+  const end = url.search(/[?#]/);
+  return end === -1 ? url : url.slice(0, end);
+}

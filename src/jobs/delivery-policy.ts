@@ -4,8 +4,21 @@
  */
 import type { AttemptOutcome, JobStatus } from "./states";
 
-/** Why an attempt did not get a response, or what was wrong with the one it got. */
-export type AttemptErrorClass = "network_error" | "timeout" | "http_error" | "redirect" | "target_refused";
+/**
+ * Why an attempt did not get a response, or what was wrong with the one it got. Without a
+ * response: `connection_refused` (nothing accepted the connection), `dns_failure`, `tls_failure`,
+ * `timeout`, `network_error` (any other loss, such as a connection closed before the answer), or
+ * `target_refused` (the URL was not called).
+ */
+export type AttemptErrorClass =
+  | "connection_refused"
+  | "dns_failure"
+  | "tls_failure"
+  | "network_error"
+  | "timeout"
+  | "http_error"
+  | "redirect"
+  | "target_refused";
 
 /** What one callback attempt produced. A response, or the error that prevented one. */
 export interface AttemptResult {
@@ -15,7 +28,7 @@ export interface AttemptResult {
   responseExcerpt?: string;
   /** The response's Retry-After header, as sent. */
   retryAfter?: string;
-  /** Set when there was no response (network_error, timeout, or target_refused: the URL was not called). */
+  /** Set when there was no response (a network failure, a timeout, or target_refused: the URL was not called). */
   errorClass?: AttemptErrorClass;
   errorMessage?: string;
 }

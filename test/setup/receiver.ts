@@ -8,6 +8,7 @@
  *   /retry-after/<v>/…    503 with `Retry-After: v`
  *   /large/<n>/…          200 with a body of n bytes ("x" repeated), its length announced
  *   /chunked/<n>/…        the same body sent in 1 KiB chunks, its length not announced
+ *   /hangup/…             no answer: the connection is reset once the request has arrived
  *   /redirect/<code>/<id> that 3xx, pointing at /ok/<id>-followed on this same receiver
  * Tests read what a path received with GET /__inbox?path=<path>, and the most requests it
  * had in flight at once since the last POST /__concurrency/reset with GET /__concurrency.
@@ -78,6 +79,9 @@ export async function startReceiver(): Promise<Receiver> {
         // Answers with the request's own headers, as httpbin-style echo services do.
         res.statusCode = Number(arg);
         res.end(JSON.stringify(record.headers));
+        return;
+      case "hangup":
+        req.socket.resetAndDestroy();
         return;
       case "chunked":
         for (let sent = 0; sent < Number(arg); sent += 1024) res.write("x".repeat(Math.min(1024, Number(arg) - sent)));

@@ -2,8 +2,8 @@
  * The signup → send-welcome Worker: POST /signup answers at once and asks Fliq to call
  * /api/send-welcome later; that route accepts only callbacks Fliq signed, and sends the email.
  */
-import { createFliqClient, FliqError } from "fliq/client";
-import { type FliqVerifyVariables, fliqVerify } from "fliq/receive";
+import { createFliqClient, FliqError } from "@fliq/client";
+import { type FliqVerifyVariables, fliqVerify } from "@fliq/client/hono";
 import { Hono } from "hono";
 
 export interface Bindings {
