@@ -3,6 +3,13 @@ import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import { freeLoopbackPorts } from "./test/setup/free-ports";
 
+/**
+ * How the Worker under test reaches the database: Neon's serverless driver through the local
+ * bridge (the default), or `pg` through a Hyperdrive binding (DATABASE_VIA=hyperdrive), which
+ * miniflare runs against the same database.
+ */
+const databaseVia = process.env.DATABASE_VIA === "hyperdrive" ? "hyperdrive" : "neon";
+
 export default defineConfig({
   test: {
     // One database and one receiver serve every workerd file, and ticks claim any project's due
@@ -24,6 +31,7 @@ export default defineConfig({
                   LOCAL_DB_PROXY: inject("dbProxy"),
                   RECEIVER_URL: inject("receiverUrl"),
                   DATABASE_KIND: inject("databaseKind"),
+                  DATABASE_VIA: databaseVia,
                   // The test receiver listens on 127.0.0.1; SSRF tests call the app with this turned off.
                   ALLOW_LOOPBACK_TARGETS: "true",
                   // Jobs may call the Worker below as service://welcome/… (test/service-target.test.ts).
@@ -38,6 +46,7 @@ export default defineConfig({
                     bundledFiles: welcome.bundledFiles,
                   },
                 },
+                ...(databaseVia === "hyperdrive" && { hyperdrives: { HYPERDRIVE: inject("hyperdriveOrigin") } }),
                 serviceBindings: { WELCOME_WORKER: "callback-service" },
                 // Fliq's API on a real loopback socket, for the example Worker to call (test/setup/welcome-worker.ts).
                 unsafeDirectSockets: [{ host: "127.0.0.1", port: fliqPort }],

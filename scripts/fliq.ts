@@ -7,9 +7,12 @@
  *   npm run fliq -- tokens revoke <project-id> <token-id>
  *   npm run fliq -- secrets list <project-id>      the signing secrets in use now
  *   npm run fliq -- secrets rotate <project-id> [--grace-hours 24]
- * A loopback database is reached through a bridge started for the command; Neon directly.
+ * Any Postgres (Neon, one behind Hyperdrive, a local one) is reached directly over TCP with `pg`:
+ * use the database's direct connection string. A database that cannot be reached is said in one
+ * line naming its host and the cause.
  */
 import { openDatabase } from "../src/db/client";
+import { unreachableIn } from "../src/db/connection-errors";
 import {
   findProject,
   insertProject,
@@ -20,7 +23,6 @@ import {
   revokeApiToken,
   rotateSigningSecret,
 } from "../src/db/projects";
-import { startDbBridge } from "./local/bridge";
 
 const USAGE = `usage:
   npm run fliq -- projects create <name>
@@ -54,9 +56,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
-  const host = new URL(databaseUrl).hostname;
-  const bridge = ["127.0.0.1", "localhost", "::1", "[::1]"].includes(host) ? await startDbBridge() : undefined;
-  const database = openDatabase({ databaseUrl, localDbProxy: bridge?.proxy });
+  const database = openDatabase({ databaseUrl, databaseDriver: "tcp" });
   try {
     const now = new Date();
     if (noun === "projects" && verb === "create" && rest[0]) {
@@ -117,14 +117,25 @@ async function main(argv: string[]): Promise<number> {
     }
     console.error(USAGE);
     return 2;
+  } catch (error) {
+    console.error(unreachableIn(error)?.message ?? `fliq: ${oneLine(error)}`);
+    return 1;
   } finally {
     await database.close();
-    await bridge?.close();
   }
 
   async function createToken(projectId: string, name: string, tokenScopes: string[], now: Date) {
     return (await issueApiToken(database.db, { projectId, name, scopes: tokenScopes }, now)).token;
   }
+}
+
+/** A failed statement's own reason (the database's message), not drizzle's statement dump. */
+function oneLine(error: unknown): string {
+  const root = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+  const text = (root instanceof Error ? root.message : String(root)).replace(/\s+/g, " ").trim();
+  // 42P01, undefined_table: the schema is not there yet.
+  const unmigrated = (root as { code?: unknown } | undefined)?.code === "42P01";
+  return unmigrated ? `${text} (apply the migrations first: npm run db:migrate, see docs/deploy.md)` : text;
 }
 
 process.exitCode = await main(process.argv.slice(2));

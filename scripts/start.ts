@@ -1,7 +1,7 @@
 /**
  * `npm start`: the whole Fliq service on this machine, nothing external. Postgres (embedded
- * PGlite in `.fliq/pgdata`, or DATABASE_URL), the WebSocket bridge the Worker reaches it through,
- * migrations, a dev project and token, a sample callback receiver, `wrangler dev`, and a ticker
+ * PGlite in `.fliq/pgdata`, or DATABASE_URL), the WebSocket bridge the Worker reaches it through
+ * (or, with DATABASE_VIA=hyperdrive, a Hyperdrive binding that wrangler points at it), migrations, a dev project and token, a sample callback receiver, `wrangler dev`, and a ticker
  * that fires the cron every minute as production does. Ctrl-C stops all of it.
  *
  * Each step prints one line with its time as it completes. The Worker (the slowest step) starts
@@ -10,6 +10,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer, isIPv4 } from "node:net";
 import { delimiter, join, relative } from "node:path";
 import { createInterface } from "node:readline";
@@ -31,6 +32,8 @@ const RECEIVER_PORT = portFromEnv("RECEIVER_PORT", 8789);
 const API_URL = `http://127.0.0.1:${API_PORT}`;
 const MINUTE_MS = 60_000;
 const WRANGLER_STOP_GRACE_MS = 5_000;
+/** How the Worker reaches the database: Neon's driver through the bridge, or `pg` through Hyperdrive. */
+const VIA_HYPERDRIVE = process.env.DATABASE_VIA === "hyperdrive";
 
 /** Closers of everything started so far; the shutdown runs them newest first. */
 const running: Array<() => Promise<void>> = [];
@@ -50,16 +53,19 @@ async function main(): Promise<void> {
 
   const database = await planDatabase();
   const { startDbBridge } = await import("./local/bridge");
-  const bridge = isLoopback(database.databaseUrl) ? await startDbBridge() : undefined;
+  const bridge = !VIA_HYPERDRIVE && isLoopback(database.databaseUrl) ? await startDbBridge() : undefined;
   if (bridge) running.push(bridge.close);
 
   const wranglerStartedAt = performance.now();
-  const wrangler = startWrangler({
-    DATABASE_URL: database.databaseUrl,
-    ...(bridge && { LOCAL_DB_PROXY: bridge.proxy }),
-    // Local development only: jobs may call loopback receivers (the sample receiver is on 127.0.0.1).
-    ALLOW_LOOPBACK_TARGETS: "true",
-  });
+  const wrangler = startWrangler(
+    {
+      ...(VIA_HYPERDRIVE ? {} : { DATABASE_URL: database.databaseUrl }),
+      ...(bridge && { LOCAL_DB_PROXY: bridge.proxy }),
+      // Local development only: jobs may call loopback receivers (the sample receiver is on 127.0.0.1).
+      ALLOW_LOOPBACK_TARGETS: "true",
+    },
+    VIA_HYPERDRIVE ? await hyperdriveConfig(database.databaseUrl) : undefined,
+  );
   stopWorker = wrangler.stop;
   log(`${"Worker".padEnd(12)} starting wrangler dev on ${API_URL}, alongside the database`);
   const workerReady = waitForHttp(API_URL, wrangler.exited).then(() =>
@@ -80,7 +86,7 @@ async function main(): Promise<void> {
     () =>
       ensureDevProject({
         databaseUrl: database.databaseUrl,
-        localDbProxy: bridge?.proxy,
+        ...(VIA_HYPERDRIVE ? { databaseDriver: "tcp" as const } : { localDbProxy: bridge?.proxy }),
         credentialsFile: CREDENTIALS_FILE,
       }),
     (project) => `project ${project.projectId}`,
@@ -97,7 +103,8 @@ async function main(): Promise<void> {
   const ticker = startMinuteTicker(`${API_URL}/cdn-cgi/handler/scheduled?cron=*+*+*+*+*`);
   running.push(async () => ticker.stop());
   log(`${"ticker".padEnd(12)} fires the cron now and at every minute boundary`);
-  printBanner({ ...dev, database: database.description, receiverUrl: receiver.url });
+  const via = VIA_HYPERDRIVE ? "pg through a local Hyperdrive binding" : "Neon's driver through the bridge";
+  printBanner({ ...dev, database: `${database.description} (${via})`, receiverUrl: receiver.url });
 }
 
 /** One line of the start-up log, `[fliq]  12.3 s  <text>`, timed from this process's launch. */
@@ -165,11 +172,29 @@ interface Wrangler {
 }
 
 /**
+ * wrangler.toml plus a Hyperdrive binding whose local origin is `databaseUrl`, written to
+ * `.fliq/` (wrangler.toml itself binds none: a deploy needs the id of one made in your account).
+ */
+async function hyperdriveConfig(databaseUrl: string): Promise<string> {
+  const config = (await readFile(join(ROOT, "wrangler.toml"), "utf8")).replace(/^main = "/m, 'main = "../');
+  const path = join(STATE_DIR, "wrangler.hyperdrive.toml");
+  await mkdir(STATE_DIR, { recursive: true });
+  const binding = `[[hyperdrive]]\nbinding = "HYPERDRIVE"\nid = "local"\nlocalConnectionString = ${JSON.stringify(databaseUrl)}\n`;
+  await writeFile(
+    path,
+    `# Written by npm start (DATABASE_VIA=hyperdrive); edit wrangler.toml instead.\n${config}\n${binding}`,
+  );
+  return path;
+}
+
+/**
  * Runs `wrangler dev` in its own process group. Its output goes through relayWorkerOutput:
  * the engine's JSON lines are printed readably, and a misleading warning is explained.
  */
-function startWrangler(vars: Record<string, string>): Wrangler {
+function startWrangler(vars: Record<string, string>, configPath?: string): Wrangler {
   const args = [WRANGLER_BIN, "dev", "--port", String(API_PORT), "--ip", "127.0.0.1"];
+  // DATABASE_VIA=hyperdrive: a copy of wrangler.toml with a Hyperdrive binding (hyperdriveConfig).
+  if (configPath) args.push("--config", configPath);
   for (const [name, value] of Object.entries(vars)) args.push("--var", `${name}:${value}`);
   // wrangler itself, not through npx (which costs a second or two of npm start-up), on the
   // project's Node 22 (node_modules/.bin first on PATH, as npx would put it). Its own group,

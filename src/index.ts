@@ -7,8 +7,10 @@
 import { exports, WorkerEntrypoint } from "cloudflare:workers";
 import { app } from "./api/app";
 import { openDatabase } from "./db/client";
+import { unreachableIn } from "./db/connection-errors";
 import { outboundOf } from "./dispatch/deliver";
 import type { DeliveryReport } from "./dispatch/delivery-run";
+import { logEngineFault } from "./dispatch/engine-log";
 import { runShard, runTick, type Shard } from "./dispatch/tick";
 import { windowOwnersOf, windowWatchOf } from "./dispatch/tick-watchdog";
 import { type Bindings, readSettings } from "./settings";
@@ -49,6 +51,11 @@ export default {
         runShard: (shard) => exports.ShardRunner.deliver(shard),
         watch: settings.tickWatchdog && windowWatchOf(settings.tickWatchdog),
       });
+    } catch (error) {
+      // One line that says why (a database it cannot reach: its host and the cause), and the
+      // invocation still fails, as the platform should record it; never the statement's dump.
+      logEngineFault("tick_failed", { scheduledTime: new Date(controller.scheduledTime).toISOString() }, error);
+      throw unreachableIn(error) ?? error;
     } finally {
       ctx.waitUntil(database.close());
     }

@@ -1,15 +1,29 @@
 /**
  * The one place that reads `env`: turns the Worker's bindings into typed settings.
  */
+import type { DatabaseDriver } from "./db/client";
 import type { TickWatchdog } from "./dispatch/tick-watchdog";
 
 export interface Bindings {
-  /** Postgres connection string (Neon in production). A Worker secret. */
-  DATABASE_URL: string;
+  /**
+   * Postgres connection string for Neon's serverless driver (Neon's pooled `-pooler` string in
+   * production). A Worker secret. Not needed when HYPERDRIVE is bound.
+   */
+  DATABASE_URL?: string;
+  /**
+   * A Hyperdrive binding (wrangler.toml `[[hyperdrive]]`): any Postgres, reached with `pg` over
+   * TCP through Cloudflare's pool near the database. When bound, it is used instead of DATABASE_URL.
+   */
+  HYPERDRIVE?: Hyperdrive;
   /** host:port of a local WebSocket-to-TCP bridge; set only for local runs. */
   LOCAL_DB_PROXY?: string;
-  /** Subrequests one invocation may make: 50 on the Workers Free plan, 10,000 by default on Paid. */
+  /**
+   * Subrequests one invocation may make: wrangler.toml's `[limits] subrequests` (10,000, Workers
+   * Paid's default), set beside it in `[vars]`; change both together.
+   */
   SUBREQUEST_BUDGET?: string;
+  /** CPU ms one invocation may use: wrangler.toml's `[limits] cpu_ms` (30,000), set beside it in `[vars]`. */
+  CPU_BUDGET_MS?: string;
   /** Callbacks one invocation is planned to make per second before the tick shards. */
   CALLBACKS_PER_SECOND?: string;
   /** Most invocations one tick fans out to, itself included. */
@@ -47,8 +61,10 @@ export interface Bindings {
  */
 const FLIQ_BINDINGS = [
   "DATABASE_URL",
+  "HYPERDRIVE",
   "LOCAL_DB_PROXY",
   "SUBREQUEST_BUDGET",
+  "CPU_BUDGET_MS",
   "CALLBACKS_PER_SECOND",
   "MAX_SHARDS",
   "RETENTION_DAYS",
@@ -68,8 +84,11 @@ void everyBindingListed;
 
 export interface Settings {
   databaseUrl: string;
+  /** `tcp` (pg) through Hyperdrive when it is bound; Neon's serverless driver otherwise. */
+  databaseDriver: DatabaseDriver;
   localDbProxy?: string;
   subrequestBudget: number;
+  cpuBudgetMs: number;
   callbacksPerSecond: number;
   maxShards: number;
   retentionDays: number;
@@ -82,8 +101,13 @@ export interface Settings {
   tickWatchdog?: DurableObjectNamespace<TickWatchdog>;
 }
 
+/**
+ * Defaults fit Workers Paid: the subrequests and CPU an invocation has there by default, the
+ * values of wrangler.toml's `[limits]` (scripts/check-deploy.ts and test/budget.test.ts hold them equal).
+ */
 const DEFAULTS = {
-  subrequestBudget: 1000,
+  subrequestBudget: 10_000,
+  cpuBudgetMs: 30_000,
   callbacksPerSecond: 200,
   maxShards: 16,
   retentionDays: 30,
@@ -92,11 +116,10 @@ const DEFAULTS = {
 
 /** Reads and checks the Worker's environment. Throws when a binding is missing or malformed. */
 export function readSettings(env: Bindings): Settings {
-  if (!env.DATABASE_URL) throw new Error("DATABASE_URL is not set: add it with `wrangler secret put DATABASE_URL`");
   return {
-    databaseUrl: env.DATABASE_URL,
-    localDbProxy: env.LOCAL_DB_PROXY || undefined,
+    ...databaseOf(env),
     subrequestBudget: positiveInteger("SUBREQUEST_BUDGET", env.SUBREQUEST_BUDGET, DEFAULTS.subrequestBudget, 10),
+    cpuBudgetMs: positiveInteger("CPU_BUDGET_MS", env.CPU_BUDGET_MS, DEFAULTS.cpuBudgetMs, 10),
     callbacksPerSecond: positiveInteger(
       "CALLBACKS_PER_SECOND",
       env.CALLBACKS_PER_SECOND,
@@ -116,6 +139,17 @@ export function readSettings(env: Bindings): Settings {
     callbackServices: callbackServices(env),
     tickWatchdog: env.TICK_WATCHDOG,
   };
+}
+
+/** Hyperdrive when bound (any Postgres), else DATABASE_URL through Neon's serverless driver. */
+function databaseOf(env: Bindings): Pick<Settings, "databaseUrl" | "databaseDriver" | "localDbProxy"> {
+  if (env.HYPERDRIVE) return { databaseUrl: env.HYPERDRIVE.connectionString, databaseDriver: "tcp" };
+  if (!env.DATABASE_URL) {
+    throw new Error(
+      "No database: bind Hyperdrive ([[hyperdrive]] in wrangler.toml) or set DATABASE_URL (`wrangler secret put DATABASE_URL`); see docs/deploy.md",
+    );
+  }
+  return { databaseUrl: env.DATABASE_URL, databaseDriver: "neon", localDbProxy: env.LOCAL_DB_PROXY || undefined };
 }
 
 /** A service name becomes the host of the request the Worker receives, so it is a DNS label. */

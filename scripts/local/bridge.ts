@@ -11,13 +11,18 @@
  *   no Postgres backend start-up, and, as on Neon, the Worker must keep no session state (no
  *   SET, session advisory locks, LISTEN or named prepared statements) outside a transaction.
  *
+ * For the Hyperdrive path (the Worker's `pg` over TCP), the bridge can also relay plain TCP to
+ * one Postgres (`relayTo`): miniflare's local Hyperdrive connects to the relay, so the same
+ * `/clients/close` and `/stats` serve tests of both paths. The relay passes bytes through as they
+ * are: pooling and authentication are Hyperdrive's (and, locally, the Worker's driver's).
+ *
  * The bridge logs in to the server itself (any method the server asks for) with the client's
  * user, database and password; a client is accepted only once a login with its credentials
  * has succeeded, so a wrong password fails as it would against the server.
  */
 import { once } from "node:events";
 import { createServer } from "node:http";
-import { isIPv4 } from "node:net";
+import { createConnection, createServer as createTcpServer, isIPv4, type Socket } from "node:net";
 import { type WebSocket, WebSocketServer } from "ws";
 import {
   authenticationRequest,
@@ -41,6 +46,8 @@ export interface DbBridge {
   /** `127.0.0.1:PORT`, the value of the Worker's LOCAL_DB_PROXY. */
   proxy: string;
   port: number;
+  /** `127.0.0.1:PORT` of the TCP relay to `relayTo`, when one was asked for. */
+  relay?: string;
   /** What the bridge has done so far. */
   stats(): BridgeStats;
   /** Drops every live connection and stops listening. */
@@ -48,7 +55,7 @@ export interface DbBridge {
 }
 
 export interface BridgeStats {
-  /** Client (WebSocket) connections accepted. */
+  /** Client connections accepted (WebSockets, and TCP connections to the relay). */
   clientConnections: number;
   /** Logins to the server: each one a new Postgres backend (and, on this machine, a SCRAM exchange). */
   serverLogins: number;
@@ -69,12 +76,15 @@ const SERVER_IDLE_MS = 10_000;
  * Neon's proxy would), for tests of what survives a lost database connection, and `GET /stats`
  * (BridgeStats), for tests that count connections.
  */
-export async function startDbBridge(options: { port?: number } = {}): Promise<DbBridge> {
+export async function startDbBridge(options: { port?: number; relayTo?: string } = {}): Promise<DbBridge> {
   const http = createServer((request, response) => {
     if (request.method === "POST" && request.url === "/clients/close") {
       const clients = [...server.clients];
       for (const ws of clients) ws.terminate();
-      response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ closed: clients.length }));
+      const relayed = [...relaySockets];
+      for (const socket of relayed) socket.destroy();
+      const closed = clients.length + relayed.length;
+      response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ closed }));
       return;
     }
     if (request.method === "GET" && request.url === "/stats") {
@@ -117,11 +127,38 @@ export async function startDbBridge(options: { port?: number } = {}): Promise<Db
 
   await once(http, "listening");
   const { port } = http.address() as { port: number };
+
+  const relaySockets = new Set<Socket>();
+  const relay = options.relayTo ? createTcpServer() : undefined;
+  if (relay && options.relayTo) {
+    const target = new URL(`tcp://${options.relayTo}`);
+    relay.on("connection", (client) => {
+      clientConnections++;
+      const server = createConnection({ host: target.hostname, port: Number(target.port) });
+      relaySockets.add(client);
+      // A side that fails or hangs up takes the other with it, as a lost network path would.
+      for (const socket of [client, server]) socket.on("error", () => {});
+      client.on("close", () => {
+        relaySockets.delete(client);
+        server.destroy();
+      });
+      server.on("close", () => client.destroy());
+      client.pipe(server);
+      server.pipe(client);
+    });
+    relay.listen(0, "127.0.0.1");
+    await once(relay, "listening");
+  }
+  const relayPort = relay && (relay.address() as { port: number }).port;
+
   return {
     proxy: `127.0.0.1:${port}`,
     port,
+    relay: relayPort ? `127.0.0.1:${relayPort}` : undefined,
     stats,
     async close() {
+      for (const socket of relaySockets) socket.destroy();
+      if (relay) await new Promise<void>((resolve) => relay.close(() => resolve()));
       for (const ws of server.clients) ws.terminate();
       for (const pool of allPools()) pool.close();
       await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));

@@ -5,7 +5,7 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { generateApiToken, hashesEqual, hashToken, lookupPrefix } from "../../src/auth/tokens";
-import { type Database, openDatabase } from "../../src/db/client";
+import { type Database, type DatabaseSettings, openDatabase } from "../../src/db/client";
 import {
   findLiveTokensByPrefix,
   findProject,
@@ -27,14 +27,13 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * Returns the dev project and a working token: the saved ones while they still work in this
  * database, else a new token (for a revoked one) or a new project (for a new database), saved.
  */
-export async function ensureDevProject(options: {
-  databaseUrl: string;
-  /** The bridge for a loopback database; unset for a remote one (Neon) the driver reaches itself. */
-  localDbProxy?: string;
-  credentialsFile: string;
-}): Promise<DevCredentials & { signingSecret: string }> {
+export async function ensureDevProject(
+  options: DatabaseSettings & {
+    credentialsFile: string;
+  },
+): Promise<DevCredentials & { signingSecret: string }> {
   const saved = await readCredentials(options.credentialsFile);
-  const database = openDatabase({ databaseUrl: options.databaseUrl, localDbProxy: options.localDbProxy });
+  const database = openDatabase(options);
   try {
     const now = new Date();
     const credentials = await liveCredentials(database.db, saved, now);

@@ -1,13 +1,35 @@
-import { neonConfig, Pool } from "@neondatabase/serverless";
+import type { Duplex } from "node:stream";
+import { Pool as NeonPool, neonConfig } from "@neondatabase/serverless";
 import { sql } from "drizzle-orm";
-import { drizzle, type NeonDatabase } from "drizzle-orm/neon-serverless";
+import { drizzle as drizzleNeon, type NeonDatabase } from "drizzle-orm/neon-serverless";
+import { drizzle as drizzleTcp } from "drizzle-orm/node-postgres";
+import pg from "pg";
+import * as pgCloudflare from "pg-cloudflare";
+import { DatabaseUnreachable } from "./connection-errors";
 import * as schema from "./schema";
 
+/**
+ * The one database type every query takes. Both drivers are pg's API (Neon's serverless
+ * driver is a fork of `pg`): the same query results, transactions, Pool and notification
+ * events, and drizzle's two sessions for them are the same code. So one schema and one set of
+ * queries serve both paths; the type is spelled with the Neon session's name.
+ */
 export type Database = NeonDatabase<typeof schema>;
+
+/**
+ * How the Worker (or a script) reaches Postgres:
+ * - `neon`: Neon's serverless driver, over a WebSocket to Neon's proxy (or, locally, to the
+ *   bridge in scripts/local/bridge.ts that stands in for it);
+ * - `tcp`: `pg` over a TCP socket: in a Worker, to the connection string of a Hyperdrive binding
+ *   (any Postgres: Supabase, RDS, Cloud SQL, self-run, or Neon); in Node, straight to the server.
+ */
+export type DatabaseDriver = "neon" | "tcp";
 
 export interface DatabaseSettings {
   databaseUrl: string;
-  /** WebSocket-to-TCP bridge for a local Postgres; production (Neon) leaves it unset. */
+  /** `neon` unless said otherwise (see DatabaseDriver). */
+  databaseDriver?: DatabaseDriver;
+  /** WebSocket-to-TCP bridge for a local Postgres (neon driver only); production (Neon) leaves it unset. */
   localDbProxy?: string;
 }
 
@@ -17,19 +39,34 @@ export interface DatabaseHandle {
   close(): Promise<void>;
 }
 
+/** What both drivers' Pools have in common, as far as this module uses them. */
+interface PoolLike {
+  connect(...args: unknown[]): unknown;
+  on(event: "error", listener: (error: Error) => void): unknown;
+  end(): Promise<void>;
+}
+
 /**
  * Opens one Pool for one invocation. Workers cannot share sockets across requests,
  * so a Pool never outlives the invocation that opened it.
  */
 export function openDatabase(settings: DatabaseSettings): DatabaseHandle {
-  if (settings.localDbProxy) useLocalProxy(settings.localDbProxy);
-  // No idle timeout: the pool lives one invocation and is ended explicitly, and the default 10 s
-  // would drop a connection opened ahead of its jobs (or between polls) and log in again.
-  const pool = new Pool({ connectionString: settings.databaseUrl, max: 1, idleTimeoutMillis: 0 });
+  const driver = settings.databaseDriver ?? "neon";
+  if (driver === "neon" && settings.localDbProxy) useLocalProxy(settings.localDbProxy);
+  // One connection: the invocation keeps five of its six for callbacks. No idle timeout: the
+  // pool lives one invocation and is ended explicitly, and the default 10 s would drop a
+  // connection opened ahead of its jobs (or between polls) and log in again.
+  const options = { connectionString: settings.databaseUrl, max: 1, idleTimeoutMillis: 0 };
+  const pool = driver === "tcp" ? new pg.Pool({ ...options, ...workersSocket() }) : new NeonPool(options);
+  reportConnectFailures(pool, settings);
   // After end(), workerd reports "Network connection lost" on the closed socket; a real
   // failure surfaces on the query that hit it, so the pool-level event only needs a listener.
   pool.on("error", () => {});
-  return { db: drizzle({ client: pool, schema }), close: () => pool.end() };
+  const db =
+    pool instanceof pg.Pool
+      ? (drizzleTcp({ client: pool, schema }) as unknown as Database)
+      : drizzleNeon({ client: pool, schema });
+  return { db, close: () => pool.end() };
 }
 
 /**
@@ -38,6 +75,39 @@ export function openDatabase(settings: DatabaseSettings): DatabaseHandle {
  */
 export async function connectNow(db: Database): Promise<void> {
   await db.execute(sql`SELECT 1`);
+}
+
+/**
+ * In a Worker, pg's socket over `cloudflare:sockets`, named here rather than left to pg's own
+ * runtime detection (a require() that the test runtime resolves to an empty module). In Node,
+ * `pg-cloudflare` is that empty module, and pg uses Node's own sockets.
+ */
+function workersSocket(): Pick<pg.PoolConfig, "stream"> {
+  // Typed from the package's Node build (the empty module); its Workers build has the class.
+  const { CloudflareSocket } = pgCloudflare as { CloudflareSocket?: new (ssl: unknown) => Duplex };
+  if (typeof CloudflareSocket !== "function") return {};
+  // pg calls the function with the connection's config, although its type does not say so.
+  const stream = (config: { ssl?: unknown }) => new CloudflareSocket(config.ssl);
+  return { stream: stream as unknown as pg.PoolConfig["stream"] };
+}
+
+/**
+ * Turns a failure to connect (a refused socket, an unknown host, a WebSocket that never opened,
+ * a refused login) into one DatabaseUnreachable error naming the host and the cause, on every
+ * path a query takes to a connection. A query that fails on an open connection is left as it is.
+ */
+function reportConnectFailures(pool: PoolLike, settings: DatabaseSettings): void {
+  const connect = pool.connect.bind(pool) as (callback?: (...args: unknown[]) => void) => unknown;
+  const unreachable = (error: unknown) => DatabaseUnreachable.from(error, settings);
+  pool.connect = (...args: unknown[]) => {
+    const callback = args[0];
+    if (typeof callback === "function") {
+      return connect((error: unknown, ...rest: unknown[]) => callback(error ? unreachable(error) : error, ...rest));
+    }
+    return (connect() as Promise<unknown>).catch((error: unknown) => {
+      throw unreachable(error);
+    });
+  };
 }
 
 /**

@@ -8,7 +8,7 @@ import { JOB_LIMITS } from "../jobs/limits";
 import type { Settings } from "../settings";
 import { outboundOf } from "./deliver";
 import { type DeliveryReport, DeliveryRun } from "./delivery-run";
-import { SubrequestBudget } from "./subrequest-budget";
+import { SubrequestBudget, serviceCallsPerInvocation } from "./subrequest-budget";
 import { windowOwnersOf } from "./tick-watchdog";
 
 /**
@@ -48,7 +48,11 @@ export async function deliverSoon(
       windowEnd,
       pollWindow: false,
       owners: windowOwnersOf(settings.tickWatchdog),
-      budget: new SubrequestBudget(settings.subrequestBudget - 1),
+      budget: new SubrequestBudget(settings.subrequestBudget - 1, {
+        cpuMs: settings.cpuBudgetMs,
+        serviceCalls: serviceCallsPerInvocation(1),
+        claimant,
+      }),
       outbound: outboundOf(settings),
       // A failure notification has its own timeout; it is fired from here only if it ends in time too.
       notificationsBefore: apiDeliveryWindowEnd(new Date(), JOB_LIMITS.timeoutMsDefault),

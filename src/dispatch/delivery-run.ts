@@ -192,13 +192,14 @@ export class DeliveryRun {
 
   private async start(due: ClaimedJob[]): Promise<void> {
     const { db, claimant, budget } = this.options;
-    const granted = budget.take(due.length);
-    const overBudget = due.slice(granted).map((job) => job.id);
+    // Jobs past any budget of this invocation (subrequests, CPU, Worker invocations) are handed on.
+    const { granted, refused } = budget.takeJobs(due);
+    const overBudget = refused.map((job) => job.id);
     if (overBudget.length > 0) {
       this.report.released += overBudget.length;
       await this.handOver(overBudget, "subrequest_budget");
     }
-    const ids = due.slice(0, granted).map((job) => job.id);
+    const ids = granted.map((job) => job.id);
     if (ids.length === 0) return;
     const now = new Date();
     let started: StartedJob[];
@@ -214,9 +215,7 @@ export class DeliveryRun {
     } catch (error) {
       // The jobs stay claimed and scheduled: try again shortly, while their claim holds; past
       // that, give them to the window's owner now rather than let the claim lapse.
-      const keep = due
-        .slice(0, granted)
-        .filter((job) => now.getTime() - job.runAt.getTime() < TIMING.databaseRetryForMs);
+      const keep = granted.filter((job) => now.getTime() - job.runAt.getTime() < TIMING.databaseRetryForMs);
       const givenUp = ids.filter((id) => !keep.some((job) => job.id === id));
       logEngineFault(
         "start_failed",

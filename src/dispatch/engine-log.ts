@@ -3,6 +3,8 @@
  * local console show what the engine gave up or handed on, and why, and a fault is never silent.
  */
 
+import { unreachableIn } from "../db/connection-errors";
+
 /** Writes one structured line for an engine fault (`event` in snake_case, then its facts). */
 export function logEngineFault(event: string, facts: Record<string, unknown>, error?: unknown): void {
   const line: Record<string, unknown> = { level: "error", event, ...facts };
@@ -13,8 +15,13 @@ export function logEngineFault(event: string, facts: Record<string, unknown>, er
 /** Longest reason a line carries: a failed query's error would otherwise repeat the whole statement. */
 const REASON_MAX_CHARS = 300;
 
-/** The root cause of an error in one short line (a query error's cause is the database's own message). */
+/**
+ * The root cause of an error in one short line (a query error's cause is the database's own
+ * message; a database that could not be reached is its host and why).
+ */
 function reasonOf(error: unknown): string {
+  const unreachable = unreachableIn(error);
+  if (unreachable) return unreachable.message;
   const root = error instanceof Error && error.cause instanceof Error ? error.cause : error;
   const text = root instanceof Error ? `${root.name}: ${root.message}` : String(root);
   return text.replace(/\s+/g, " ").slice(0, REASON_MAX_CHARS);

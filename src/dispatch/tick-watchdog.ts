@@ -154,6 +154,7 @@ export class TickWatchdog extends DurableObject<Bindings> {
         claimant,
         windowEnd: new Date(silent.windowEndMs),
         subrequestBudget: settings.subrequestBudget,
+        cpuBudgetMs: settings.cpuBudgetMs,
         outbound: outboundOf(settings),
       });
     } catch (error) {

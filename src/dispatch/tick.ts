@@ -21,7 +21,7 @@ import { type DeliveryReport, DeliveryRun, TIMING, type WindowOwners } from "./d
 import { logEngineFault } from "./engine-log";
 import { materializeDueSchedules } from "./schedule-occurrences";
 import { planShards, type ShardLimits } from "./shard-plan";
-import { SubrequestBudget } from "./subrequest-budget";
+import { type BudgetOptions, SubrequestBudget, serviceCallsPerInvocation } from "./subrequest-budget";
 import { WATCH_BEAT_MS, WindowReports, type WindowWatch } from "./window-reports";
 
 /** How far a tick's window reaches into the next minute, so a late next tick loses no time. */
@@ -37,7 +37,9 @@ const SUBREQUEST_OVERHEAD = 2;
 export interface Shard {
   claimant: string;
   windowEnd: string;
-  jobs: Array<{ id: string; runAt: string }>;
+  jobs: Array<{ id: string; runAt: string; destination?: string }>;
+  /** The shard's CPU and Worker-invocation budgets (its subrequests are its own invocation's). */
+  budget?: BudgetOptions;
 }
 
 export interface TickDependencies {
@@ -46,7 +48,13 @@ export interface TickDependencies {
   scheduledTime: Date;
   /** The tick's clock reading at start. */
   now: Date;
-  limits: { subrequestBudget: number; callbacksPerSecond: number; maxShards: number; retentionDays: number };
+  limits: {
+    subrequestBudget: number;
+    cpuBudgetMs?: number;
+    callbacksPerSecond: number;
+    maxShards: number;
+    retentionDays: number;
+  };
   /** Which URLs may be called, and the services that reach Workers. */
   outbound: Outbound;
   /** Delivers a shard in a fresh invocation; resolves when it is done. */
@@ -138,8 +146,10 @@ async function ownWindow(
 
   // The watch's reports are subrequests of this invocation too.
   const watchReports = deps.watch ? Math.ceil((windowEnd.getTime() - now.getTime()) / WATCH_BEAT_MS) + 2 : 0;
+  const shardBudget = { cpuMs: limits.cpuBudgetMs, serviceCalls: serviceCallsPerInvocation(shards.length) };
   const budget = new SubrequestBudget(
     limits.subrequestBudget - SUBREQUEST_OVERHEAD - (shards.length - 1) - watchReports,
+    { ...shardBudget, claimant },
   );
   const { outbound, random } = deps;
   const run = new DeliveryRun({ db, claimant, windowEnd, pollWindow: true, budget, outbound, random });
@@ -158,7 +168,8 @@ async function ownWindow(
       await deps.runShard({
         claimant,
         windowEnd: windowEnd.toISOString(),
-        jobs: jobs.map((job) => ({ id: job.id, runAt: job.runAt.toISOString() })),
+        jobs: jobs.map((job) => ({ id: job.id, runAt: job.runAt.toISOString(), destination: job.destination })),
+        budget: shardBudget,
       });
     } catch (error) {
       failedShards++;
@@ -224,10 +235,13 @@ export async function runShard(
     windowEnd: new Date(shard.windowEnd),
     pollWindow: false,
     owners: options.owners,
-    budget: new SubrequestBudget(options.subrequestBudget - SUBREQUEST_OVERHEAD),
+    budget: new SubrequestBudget(options.subrequestBudget - SUBREQUEST_OVERHEAD, {
+      ...shard.budget,
+      claimant: shard.claimant,
+    }),
     outbound: options.outbound,
   });
-  run.add(shard.jobs.map((job) => ({ id: job.id, runAt: new Date(job.runAt) })));
+  run.add(shard.jobs.map((job) => ({ id: job.id, runAt: new Date(job.runAt), destination: job.destination })));
   return run.run();
 }
 
@@ -242,12 +256,17 @@ export async function takeOverWindow(options: {
   claimant: string;
   windowEnd: Date;
   subrequestBudget: number;
+  cpuBudgetMs?: number;
   outbound: Outbound;
 }): Promise<DeliveryReport> {
   const { db, claimant, windowEnd, outbound } = options;
   const released = await releaseClaimant(db, options.silentClaimant);
   logEngineFault("window_taken_over", { silentClaimant: options.silentClaimant, claimant, released });
-  const budget = new SubrequestBudget(options.subrequestBudget - SUBREQUEST_OVERHEAD);
+  const budget = new SubrequestBudget(options.subrequestBudget - SUBREQUEST_OVERHEAD, {
+    cpuMs: options.cpuBudgetMs,
+    serviceCalls: serviceCallsPerInvocation(1),
+    claimant,
+  });
   const run = new DeliveryRun({ db, claimant, windowEnd, pollWindow: true, budget, outbound });
   run.pollNow();
   return run.run();

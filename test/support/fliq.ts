@@ -20,6 +20,8 @@ import type { ReceivedRequest } from "./received-request";
 export interface TestBindings extends Bindings {
   RECEIVER_URL: string;
   DATABASE_KIND: "postgres" | "pglite";
+  /** How the Worker reaches the database: Neon's driver through the bridge, or `pg` through Hyperdrive. */
+  DATABASE_VIA: "neon" | "hyperdrive";
   /** A rate limiter of 3 requests a minute (vitest.config.ts), for the rate-limit test. */
   SMALL_RATE_LIMITER: RateLimit;
 }
@@ -28,6 +30,9 @@ export const testEnv = env as unknown as TestBindings;
 
 /** True when tests run against real Postgres (concurrency claims need it). */
 export const onRealPostgres = testEnv.DATABASE_KIND === "postgres";
+
+/** True when the Worker reaches the database with `pg` through a Hyperdrive binding. */
+export const viaHyperdrive = testEnv.DATABASE_VIA === "hyperdrive";
 
 /**
  * The usual start of a test file: a database handle (closed after the file), a project with
