@@ -51,6 +51,8 @@ export interface Bindings {
   CALLBACK_SERVICES?: string;
   /** The Durable Object that takes over a tick cut short (wrangler.toml `[[durable_objects.bindings]]`). */
   TICK_WATCHDOG?: DurableObjectNamespace<TickWatchdog>;
+  /** Swagger UI's files for the API reference at /docs (wrangler.toml `[assets]`); unbound, /docs has no script. */
+  API_REFERENCE_ASSETS?: Fetcher;
 }
 
 /**
@@ -73,6 +75,7 @@ const FLIQ_BINDINGS = [
   "AUTH_FAILURE_LIMITER",
   "CALLBACK_SERVICES",
   "TICK_WATCHDOG",
+  "API_REFERENCE_ASSETS",
 ] as const satisfies ReadonlyArray<keyof Bindings>;
 // A binding added to Bindings but not to FLIQ_BINDINGS fails to compile here, naming it.
 type UnlistedBinding = Exclude<keyof Bindings, (typeof FLIQ_BINDINGS)[number]>;

@@ -126,7 +126,7 @@ describe("actions are guarded", () => {
     expect(textOf(page.html)).toContain("This token has the read scope only");
     const buttons = [...page.html.matchAll(/<button type="submit"[^>]*>([^<]*)</g)];
     const actionButtons = buttons.filter((m) => m[1] !== "Sign out");
-    expect(actionButtons.map((m) => m[1])).toEqual(["Run now", "Cancel job", "Reschedule"]);
+    expect(actionButtons.map((m) => m[1])).toEqual(["Run now", "Cancel job…", "Reschedule"]);
     for (const [button] of actionButtons) expect(button).toContain("disabled");
 
     for (const action of ["cancel", "run"]) {
@@ -212,8 +212,10 @@ describe("the job page", () => {
     expect(text).toContain('{"order": 42}');
     expect(text).toContain("Attempt 1: retry (HTTP 503)");
     expect(text).toContain(
-      "Planned 2026-11-28 10:00:00 UTC Fired 2026-11-28 10:00:00 UTC Lateness 120 ms Duration 45 ms",
+      "Planned 2026-11-28 10:00:00.000 UTC Fired 2026-11-28 10:00:00.120 UTC Lateness 120 ms Duration 45 ms",
     );
+    // The wait between them: from the first attempt's end (fired + 45 ms) to the second's planned time.
+    expect(text).toContain("9.8 s backoff before attempt 2");
     expect(text).toContain("Attempt 2: failed (HTTP 500)");
     expect(text).toContain("Lateness 50 ms Duration 2.5 s");
     // Response excerpts are text, never markup.

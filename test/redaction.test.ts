@@ -169,6 +169,17 @@ const SHOWS_A_REQUEST: Record<string, () => Promise<string>> = {
     page("POST", `/dashboard/jobs/${await newJob()}/schedule`, {
       scheduled_at: new Date(Date.now() + 86_400_000).toISOString().slice(0, 16),
     }),
+  "GET /dashboard/jobs/:id/cancel": async () => page("GET", `/dashboard/jobs/${await newJob()}/cancel`),
+  // The forms create through the API's path and redirect to the new job's or schedule's page.
+  "POST /dashboard/jobs/new": () =>
+    page("POST", "/dashboard/jobs/new", {
+      url: receiverUrl("ok"),
+      headers: headerLines(),
+      when: "delay",
+      delay: "1h",
+    }),
+  "POST /dashboard/schedules/new": () =>
+    page("POST", "/dashboard/schedules/new", { cron: "0 9 * * *", url: receiverUrl("ok"), headers: headerLines() }),
   "GET /dashboard/schedules": async () => {
     await newSchedule();
     return page("GET", "/dashboard/schedules");
@@ -181,7 +192,18 @@ const SHOWS_A_REQUEST: Record<string, () => Promise<string>> = {
     page("POST", `/dashboard/schedules/${await newSchedule()}/trigger`),
 };
 
-const LISTS_WITHOUT_HEADERS = ["GET /dashboard", "GET /dashboard/jobs", "GET /dashboard/schedules"];
+const LISTS_WITHOUT_HEADERS = [
+  "GET /dashboard",
+  "GET /dashboard/jobs",
+  "GET /dashboard/schedules",
+  "GET /dashboard/jobs/:id/cancel",
+];
+
+/** The secret headers as the dashboard's forms take them: one "Name: value" a line. */
+const headerLines = () =>
+  Object.entries(HEADERS)
+    .map(([name, value]) => `${name}: ${value}`)
+    .join("\n");
 
 /** Routes that answer no stored request: tokens, signing secrets, projects, bulk ids, sign-in, documents. */
 const SHOWS_NO_REQUEST = [
@@ -201,6 +223,14 @@ const SHOWS_NO_REQUEST = [
   "DELETE /admin/projects/:id/tokens/:tokenId",
   "GET /admin/projects/:id/signing-secrets",
   "POST /admin/projects/:id/signing-secrets/rotate",
+  "GET /favicon.svg",
+  "GET /favicon.ico",
+  "GET /docs",
+  "GET /docs/assets/swagger-ui-dist/:file",
+  "GET /dashboard/live.js",
+  // Empty forms.
+  "GET /dashboard/jobs/new",
+  "GET /dashboard/schedules/new",
   "GET /dashboard/login",
   "POST /dashboard/login",
   "POST /dashboard/logout",

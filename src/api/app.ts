@@ -3,6 +3,7 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { dashboard } from "../dashboard/app";
 import { adminApi } from "./admin";
+import { API_REFERENCE_PATH, apiReference } from "./api-reference";
 import {
   rateLimitPerToken,
   rejectTokenInQuery,
@@ -52,9 +53,21 @@ app.use("*", async (c, next) => {
 // A token in a URL is refused before anything else looks at the request.
 app.use("*", rejectTokenInQuery);
 
-app.get("/", (c) => c.json({ service: "fliq", status: "ok", openapi: "/openapi.json" }));
+app.get("/", (c) => c.json({ service: "fliq", status: "ok", openapi: "/openapi.json", docs: API_REFERENCE_PATH }));
 
 app.get("/openapi.json", (c) => c.json(openApiDocument(new URL(c.req.url).origin)));
+
+// An icon, so that browsers opening the dashboard or the reference find one instead of a 404.
+const FAVICON_SVG =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#0b57d0"/><path d="M10 7h13v4h-8.5v4H21v4h-6.5v6H10z" fill="#fff"/></svg>';
+for (const path of ["/favicon.svg", "/favicon.ico"]) {
+  app.get(path, (c) =>
+    c.body(FAVICON_SVG, 200, { "Content-Type": "image/svg+xml", "Cache-Control": "public, max-age=86400" }),
+  );
+}
+
+// The interactive reference of the same document, for people (no token needed, like the document).
+app.route(API_REFERENCE_PATH, apiReference);
 
 /** The API's paths: each takes a bounded body and gets one database pool per request. */
 const API_PATHS = ["/jobs/*", "/schedules/*", "/tokens/*", "/signing-secrets/*", "/admin/*"];

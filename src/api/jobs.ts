@@ -26,6 +26,7 @@ import {
 import type { AppEnv } from "./context";
 import { ApiError, validationFailed } from "./errors";
 import {
+  type ApiClaim,
   announceDue,
   assertJobRules,
   cancelCallersJob,
@@ -138,29 +139,45 @@ async function createAsCaller(c: Context<AppEnv>, token: PresentedToken, rows: J
   return outcome;
 }
 
+/** A validated create request, ready to insert: its row, and its claim when this invocation fires it. */
+export interface PreparedJob {
+  row: JobToCreate;
+  claim: ApiClaim | null;
+}
+
 /**
- * `POST /jobs`. The token is checked, the project's cap enforced and the job inserted in one
- * statement, so a create is one round trip to the database.
+ * Turns a validated create request (and its Idempotency-Key) into the row to insert, checked
+ * against the cross-field rules and the target policy (422 otherwise). Shared by `POST /jobs`
+ * and the dashboard's job form.
  */
-export async function createJob(c: Context<AppEnv>) {
-  const token = await presentedToken(c);
-  await rateLimitBeforeLookup(c);
-  const { now } = c.var;
-  const { row, claim } = await checkedBeforeLookup(c, async () => {
-    const request = await parseJsonBody(c, createJobRequest);
-    const key = parseOrThrow(idempotencyKeyHeader, c.req.header("idempotency-key"), IDEMPOTENCY_KEY);
-    const job = newJobFrom(c, request);
-    const claim = claimIfDueSoon(job.runAt, job.timeoutMs, now);
-    const fingerprint = key === undefined ? null : await fingerprintOf(request);
-    const row: JobToCreate = {
-      ...job,
-      claimedBy: claim?.claimant ?? null,
-      lockedUntil: claim?.lockedUntil ?? null,
-      idempotencyKey: key ?? null,
-      idempotencyFingerprint: fingerprint,
-    };
-    return { row, claim };
-  });
+export async function prepareJob(
+  c: Context<AppEnv>,
+  request: CreateJobRequest,
+  key: string | undefined,
+): Promise<PreparedJob> {
+  const job = newJobFrom(c, request);
+  const claim = claimIfDueSoon(job.runAt, job.timeoutMs, c.var.now);
+  const fingerprint = key === undefined ? null : await fingerprintOf(request);
+  const row: JobToCreate = {
+    ...job,
+    claimedBy: claim?.claimant ?? null,
+    lockedUntil: claim?.lockedUntil ?? null,
+    idempotencyKey: key ?? null,
+    idempotencyFingerprint: fingerprint,
+  };
+  return { row, claim };
+}
+
+/**
+ * Creates a prepared job as the bearer of `token`, in one statement (see createAsCaller), and
+ * fires it from here when it is due within seconds. A repeat of an Idempotency-Key answers the
+ * job created first (`repeat`), or 409 when its request was a different one.
+ */
+export async function createPreparedJob(
+  c: Context<AppEnv>,
+  token: PresentedToken,
+  { row, claim }: PreparedJob,
+): Promise<{ job: JobRow; repeat: boolean }> {
   const outcome = await createAsCaller(c, token, [row]);
   if (outcome.kind === "repeat") {
     if (outcome.job.idempotencyFingerprint !== row.idempotencyFingerprint) {
@@ -169,14 +186,29 @@ export async function createJob(c: Context<AppEnv>) {
         "This Idempotency-Key was used for a different request; use a new key for a new job.",
       );
     }
-    c.header("ETag", etagOf(outcome.job));
-    return c.json(toJobJson(outcome.job), 200);
+    return { job: outcome.job, repeat: true };
   }
   const [created] = outcome.jobs;
   if (claim) deliverFromHere(c, claim.claimant, [{ job: created, claim }]);
   announceDue(c, [created.runAt]);
-  c.header("ETag", etagOf(created));
-  return c.json(toJobJson(created), 201);
+  return { job: created, repeat: false };
+}
+
+/**
+ * `POST /jobs`. The token is checked, the project's cap enforced and the job inserted in one
+ * statement, so a create is one round trip to the database.
+ */
+export async function createJob(c: Context<AppEnv>) {
+  const token = await presentedToken(c);
+  await rateLimitBeforeLookup(c);
+  const prepared = await checkedBeforeLookup(c, async () => {
+    const request = await parseJsonBody(c, createJobRequest);
+    const key = parseOrThrow(idempotencyKeyHeader, c.req.header("idempotency-key"), IDEMPOTENCY_KEY);
+    return prepareJob(c, request, key);
+  });
+  const { job, repeat } = await createPreparedJob(c, token, prepared);
+  c.header("ETag", etagOf(job));
+  return c.json(toJobJson(job), repeat ? 200 : 201);
 }
 
 /** `POST /jobs/batch`: up to 1,000 jobs in one statement, with the token's checks in it (see createJob). */

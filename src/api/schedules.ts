@@ -28,6 +28,7 @@ import { announceDue, claimIfDueSoon, deliverFromHere, targetViolations } from "
 import { etagOf, idempotencyKeyHeader, toJobJson } from "./job-schemas";
 import { fingerprintOf, headersKeepingSecrets } from "./jobs";
 import {
+  type CreateScheduleRequest,
   createScheduleRequest,
   encodeScheduleCursor,
   listSchedulesQuery,
@@ -71,10 +72,18 @@ function announceOccurrences(c: Context<AppEnv>, schedule: ScheduleRow, created:
   announceDue(c, [next, ...created.map((occurrence) => occurrence.occurrenceAt)]);
 }
 
-schedulesApi.post("/", async (c) => {
-  const request = await parseJsonBody(c, createScheduleRequest);
+/**
+ * Creates a schedule from a validated request (422 when its cron, time zone, times or target
+ * are refused), and the occurrences inside the minute under way. With an Idempotency-Key, a
+ * repeat answers the schedule created first (`created: false`), and 409 for a different
+ * request. Shared by `POST /schedules` and the dashboard's schedule form.
+ */
+export async function createCallersSchedule(
+  c: Context<AppEnv>,
+  request: CreateScheduleRequest,
+  key: string | undefined,
+): Promise<{ schedule: ScheduleRow; created: boolean }> {
   const { now, db } = c.var;
-  const key = parseOrThrow(idempotencyKeyHeader, c.req.header("idempotency-key"), IDEMPOTENCY_KEY);
   const timing = {
     cron: request.cron,
     timezone: request.timezone,
@@ -130,8 +139,15 @@ schedulesApi.post("/", async (c) => {
   }
   const current = (await findSchedule(db, schedule.projectId, schedule.id)) ?? schedule;
   announceOccurrences(c, current, occurrences);
-  c.header("ETag", scheduleEtagOf(current));
-  return c.json(toScheduleJson(current), created ? 201 : 200);
+  return { schedule: current, created };
+}
+
+schedulesApi.post("/", async (c) => {
+  const request = await parseJsonBody(c, createScheduleRequest);
+  const key = parseOrThrow(idempotencyKeyHeader, c.req.header("idempotency-key"), IDEMPOTENCY_KEY);
+  const { schedule, created } = await createCallersSchedule(c, request, key);
+  c.header("ETag", scheduleEtagOf(schedule));
+  return c.json(toScheduleJson(schedule), created ? 201 : 200);
 });
 
 /** One page of the caller's schedules, newest first, and the cursor of the next page (null on the last). */

@@ -5,10 +5,11 @@
  */
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import type { JSX } from "hono/jsx/jsx-runtime";
 import { AUTH_FAILURE_PERIOD_SECONDS, authenticateToken, countAuthFailure, hasScope } from "../api/auth";
 import type { AppEnv } from "../api/context";
 import { databasePerRequest } from "../api/database-per-request";
-import { ApiError, notFound } from "../api/errors";
+import { ApiError, notFound, validationFailed } from "../api/errors";
 import {
   cancelCallersJob,
   changeScheduledJob,
@@ -17,9 +18,17 @@ import {
   requireJob,
   runCallersJobNow,
 } from "../api/job-actions";
-import { jobIdParam, listJobsQuery, updateJobRequest } from "../api/job-schemas";
-import { listSchedulesQuery, RECENT_RUNS } from "../api/schedule-schemas";
 import {
+  createJobRequest,
+  idempotencyKeyHeader,
+  jobIdParam,
+  listJobsQuery,
+  updateJobRequest,
+} from "../api/job-schemas";
+import { createPreparedJob, prepareJob } from "../api/jobs";
+import { createScheduleRequest, listSchedulesQuery, RECENT_RUNS } from "../api/schedule-schemas";
+import {
+  createCallersSchedule,
   listCallersSchedules,
   pauseCallersSchedule,
   requireSchedule,
@@ -28,23 +37,26 @@ import {
 } from "../api/schedules";
 import { startRotation } from "../api/signing-secrets";
 import { createTokenRequest, idParam, rotateSecretRequest } from "../api/token-schemas";
-import { parseOrThrow } from "../api/validation";
+import { IDEMPOTENCY_KEY, parseOrThrow } from "../api/validation";
 import { findJob, listAttempts, listJobs } from "../db/jobs";
-import { issueApiToken, listApiTokens, liveSigningSecretRows, revokeApiToken } from "../db/projects";
+import { issueApiToken, listApiTokens, liveSigningSecretRows, presentedTokenOf, revokeApiToken } from "../db/projects";
 import { recentRuns } from "../db/schedules";
-import { attemptActivity, countJobsByStatus, recentFailures } from "../db/stats";
+import { attemptActivity, countJobsByStatus, latestAttempts, recentFailures } from "../db/stats";
 import { nextFireTimes } from "../jobs/schedule-policy";
 import { JOB_STATUSES, type JobStatus } from "../jobs/states";
-import { formatTime } from "./format";
+import { formatTime, fromDateTimeLocalValue } from "./format";
 import type { Viewer } from "./layout";
+import { LIVE_SCRIPT } from "./live-script";
 import { ErrorPage } from "./pages/error";
-import { ACTION_NOTICES, type ActionNotice, JobPage } from "./pages/job";
-import { type JobListFilters, JobsPage } from "./pages/jobs";
+import { ACTION_NOTICES, type ActionNotice, CancelJobPage, JobPage } from "./pages/job";
+import { JOB_ORDERS, type JobListFilters, type JobListOrder, JobsPage } from "./pages/jobs";
 import { LoginPage } from "./pages/login";
+import { type FormRefusal, NewJobPage, NewSchedulePage } from "./pages/new-request";
 import { type ActivitySpan, OverviewPage } from "./pages/overview";
 import { SCHEDULE_NOTICES, type ScheduleNotice, SchedulePage } from "./pages/schedule";
 import { SchedulesPage } from "./pages/schedules";
 import { type ShownOnce, TOKEN_NOTICES, type TokenNotice, TokensPage } from "./pages/tokens";
+import { type FormFields, jobInputOf, scheduleInputOf } from "./request-form";
 import {
   CSRF_FIELD,
   csrfTokenFor,
@@ -53,6 +65,7 @@ import {
   hasSessionCookie,
   isSameOriginPost,
   isValidCsrfToken,
+  LIVE_POLL_HEADER,
   liveSession,
   sessionIdOf,
   startSession,
@@ -92,13 +105,14 @@ dashboard.onError((error, c) => {
   return c.html(<ErrorPage status={500} message="Something went wrong on our side." viewer={viewer} />, 500);
 });
 
-// Pages hold project data and CSRF tokens: never cached, never framed, no script at all.
+// Pages hold project data and CSRF tokens: never cached, never framed, and no script but the
+// dashboard's own file (live.js), which may fetch nothing but this origin's pages.
 dashboard.use("*", async (c, next) => {
   await next();
   c.header("Cache-Control", "no-store");
   c.header(
     "Content-Security-Policy",
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   );
   c.header("X-Content-Type-Options", "nosniff");
   // Not "no-referrer": under it browsers send `Origin: null` on form posts, and the origin check refuses them.
@@ -114,6 +128,12 @@ dashboard.use(
     },
   }),
 );
+
+// The one script, the same for everyone: served before the session and the database are looked at.
+dashboard.get("/live.js", (c) => {
+  c.header("Content-Type", "text/javascript; charset=utf-8");
+  return c.body(LIVE_SCRIPT);
+});
 
 dashboard.use("*", databasePerRequest);
 
@@ -175,7 +195,9 @@ const badCsrf = () =>
  */
 const requireSession: MiddlewareHandler<DashboardEnv> = async (c, next) => {
   const sessionId = sessionIdOf(c);
-  const caller = sessionId ? await liveSession(c.var.db, sessionId, c.var.now) : undefined;
+  // A live page polling itself is not the user's activity: it does not keep the session from idling out.
+  const pollOnly = c.req.method === "GET" && c.req.header(LIVE_POLL_HEADER) === "1";
+  const caller = sessionId ? await liveSession(c.var.db, sessionId, c.var.now, { pollOnly }) : undefined;
   if (!sessionId || !caller) {
     if (hasSessionCookie(c)) await endSession(c, c.var.db);
     if (c.req.method === "GET" || c.req.method === "HEAD") return c.redirect(`${DASHBOARD_PATH}/login`, 303);
@@ -229,8 +251,20 @@ dashboard.get("/", async (c) => {
   }
   const upcoming = await listJobs(db, { projectId, statuses: ["scheduled"] }, "soonest", { limit: UPCOMING_SHOWN });
   const failures = await recentFailures(db, projectId, FAILURES_SHOWN);
+  const latest = await latestAttempts(
+    db,
+    [...upcoming, ...failures].map((job) => job.id),
+  );
   return c.html(
-    <OverviewPage viewer={c.var.viewer} counts={counts} spans={spans} upcoming={upcoming} failures={failures} />,
+    <OverviewPage
+      viewer={c.var.viewer}
+      counts={counts}
+      spans={spans}
+      upcoming={upcoming}
+      failures={failures}
+      latest={latest}
+      now={now}
+    />,
   );
 });
 
@@ -241,21 +275,29 @@ dashboard.get("/jobs", async (c) => {
     const job = id.success ? await findJob(c.var.db, c.var.auth.projectId, id.data) : undefined;
     if (job) return c.redirect(`${DASHBOARD_PATH}/jobs/${job.id}`, 303);
   }
+  const order = c.req.query("order");
   const filters: JobListFilters = {
     status: (c.req.queries("status") ?? []).filter((s): s is JobStatus => JOB_STATUSES.includes(s as JobStatus)),
     label: c.req.query("label")?.trim() ?? "",
     url_prefix: c.req.query("url_prefix")?.trim() ?? "",
+    scheduled_after: c.req.query("scheduled_after")?.trim() ?? "",
+    scheduled_before: c.req.query("scheduled_before")?.trim() ?? "",
+    order: order && order in JOB_ORDERS ? (order as JobListOrder) : "newest",
     limit: c.req.query("limit") || undefined,
   };
   const cursor = c.req.query("cursor");
   const limit = filters.limit;
-  // The same validation as GET /jobs; empty form fields mean "no filter".
+  // The same validation as GET /jobs; empty form fields mean "no filter". The date range comes
+  // from datetime-local fields, in UTC like every time on the dashboard.
   const query = parseOrThrow(
     listJobsQuery,
     {
       ...(filters.status.length > 0 && { status: filters.status }),
       ...(filters.label && { label: [filters.label] }),
       ...(filters.url_prefix && { url_prefix: filters.url_prefix }),
+      ...(filters.scheduled_after && { scheduled_after: fromDateTimeLocalValue(filters.scheduled_after) }),
+      ...(filters.scheduled_before && { scheduled_before: fromDateTimeLocalValue(filters.scheduled_before) }),
+      ...(order && { order }),
       ...(cursor && { cursor }),
       ...(limit && { limit }),
     },
@@ -266,6 +308,13 @@ dashboard.get("/jobs", async (c) => {
     <JobsPage
       viewer={c.var.viewer}
       jobs={page.jobs}
+      latest={
+        await latestAttempts(
+          c.var.db,
+          page.jobs.map((job) => job.id),
+        )
+      }
+      now={c.var.now}
       filters={filters}
       nextCursor={page.nextCursor}
       paged={cursor !== undefined}
@@ -274,6 +323,58 @@ dashboard.get("/jobs", async (c) => {
     searchedId ? 404 : 200,
   );
 });
+
+/** A new form's Idempotency-Key: a form sent twice creates one job or schedule. */
+const newFormKey = () => crypto.randomUUID();
+
+/** The text fields of the submitted form, by name. */
+const formFields = (c: Context<DashboardEnv>): FormFields =>
+  Object.fromEntries(Object.keys(c.get("form") ?? {}).map((name) => [name, field(c, name)]));
+
+/**
+ * Runs a form's action; a refusal the API would answer (a 422 with its details, a 409, a 429)
+ * shows the form again with what was typed and the API's own messages, under its status.
+ */
+async function submitForm(
+  c: Context<DashboardEnv>,
+  act: (values: FormFields) => Promise<Response>,
+  page: (values: FormFields, refusal: FormRefusal) => JSX.Element,
+): Promise<Response> {
+  const values = formFields(c);
+  try {
+    return await act(values);
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status < 409) throw error;
+    return c.html(page(values, { message: error.message, details: error.details }), error.status);
+  }
+}
+
+/** The Idempotency-Key a form carries, checked as the API checks the header. */
+const formKey = (values: FormFields) => parseOrThrow(idempotencyKeyHeader, values.idempotency_key, IDEMPOTENCY_KEY);
+
+dashboard.get("/jobs/new", (c) =>
+  c.html(<NewJobPage viewer={c.var.viewer} values={{ when: "now" }} idempotencyKey={newFormKey()} />),
+);
+
+dashboard.post("/jobs/new", (c) =>
+  submitForm(
+    c,
+    async (values) => {
+      const { input, problems } = jobInputOf(values);
+      if (problems.length > 0) throw validationFailed(problems);
+      const api = asApi(c);
+      // The API's own schema and create path: the same rules, messages, cap and idempotency.
+      const prepared = await prepareJob(api, parseOrThrow(createJobRequest, input), formKey(values));
+      const token = await presentedTokenOf(c.var.db, c.var.auth.projectId, c.var.auth.tokenId);
+      if (!token) throw new ApiError("unauthorized", "Your session's token was revoked. Sign in again.");
+      const { job } = await createPreparedJob(api, token, prepared);
+      return backToJob(c, job.id, "created");
+    },
+    (values, refusal) => (
+      <NewJobPage viewer={c.var.viewer} values={values} idempotencyKey={newFormKey()} refusal={refusal} />
+    ),
+  ),
+);
 
 dashboard.get("/jobs/:id", async (c) => {
   const job = await requireJob(asApi(c));
@@ -287,6 +388,13 @@ dashboard.get("/jobs/:id", async (c) => {
 const backToJob = (c: Context<DashboardEnv>, id: string, notice: ActionNotice) =>
   c.redirect(`${DASHBOARD_PATH}/jobs/${id}?done=${notice}`, 303);
 
+// Cancel asks first: the job page's Cancel opens this page, whose button posts the cancel.
+dashboard.get("/jobs/:id/cancel", async (c) => {
+  const job = await requireJob(asApi(c));
+  if (job.status !== "scheduled") return c.redirect(`${DASHBOARD_PATH}/jobs/${job.id}`, 303);
+  return c.html(<CancelJobPage viewer={c.var.viewer} job={job} now={c.var.now} />);
+});
+
 dashboard.post("/jobs/:id/cancel", async (c) => backToJob(c, (await cancelCallersJob(asApi(c))).id, "canceled"));
 
 dashboard.post("/jobs/:id/run", async (c) => backToJob(c, (await runCallersJobNow(asApi(c))).id, "run"));
@@ -295,9 +403,9 @@ dashboard.post("/jobs/:id/replay", async (c) => backToJob(c, (await replayCaller
 
 dashboard.post("/jobs/:id/schedule", async (c) => {
   // A datetime-local input gives a time without a zone, to the minute or the second; the dashboard shows UTC.
-  const local = field(c, "scheduled_at")?.trim() ?? "";
-  const withSeconds = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/.test(local) ? `${local}:00` : local;
-  const request = parseOrThrow(updateJobRequest, { scheduled_at: `${withSeconds}Z` });
+  const request = parseOrThrow(updateJobRequest, {
+    scheduled_at: fromDateTimeLocalValue(field(c, "scheduled_at") ?? ""),
+  });
   const scheduledAt = new Date(request.scheduled_at as string);
   const job = await changeScheduledJob(asApi(c), () => ({ scheduledAt, runAt: scheduledAt }));
   return backToJob(c, job.id, "rescheduled");
@@ -326,6 +434,27 @@ dashboard.get("/schedules", async (c) => {
     />,
   );
 });
+
+dashboard.get("/schedules/new", (c) =>
+  c.html(<NewSchedulePage viewer={c.var.viewer} values={{ timezone: "UTC" }} idempotencyKey={newFormKey()} />),
+);
+
+dashboard.post("/schedules/new", (c) =>
+  submitForm(
+    c,
+    async (values) => {
+      const { input, problems } = scheduleInputOf(values);
+      if (problems.length > 0) throw validationFailed(problems);
+      // The API's own schema and create path: the same rules and messages, the same idempotency.
+      const request = parseOrThrow(createScheduleRequest, input);
+      const { schedule } = await createCallersSchedule(asApi(c), request, formKey(values));
+      return backToSchedule(c, schedule.id, "created");
+    },
+    (values, refusal) => (
+      <NewSchedulePage viewer={c.var.viewer} values={values} idempotencyKey={newFormKey()} refusal={refusal} />
+    ),
+  ),
+);
 
 dashboard.get("/schedules/:id", async (c) => {
   const schedule = await requireSchedule(asApi(c));

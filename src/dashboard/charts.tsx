@@ -65,33 +65,54 @@ export function AttemptsChart(props: ChartProps & { title: string }) {
   );
 }
 
-/** Lateness p50 (solid) and p99 (dashed) per bucket; buckets without attempts break the line. */
+/** Lateness p50 (solid) and p99 (dashed) per bucket; a bucket without attempts breaks the line, never bridged. */
 export function LatenessChart(props: ChartProps & { title: string }) {
   const rows = slots(props.buckets, props.since, props.bucketMs, props.count);
   const peak = Math.max(1, ...rows.map((row) => row.bucket?.latenessP99Ms ?? 0));
   const plotHeight = HEIGHT - PAD_BOTTOM;
   const slot = (WIDTH - PAD_LEFT) / rows.length;
-  const points = (pick: (bucket: AttemptBucket) => number | null) =>
-    rows.flatMap((row, i) => {
+  /**
+   * The measured points as runs of adjacent buckets: a line joins two points only when their
+   * buckets are neighbours, so a bucket without attempts breaks it instead of being bridged.
+   */
+  const runs = (pick: (bucket: AttemptBucket) => number | null) => {
+    const result: Array<Array<{ x: string; y: string }>> = [];
+    let current: Array<{ x: string; y: string }> = [];
+    rows.forEach((row, i) => {
       const value = row.bucket ? pick(row.bucket) : null;
-      if (value === null) return [];
+      if (value === null) {
+        if (current.length > 0) result.push(current);
+        current = [];
+        return;
+      }
       const x = PAD_LEFT + i * slot + slot / 2;
       const y = plotHeight - (Math.max(0, value) / peak) * plotHeight;
-      return [{ x: x.toFixed(1), y: y.toFixed(1) }];
+      current.push({ x: x.toFixed(1), y: y.toFixed(1) });
     });
-  const p50 = points((bucket) => bucket.latenessP50Ms);
-  const p99 = points((bucket) => bucket.latenessP99Ms);
+    if (current.length > 0) result.push(current);
+    return result;
+  };
+  const p50 = runs((bucket) => bucket.latenessP50Ms);
+  const p99 = runs((bucket) => bucket.latenessP99Ms);
   const line = (xy: Array<{ x: string; y: string }>) => xy.map(({ x, y }) => `${x},${y}`).join(" ");
   return (
     <svg class="chart" viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-label={props.title}>
       <title>{props.title}</title>
-      <polyline class="p99" points={line(p99)} />
-      <polyline class="p50" points={line(p50)} />
-      {/* Dots too, so a single bucket with attempts still shows. */}
-      {p99.map(({ x, y }) => (
+      {p99
+        .filter((run) => run.length > 1)
+        .map((run) => (
+          <polyline class="p99" points={line(run)} />
+        ))}
+      {p50
+        .filter((run) => run.length > 1)
+        .map((run) => (
+          <polyline class="p50" points={line(run)} />
+        ))}
+      {/* Dots too, so a bucket with attempts between two without still shows. */}
+      {p99.flat().map(({ x, y }) => (
         <circle class="dot99" cx={x} cy={y} r="2.5" />
       ))}
-      {p50.map(({ x, y }) => (
+      {p50.flat().map(({ x, y }) => (
         <circle class="dot50" cx={x} cy={y} r="2.5" />
       ))}
       <line class="axis" x1={PAD_LEFT} y1={plotHeight} x2={WIDTH} y2={plotHeight} />

@@ -1,11 +1,27 @@
 /** Small pieces several dashboard pages share. */
-import { formatTime } from "./format";
+import { formatRelative, formatTime } from "./format";
 import { CsrfField, type Viewer } from "./layout";
 
 /** A time, readable, with its machine value; "–" when there is none. */
 export function Time(props: { at: Date | null }) {
   if (!props.at) return <span class="muted">–</span>;
   return <time datetime={props.at.toISOString()}>{formatTime(props.at)}</time>;
+}
+
+/**
+ * A time as how far it is from now ("in 4 s", "3 min ago"), which the page's script keeps
+ * current, with the time itself beside it; "–" when there is none.
+ */
+export function RelativeTime(props: { at: Date | null; now: Date }) {
+  if (!props.at) return <span class="muted">–</span>;
+  return (
+    <span class="when">
+      <time datetime={props.at.toISOString()} data-relative="">
+        {formatRelative(props.at, props.now)}
+      </time>{" "}
+      <span class="muted abs">{formatTime(props.at)}</span>
+    </span>
+  );
 }
 
 /** A POST form of one button, disabled (with the reason) when the token cannot act. */

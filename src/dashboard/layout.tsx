@@ -4,6 +4,7 @@
  */
 import { raw } from "hono/html";
 import type { Child } from "hono/jsx";
+import { API_REFERENCE_PATH } from "../api/api-reference";
 import { CSRF_FIELD, DASHBOARD_PATH } from "./session";
 
 const CSS = `
@@ -24,12 +25,13 @@ header form{margin-left:auto}
 main{padding:16px;max-width:1100px;margin:0 auto}
 h1{font-size:1.5rem;margin:.5rem 0 1rem}h2{font-size:1.2rem;margin:1.5rem 0 .5rem}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}
-.scroll{overflow-x:auto}
 code,pre,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em}
-pre{background:var(--panel);padding:8px;overflow-x:auto;white-space:pre-wrap;word-break:break-all;margin:0}
-.url{word-break:break-all}
-button,input,select{font:inherit;color:inherit}
-input,select{background:var(--bg);border:1px solid var(--muted);border-radius:4px;padding:6px 8px;min-height:44px}
+pre{background:var(--panel);padding:8px;overflow-x:auto;white-space:pre-wrap;overflow-wrap:anywhere;margin:0}
+.url{overflow-wrap:anywhere;min-width:12em}
+.when .abs{display:block;font-size:.8rem}.num{font-variant-numeric:tabular-nums;white-space:nowrap}
+button,input,select,textarea{font:inherit;color:inherit}
+input,select,textarea{background:var(--bg);border:1px solid var(--muted);border-radius:4px;padding:6px 8px;min-height:44px;max-width:100%}
+textarea{width:100%;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em}
 button{background:var(--accent);color:var(--bg);border:0;border-radius:4px;padding:8px 14px;min-height:44px;cursor:pointer;font-weight:600}
 button.secondary{background:transparent;color:var(--accent);border:1px solid var(--accent)}
 button.danger{background:var(--bad)}
@@ -63,7 +65,46 @@ svg .bar-ok{fill:var(--ok)}svg .bar-bad{fill:var(--bad)}svg .axis{stroke:var(--l
 svg .p50{stroke:var(--accent);fill:none;stroke-width:2}svg .p99{stroke:var(--late);fill:none;stroke-width:2;stroke-dasharray:4 3}svg .dot50{fill:var(--accent)}svg .dot99{fill:var(--late)}
 .legend{font-size:.85rem;color:var(--muted)}
 .pager{display:flex;gap:16px;margin-top:12px}
+.live-status{font-size:.85rem;color:var(--muted);margin:0 0 8px}
+svg.axis-chart{width:100%;height:auto;display:block;margin:8px 0}
+svg .wait{stroke:var(--warn);stroke-width:2;stroke-dasharray:3 3}svg .late{stroke:var(--late);stroke-width:4}
+svg .dur{stroke:var(--fg);stroke-width:4}svg .next{fill:none;stroke:var(--accent);stroke-width:2}
+svg .o-succeeded{fill:var(--ok)}svg .o-failed{fill:var(--bad)}svg .o-retry{fill:var(--warn)}svg .o-unknown{fill:var(--muted)}
+li.gap{list-style:none;padding:0 0 12px 16px;color:var(--muted);font-size:.9rem}
+li.gap::before{display:none}ol.timeline>li.next-attempt::before{background:transparent;border:2px solid var(--accent)}
+fieldset{min-width:0}fieldset.form{border:1px solid var(--line);border-radius:6px;margin:0 0 16px;padding:8px 12px}
+.field .hint{font-weight:400;color:var(--muted);font-size:.85rem;margin:2px 0 0}
+.field-error{color:var(--bad);font-weight:600;margin:4px 0 0}
+[aria-invalid="true"]{border-color:var(--bad);border-width:2px}
+.inline{display:flex;flex-wrap:wrap;gap:8px 16px}.inline label{font-weight:400;display:inline-flex;gap:6px;align-items:center}
+/* A phone: tables become one card per row, every cell labelled, nothing scrolls sideways. */
+@media (max-width:720px){
+main{padding:12px}
+table thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+table,table tbody,table tr,table td{display:block;width:100%}
+table tr{border:1px solid var(--line);border-radius:6px;margin:0 0 8px;padding:4px 8px}
+table td{border:0;padding:3px 0 3px 7em;position:relative;min-height:2em}
+table td::before{content:attr(data-label);position:absolute;left:0;top:4px;width:6.5em;color:var(--muted);font-size:.85rem}
+table td.url{padding-left:0;min-width:0}table td.url::before{position:static;display:block}
+dl.kv{grid-template-columns:minmax(0,1fr)}dl.kv dd{margin-bottom:6px}
+.filters>div,.filters fieldset{width:100%}.filters input,.filters select{width:100%}
+}
 `;
+
+/** The dashboard's icon (also what browsers ask /favicon.ico for): a small SVG, served by the app. */
+export const FAVICON_PATH = "/favicon.svg";
+
+/** How often a live page looks for changes, unless it asks for sooner. */
+const LIVE_INTERVAL_SECONDS = 5;
+
+/** A part of a live page that its script replaces with the same part of the page fetched again. */
+export function LiveRegion(props: { id: string; children: Child }) {
+  return (
+    <div id={props.id} data-live="">
+      {props.children}
+    </div>
+  );
+}
 
 export interface Viewer {
   /** The session's CSRF token, for the forms on the page. */
@@ -84,8 +125,18 @@ export function Layout(props: {
   title: string;
   viewer?: Viewer;
   current?: "overview" | "jobs" | "schedules" | "tokens";
-  /** Reload the page after this many seconds: for a job about to change, without any script. */
+  /**
+   * Without script, reload the page after this many seconds (for a job about to change); with
+   * script, the page follows changes itself and never reloads.
+   */
   refreshSeconds?: number;
+  /**
+   * The page follows live changes: its script fetches it again every `liveIntervalSeconds` and
+   * swaps in its LiveRegions, and keeps relative times current against the server's `now`.
+   */
+  live?: boolean;
+  liveIntervalSeconds?: number;
+  now?: Date;
   children: Child;
 }) {
   const { viewer, current } = props;
@@ -99,11 +150,20 @@ export function Layout(props: {
           <meta name="color-scheme" content="light dark" />
           {/* same-origin, not no-referrer: under no-referrer, browsers send `Origin: null` on form posts. */}
           <meta name="referrer" content="same-origin" />
-          {props.refreshSeconds && <meta http-equiv="refresh" content={String(props.refreshSeconds)} />}
+          {props.refreshSeconds && (
+            <noscript>
+              <meta http-equiv="refresh" content={String(props.refreshSeconds)} />
+            </noscript>
+          )}
+          {props.live && <script src={`${DASHBOARD_PATH}/live.js`} defer />}
           <title>{`${props.title} · Fliq`}</title>
+          <link rel="icon" href={FAVICON_PATH} type="image/svg+xml" />
           <style dangerouslySetInnerHTML={{ __html: CSS }} />
         </head>
-        <body>
+        <body
+          data-live-interval={props.live ? String(props.liveIntervalSeconds ?? LIVE_INTERVAL_SECONDS) : undefined}
+          data-server-now={props.now ? String(props.now.getTime()) : undefined}
+        >
           <a class="skip" href="#main">
             Skip to content
           </a>
@@ -136,6 +196,9 @@ export function Layout(props: {
                       </a>
                     </li>
                   )}
+                  <li>
+                    <a href={API_REFERENCE_PATH}>API reference</a>
+                  </li>
                 </ul>
               </nav>
             )}
@@ -148,7 +211,14 @@ export function Layout(props: {
               </form>
             )}
           </header>
-          <main id="main">{props.children}</main>
+          <main id="main">
+            {props.live && (
+              <p class="live-status" id="live-status">
+                <noscript>This page shows the state when it was loaded: reload it to see changes.</noscript>
+              </p>
+            )}
+            {props.children}
+          </main>
         </body>
       </html>
     </>

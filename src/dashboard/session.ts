@@ -15,7 +15,7 @@ import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { hashesEqual, hashToken } from "../auth/tokens";
 import type { Database } from "../db/client";
-import { deleteSession, insertSession, touchLiveSession } from "../db/sessions";
+import { deleteSession, insertSession, peekLiveSession, touchLiveSession } from "../db/sessions";
 
 export const SESSION_COOKIE = "fliq_session";
 export const DASHBOARD_PATH = "/dashboard";
@@ -59,10 +59,22 @@ export async function startSession(c: Context, db: Database, tokenId: string, no
   setCookie(c, SESSION_COOKIE, id, { ...cookieOptions, maxAge: SESSION_ABSOLUTE_MS / 1000 });
 }
 
-/** Who the session belongs to while it and its token are live, or undefined; being seen resets its idle timeout. */
-export async function liveSession(db: Database, sessionId: string, now: Date): Promise<SessionCaller | undefined> {
-  return touchLiveSession(db, await hashToken(sessionId), now, idleBefore(now));
+/**
+ * Who the session belongs to while it and its token are live, or undefined. A request the user
+ * made resets its idle timeout; a page's own poll for changes (`pollOnly`) does not.
+ */
+export async function liveSession(
+  db: Database,
+  sessionId: string,
+  now: Date,
+  options: { pollOnly?: boolean } = {},
+): Promise<SessionCaller | undefined> {
+  const read = options.pollOnly ? peekLiveSession : touchLiveSession;
+  return read(db, await hashToken(sessionId), now, idleBefore(now));
 }
+
+/** The header a live page's script sends when it fetches the page again (see live-script.ts). */
+export const LIVE_POLL_HEADER = "fliq-live";
 
 /** Signs the browser out: the session row is deleted and the cookie expired. */
 export async function endSession(c: Context, db: Database): Promise<void> {

@@ -157,3 +157,19 @@ export async function findProject(db: Database, id: string): Promise<ProjectRow 
   const [row] = await db.select().from(projects).where(eq(projects.id, id));
   return row;
 }
+
+/**
+ * The stored lookup prefix and hash of a project's live token: how a dashboard session, which
+ * holds no token, presents its token to statements that check one (createJobsAsCaller).
+ */
+export async function presentedTokenOf(
+  db: Database,
+  projectId: string,
+  tokenId: string,
+): Promise<{ prefix: string; hash: string } | undefined> {
+  const [row] = await db
+    .select({ prefix: apiTokens.prefix, hash: apiTokens.tokenHash })
+    .from(apiTokens)
+    .where(and(eq(apiTokens.id, tokenId), eq(apiTokens.projectId, projectId), isNull(apiTokens.revokedAt)));
+  return row;
+}

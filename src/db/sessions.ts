@@ -51,6 +51,28 @@ export async function touchLiveSession(
   return row && { projectId: row.project_id, tokenId: row.token_id, scopes: row.scopes };
 }
 
+/**
+ * Who a live session belongs to, without recording that it was seen: a page's own poll for
+ * changes is not the user's activity, so it never keeps an idle session alive. Same guards as
+ * touchLiveSession, read-only.
+ */
+export async function peekLiveSession(
+  db: Database,
+  idHash: string,
+  now: Date,
+  idleBefore: Date,
+): Promise<{ projectId: string; tokenId: string; scopes: string[] } | undefined> {
+  const result = await db.execute<{ project_id: string; token_id: string; scopes: string[] }>(sql`
+    SELECT t.project_id, t.id AS token_id, t.scopes
+    FROM dashboard_sessions AS s JOIN api_tokens AS t ON t.id = s.token_id
+    WHERE s.id_hash = ${idHash}
+      AND t.revoked_at IS NULL
+      AND s.expires_at > ${now.toISOString()}::timestamptz
+      AND s.last_seen_at > ${idleBefore.toISOString()}::timestamptz`);
+  const [row] = result.rows;
+  return row && { projectId: row.project_id, tokenId: row.token_id, scopes: row.scopes };
+}
+
 /** Deletes a session (sign-out); deleting one that is gone already is a no-op. */
 export async function deleteSession(db: Database, idHash: string): Promise<void> {
   await db.delete(dashboardSessions).where(eq(dashboardSessions.idHash, idHash));

@@ -3,10 +3,10 @@
  * callbacks went lately. Every statement is scoped to one project and reads only through an
  * index (jobs by project, attempts by fired_at), so the overview stays cheap.
  */
-import { and, desc, eq, sql } from "drizzle-orm";
+import { and, desc, eq, inArray, sql } from "drizzle-orm";
 import type { JobStatus } from "../jobs/states";
 import type { Database } from "./client";
-import { type JobRow, jobs } from "./schema";
+import { type JobAttemptRow, type JobRow, jobAttempts, jobs } from "./schema";
 
 /** How many of a project's jobs are in each status (statuses without jobs are absent). */
 export async function countJobsByStatus(db: Database, projectId: string): Promise<Partial<Record<JobStatus, number>>> {
@@ -98,4 +98,30 @@ export async function recentFailures(db: Database, projectId: string, limit: num
     .where(and(eq(jobs.projectId, projectId), eq(jobs.status, "failed")))
     .orderBy(desc(jobs.finishedAt), desc(jobs.id))
     .limit(limit);
+}
+
+/** The latest attempt of a job, as a list of jobs shows it. */
+export interface LatestAttempt {
+  attempt: number;
+  outcome: JobAttemptRow["outcome"];
+  latenessMs: number;
+}
+
+/**
+ * The latest attempt of each of these jobs (jobs without one are absent), in one statement
+ * through the (job_id, attempt) unique index. Read-only; `jobIds` is one page of a list.
+ */
+export async function latestAttempts(db: Database, jobIds: string[]): Promise<Map<string, LatestAttempt>> {
+  if (jobIds.length === 0) return new Map();
+  const rows = await db
+    .selectDistinctOn([jobAttempts.jobId], {
+      jobId: jobAttempts.jobId,
+      attempt: jobAttempts.attempt,
+      outcome: jobAttempts.outcome,
+      latenessMs: jobAttempts.latenessMs,
+    })
+    .from(jobAttempts)
+    .where(inArray(jobAttempts.jobId, jobIds))
+    .orderBy(jobAttempts.jobId, desc(jobAttempts.attempt));
+  return new Map(rows.map(({ jobId, ...latest }) => [jobId, latest]));
 }

@@ -1,9 +1,9 @@
 import type { JobRow } from "../../db/schema";
-import type { AttemptActivity } from "../../db/stats";
+import type { AttemptActivity, LatestAttempt } from "../../db/stats";
 import { JOB_STATUSES, type JobStatus } from "../../jobs/states";
 import { AttemptsChart, LatenessChart } from "../charts";
 import { formatDuration, formatShare } from "../format";
-import { Layout, type Viewer } from "../layout";
+import { Layout, LiveRegion, type Viewer } from "../layout";
 import { DASHBOARD_PATH } from "../session";
 import { JobTable } from "./jobs";
 
@@ -62,7 +62,7 @@ function Activity(props: { span: ActivitySpan }) {
             count={span.bucketCount}
             axis={span.axis}
           />
-          <p class="legend">Solid: p50. Dashed: p99.</p>
+          <p class="legend">Solid: p50. Dashed: p99. Drawn only where attempts were measured: a gap is no data.</p>
         </figure>
       </div>
     </section>
@@ -76,36 +76,54 @@ export function OverviewPage(props: {
   spans: ActivitySpan[];
   upcoming: JobRow[];
   failures: JobRow[];
+  latest: Map<string, LatestAttempt>;
+  now: Date;
 }) {
   return (
-    <Layout title="Overview" viewer={props.viewer} current="overview">
+    <Layout title="Overview" viewer={props.viewer} current="overview" live now={props.now}>
       <h1>Overview</h1>
-      <section aria-labelledby="counts-heading">
-        <h2 id="counts-heading">Jobs by status</h2>
-        <ul class="cards">
-          {JOB_STATUSES.map((status) => (
-            <li>
-              <a href={`${DASHBOARD_PATH}/jobs?status=${status}`}>
-                <span class="n" id={`count-${status}`}>
-                  {props.counts[status] ?? 0}
-                </span>
-                {status}
-              </a>
-            </li>
-          ))}
-        </ul>
-      </section>
-      {props.spans.map((span) => (
-        <Activity span={span} />
-      ))}
-      <section aria-labelledby="upcoming-heading">
-        <h2 id="upcoming-heading">Upcoming</h2>
-        <JobTable jobs={props.upcoming} caption="The next jobs to fire" empty="Nothing scheduled." />
-      </section>
-      <section aria-labelledby="failures-heading">
-        <h2 id="failures-heading">Recent failures</h2>
-        <JobTable jobs={props.failures} caption="The most recently failed jobs" empty="No failed jobs." />
-      </section>
+      <LiveRegion id="overview">
+        <section aria-labelledby="counts-heading">
+          <h2 id="counts-heading">Jobs by status</h2>
+          <ul class="cards">
+            {JOB_STATUSES.map((status) => (
+              <li>
+                <a href={`${DASHBOARD_PATH}/jobs?status=${status}`}>
+                  <span class="n" id={`count-${status}`}>
+                    {props.counts[status] ?? 0}
+                  </span>
+                  {status}
+                </a>
+              </li>
+            ))}
+          </ul>
+        </section>
+        {props.spans.map((span) => (
+          <Activity span={span} />
+        ))}
+        <section aria-labelledby="upcoming-heading">
+          <h2 id="upcoming-heading">Upcoming</h2>
+          <JobTable
+            jobs={props.upcoming}
+            latest={props.latest}
+            now={props.now}
+            time="next_run"
+            caption="The next jobs to fire"
+            empty="Nothing scheduled."
+          />
+        </section>
+        <section aria-labelledby="failures-heading">
+          <h2 id="failures-heading">Recent failures</h2>
+          <JobTable
+            jobs={props.failures}
+            latest={props.latest}
+            now={props.now}
+            time="finished"
+            caption="The most recently failed jobs"
+            empty="No failed jobs."
+          />
+        </section>
+      </LiveRegion>
     </Layout>
   );
 }

@@ -11,6 +11,7 @@ export const SCHEDULE_NOTICES = {
   paused: "The schedule is paused: nothing fires until it is resumed.",
   resumed: "The schedule is active again.",
   triggered: "One run was started now; it shows among the recent runs.",
+  created: "The schedule was created.",
 } as const;
 
 export type ScheduleNotice = keyof typeof SCHEDULE_NOTICES;
@@ -123,7 +124,7 @@ export function SchedulePage(props: {
         {runs.length === 0 ? (
           <p class="muted">No run yet.</p>
         ) : (
-          <div class="scroll">
+          <div>
             <table>
               <caption class="vh">Recent runs, newest first</caption>
               <thead>
@@ -138,22 +139,22 @@ export function SchedulePage(props: {
               <tbody>
                 {runs.map((job) => (
                   <tr>
-                    <td>
+                    <td data-label="Status">
                       <StatusText status={job.status} />
                     </td>
-                    <td>
+                    <td data-label="Job">
                       <a class="mono" href={`${DASHBOARD_PATH}/jobs/${job.id}`} aria-label={`Job ${job.id}`}>
                         {job.id.slice(0, 8)}
                       </a>
                     </td>
-                    <td>
+                    <td data-label="Occurrence">
                       {job.occurrenceAt ? <Time at={job.occurrenceAt} /> : <span class="muted">run by hand</span>}
                     </td>
-                    <td>
+                    <td data-label="Attempts">
                       {job.attempt}
                       {job.lastStatusCode !== null && <span class="muted"> (last {job.lastStatusCode})</span>}
                     </td>
-                    <td>
+                    <td data-label="Finished">
                       <Time at={job.finishedAt} />
                     </td>
                   </tr>

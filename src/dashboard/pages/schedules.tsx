@@ -26,6 +26,11 @@ export function SchedulesPage(props: {
   return (
     <Layout title="Schedules" viewer={props.viewer} current="schedules">
       <h1>Schedules</h1>
+      {props.viewer.canAct && (
+        <p>
+          <a href={`${DASHBOARD_PATH}/schedules/new`}>New schedule</a>
+        </p>
+      )}
       <form method="get" action={`${DASHBOARD_PATH}/schedules`} class="filters" aria-label="Filter schedules">
         <div>
           <label for="filter-status">Status</label>
@@ -43,9 +48,9 @@ export function SchedulesPage(props: {
         <button type="submit">Filter</button>
       </form>
       {schedules.length === 0 ? (
-        <p class="muted">No schedules match. Create one with POST /schedules.</p>
+        <p class="muted">No schedules match.</p>
       ) : (
-        <div class="scroll">
+        <div>
           <table>
             <caption class="vh">Schedules, newest first</caption>
             <thead>
@@ -60,10 +65,10 @@ export function SchedulesPage(props: {
             <tbody>
               {schedules.map((schedule) => (
                 <tr>
-                  <td>
+                  <td data-label="Status">
                     <StatusText status={schedule.status} />
                   </td>
-                  <td>
+                  <td data-label="Schedule">
                     <a
                       class="mono"
                       href={`${DASHBOARD_PATH}/schedules/${schedule.id}`}
@@ -72,13 +77,13 @@ export function SchedulesPage(props: {
                       {schedule.id.slice(0, 8)}
                     </a>
                   </td>
-                  <td>
+                  <td data-label="Cron">
                     <code>{schedule.cron}</code> <span class="muted">{schedule.timezone}</span>
                   </td>
-                  <td class="url">
+                  <td data-label="Request" class="url">
                     <span class="mono">{schedule.httpMethod}</span> {schedule.url}
                   </td>
-                  <td>
+                  <td data-label="Next occurrence">
                     {schedule.status === "active" ? <Time at={schedule.nextRunAt} /> : <span class="muted">–</span>}
                   </td>
                 </tr>

@@ -52,7 +52,7 @@ export function TokensPage(props: {
       )}
       <section aria-labelledby="tokens-heading">
         <h2 id="tokens-heading">API tokens</h2>
-        <div class="scroll">
+        <div>
           <table>
             <caption class="vh">The project's API tokens, newest first</caption>
             <thead>
@@ -68,19 +68,19 @@ export function TokensPage(props: {
             <tbody>
               {tokens.map((token) => (
                 <tr>
-                  <td>
+                  <td data-label="Name">
                     {token.name}
                     {token.id === props.ownTokenId && <span class="muted"> (this session)</span>}
                   </td>
-                  <td class="mono">{`${TOKEN_PREFIX}${token.prefix}…`}</td>
-                  <td>{token.scopes.join(", ")}</td>
-                  <td>
+                  <td data-label="Token" class="mono">{`${TOKEN_PREFIX}${token.prefix}…`}</td>
+                  <td data-label="Scopes">{token.scopes.join(", ")}</td>
+                  <td data-label="Created">
                     <Time at={token.createdAt} />
                   </td>
-                  <td>
+                  <td data-label="Last used">
                     <Time at={token.lastUsedAt} />
                   </td>
-                  <td>
+                  <td data-label="State">
                     {token.revokedAt ? (
                       <span class="muted">revoked {formatTime(token.revokedAt)}</span>
                     ) : (
