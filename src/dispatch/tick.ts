@@ -133,16 +133,26 @@ async function ownWindow(
   const occurrences = await materializeDueSchedules(db, { minute: deps.scheduledTime, windowEnd }, now);
   const claimed = await claimAll(db, claimant, windowEnd, now, shardLimits);
   // Shards are sized from how fast the destinations answered lately (an idle tick skips the look).
+  // The jobs are claimed by now: a failed look or release must not stop the tick (its claims
+  // would wait for their lease), so the plan falls back to unknown latencies, and unreleased
+  // overflow to its lease.
   const latency =
     claimed.length === 0
       ? new Map<string, number>()
-      : await recentLatencyByDestination(db, new Date(now.getTime() - LATENCY_LOOKBACK_MS), LATENCY_SAMPLE);
+      : await recentLatencyByDestination(db, new Date(now.getTime() - LATENCY_LOOKBACK_MS), LATENCY_SAMPLE).catch(
+          (error: unknown) => {
+            logEngineFault("latency_lookup_failed", { claimant, action: "latencies taken as unknown" }, error);
+            return new Map<string, number>();
+          },
+        );
   const { shards, overflow } = planShards(claimed, shardLimits, (destination) => latency.get(destination));
   await releaseClaims(
     db,
     claimant,
     overflow.map((job) => job.id),
-  );
+  ).catch((error: unknown) => {
+    logEngineFault("overflow_release_failed", { claimant, jobs: overflow.length, action: "claims lapse" }, error);
+  });
 
   // The watch's reports are subrequests of this invocation too.
   const watchReports = deps.watch ? Math.ceil((windowEnd.getTime() - now.getTime()) / WATCH_BEAT_MS) + 2 : 0;
