@@ -4,7 +4,7 @@
  * would restart it mid-scenario (requests fail with 503) and change the code being measured.
  */
 import { execFile, spawn } from "node:child_process";
-import { cp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 
@@ -66,6 +66,9 @@ export async function snapshotWorker(
       await promisify(execFile)("patch", ["-p1", "--batch", "--forward", "-d", dir, "-i", resolve(root, patch)]);
     }
     await liftRateLimits(dir);
+    // wrangler.toml names paths inside node_modules (the API reference's static assets), which
+    // wrangler resolves next to the copy, not by Node's upward search.
+    await symlink(join(root, "node_modules"), join(dir, "node_modules"), "dir");
   } catch (error) {
     await remove();
     throw error;
