@@ -95,6 +95,17 @@ describe("an idle Fliq", () => {
     expect((await clockAnswer()).earliestDueMs).toBeGreaterThan(Date.now());
   }, 15_000);
 
+  it("has a tick that looked and claimed nothing tell the clock at once, so the next minute's tick stays idle", async () => {
+    await nothingScheduled();
+    const windowEnd = later(4_000);
+    // The periodic look (or a stale announcement): the clock says something may be due now.
+    const tick = runTickUntil(windowEnd);
+    await pause(1_500);
+    // Still inside the looking tick's window, which outlasts its minute.
+    expect((await clockAnswer()).earliestDueMs).toBeGreaterThan(windowEnd.getTime());
+    await tick;
+  }, 15_000);
+
   it("is told of a retry a delivery planned past its window, so the tick that is due for it looks", async () => {
     // A job a tick handed to a shard, whose target answers 503 with Retry-After: 40.
     const claimant = crypto.randomUUID();

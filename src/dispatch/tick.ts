@@ -110,13 +110,18 @@ export async function runTick(deps: TickDependencies): Promise<TickReport> {
     // so a serverless Postgres can suspend; anything announced meanwhile brings the tick in.
     if (!(await reports.dueBefore(windowEnd))) return IDLE_REPORT;
     const report = await ownWindow(deps, claimant, windowEnd, shardLimits, reports);
-    await reports
-      .settle(() => nextDueAt(deps.db))
-      .catch((error) => logEngineFault("clock_settle_failed", { claimant, action: "the next tick looks" }, error));
+    await settleClock(reports, deps.db, claimant);
     return report;
   } finally {
     await reports.stop();
   }
+}
+
+/** Tells the engine's clock what falls due next; if that fails, the next tick looks for itself. */
+async function settleClock(reports: WindowReports, db: Database, claimant: string): Promise<void> {
+  await reports
+    .settle(() => nextDueAt(db))
+    .catch((error) => logEngineFault("clock_settle_failed", { claimant, action: "the next tick looks" }, error));
 }
 
 async function ownWindow(
@@ -132,6 +137,10 @@ async function ownWindow(
   // Occurrences become ordinary jobs first, so this tick claims and fires them like any other.
   const occurrences = await materializeDueSchedules(db, { minute: deps.scheduledTime, windowEnd }, now);
   const claimed = await claimAll(db, claimant, windowEnd, now, shardLimits);
+  // A look that claimed nothing tells the clock at once, not at the window's end: the window
+  // outlasts its minute, and the next minute's tick would otherwise connect too (anything
+  // announced from here on still wakes this owner).
+  if (claimed.length === 0) await settleClock(reports, db, claimant);
   // Shards are sized from how fast the destinations answered lately (an idle tick skips the look).
   // The jobs are claimed by now: a failed look or release must not stop the tick (its claims
   // would wait for their lease), so the plan falls back to unknown latencies, and unreleased
