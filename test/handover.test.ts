@@ -12,13 +12,13 @@ import { API_CLAIM_LEASE_MS } from "../src/dispatch/deliver-soon";
 import { WATCH_BEAT_MS } from "../src/dispatch/window-reports";
 import {
   callApi,
+  databaseConnections,
   insertJobRow,
   later,
   pause,
   receivedAt,
   receiverUrl,
   runTickUntil,
-  testEnv,
   tickNow,
   useTestProject,
 } from "./support/fliq";
@@ -31,12 +31,6 @@ afterEach(() => {
 
 async function attemptsOf(id: string) {
   return listAttempts(db, id);
-}
-
-/** Database connections the bridge (Neon's proxy and pooler, locally) has accepted so far. */
-async function bridgeClientConnections(): Promise<number> {
-  const stats = (await (await fetch(`http://${testEnv.LOCAL_DB_PROXY}/stats`)).json()) as { clientConnections: number };
-  return stats.clientConnections;
 }
 
 /**
@@ -67,7 +61,7 @@ function handOverLog() {
 describe("firing from the API", () => {
   it("uses the request's own connection: one database connection for the whole call", async () => {
     const url = receiverUrl("ok");
-    const before = await bridgeClientConnections();
+    const before = await databaseConnections();
     const created = await callApi("POST", "/jobs", { token, json: { url, scheduled_at: later(800).toISOString() } });
     expect(created.status).toBe(201);
     expect(created.body.status).toBe("scheduled");
@@ -75,7 +69,7 @@ describe("firing from the API", () => {
     expect(await receivedAt(url)).toHaveLength(1);
     expect((await findJob(db, project.id, created.body.id))?.status).toBe("succeeded");
     // Before: the request's pool and a second one opened for the delivery (two connections).
-    expect((await bridgeClientConnections()) - before).toBe(1);
+    expect((await databaseConnections()) - before).toBe(1);
   });
 
   it("claims a job due soon only a moment past its time, so a path that dies leaves it to the tick soon after", () => {

@@ -11,25 +11,19 @@ import { findJob, listAttempts } from "../src/db/jobs";
 import { FULL_LOOK_INTERVAL_MS, type TickWatchdog, WATCHDOG_NAME } from "../src/dispatch/tick-watchdog";
 import {
   callApi,
+  databaseConnections,
   insertJobRow,
   later,
   pause,
   receivedAt,
   receiverUrl,
   runTickUntil,
-  testEnv,
   useTestProject,
 } from "./support/fliq";
 
 const { db, project, token } = await useTestProject();
 const namespace = (env as unknown as { TICK_WATCHDOG: DurableObjectNamespace<TickWatchdog> }).TICK_WATCHDOG;
 const clock = () => namespace.get(namespace.idFromName(WATCHDOG_NAME));
-
-/** Database connections the bridge has accepted so far. */
-async function databaseConnections(): Promise<number> {
-  const stats = (await (await fetch(`http://${testEnv.LOCAL_DB_PROXY}/stats`)).json()) as { clientConnections: number };
-  return stats.clientConnections;
-}
 
 /** The clock as a tick left it after looking at an empty database. */
 async function nothingScheduled() {

@@ -144,6 +144,15 @@ export async function receiverPeakInFlight(reset = false): Promise<number> {
   return ((await response.json()) as { peakInFlight: number }).peakInFlight;
 }
 
+/**
+ * Database connections the Worker has opened so far, as the bridge counts them (locally it stands in
+ * for Neon's proxy and pooler, and every database connection of the Worker goes through it).
+ */
+export async function databaseConnections(): Promise<number> {
+  const stats = (await (await fetch(`http://${testEnv.LOCAL_DB_PROXY}/stats`)).json()) as { clientConnections: number };
+  return stats.clientConnections;
+}
+
 /** What the receiver got on the given URL's path. */
 export async function receivedAt(url: string): Promise<ReceivedRequest[]> {
   const path = new URL(url).pathname;
