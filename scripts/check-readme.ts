@@ -2,15 +2,15 @@
  * Holds the README's reference tables to the code (run in CI, `npm run check:readme`): the
  * fields of `POST /jobs` and `POST /schedules` and the parameters of `GET /jobs` against the
  * zod schemas the handlers validate with, and the error table against the error registry
- * (src/api/errors.ts), status included, and every "N ms before its time" against the engine's
+ * (src/wire/errors.ts), status included, and every "N ms before its time" against the engine's
  * start lead. A field or code added on one side only fails it.
  * `--print-errors` prints the error table as the registry has it, to paste into the README.
  */
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { ERROR_CODES, type ErrorCode } from "../src/api/errors";
-import { createJobRequest, listJobsQuery } from "../src/api/job-schemas";
-import { createScheduleRequest } from "../src/api/schedule-schemas";
+import { ERROR_CODES, type ErrorCode } from "../src/wire/errors";
+import { createJobRequest, listJobsQuery } from "../src/wire/jobs";
+import { createScheduleRequest } from "../src/wire/schedules";
 
 const README = new URL("../README.md", import.meta.url);
 

@@ -5,10 +5,11 @@
  */
 import { type Context, Hono } from "hono";
 import { findProject, insertProject, issueApiToken, listProjects, liveSigningSecrets } from "../db/projects";
+import { notFound } from "../wire/errors";
+import { createProjectRequest, idParam } from "../wire/tokens";
 import type { AppEnv } from "./context";
-import { notFound } from "./errors";
+import { toProjectJson, toTokenJson } from "./render";
 import { listSigningSecrets, rotateSigningSecretFor } from "./signing-secrets";
-import { createProjectRequest, idParam, toProjectJson, toTokenJson } from "./token-schemas";
 import { createToken, listTokens, revokeToken } from "./tokens";
 import { parseJsonBody } from "./validation";
 

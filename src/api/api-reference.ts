@@ -8,8 +8,8 @@
  */
 import { SwaggerUI } from "@hono/swagger-ui";
 import { type Context, Hono } from "hono";
+import { notFound } from "../wire/errors";
 import type { AppEnv } from "./context";
-import { notFound } from "./errors";
 
 export const API_REFERENCE_PATH = "/docs";
 const ASSETS_PATH = `${API_REFERENCE_PATH}/assets`;

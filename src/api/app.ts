@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { dashboard } from "../dashboard/app";
+import { ApiError, notFound } from "../wire/errors";
 import { adminApi } from "./admin";
 import { API_REFERENCE_PATH, apiReference } from "./api-reference";
 import {
@@ -14,7 +15,7 @@ import {
 } from "./auth";
 import type { AppEnv } from "./context";
 import { databasePerRequest } from "./database-per-request";
-import { ApiError, loggableError, notFound } from "./errors";
+import { loggableError } from "./errors";
 import { createJob, createJobBatch, jobsApi } from "./jobs";
 import { openApiDocument } from "./openapi";
 import { schedulesApi } from "./schedules";

@@ -5,8 +5,8 @@ import type { PresentedToken } from "../db/jobs";
 import { findLiveTokensByPrefix, touchApiToken } from "../db/projects";
 import { parseIpv6 } from "../jobs/callback-target";
 import { type Bindings, readSettings } from "../settings";
+import { ApiError, notFound, unauthorized } from "../wire/errors";
 import type { AppEnv, Caller } from "./context";
-import { ApiError, notFound, unauthorized } from "./errors";
 
 /** last_used_at is written at most once per this interval per token. */
 export const LAST_USED_RESOLUTION_MS = 60_000;

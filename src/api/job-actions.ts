@@ -13,9 +13,9 @@ import { windowOwnersOf } from "../dispatch/tick-watchdog";
 import { callbackTargetRefusal, targetPolicyOf } from "../jobs/callback-target";
 import { jobRuleViolations, type RuleViolation } from "../jobs/job-rules";
 import { readSettings } from "../settings";
+import { ApiError, notFound, validationFailed } from "../wire/errors";
+import { encodeCursor, etagOf, jobIdParam, type listJobsQuery } from "../wire/jobs";
 import type { AppEnv } from "./context";
-import { ApiError, notFound, validationFailed } from "./errors";
-import { encodeCursor, etagOf, jobIdParam, type listJobsQuery } from "./job-schemas";
 
 /** An API invocation's claim on jobs due before its after-response window closes. */
 export interface ApiClaim {

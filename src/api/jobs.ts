@@ -13,6 +13,20 @@ import {
 import type { JobRow } from "../db/schema";
 import { keepRedactedValues } from "../jobs/redaction";
 import { readSettings } from "../settings";
+import { ApiError, validationFailed } from "../wire/errors";
+import {
+  attemptsQuery,
+  bulkRequest,
+  type CreateJobRequest,
+  createJobRequest,
+  createJobsRequest,
+  etagOf,
+  idempotencyKeyHeader,
+  listJobsQuery,
+  type UpdateJobRequest,
+  updateJobRequest,
+} from "../wire/jobs";
+import { IDEMPOTENCY_KEY, parseOrThrow } from "../wire/validation";
 import {
   assertScope,
   authFailure,
@@ -24,7 +38,6 @@ import {
   scopesGranting,
 } from "./auth";
 import type { AppEnv } from "./context";
-import { ApiError, validationFailed } from "./errors";
 import {
   type ApiClaim,
   announceDue,
@@ -38,21 +51,8 @@ import {
   requireJob,
   runCallersJobNow,
 } from "./job-actions";
-import {
-  attemptsQuery,
-  bulkRequest,
-  type CreateJobRequest,
-  createJobRequest,
-  createJobsRequest,
-  etagOf,
-  idempotencyKeyHeader,
-  listJobsQuery,
-  toAttemptJson,
-  toJobJson,
-  type UpdateJobRequest,
-  updateJobRequest,
-} from "./job-schemas";
-import { IDEMPOTENCY_KEY, parseJsonBody, parseOrThrow } from "./validation";
+import { toAttemptJson, toJobJson } from "./render";
+import { parseJsonBody } from "./validation";
 
 /**
  * The jobs API, mounted at /jobs behind requireToken; creating jobs (createJob, createJobBatch)

@@ -22,11 +22,8 @@ import {
 } from "../dispatch/schedule-occurrences";
 import { firstFireAtOrAfter, nextFireTimes, scheduleRuleViolations } from "../jobs/schedule-policy";
 import { readSettings } from "../settings";
-import type { AppEnv } from "./context";
-import { ApiError, notFound, validationFailed } from "./errors";
-import { announceDue, claimIfDueSoon, deliverFromHere, targetViolations } from "./job-actions";
-import { etagOf, idempotencyKeyHeader, toJobJson } from "./job-schemas";
-import { fingerprintOf, headersKeepingSecrets } from "./jobs";
+import { ApiError, notFound, validationFailed } from "../wire/errors";
+import { etagOf, idempotencyKeyHeader } from "../wire/jobs";
 import {
   type CreateScheduleRequest,
   createScheduleRequest,
@@ -35,12 +32,15 @@ import {
   RECENT_RUNS,
   scheduleEtagOf,
   scheduleIdParam,
-  toScheduleJson,
-  toScheduleRunJson,
   type UpdateScheduleRequest,
   updateScheduleRequest,
-} from "./schedule-schemas";
-import { IDEMPOTENCY_KEY, parseJsonBody, parseOrThrow } from "./validation";
+} from "../wire/schedules";
+import { IDEMPOTENCY_KEY, parseOrThrow } from "../wire/validation";
+import type { AppEnv } from "./context";
+import { announceDue, claimIfDueSoon, deliverFromHere, targetViolations } from "./job-actions";
+import { fingerprintOf, headersKeepingSecrets } from "./jobs";
+import { toJobJson, toScheduleJson, toScheduleRunJson } from "./render";
+import { parseJsonBody } from "./validation";
 
 /** The schedules API, mounted at /schedules behind requireToken. */
 export const schedulesApi = new Hono<AppEnv>();

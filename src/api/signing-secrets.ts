@@ -6,8 +6,9 @@
 import { type Context, Hono } from "hono";
 import type { Database } from "../db/client";
 import { liveSigningSecretRows, rotateSigningSecret } from "../db/projects";
+import { rotateSecretRequest } from "../wire/tokens";
 import type { AppEnv } from "./context";
-import { rotateSecretRequest, toSigningSecretJson } from "./token-schemas";
+import { toSigningSecretJson } from "./render";
 import { parseJsonBody } from "./validation";
 
 const HOUR_MS = 3_600_000;

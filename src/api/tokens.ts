@@ -4,9 +4,10 @@
  */
 import { type Context, Hono } from "hono";
 import { issueApiToken, listApiTokens, revokeApiToken } from "../db/projects";
+import { notFound } from "../wire/errors";
+import { createTokenRequest, idParam } from "../wire/tokens";
 import type { AppEnv } from "./context";
-import { notFound } from "./errors";
-import { createTokenRequest, idParam, toTokenJson } from "./token-schemas";
+import { toTokenJson } from "./render";
 import { parseJsonBody } from "./validation";
 
 /** Creates a token for `projectId`; the answer is the only place its secret ever appears. */

@@ -9,7 +9,6 @@ import type { JSX } from "hono/jsx/jsx-runtime";
 import { AUTH_FAILURE_PERIOD_SECONDS, authenticateToken, countAuthFailure, hasScope } from "../api/auth";
 import type { AppEnv } from "../api/context";
 import { databasePerRequest } from "../api/database-per-request";
-import { ApiError, notFound, validationFailed } from "../api/errors";
 import {
   cancelCallersJob,
   changeScheduledJob,
@@ -18,15 +17,7 @@ import {
   requireJob,
   runCallersJobNow,
 } from "../api/job-actions";
-import {
-  createJobRequest,
-  idempotencyKeyHeader,
-  jobIdParam,
-  listJobsQuery,
-  updateJobRequest,
-} from "../api/job-schemas";
 import { createPreparedJob, prepareJob } from "../api/jobs";
-import { createScheduleRequest, listSchedulesQuery, RECENT_RUNS } from "../api/schedule-schemas";
 import {
   createCallersSchedule,
   listCallersSchedules,
@@ -36,14 +27,17 @@ import {
   triggerCallersSchedule,
 } from "../api/schedules";
 import { startRotation } from "../api/signing-secrets";
-import { createTokenRequest, idParam, rotateSecretRequest } from "../api/token-schemas";
-import { IDEMPOTENCY_KEY, parseOrThrow } from "../api/validation";
 import { findJob, listAttempts, listJobs } from "../db/jobs";
 import { issueApiToken, listApiTokens, liveSigningSecretRows, presentedTokenOf, revokeApiToken } from "../db/projects";
 import { recentRuns } from "../db/schedules";
 import { attemptActivity, countJobsByStatus, latestAttempts, recentFailures } from "../db/stats";
 import { nextFireTimes } from "../jobs/schedule-policy";
 import { JOB_STATUSES, type JobStatus } from "../jobs/states";
+import { ApiError, notFound, validationFailed } from "../wire/errors";
+import { createJobRequest, idempotencyKeyHeader, jobIdParam, listJobsQuery, updateJobRequest } from "../wire/jobs";
+import { createScheduleRequest, listSchedulesQuery, RECENT_RUNS } from "../wire/schedules";
+import { createTokenRequest, idParam, rotateSecretRequest } from "../wire/tokens";
+import { IDEMPOTENCY_KEY, parseOrThrow } from "../wire/validation";
 import { formatTime, fromDateTimeLocalValue } from "./format";
 import type { Viewer } from "./layout";
 import { LIVE_SCRIPT } from "./live-script";
