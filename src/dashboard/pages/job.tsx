@@ -1,4 +1,4 @@
-import { CANCEL_CLOSES_BEFORE_MS } from "../../api/job-actions";
+import { CANCEL_CLOSES_BEFORE_MS } from "../../actions/jobs";
 import type { JobAttemptRow, JobRow } from "../../db/schema";
 import { redactHeaders } from "../../jobs/redaction";
 import { PostButton, ReadOnlyNote, RelativeTime, Time } from "../controls";

@@ -1,18 +1,18 @@
+/**
+ * The request variables the API and the dashboard share (both are Hono apps mounted side by side
+ * in src/app.ts): set by the app's clock middleware, databasePerRequest and the caller's checks.
+ */
+import type { Caller } from "../actions/context";
 import type { Database } from "../db/client";
-import type { Bindings } from "../settings";
+import type { Bindings, Settings } from "../settings";
 
-/** Who is calling: set by requireToken. */
-export interface Caller {
-  projectId: string;
-  tokenId: string;
-  scopes: string[];
-}
-
-/** Hono's typing for this app: the Worker bindings and the per-request variables. */
+/** Hono's typing for this Worker's HTTP surface: the Worker bindings and the per-request variables. */
 export interface AppEnv {
   Bindings: Bindings;
   Variables: {
     db: Database;
+    /** This deployment's settings, read from the bindings once per request (databasePerRequest). */
+    settings: Settings;
     auth: Caller;
     /** SHA-256 of the presented token, set once it is read: what the rate limit counts per token. */
     tokenHash: string;
