@@ -19,12 +19,8 @@ import {
   updateSchedule,
 } from "../db/schedules";
 import type { JobRow, ScheduleRow } from "../db/schema";
-import {
-  apiOccurrenceClaim,
-  deliverClaimedOccurrences,
-  materializeSchedule,
-  planForCurrentWindow,
-} from "../dispatch/schedule-occurrences";
+import { apiOccurrenceClaim, deliverClaimedOccurrences } from "../dispatch/deliver-soon";
+import { materializeSchedule, planForCurrentWindow } from "../dispatch/schedule-occurrences";
 import { firstFireAtOrAfter, nextFireTimes, scheduleRuleViolations } from "../jobs/schedule-policy";
 import { ApiError, notFound, validationFailed } from "../wire/errors";
 import {
