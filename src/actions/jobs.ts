@@ -29,6 +29,7 @@ import { windowOwnersOf } from "../dispatch/tick-watchdog";
 import { callbackTargetRefusal, targetPolicyOf } from "../jobs/callback-target";
 import { jobRuleViolations, type RuleViolation } from "../jobs/job-rules";
 import { keepRedactedValues } from "../jobs/redaction";
+import { guardedStatuses } from "../jobs/states";
 import { ApiError, notFound, validationFailed } from "../wire/errors";
 import {
   type attemptsQuery,
@@ -423,7 +424,7 @@ export async function changeScheduledJob(
   for (let attempt = 1; attempt <= UPDATE_ATTEMPTS; attempt++) {
     const job = await requireJob(ctx, id);
     if (ifMatch !== undefined && ifMatch !== etagOf(job)) throw preconditionFailed();
-    if (job.status !== "scheduled") throw notChangeable(job);
+    if (!guardedStatuses("updateScheduledJob").includes(job.status)) throw notChangeable(job);
     const changes = changesFor(job);
     const merged = { ...job, ...changes };
     assertJobRules(ctx, merged);
