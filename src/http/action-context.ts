@@ -1,9 +1,7 @@
 /** The actions' context of a Hono request, for the API's and the dashboard's handlers alike. */
 import type { Context } from "hono";
 import type { ActionContext, RequestContext } from "../actions/context";
-import type { AppEnv } from "./env";
-
-type SharedEnv = { Bindings: AppEnv["Bindings"]; Variables: AppEnv["Variables"] };
+import type { AppEnv, SharedEnv } from "./env";
 
 /** The request's database, clock, settings and after-response work, before its caller is known. */
 export function requestContextOf<E extends SharedEnv>(c: Context<E>): RequestContext {

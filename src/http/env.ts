@@ -24,3 +24,6 @@ export interface AppEnv {
     afterResponse: (task: Promise<unknown>) => void;
   };
 }
+
+/** What the API's and the dashboard's environments both have: helpers over either take a Context of it. */
+export type SharedEnv = { Bindings: AppEnv["Bindings"]; Variables: AppEnv["Variables"] };
