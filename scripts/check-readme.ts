@@ -2,16 +2,16 @@
  * Holds the reference's tables to the code (run in CI, `npm run check:readme`): the fields of
  * `POST /jobs` and the parameters of `GET /jobs` (docs/api.md) and of `POST /schedules`
  * (docs/schedules.md) against the zod schemas the handlers validate with, the error table
- * (docs/api.md) against the error registry (src/api/errors.ts), status included, and every
+ * (docs/api.md) against the error registry (src/wire/errors.ts), status included, and every
  * "N ms before its time" in README.md and docs/ against the engine's start lead. A field or code
  * added on one side only fails it.
  * `--print-errors` prints the error table as the registry has it, to paste into docs/api.md.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { z } from "zod";
-import { ERROR_CODES, type ErrorCode } from "../src/api/errors";
-import { createJobRequest, listJobsQuery } from "../src/api/job-schemas";
-import { createScheduleRequest } from "../src/api/schedule-schemas";
+import { ERROR_CODES, type ErrorCode } from "../src/wire/errors";
+import { createJobRequest, listJobsQuery } from "../src/wire/jobs";
+import { createScheduleRequest } from "../src/wire/schedules";
 
 /** A file of the repository, by its path from the root. */
 const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), "utf8");

@@ -5,7 +5,7 @@
  * TickWatchdog, the Durable Object that takes over a tick's window when the tick is cut short.
  */
 import { exports, WorkerEntrypoint } from "cloudflare:workers";
-import { app } from "./api/app";
+import { app } from "./app";
 import { openDatabase } from "./db/client";
 import { unreachableIn } from "./db/connection-errors";
 import { outboundOf } from "./dispatch/deliver";

@@ -8,21 +8,6 @@
 import { describe, expect, it } from "vitest";
 import type { z } from "zod";
 import type {
-  attemptResponse,
-  bulkRequest,
-  createJobRequest,
-  jobResponse,
-  listJobsQuery,
-  updateJobRequest,
-} from "../src/api/job-schemas";
-import type {
-  createScheduleRequest,
-  scheduleDetailResponse,
-  scheduleResponse,
-  scheduleRunResponse,
-  updateScheduleRequest,
-} from "../src/api/schedule-schemas";
-import type {
   Attempt,
   BulkFilter,
   CreateJobRequest,
@@ -36,6 +21,21 @@ import type {
   UpdateScheduleRequest,
 } from "../src/client/index";
 import { createFliqClient } from "../src/client/index";
+import type {
+  attemptResponse,
+  bulkRequest,
+  createJobRequest,
+  jobResponse,
+  listJobsQuery,
+  updateJobRequest,
+} from "../src/wire/jobs";
+import type {
+  createScheduleRequest,
+  scheduleDetailResponse,
+  scheduleResponse,
+  scheduleRunResponse,
+  updateScheduleRequest,
+} from "../src/wire/schedules";
 import { receiverUrl, useTestProject } from "./support/fliq";
 import { fliqServiceFetch } from "./support/in-process-fliq";
 

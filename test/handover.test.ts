@@ -6,7 +6,7 @@
  * instead of finding it at its next poll, up to 10 s late.
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { claimIfDueSoon } from "../src/api/job-actions";
+import { claimIfDueSoon } from "../src/actions/jobs";
 import { findJob, listAttempts } from "../src/db/jobs";
 import { API_CLAIM_LEASE_MS } from "../src/dispatch/deliver-soon";
 import { WATCH_BEAT_MS } from "../src/dispatch/window-reports";

@@ -5,7 +5,7 @@
  */
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { clientAddressKey } from "../src/api/auth";
+import { clientAddressKey } from "../src/actions/caller";
 import { jobs } from "../src/db/schema";
 import { callDashboard, textOf } from "./support/dashboard";
 import {

@@ -5,7 +5,7 @@
  * that no credential a job or schedule carries comes back, under whatever name it was sent.
  */
 import { describe, expect, it } from "vitest";
-import { app } from "../src/api/app";
+import { app } from "../src/app";
 import { isSecretHeader, REDACTED, redactHeaders, scrubHeaderValues } from "../src/jobs/redaction";
 import { callDashboard, openSession } from "./support/dashboard";
 import { callApi, receivedAt, receiverUrl, tickNow, useTestProject } from "./support/fliq";

@@ -8,8 +8,9 @@ import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { openDatabase } from "../src/db/client";
 import { jobs, schedules } from "../src/db/schema";
-import { apiOccurrenceClaim, materializeDueSchedules, materializeSchedule } from "../src/dispatch/schedule-occurrences";
-import { WINDOW_OVERLAP_MS } from "../src/dispatch/tick";
+import { apiOccurrenceClaim } from "../src/dispatch/deliver-soon";
+import { WINDOW_OVERLAP_MS } from "../src/dispatch/delivery-run";
+import { materializeDueSchedules, materializeSchedule } from "../src/dispatch/schedule-occurrences";
 import { readSettings } from "../src/settings";
 import {
   callApi,

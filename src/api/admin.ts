@@ -5,11 +5,12 @@
  */
 import { type Context, Hono } from "hono";
 import { findProject, insertProject, issueApiToken, listProjects, liveSigningSecrets } from "../db/projects";
-import type { AppEnv } from "./context";
-import { notFound } from "./errors";
-import { listSigningSecrets, rotateSigningSecretFor } from "./signing-secrets";
-import { createProjectRequest, idParam, toProjectJson, toTokenJson } from "./token-schemas";
-import { createToken, listTokens, revokeToken } from "./tokens";
+import type { AppEnv } from "../http/env";
+import { notFound } from "../wire/errors";
+import { createProjectRequest, idParam } from "../wire/tokens";
+import { toProjectJson, toTokenJson } from "./render";
+import { answerRotation, answerSigningSecrets } from "./signing-secrets";
+import { answerCreateToken, answerRevokeToken, answerTokens } from "./tokens";
 import { parseJsonBody } from "./validation";
 
 export const adminApi = new Hono<AppEnv>();
@@ -40,14 +41,14 @@ adminApi.post("/projects", async (c) => {
   );
 });
 
-adminApi.get("/projects/:id/tokens", async (c) => listTokens(c, await projectIdOf(c)));
-adminApi.post("/projects/:id/tokens", async (c) => createToken(c, await projectIdOf(c)));
+adminApi.get("/projects/:id/tokens", async (c) => answerTokens(c, await projectIdOf(c)));
+adminApi.post("/projects/:id/tokens", async (c) => answerCreateToken(c, await projectIdOf(c)));
 adminApi.delete("/projects/:id/tokens/:tokenId", async (c) =>
-  revokeToken(c, await projectIdOf(c), c.req.param("tokenId")),
+  answerRevokeToken(c, await projectIdOf(c), c.req.param("tokenId")),
 );
 
 /** The secrets that sign the project's callbacks now, newest first (receivers verify with them). */
-adminApi.get("/projects/:id/signing-secrets", async (c) => listSigningSecrets(c, await projectIdOf(c)));
+adminApi.get("/projects/:id/signing-secrets", async (c) => answerSigningSecrets(c, await projectIdOf(c)));
 
 /** A new signing secret; older ones keep signing beside it for `grace_hours`. */
-adminApi.post("/projects/:id/signing-secrets/rotate", async (c) => rotateSigningSecretFor(c, await projectIdOf(c)));
+adminApi.post("/projects/:id/signing-secrets/rotate", async (c) => answerRotation(c, await projectIdOf(c)));

@@ -8,10 +8,10 @@
  */
 import { SwaggerUI } from "@hono/swagger-ui";
 import { type Context, Hono } from "hono";
-import type { AppEnv } from "./context";
-import { notFound } from "./errors";
+import type { AppEnv } from "../http/env";
+import { API_REFERENCE_PATH } from "../http/paths";
+import { notFound } from "../wire/errors";
 
-export const API_REFERENCE_PATH = "/docs";
 const ASSETS_PATH = `${API_REFERENCE_PATH}/assets`;
 /** The only files of swagger-ui-dist the page needs; nothing else of the package is reachable. */
 const SERVED_FILES = new Set(["swagger-ui-bundle.js", "swagger-ui.css"]);

@@ -1,15 +1,26 @@
+/**
+ * The API's checks of who is calling, as Hono middleware: a token in the URL is refused, a bearer
+ * token is looked up on every request, scopes are required per method, ADMIN_TOKEN guards the
+ * admin API, and requests are rate-limited per token. What a token and a scope mean is
+ * src/actions/caller.ts.
+ */
 import type { Context, MiddlewareHandler } from "hono";
+import {
+  authenticateToken,
+  hasScope,
+  insufficientScope,
+  lastUsedStaleBefore,
+  type Scope,
+  scopeFor,
+} from "../actions/caller";
+import type { Caller } from "../actions/context";
 import { hashesEqual, hashToken, isWellFormedToken, lookupPrefix, TOKEN_PREFIX } from "../auth/tokens";
-import type { Database } from "../db/client";
 import type { PresentedToken } from "../db/jobs";
-import { findLiveTokensByPrefix, touchApiToken } from "../db/projects";
-import { parseIpv6 } from "../jobs/callback-target";
-import { type Bindings, readSettings } from "../settings";
-import type { AppEnv, Caller } from "./context";
-import { ApiError, notFound, unauthorized } from "./errors";
-
-/** last_used_at is written at most once per this interval per token. */
-export const LAST_USED_RESOLUTION_MS = 60_000;
+import { touchApiToken } from "../db/projects";
+import { authFailure } from "../http/auth-failure";
+import type { AppEnv } from "../http/env";
+import { readSettings } from "../settings";
+import { ApiError, notFound } from "../wire/errors";
 
 /**
  * Query parameters that carry credentials in other APIs. A token in a URL ends up in access
@@ -49,76 +60,6 @@ export const rejectTokenInQuery: MiddlewareHandler<AppEnv> = async (c, next) => 
 /** The bearer credential of a request, or undefined. */
 function bearerOf(header: string | undefined): string | undefined {
   return /^Bearer (\S+)$/i.exec(header ?? "")?.[1];
-}
-
-/**
- * Who a token belongs to, or undefined when it is malformed, unknown or revoked. The one
- * check behind the API's bearer tokens and the dashboard's sign-in (a dashboard session then
- * checks its token is still unrevoked on every request), so a revoked token stops working
- * everywhere at once.
- */
-export async function authenticateToken(
-  db: Database,
-  token: string,
-): Promise<(Caller & { lastUsedAt: Date | null }) | undefined> {
-  if (!isWellFormedToken(token)) return undefined;
-  const hash = await hashToken(token);
-  const candidates = await findLiveTokensByPrefix(db, lookupPrefix(token));
-  const found = candidates.find((row) => hashesEqual(row.tokenHash, hash));
-  return found && { projectId: found.projectId, tokenId: found.id, scopes: found.scopes, lastUsedAt: found.lastUsedAt };
-}
-
-/** The failed-authentication limit's period, as configured in wrangler.toml; a refused client waits this long. */
-export const AUTH_FAILURE_PERIOD_SECONDS = 60;
-
-/**
- * The client address failures are counted by. `CF-Connecting-IP` is set by Cloudflare on every
- * request (a client cannot forge it through Cloudflare); an IPv6 address counts by its /64,
- * the network one subscriber gets, so walking through its addresses gains nothing. Without
- * the header (local development, tests), every client shares one key; headers a client can
- * set, such as X-Forwarded-For, are never trusted.
- */
-export function clientAddressKey(request: Request): string {
-  const address = request.headers.get("cf-connecting-ip")?.trim().toLowerCase();
-  if (!address) return "local";
-  const groups = address.includes(":") ? parseIpv6(address) : undefined;
-  return groups
-    ? `${groups
-        .slice(0, 4)
-        .map((group) => group.toString(16))
-        .join(":")}::/64`
-    : address;
-}
-
-/**
- * Counts one failed authentication (a token or ADMIN_TOKEN refused, a dashboard sign-in
- * refused) of the request's client address, and answers whether that address is now over its
- * limit. Only failures are counted, and only failures are refused by it: a valid token is
- * never slowed, whoever else fails from anywhere. Without the binding nothing is limited.
- */
-export async function countAuthFailure(
-  env: Pick<Bindings, "AUTH_FAILURE_LIMITER">,
-  request: Request,
-): Promise<boolean> {
-  const limiter = env.AUTH_FAILURE_LIMITER;
-  if (!limiter) return false;
-  const { success } = await limiter.limit({ key: `auth-failure:${clientAddressKey(request)}` });
-  return !success;
-}
-
-/** The answer to a failed authentication: the usual 401, or 429 with Retry-After once the client has failed too often. */
-export async function authFailure(c: Context<AppEnv>): Promise<ApiError> {
-  if (!(await countAuthFailure(c.env, c.req.raw))) return unauthorized();
-  c.header("Retry-After", String(AUTH_FAILURE_PERIOD_SECONDS));
-  return new ApiError(
-    "too_many_auth_failures",
-    `Too many failed authentications from your address; try again in ${AUTH_FAILURE_PERIOD_SECONDS} seconds.`,
-  );
-}
-
-/** Before this instant, a token's last_used_at is stale and the request writes it again. */
-export function lastUsedStaleBefore(now: Date): Date {
-  return new Date(now.getTime() - LAST_USED_RESOLUTION_MS);
 }
 
 /**
@@ -164,27 +105,6 @@ export const requireToken: MiddlewareHandler<AppEnv> = async (c, next) => {
   await requireCaller(c);
   await next();
 };
-
-/** Token scopes: `read` to look, `write` to create and change jobs, `admin` to manage the project. */
-export type Scope = "read" | "write" | "admin";
-
-/** What a request needs: reads need `read`, anything that changes jobs needs `write`. */
-export function scopeFor(method: string): Scope {
-  return method === "GET" || method === "HEAD" ? "read" : "write";
-}
-
-/** The scopes that grant what is needed: `admin` grants anything, and `write` also grants `read`. */
-export function scopesGranting(needed: Scope): Scope[] {
-  return needed === "read" ? ["read", "write", "admin"] : [needed, "admin"];
-}
-
-/** Whether scopes grant what is needed (see scopesGranting). */
-export function hasScope(scopes: string[], needed: Scope): boolean {
-  return scopesGranting(needed).some((scope) => scopes.includes(scope));
-}
-
-export const insufficientScope = (needed: Scope) =>
-  new ApiError("insufficient_scope", `This token lacks the "${needed}" scope this request needs.`);
 
 /**
  * Requires the scope the request's method needs; a missing scope answers 403 (the token

@@ -12,14 +12,14 @@ import {
   jobResponse,
   listJobsQuery,
   updateJobRequest,
-} from "./job-schemas";
+} from "../wire/jobs";
 import {
   createScheduleRequest,
   listSchedulesQuery,
   scheduleDetailResponse,
   scheduleResponse,
   updateScheduleRequest,
-} from "./schedule-schemas";
+} from "../wire/schedules";
 import {
   createdTokenResponse,
   createProjectRequest,
@@ -28,7 +28,7 @@ import {
   rotateSecretRequest,
   signingSecretResponse,
   tokenResponse,
-} from "./token-schemas";
+} from "../wire/tokens";
 
 /** JSON Schema (2020-12, the dialect of OpenAPI 3.1) of what a client sends or receives. */
 function jsonSchema(schema: z.ZodType, io: "input" | "output" = "input") {

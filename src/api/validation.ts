@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import type { z } from "zod";
-import { ApiError, validationFailed } from "./errors";
-import { detailsOf, type InputSource, ruleMessage } from "./validation-messages";
+import { ApiError, validationFailed } from "../wire/errors";
+import { parseOrThrow } from "../wire/validation";
 
 /**
  * How deeply a request body may nest objects and arrays. Fliq's deepest request is a handful
@@ -71,22 +71,4 @@ function pathOfProtoKey(value: unknown, path: string[] = []): string | undefined
     if (found !== undefined) return found;
   }
   return undefined;
-}
-
-/** Where the Idempotency-Key header's problems are reported. */
-export const IDEMPOTENCY_KEY: InputSource = { in: "header", name: "Idempotency-Key" };
-
-/**
- * Validates any input against a schema, throwing the API's 422 on failure with one detail per
- * problem in words a new user understands; `source` says whether it is the body (the default),
- * the query or a header.
- */
-export function parseOrThrow<S extends z.ZodType>(
-  schema: S,
-  input: unknown,
-  source: InputSource = { in: "body" },
-): z.output<S> {
-  const result = schema.safeParse(input, { error: ruleMessage });
-  if (result.success) return result.data;
-  throw validationFailed(detailsOf(result.error.issues, input, schema, source));
 }

@@ -1,49 +1,45 @@
 /**
  * The dashboard: server-rendered pages (hono/jsx) mounted at /dashboard in the same Worker.
  * Pages work without client-side script; every action is a POST form guarded by the session's
- * CSRF token and an origin check, and acts through the same functions as the JSON API.
+ * CSRF token and an origin check, and acts through the same actions (src/actions/) as the JSON API.
  */
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { JSX } from "hono/jsx/jsx-runtime";
-import { AUTH_FAILURE_PERIOD_SECONDS, authenticateToken, countAuthFailure, hasScope } from "../api/auth";
-import type { AppEnv } from "../api/context";
-import { databasePerRequest } from "../api/database-per-request";
-import { ApiError, notFound, validationFailed } from "../api/errors";
+import { AUTH_FAILURE_PERIOD_SECONDS, authenticateToken, countAuthFailure, hasScope } from "../actions/caller";
 import {
   cancelCallersJob,
   changeScheduledJob,
+  createCallersJob,
   listCallersJobs,
+  prepareJob,
+  readCallersJob,
   replayCallersJob,
   requireJob,
   runCallersJobNow,
-} from "../api/job-actions";
-import {
-  createJobRequest,
-  idempotencyKeyHeader,
-  jobIdParam,
-  listJobsQuery,
-  updateJobRequest,
-} from "../api/job-schemas";
-import { createPreparedJob, prepareJob } from "../api/jobs";
-import { createScheduleRequest, listSchedulesQuery, RECENT_RUNS } from "../api/schedule-schemas";
+} from "../actions/jobs";
+import { createToken, listSigningSecrets, listTokens, revokeToken, startRotation } from "../actions/project-keys";
 import {
   createCallersSchedule,
   listCallersSchedules,
   pauseCallersSchedule,
-  requireSchedule,
+  readCallersSchedule,
   resumeCallersSchedule,
   triggerCallersSchedule,
-} from "../api/schedules";
-import { startRotation } from "../api/signing-secrets";
-import { createTokenRequest, idParam, rotateSecretRequest } from "../api/token-schemas";
-import { IDEMPOTENCY_KEY, parseOrThrow } from "../api/validation";
-import { findJob, listAttempts, listJobs } from "../db/jobs";
-import { issueApiToken, listApiTokens, liveSigningSecretRows, presentedTokenOf, revokeApiToken } from "../db/projects";
-import { recentRuns } from "../db/schedules";
+} from "../actions/schedules";
+import { findJob, listJobs } from "../db/jobs";
+import { presentedTokenOf } from "../db/projects";
 import { attemptActivity, countJobsByStatus, latestAttempts, recentFailures } from "../db/stats";
-import { nextFireTimes } from "../jobs/schedule-policy";
+import { actionContextOf, requestContextOf } from "../http/action-context";
+import { authFailure } from "../http/auth-failure";
+import { databasePerRequest } from "../http/database-per-request";
+import type { AppEnv } from "../http/env";
 import { JOB_STATUSES, type JobStatus } from "../jobs/states";
+import { ApiError, notFound, validationFailed } from "../wire/errors";
+import { createJobRequest, idempotencyKeyHeader, jobIdParam, listJobsQuery, updateJobRequest } from "../wire/jobs";
+import { createScheduleRequest, listSchedulesQuery, scheduleIdParam } from "../wire/schedules";
+import { createTokenRequest, idParam, rotateSecretRequest } from "../wire/tokens";
+import { IDEMPOTENCY_KEY, parseOrThrow } from "../wire/validation";
 import { formatTime, fromDateTimeLocalValue } from "./format";
 import type { Viewer } from "./layout";
 import { LIVE_SCRIPT } from "./live-script";
@@ -88,8 +84,19 @@ const MINUTE_MS = 60_000;
 // Not strict: `/dashboard/` is the overview, as `/dashboard` is.
 export const dashboard = new Hono<DashboardEnv>({ strict: false });
 
-/** The job actions take the API's context; the dashboard's has the same variables and more. */
-const asApi = (c: Context<DashboardEnv>) => c as unknown as Context<AppEnv>;
+/** The job id in the path (`:id`); one that is not a UUID names no job. */
+function jobIdOf(c: Context<DashboardEnv>): string {
+  const id = jobIdParam.safeParse(c.req.param("id"));
+  if (!id.success) throw notFound("Job");
+  return id.data;
+}
+
+/** The schedule id in the path; one that is not a UUID names no schedule. */
+function scheduleIdOf(c: Context<DashboardEnv>): string {
+  const id = scheduleIdParam.safeParse(c.req.param("id"));
+  if (!id.success) throw notFound("Schedule");
+  return id.data;
+}
 
 dashboard.onError((error, c) => {
   const viewer = c.get("viewer");
@@ -303,7 +310,7 @@ dashboard.get("/jobs", async (c) => {
     },
     { in: "query" },
   );
-  const page = await listCallersJobs(asApi(c), query);
+  const page = await listCallersJobs(actionContextOf(c), query);
   return c.html(
     <JobsPage
       viewer={c.var.viewer}
@@ -362,12 +369,12 @@ dashboard.post("/jobs/new", (c) =>
     async (values) => {
       const { input, problems } = jobInputOf(values);
       if (problems.length > 0) throw validationFailed(problems);
-      const api = asApi(c);
+      const ctx = requestContextOf(c);
       // The API's own schema and create path: the same rules, messages, cap and idempotency.
-      const prepared = await prepareJob(api, parseOrThrow(createJobRequest, input), formKey(values));
+      const prepared = await prepareJob(ctx, parseOrThrow(createJobRequest, input), formKey(values));
       const token = await presentedTokenOf(c.var.db, c.var.auth.projectId, c.var.auth.tokenId);
       if (!token) throw new ApiError("unauthorized", "Your session's token was revoked. Sign in again.");
-      const { job } = await createPreparedJob(api, token, prepared);
+      const { job } = await createCallersJob(ctx, { token, unknownToken: () => authFailure(c) }, prepared);
       return backToJob(c, job.id, "created");
     },
     (values, refusal) => (
@@ -377,8 +384,7 @@ dashboard.post("/jobs/new", (c) =>
 );
 
 dashboard.get("/jobs/:id", async (c) => {
-  const job = await requireJob(asApi(c));
-  const attempts = await listAttempts(c.var.db, job.id);
+  const { job, attempts } = await readCallersJob(actionContextOf(c), jobIdOf(c));
   const done = c.req.query("done");
   const notice = done && done in ACTION_NOTICES ? (done as ActionNotice) : undefined;
   return c.html(<JobPage viewer={c.var.viewer} job={job} attempts={attempts} now={c.var.now} notice={notice} />);
@@ -390,16 +396,22 @@ const backToJob = (c: Context<DashboardEnv>, id: string, notice: ActionNotice) =
 
 // Cancel asks first: the job page's Cancel opens this page, whose button posts the cancel.
 dashboard.get("/jobs/:id/cancel", async (c) => {
-  const job = await requireJob(asApi(c));
+  const job = await requireJob(actionContextOf(c), jobIdOf(c));
   if (job.status !== "scheduled") return c.redirect(`${DASHBOARD_PATH}/jobs/${job.id}`, 303);
   return c.html(<CancelJobPage viewer={c.var.viewer} job={job} now={c.var.now} />);
 });
 
-dashboard.post("/jobs/:id/cancel", async (c) => backToJob(c, (await cancelCallersJob(asApi(c))).id, "canceled"));
+dashboard.post("/jobs/:id/cancel", async (c) =>
+  backToJob(c, (await cancelCallersJob(actionContextOf(c), jobIdOf(c))).id, "canceled"),
+);
 
-dashboard.post("/jobs/:id/run", async (c) => backToJob(c, (await runCallersJobNow(asApi(c))).id, "run"));
+dashboard.post("/jobs/:id/run", async (c) =>
+  backToJob(c, (await runCallersJobNow(actionContextOf(c), jobIdOf(c))).id, "run"),
+);
 
-dashboard.post("/jobs/:id/replay", async (c) => backToJob(c, (await replayCallersJob(asApi(c))).id, "replayed"));
+dashboard.post("/jobs/:id/replay", async (c) =>
+  backToJob(c, (await replayCallersJob(actionContextOf(c), jobIdOf(c))).id, "replayed"),
+);
 
 dashboard.post("/jobs/:id/schedule", async (c) => {
   // A datetime-local input gives a time without a zone, to the minute or the second; the dashboard shows UTC.
@@ -407,7 +419,7 @@ dashboard.post("/jobs/:id/schedule", async (c) => {
     scheduled_at: fromDateTimeLocalValue(field(c, "scheduled_at") ?? ""),
   });
   const scheduledAt = new Date(request.scheduled_at as string);
-  const job = await changeScheduledJob(asApi(c), () => ({ scheduledAt, runAt: scheduledAt }));
+  const job = await changeScheduledJob(actionContextOf(c), jobIdOf(c), () => ({ scheduledAt, runAt: scheduledAt }));
   return backToJob(c, job.id, "rescheduled");
 });
 
@@ -423,7 +435,7 @@ dashboard.get("/schedules", async (c) => {
     },
     { in: "query" },
   );
-  const page = await listCallersSchedules(asApi(c), query);
+  const page = await listCallersSchedules(actionContextOf(c), query);
   return c.html(
     <SchedulesPage
       viewer={c.var.viewer}
@@ -447,7 +459,7 @@ dashboard.post("/schedules/new", (c) =>
       if (problems.length > 0) throw validationFailed(problems);
       // The API's own schema and create path: the same rules and messages, the same idempotency.
       const request = parseOrThrow(createScheduleRequest, input);
-      const { schedule } = await createCallersSchedule(asApi(c), request, formKey(values));
+      const { schedule } = await createCallersSchedule(actionContextOf(c), request, formKey(values));
       return backToSchedule(c, schedule.id, "created");
     },
     (values, refusal) => (
@@ -457,14 +469,14 @@ dashboard.post("/schedules/new", (c) =>
 );
 
 dashboard.get("/schedules/:id", async (c) => {
-  const schedule = await requireSchedule(asApi(c));
+  const { schedule, nextFireTimes, runs } = await readCallersSchedule(actionContextOf(c), scheduleIdOf(c));
   const done = c.req.query("done");
   return c.html(
     <SchedulePage
       viewer={c.var.viewer}
       schedule={schedule}
-      nextFireTimes={schedule.status === "active" ? nextFireTimes(schedule, c.var.now) : []}
-      runs={await recentRuns(c.var.db, schedule.id, RECENT_RUNS)}
+      nextFireTimes={nextFireTimes}
+      runs={runs}
       notice={done && done in SCHEDULE_NOTICES ? (done as ScheduleNotice) : undefined}
     />,
   );
@@ -475,16 +487,24 @@ const backToSchedule = (c: Context<DashboardEnv>, id: string, notice: ScheduleNo
   c.redirect(`${DASHBOARD_PATH}/schedules/${id}?done=${notice}`, 303);
 
 dashboard.post("/schedules/:id/pause", async (c) =>
-  backToSchedule(c, (await pauseCallersSchedule(asApi(c))).id, "paused"),
+  backToSchedule(
+    c,
+    (await pauseCallersSchedule(actionContextOf(c), scheduleIdOf(c), c.req.header("if-match"))).id,
+    "paused",
+  ),
 );
 
 dashboard.post("/schedules/:id/resume", async (c) =>
-  backToSchedule(c, (await resumeCallersSchedule(asApi(c))).id, "resumed"),
+  backToSchedule(
+    c,
+    (await resumeCallersSchedule(actionContextOf(c), scheduleIdOf(c), c.req.header("if-match"))).id,
+    "resumed",
+  ),
 );
 
 dashboard.post("/schedules/:id/trigger", async (c) => {
   // The run is a job linked to the schedule; the schedule's page lists it.
-  const run = await triggerCallersSchedule(asApi(c));
+  const run = await triggerCallersSchedule(actionContextOf(c), scheduleIdOf(c));
   return backToSchedule(c, run.scheduleId ?? c.req.param("id"), "triggered");
 });
 
@@ -500,13 +520,13 @@ function requireAdmin(c: Context<DashboardEnv>): void {
 
 /** The tokens page, perhaps with a secret shown this one time. */
 async function tokensPage(c: Context<DashboardEnv>, shownOnce?: ShownOnce, status: 200 | 201 = 200) {
-  const { db, now, auth } = c.var;
+  const { auth } = c.var;
   const done = c.req.query("done");
   return c.html(
     <TokensPage
       viewer={c.var.viewer}
-      tokens={await listApiTokens(db, auth.projectId)}
-      secrets={await liveSigningSecretRows(db, auth.projectId, now)}
+      tokens={await listTokens(c.var, auth.projectId)}
+      secrets={await listSigningSecrets(c.var, auth.projectId)}
       ownTokenId={auth.tokenId}
       shownOnce={shownOnce}
       notice={done && done in TOKEN_NOTICES ? (done as TokenNotice) : undefined}
@@ -527,7 +547,7 @@ dashboard.post("/tokens", async (c) => {
     name: field(c, "name")?.trim() ?? "",
     scopes: fieldValues(c, "scopes"),
   });
-  const { row, token } = await issueApiToken(c.var.db, { projectId: c.var.auth.projectId, ...request }, c.var.now);
+  const { row, token } = await createToken(c.var, c.var.auth.projectId, request);
   return tokensPage(
     c,
     {
@@ -542,8 +562,7 @@ dashboard.post("/tokens", async (c) => {
 dashboard.post("/tokens/:id/revoke", async (c) => {
   requireAdmin(c);
   const id = idParam.safeParse(c.req.param("id"));
-  const row = id.success ? await revokeApiToken(c.var.db, c.var.auth.projectId, id.data, c.var.now) : undefined;
-  if (!row) throw notFound("Token");
+  const row = await revokeToken(c.var, c.var.auth.projectId, id.success ? id.data : undefined);
   // Revoking the token this session is signed in with ends the session at once.
   if (row.id === c.var.auth.tokenId) {
     await endSession(c, c.var.db);
@@ -557,7 +576,7 @@ dashboard.post("/secrets/rotate", async (c) => {
   const { grace_hours: graceHours } = parseOrThrow(rotateSecretRequest, {
     grace_hours: Number(field(c, "grace_hours") ?? Number.NaN),
   });
-  const rotated = await startRotation(c.var.db, c.var.auth.projectId, c.var.now, graceHours);
+  const rotated = await startRotation(c.var, c.var.auth.projectId, graceHours);
   return tokensPage(
     c,
     {

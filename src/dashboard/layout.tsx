@@ -4,7 +4,7 @@
  */
 import { raw } from "hono/html";
 import type { Child } from "hono/jsx";
-import { API_REFERENCE_PATH } from "../api/api-reference";
+import { API_REFERENCE_PATH } from "../http/paths";
 import { CSRF_FIELD, DASHBOARD_PATH } from "./session";
 
 const CSS = `

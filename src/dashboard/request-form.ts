@@ -5,7 +5,7 @@
  * (a number typed into a number field becomes a JSON number; anything else stays text, for the
  * schema to refuse). The one thing checked here is the form's own syntax for headers.
  */
-import type { ErrorDetail } from "../api/errors";
+import type { ErrorDetail } from "../wire/errors";
 import { fromDateTimeLocalValue } from "./format";
 
 /** A submitted form's text fields (files and repeated fields read as absent). */

@@ -4,9 +4,34 @@
  */
 import { and, asc, desc, eq, getTableColumns, gt, gte, inArray, lt, type SQL, sql } from "drizzle-orm";
 import { type HttpMethod, JOB_LIMITS } from "../jobs/limits";
-import { type AttemptOutcome, type JobStatus, MAX_LOST_ATTEMPTS } from "../jobs/states";
+import {
+  type AttemptOutcome,
+  type GuardedStatement,
+  guardedStatuses,
+  type JobStatus,
+  MAX_LOST_ATTEMPTS,
+} from "../jobs/states";
 import type { Database } from "./client";
 import { type JobAttemptRow, type JobRow, jobAttempts, jobs } from "./schema";
+
+/**
+ * A statement's status guard, from its entry in GUARDED_MOVES (jobs/states.ts), the one place
+ * the lists live: `status = 'scheduled'` or `status IN ('succeeded', 'failed', 'canceled')`.
+ * Written as literals, not parameters, so the planner matches the partial indexes on status
+ * (jobs_due_idx, jobs_leased_idx, jobs_finished_idx) whatever plan it caches.
+ */
+function statusGuard(
+  statement: GuardedStatement,
+  column: "status" | "j.status" | "jobs.status" | "m.status" = "status",
+): SQL {
+  const literals = guardedStatuses(statement).map((status) => `'${status}'`);
+  return sql.raw(literals.length === 1 ? `${column} = ${literals[0]}` : `${column} IN (${literals.join(", ")})`);
+}
+
+/** The same guard as a condition of drizzle's query builder. */
+function statusIn(statement: GuardedStatement): SQL {
+  return inArray(jobs.status, guardedStatuses(statement));
+}
 
 export type NewJob = Omit<typeof jobs.$inferInsert, "status" | "attempt" | "updatedAt">;
 
@@ -288,7 +313,7 @@ export async function claimWindow(db: Database, options: ClaimOptions): Promise<
   const result = await db.execute<{ id: string; run_at: string; destination: string | null }>(sql`
     WITH picked AS MATERIALIZED (
       SELECT id FROM jobs
-      WHERE status = 'scheduled'
+      WHERE ${statusGuard("claimWindow")}
         AND run_at < ${options.dueBefore.toISOString()}::timestamptz
         AND (locked_until IS NULL OR locked_until < ${now})
       ORDER BY run_at
@@ -393,7 +418,7 @@ export async function startClaimedJobs(db: Database, options: StartOptions): Pro
           locked_until = ${now} + (timeout_ms + ${options.leaseMarginMs}) * interval '1 millisecond',
           updated_at = ${now}
       WHERE id = ANY(${toUuidArray(options.ids)})
-        AND status = 'scheduled'
+        AND ${statusGuard("startClaimedJobs")}
         AND claimed_by = ${options.claimant}
         AND run_at <= ${options.dueBy.toISOString()}::timestamptz
       RETURNING id, project_id, url, http_method, headers, body, webhook_id, attempt, lost_attempts, timeout_ms,
@@ -403,7 +428,7 @@ export async function startClaimedJobs(db: Database, options: StartOptions): Pro
              max_retries, backoff_initial_ms, backoff_max_ms, scheduled_at, run_at, created_at
       FROM jobs
       WHERE id = ANY(${toUuidArray(options.ids)})
-        AND status = 'running'
+        AND ${statusGuard("resumeStartedJobs")}
         AND claimed_by = ${options.claimant}
     ), numbered AS (
       SELECT s.*, row_number() OVER (PARTITION BY project_id) AS nth
@@ -547,7 +572,7 @@ export async function finishAttempts(
           finished_at = COALESCE(j.finished_at, i.finished_at),
           updated_at = i.now
       FROM input i
-      WHERE j.id = i.job_id AND j.status IN ('running', 'canceled') AND j.attempt = i.attempt
+      WHERE j.id = i.job_id AND ${statusGuard("finishAttempts", "j.status")} AND j.attempt = i.attempt
       RETURNING j.*
     ),
     ${failureNotificationsFor(sql`moved`, notify)},
@@ -585,7 +610,7 @@ export async function rescueExpiredLeases(db: Database, now: Date): Promise<numb
   const result = await db.execute(sql`
     WITH lapsed AS (
       SELECT id, run_at, created_at, updated_at AS started_at FROM jobs
-      WHERE status = 'running' AND locked_until < ${at}
+      WHERE ${statusGuard("rescueExpiredLeases")} AND locked_until < ${at}
       FOR UPDATE SKIP LOCKED
     ),
     rescued AS (
@@ -599,7 +624,7 @@ export async function rescueExpiredLeases(db: Database, now: Date): Promise<numb
           last_error = 'lease_expired',
           updated_at = ${at}
       FROM lapsed l
-      WHERE j.id = l.id AND j.status = 'running' AND j.locked_until < ${at}
+      WHERE j.id = l.id AND ${statusGuard("rescueExpiredLeases", "j.status")} AND j.locked_until < ${at}
       RETURNING j.*, l.run_at AS lost_run_at, l.created_at AS lost_created_at, l.started_at AS lost_started_at
     ),
     ${failureNotificationsFor(sql`rescued`)},
@@ -653,7 +678,7 @@ function failureNotificationsFor(moved: SQL, claim: NotificationClaim | null = n
              CASE WHEN ${claimed} THEN m.updated_at + ${claim?.leaseMs ?? 0} * interval '1 millisecond' END,
              m.updated_at, m.updated_at
       FROM ${moved} m
-      WHERE m.status = 'failed' AND m.failure_url IS NOT NULL
+      WHERE ${statusGuard("notifyFailures", "m.status")} AND m.failure_url IS NOT NULL
       RETURNING id, run_at, claimed_by
     )`;
 }
@@ -667,7 +692,7 @@ export async function releaseClaims(db: Database, claimant: string, ids: string[
   const released = await db
     .update(jobs)
     .set({ claimedBy: null, lockedUntil: null })
-    .where(and(sql`${jobs.id} = ANY(${toUuidArray(ids)})`, eq(jobs.status, "scheduled"), eq(jobs.claimedBy, claimant)))
+    .where(and(sql`${jobs.id} = ANY(${toUuidArray(ids)})`, statusIn("releaseClaims"), eq(jobs.claimedBy, claimant)))
     .returning({ id: jobs.id });
   return released.length;
 }
@@ -681,7 +706,7 @@ export async function releaseClaimant(db: Database, claimant: string): Promise<n
   const released = await db
     .update(jobs)
     .set({ claimedBy: null, lockedUntil: null })
-    .where(and(eq(jobs.status, "scheduled"), eq(jobs.claimedBy, claimant)))
+    .where(and(statusIn("releaseClaims"), eq(jobs.claimedBy, claimant)))
     .returning({ id: jobs.id });
   return released.length;
 }
@@ -698,12 +723,11 @@ export async function cancelJob(db: Database, projectId: string, id: string, now
   const [canceled] = await db
     .update(jobs)
     .set(canceledState(now))
-    .where(and(eq(jobs.id, id), eq(jobs.projectId, projectId), eq(jobs.status, "scheduled")))
+    .where(and(eq(jobs.id, id), eq(jobs.projectId, projectId), statusIn("cancel")))
     .returning();
   return canceled ?? findJob(db, projectId, id);
 }
 
-const REPLAYABLE: JobStatus[] = ["succeeded", "failed", "canceled"];
 /** How many jobs one bulk call changes at most; the caller repeats the call for the rest. */
 export const BULK_LIMIT = 10_000;
 
@@ -729,14 +753,14 @@ export async function cancelJobs(db: Database, filter: JobFilter, now: Date): Pr
   const result = await db.execute<{ id: string; canceled: boolean }>(sql`
     WITH picked AS MATERIALIZED (
       SELECT id FROM jobs
-      WHERE ${and(...filterConditions(filter), inArray(jobs.status, ["scheduled", "running"]))}
+      WHERE ${and(...filterConditions(filter), statusIn("pickForCancel"))}
       ORDER BY status = 'running'
       LIMIT ${BULK_LIMIT}
     ), canceled AS (
       UPDATE jobs
       SET status = 'canceled', claimed_by = NULL, locked_until = NULL, finished_at = ${at}, updated_at = ${at}
       FROM picked
-      WHERE jobs.id = picked.id AND jobs.status = 'scheduled'
+      WHERE jobs.id = picked.id AND ${statusGuard("cancel", "jobs.status")}
       RETURNING jobs.id
     )
     SELECT picked.id, canceled.id IS NOT NULL AS canceled FROM picked LEFT JOIN canceled ON canceled.id = picked.id`);
@@ -746,12 +770,12 @@ export async function cancelJobs(db: Database, filter: JobFilter, now: Date): Pr
   };
 }
 
-/** Up to BULK_LIMIT ids of jobs matching the filter in the given statuses (the outer update re-checks the status). */
-function matching(db: Database, filter: JobFilter, statuses: JobStatus[]) {
+/** Up to BULK_LIMIT ids of jobs matching the filter that a statement's guard accepts (its update re-checks the status). */
+function matching(db: Database, filter: JobFilter, statement: GuardedStatement) {
   return db
     .select({ id: jobs.id })
     .from(jobs)
-    .where(and(...filterConditions(filter), inArray(jobs.status, statuses)))
+    .where(and(...filterConditions(filter), statusIn(statement)))
     .limit(BULK_LIMIT);
 }
 
@@ -802,7 +826,7 @@ export async function updateScheduledJob(
       and(
         eq(jobs.id, id),
         eq(jobs.projectId, projectId),
-        eq(jobs.status, "scheduled"),
+        statusIn("updateScheduledJob"),
         eq(jobs.updatedAt, expectedUpdatedAt),
       ),
     )
@@ -840,7 +864,7 @@ export async function replayJob(
   const [replayed] = await db
     .update(jobs)
     .set(replayedState(runAt, claim, now))
-    .where(and(eq(jobs.id, id), eq(jobs.projectId, projectId), inArray(jobs.status, REPLAYABLE)))
+    .where(and(eq(jobs.id, id), eq(jobs.projectId, projectId), statusIn("replay")))
     .returning();
   return replayed;
 }
@@ -850,7 +874,7 @@ export async function replayJobs(db: Database, filter: JobFilter, runAt: Date, n
   const rows = await db
     .update(jobs)
     .set(replayedState(runAt, null, now))
-    .where(and(inArray(jobs.id, matching(db, filter, REPLAYABLE)), inArray(jobs.status, REPLAYABLE)))
+    .where(and(inArray(jobs.id, matching(db, filter, "replay")), statusIn("replay")))
     .returning({ id: jobs.id });
   return rows.map((row) => row.id);
 }
@@ -942,13 +966,13 @@ async function pruneHistoryBatch(
       ) RETURNING fired_at
     ), doomed AS (
       SELECT id FROM jobs
-      WHERE status IN ('succeeded', 'failed', 'canceled') AND finished_at >= ${finishedFrom} AND finished_at < ${before}
+      WHERE ${statusGuard("deleteFinished")} AND finished_at >= ${finishedFrom} AND finished_at < ${before}
       ORDER BY finished_at LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
     ), old_jobs AS (
       DELETE FROM jobs USING doomed
       WHERE jobs.id = doomed.id
-        AND jobs.status IN ('succeeded', 'failed', 'canceled') AND jobs.finished_at < ${before}
+        AND ${statusGuard("deleteFinished", "jobs.status")} AND jobs.finished_at < ${before}
       RETURNING jobs.finished_at
     )
     SELECT (SELECT count(*) FROM old_jobs)::int AS jobs, (SELECT count(*) FROM old_attempts)::int AS attempts,
@@ -978,8 +1002,8 @@ function toUuidArray(ids: readonly string[]): SQL {
 export async function nextDueAt(db: Database): Promise<number | null> {
   const result = await db.execute<{ next_ms: string | null }>(sql`
     SELECT (extract(epoch FROM least(
-      (SELECT min(run_at) FROM jobs WHERE status = 'scheduled'),
-      (SELECT min(locked_until) FROM jobs WHERE status = 'running'),
+      (SELECT min(run_at) FROM jobs WHERE ${statusGuard("nextDueRun")}),
+      (SELECT min(locked_until) FROM jobs WHERE ${statusGuard("nextLeaseEnd")}),
       (SELECT min(next_run_at) FROM schedules WHERE status = 'active')
     )) * 1000)::text AS next_ms`);
   const next = result.rows[0]?.next_ms;

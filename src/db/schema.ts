@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm";
 import {
   type AnyPgColumn,
   bigserial,
+  check,
   index,
   integer,
   jsonb,
@@ -14,9 +15,12 @@ import {
 } from "drizzle-orm/pg-core";
 import type { HttpMethod } from "../jobs/limits";
 import { MISSED_POLICIES, OVERLAP_POLICIES, SCHEDULE_STATUSES } from "../jobs/schedule-policy";
-import { ATTEMPT_OUTCOMES, JOB_STATUSES } from "../jobs/states";
+import { ATTEMPT_OUTCOMES, FINISHED_STATUSES, JOB_STATUSES } from "../jobs/states";
 
 const timestamptz = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
+
+/** The finished statuses as an SQL list of literals, `('succeeded', 'failed', 'canceled')`, for the partial index and the CHECK. */
+const FINISHED_LIST = sql.raw(`(${FINISHED_STATUSES.map((status) => `'${status}'`).join(", ")})`);
 
 export const jobStatus = pgEnum("job_status", JOB_STATUSES);
 export const attemptOutcome = pgEnum("attempt_outcome", ATTEMPT_OUTCOMES);
@@ -141,7 +145,10 @@ export const jobs = pgTable(
     // The claim scans only due rows; finished rows never enter this index.
     index("jobs_due_idx").on(t.runAt).where(sql`status = 'scheduled'`),
     // Retention scans only finished rows.
-    index("jobs_finished_idx").on(t.finishedAt).where(sql`status IN ('succeeded', 'failed', 'canceled')`),
+    index("jobs_finished_idx").on(t.finishedAt).where(sql`status IN ${FINISHED_LIST}`),
+    // A finished job has finished_at, and an unfinished one has none (a replay clears it): retention
+    // and the dashboard read a job's end from it.
+    check("jobs_finished_at_matches_status", sql`(status IN ${FINISHED_LIST}) = (finished_at IS NOT NULL)`),
     // Rescue scans only leased rows.
     index("jobs_leased_idx").on(t.lockedUntil).where(sql`status = 'running'`),
     index("jobs_project_created_idx").on(t.projectId, t.createdAt, t.id),

@@ -4,10 +4,11 @@
  */
 import type { Database } from "../db/client";
 import type { ClaimedJob } from "../db/jobs";
+import type { CreatedOccurrence, OccurrenceClaim } from "../db/schedules";
 import { JOB_LIMITS } from "../jobs/limits";
 import type { Settings } from "../settings";
 import { outboundOf } from "./deliver";
-import { type DeliveryReport, DeliveryRun } from "./delivery-run";
+import { type DeliveryReport, DeliveryRun, TIMING } from "./delivery-run";
 import { SubrequestBudget, serviceCallsPerInvocation } from "./subrequest-budget";
 import { windowOwnersOf } from "./tick-watchdog";
 
@@ -63,4 +64,28 @@ export async function deliverSoon(
     console.error("delivering from the API failed", error);
     return undefined;
   }
+}
+
+/** A claim for the occurrences an API invocation creates, on the terms POST /jobs claims a job due soon. */
+export function apiOccurrenceClaim(): OccurrenceClaim {
+  return { claimant: crypto.randomUUID(), windowMs: AFTER_RESPONSE_LIMIT_MS, leaseMs: TIMING.claimLeaseMs };
+}
+
+/** Fires the occurrences claimed by `claim` from the API invocation, after its response, on its connection. */
+export function deliverClaimedOccurrences(
+  db: Database,
+  settings: Settings,
+  claim: OccurrenceClaim,
+  occurrences: CreatedOccurrence[],
+  now: Date,
+): Promise<unknown> | undefined {
+  const claimed = occurrences.filter((occurrence) => occurrence.claimed);
+  if (claimed.length === 0) return undefined;
+  return deliverSoon(
+    db,
+    settings,
+    claim.claimant,
+    new Date(now.getTime() + claim.windowMs),
+    claimed.map((occurrence) => ({ id: occurrence.id, runAt: occurrence.occurrenceAt })),
+  );
 }

@@ -1,3 +1,6 @@
+/** How far a tick's window reaches into the next minute, so a late next tick loses no time. */
+export const WINDOW_OVERLAP_MS = 5_000;
+
 /**
  * One invocation's delivery loop. It holds a plan of claimed jobs sorted by fire time,
  * starts each a few milliseconds ahead of its time (one statement per ~100 ms of schedule),

@@ -15,10 +15,7 @@ import {
 } from "../db/schedules";
 import type { ScheduleRow } from "../db/schema";
 import { type OccurrenceWindow, planOccurrences } from "../jobs/schedule-policy";
-import type { Settings } from "../settings";
-import { AFTER_RESPONSE_LIMIT_MS, deliverSoon } from "./deliver-soon";
-import { TIMING } from "./delivery-run";
-import { WINDOW_OVERLAP_MS } from "./tick";
+import { WINDOW_OVERLAP_MS } from "./delivery-run";
 
 /** Schedules read and written per statement by the tick. */
 export const SCHEDULE_PAGE_SIZE = 500;
@@ -104,28 +101,4 @@ export async function materializeSchedule(
   claim?: OccurrenceClaim,
 ): Promise<CreatedOccurrence[]> {
   return (await materializeOccurrences(db, planForCurrentWindow(schedule, now), now, claim)).created;
-}
-
-/** A claim for the occurrences an API invocation creates, on the terms POST /jobs claims a job due soon. */
-export function apiOccurrenceClaim(): OccurrenceClaim {
-  return { claimant: crypto.randomUUID(), windowMs: AFTER_RESPONSE_LIMIT_MS, leaseMs: TIMING.claimLeaseMs };
-}
-
-/** Fires the occurrences claimed by `claim` from the API invocation, after its response, on its connection. */
-export function deliverClaimedOccurrences(
-  db: Database,
-  settings: Settings,
-  claim: OccurrenceClaim,
-  occurrences: CreatedOccurrence[],
-  now: Date,
-): Promise<unknown> | undefined {
-  const claimed = occurrences.filter((occurrence) => occurrence.claimed);
-  if (claimed.length === 0) return undefined;
-  return deliverSoon(
-    db,
-    settings,
-    claim.claimant,
-    new Date(now.getTime() + claim.windowMs),
-    claimed.map((occurrence) => ({ id: occurrence.id, runAt: occurrence.occurrenceAt })),
-  );
 }

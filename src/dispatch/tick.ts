@@ -17,15 +17,13 @@ import {
   rescueExpiredLeases,
 } from "../db/jobs";
 import type { Outbound } from "./deliver";
-import { type DeliveryReport, DeliveryRun, TIMING, type WindowOwners } from "./delivery-run";
+import { type DeliveryReport, DeliveryRun, TIMING, WINDOW_OVERLAP_MS, type WindowOwners } from "./delivery-run";
 import { logEngineFault } from "./engine-log";
 import { materializeDueSchedules } from "./schedule-occurrences";
 import { planShards, type ShardLimits } from "./shard-plan";
 import { type BudgetOptions, SubrequestBudget, serviceCallsPerInvocation } from "./subrequest-budget";
 import { WATCH_BEAT_MS, WindowReports, type WindowWatch } from "./window-reports";
 
-/** How far a tick's window reaches into the next minute, so a late next tick loses no time. */
-export const WINDOW_OVERLAP_MS = 5_000;
 const DAY_MS = 24 * 60 * 60_000;
 /** How far back, and over how many attempts, a tick looks to learn how fast each destination answers. */
 const LATENCY_LOOKBACK_MS = 10 * 60_000;

@@ -10,10 +10,10 @@ import { generateApiToken } from "../../src/auth/tokens";
 import { type Database, openDatabase } from "../../src/db/client";
 import { insertApiToken, insertProject, liveSigningSecrets } from "../../src/db/projects";
 import { type JobRow, jobs } from "../../src/db/schema";
-import { TIMING } from "../../src/dispatch/delivery-run";
-import { WINDOW_OVERLAP_MS } from "../../src/dispatch/tick";
+import { TIMING, WINDOW_OVERLAP_MS } from "../../src/dispatch/delivery-run";
 import { windowOwnersOf } from "../../src/dispatch/tick-watchdog";
 import fliqWorker from "../../src/index";
+import { isFinished } from "../../src/jobs/states";
 import { type Bindings, readSettings } from "../../src/settings";
 import type { ReceivedRequest } from "./received-request";
 
@@ -106,7 +106,7 @@ export async function createProject(db: Database, scopes = ["read", "write"]) {
   return { project, token: generated.token, signingSecret };
 }
 
-/** Inserts a job row in any state; defaults describe a job due now. */
+/** Inserts a job row in any state; defaults describe a job due now (a finished one finished now). */
 export async function insertJobRow(db: Database, projectId: string, overrides: Partial<JobRow> = {}): Promise<JobRow> {
   const now = new Date();
   const [row] = await db
@@ -126,6 +126,8 @@ export async function insertJobRow(db: Database, projectId: string, overrides: P
       attempt: 0,
       createdAt: now,
       updatedAt: now,
+      // A finished job has finished_at and an unfinished one has none (the database's CHECK).
+      finishedAt: overrides.status && isFinished(overrides.status) ? now : null,
       ...overrides,
     })
     .returning();

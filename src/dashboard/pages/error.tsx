@@ -1,4 +1,4 @@
-import type { ErrorDetail } from "../../api/errors";
+import type { ErrorDetail } from "../../wire/errors";
 import { Layout, type Viewer } from "../layout";
 import { DASHBOARD_PATH } from "../session";
 

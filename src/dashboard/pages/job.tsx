@@ -1,6 +1,7 @@
-import { CANCEL_CLOSES_BEFORE_MS } from "../../api/job-actions";
+import { CANCEL_CLOSES_BEFORE_MS } from "../../actions/jobs";
 import type { JobAttemptRow, JobRow } from "../../db/schema";
 import { redactHeaders } from "../../jobs/redaction";
+import { guardedStatuses, isFinished } from "../../jobs/states";
 import { PostButton, ReadOnlyNote, RelativeTime, Time } from "../controls";
 import { formatClockMs, formatDuration, formatRelative, formatTimeMs, toDateTimeLocalValue } from "../format";
 import { CsrfField, Layout, LiveRegion, type Viewer } from "../layout";
@@ -21,7 +22,6 @@ export const ACTION_NOTICES = {
 
 export type ActionNotice = keyof typeof ACTION_NOTICES;
 
-const FINISHED = ["succeeded", "failed", "canceled"];
 /** A job running, or due within this long, is about to change: its page reloads itself. */
 const ABOUT_TO_CHANGE_MS = 30_000;
 const RELOAD_SECONDS = 3;
@@ -31,10 +31,11 @@ const LIVE_SECONDS = 5;
 
 function Actions(props: { viewer: Viewer; job: JobRow }) {
   const { viewer, job } = props;
-  const scheduled = job.status === "scheduled";
+  // Run now and reschedule change a job that has not started, as the API does.
+  const scheduled = guardedStatuses("updateScheduledJob").includes(job.status);
   // A running job's callback may be on its way: it cannot be canceled (the API answers 409).
-  const cancelable = scheduled;
-  const finished = FINISHED.includes(job.status);
+  const cancelable = guardedStatuses("cancel").includes(job.status);
+  const finished = isFinished(job.status);
   if (!cancelable && !finished) return null;
   const path = `${DASHBOARD_PATH}/jobs/${job.id}`;
   return (

@@ -1,5 +1,5 @@
-import type { ErrorDetail } from "../../api/errors";
 import { HTTP_METHODS, JOB_LIMITS } from "../../jobs/limits";
+import type { ErrorDetail } from "../../wire/errors";
 import { CsrfField, Layout, type Viewer } from "../layout";
 import type { FormFields } from "../request-form";
 import { WHEN_CHOICES, type WhenChoice } from "../request-form";

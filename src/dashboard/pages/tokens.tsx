@@ -1,6 +1,6 @@
-import { TOKEN_SCOPES } from "../../api/token-schemas";
 import { TOKEN_PREFIX } from "../../auth/tokens";
 import type { ApiTokenRow } from "../../db/schema";
+import { TOKEN_SCOPES } from "../../wire/tokens";
 import { PostButton, Time } from "../controls";
 import { formatTime } from "../format";
 import { CsrfField, Layout, type Viewer } from "../layout";

@@ -4,12 +4,10 @@
  * the policies are new here. Cross-field rules live in src/jobs/schedule-policy.ts.
  */
 import { z } from "zod";
-import type { JobRow, ScheduleRow } from "../db/schema";
 import { HTTP_METHODS } from "../jobs/limits";
-import { redactHeaders } from "../jobs/redaction";
 import { MISSED_POLICIES, OVERLAP_POLICIES, SCHEDULE_STATUSES } from "../jobs/schedule-policy";
 import { JOB_STATUSES } from "../jobs/states";
-import { createJobRequest, isoDateTime, jobFields, pageLimit, shownHeaders, withoutNul } from "./job-schemas";
+import { createJobRequest, isoDateTime, jobFields, pageLimit, shownHeaders, withoutNul } from "./jobs";
 
 /** Longest cron expression accepted (a 5-field expression with long lists stays well below). */
 const CRON_MAX_LENGTH = 256;
@@ -126,11 +124,8 @@ export const scheduleIdParam = z.uuid();
 /** How many recent runs `GET /schedules/:id` shows. */
 export const RECENT_RUNS = 10;
 
-const iso = (date: Date) => date.toISOString();
-const isoOrNull = (date: Date | null) => (date ? date.toISOString() : null);
-
 /** A schedule's version for optimistic concurrency: it changes with every change made through the API. */
-export function scheduleEtagOf(schedule: ScheduleRow): string {
+export function scheduleEtagOf(schedule: { updatedAt: Date }): string {
   return `"${schedule.updatedAt.getTime().toString(36)}"`;
 }
 
@@ -179,44 +174,3 @@ export const scheduleDetailResponse = scheduleResponse.extend({
   next_fire_times: z.array(isoDateTime).max(5),
   recent_runs: z.array(scheduleRunResponse).max(RECENT_RUNS),
 });
-
-/** A schedule as the API shows it: secret header values are never shown (see jobs/redaction). */
-export function toScheduleJson(schedule: ScheduleRow): z.input<typeof scheduleResponse> {
-  return {
-    id: schedule.id,
-    status: schedule.status,
-    cron: schedule.cron,
-    timezone: schedule.timezone,
-    url: schedule.url,
-    http_method: schedule.httpMethod,
-    headers: redactHeaders(schedule.headers),
-    body: schedule.body,
-    max_retries: schedule.maxRetries,
-    timeout_ms: schedule.timeoutMs,
-    retry_backoff: { initial_delay_ms: schedule.backoffInitialMs, max_delay_ms: schedule.backoffMaxMs },
-    labels: schedule.labels,
-    failure_url: schedule.failureUrl,
-    starts_at: isoOrNull(schedule.startsAt),
-    ends_at: isoOrNull(schedule.endsAt),
-    missed_policy: schedule.missedPolicy,
-    overlap_policy: schedule.overlapPolicy,
-    next_run_at: isoOrNull(schedule.nextRunAt),
-    last_occurrence_at: isoOrNull(schedule.lastOccurrenceAt),
-    created_at: iso(schedule.createdAt),
-    updated_at: iso(schedule.updatedAt),
-  };
-}
-
-/** One run of a schedule as the API shows it. */
-export function toScheduleRunJson(job: JobRow): z.input<typeof scheduleRunResponse> {
-  return {
-    job_id: job.id,
-    status: job.status,
-    occurrence_at: isoOrNull(job.occurrenceAt),
-    scheduled_at: iso(job.scheduledAt),
-    attempt: job.attempt,
-    last_status_code: job.lastStatusCode,
-    last_error: job.lastError,
-    finished_at: isoOrNull(job.finishedAt),
-  };
-}

@@ -1,13 +1,13 @@
 /**
- * The jobs API's wire format: snake_case JSON, validated with zod on the way in and
- * rendered from database rows on the way out.
+ * The jobs API's wire format: the snake_case JSON of requests and answers, as zod schemas that
+ * validate what comes in and describe what goes out (api/render.ts fills them from rows). Imports
+ * zod and the pure rules of src/jobs/ only, nothing of the server.
  */
 import { z } from "zod";
-import type { JobAttemptRow, JobRow } from "../db/schema";
 import { parseDurationMs } from "../jobs/duration";
 import { headerNameRefusal } from "../jobs/header-rules";
 import { HTTP_METHODS, JOB_LIMITS } from "../jobs/limits";
-import { REDACTED, redactHeaders, SHOWN_HEADER_NAMES } from "../jobs/redaction";
+import { REDACTED, SHOWN_HEADER_NAMES } from "../jobs/redaction";
 import { ATTEMPT_OUTCOMES, JOB_STATUSES } from "../jobs/states";
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -258,11 +258,8 @@ export const attemptsQuery = z.strictObject({
 /** Job ids are UUIDs; anything else cannot name a job. */
 export const jobIdParam = z.uuid();
 
-const iso = (date: Date) => date.toISOString();
-const isoOrNull = (date: Date | null) => (date ? date.toISOString() : null);
-
 /** A job's version for optimistic concurrency: it changes with every write to the job. */
-export function etagOf(job: JobRow): string {
+export function etagOf(job: { updatedAt: Date; attempt: number }): string {
   return `"${job.updatedAt.getTime().toString(36)}-${job.attempt}"`;
 }
 
@@ -315,46 +312,3 @@ export const attemptResponse = z.object({
   error_class: z.string().nullable(),
   error_message: z.string().nullable(),
 });
-
-/** A job as the API shows it: secret header values are never shown (see jobs/redaction). */
-export function toJobJson(job: JobRow): z.input<typeof jobResponse> {
-  return {
-    id: job.id,
-    status: job.status,
-    url: job.url,
-    http_method: job.httpMethod,
-    headers: redactHeaders(job.headers),
-    body: job.body,
-    scheduled_at: iso(job.scheduledAt),
-    run_at: iso(job.runAt),
-    max_retries: job.maxRetries,
-    timeout_ms: job.timeoutMs,
-    retry_backoff: { initial_delay_ms: job.backoffInitialMs, max_delay_ms: job.backoffMaxMs },
-    labels: job.labels,
-    failure_url: job.failureUrl,
-    webhook_id: job.webhookId,
-    attempt: job.attempt,
-    last_status_code: job.lastStatusCode,
-    last_error: job.lastError,
-    created_at: iso(job.createdAt),
-    updated_at: iso(job.updatedAt),
-    finished_at: isoOrNull(job.finishedAt),
-    schedule_id: job.scheduleId,
-  };
-}
-
-/** One callback attempt as the API shows it. */
-export function toAttemptJson(attempt: JobAttemptRow): z.input<typeof attemptResponse> {
-  return {
-    attempt: attempt.attempt,
-    outcome: attempt.outcome,
-    planned_at: iso(attempt.plannedAt),
-    fired_at: iso(attempt.firedAt),
-    lateness_ms: attempt.latenessMs,
-    duration_ms: attempt.durationMs,
-    status_code: attempt.statusCode,
-    response_excerpt: attempt.responseExcerpt,
-    error_class: attempt.errorClass,
-    error_message: attempt.errorMessage,
-  };
-}

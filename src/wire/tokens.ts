@@ -3,8 +3,6 @@
  * A token's hash is never part of any answer; its clear secret only of the one that creates it.
  */
 import { z } from "zod";
-import { TOKEN_PREFIX } from "../auth/tokens";
-import type { ApiTokenRow, ProjectRow } from "../db/schema";
 
 export const TOKEN_SCOPES = ["read", "write", "admin"] as const;
 
@@ -60,24 +58,6 @@ export const createdTokenResponse = tokenResponse.extend({ token: z.string() });
 
 export const projectResponse = z.object({ id: z.uuid(), name: z.string(), created_at: isoDateTime });
 
-const isoOrNull = (date: Date | null) => (date ? date.toISOString() : null);
-
-export function toTokenJson(row: ApiTokenRow): z.input<typeof tokenResponse> {
-  return {
-    id: row.id,
-    name: row.name,
-    scopes: row.scopes as Array<(typeof TOKEN_SCOPES)[number]>,
-    prefix: `${TOKEN_PREFIX}${row.prefix}`,
-    created_at: row.createdAt.toISOString(),
-    last_used_at: isoOrNull(row.lastUsedAt),
-    revoked_at: isoOrNull(row.revokedAt),
-  };
-}
-
-export function toProjectJson(row: ProjectRow): z.input<typeof projectResponse> {
-  return { id: row.id, name: row.name, created_at: row.createdAt.toISOString() };
-}
-
 /** A live signing secret as `GET /signing-secrets` shows it: receivers verify callbacks with it until `expires_at`. */
 export const signingSecretResponse = z.object({
   /** The `whsec_…` secret itself: receivers need it to verify `webhook-signature`. */
@@ -86,11 +66,3 @@ export const signingSecretResponse = z.object({
   /** When it stops signing (the end of a rotation's grace period); null for the current secret. */
   expires_at: isoDateTime.nullable(),
 });
-
-export function toSigningSecretJson(row: {
-  secret: string;
-  createdAt: Date;
-  expiresAt: Date | null;
-}): z.input<typeof signingSecretResponse> {
-  return { secret: row.secret, created_at: row.createdAt.toISOString(), expires_at: isoOrNull(row.expiresAt) };
-}
