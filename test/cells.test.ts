@@ -17,6 +17,7 @@ import {
   dueAfterStartLead,
   insertJobRow,
   later,
+  onRealPostgres,
   receivedAt,
   receiverPeakInFlight,
   receiverUrl,
@@ -95,8 +96,9 @@ describe("delivery cells", () => {
       expect(await receivedAt(job.url)).toHaveLength(1);
       expect(await findJob(db, project.id, job.id)).toMatchObject({ status: "succeeded", attempt: 1 });
     }
-    // More in flight at once than the tick and 15 self-invoked shards (16 × 5) could hold.
-    expect(await receiverPeakInFlight()).toBeGreaterThan(80);
+    // More in flight at once than the tick and 15 self-invoked shards (16 × 5) could hold. Only on
+    // real Postgres: PGlite runs one statement at a time for all 20 invocations, so their starts queue.
+    if (onRealPostgres) expect(await receiverPeakInFlight()).toBeGreaterThan(80);
   }, 60_000);
 
   it("isolate a failing cell: its jobs are released at once and delivered on their second by the others", async () => {
