@@ -6,7 +6,7 @@
  * delivered by a cron tick the bench fires itself. Prints the numbers, a markdown table with PASS/MISS against
  * the targets, and writes .fliq/bench-results.json.
  *
- *   npm run bench [-- --scenario a|b|c|mixed|slow200|create|create-batch|ceiling|idle|handover|retention|create-waiting|all]
+ *   npm run bench [-- --scenario a|b|c|mixed|slow200|slow200-10k|create|create-batch|ceiling|idle|handover|retention|create-waiting|all]
  *                    [--idle-minutes 2] [--concurrency 32] [--handover-starts 10] [--handover-database postgres|embedded]
  *                    [--retention-rows 10000000] [--create-waiting-requests 200]
  *                    [--batch-size 500] [--profile]

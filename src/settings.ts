@@ -2,6 +2,7 @@
  * The one place that reads `env`: turns the Worker's bindings into typed settings.
  */
 import type { DatabaseDriver } from "./db/client";
+import type { DeliveryCell } from "./dispatch/delivery-cell";
 import type { TickWatchdog } from "./dispatch/tick-watchdog";
 
 export interface Bindings {
@@ -26,8 +27,10 @@ export interface Bindings {
   CPU_BUDGET_MS?: string;
   /** Callbacks one invocation is planned to make per second before the tick shards. */
   CALLBACKS_PER_SECOND?: string;
-  /** Most invocations one tick fans out to, itself included. */
+  /** Most invocations one tick fans out to through its own service binding, itself included (without cells). */
   MAX_SHARDS?: string;
+  /** Most delivery cells one tick hands shares to (0: none; the tick fans out to MAX_SHARDS self-invocations). */
+  MAX_CELLS?: string;
   /** Days finished jobs and old attempts are kept (at least 1, so idempotency keys live 24 h). */
   RETENTION_DAYS?: string;
   /**
@@ -51,6 +54,8 @@ export interface Bindings {
   CALLBACK_SERVICES?: string;
   /** The Durable Object that takes over a tick cut short (wrangler.toml `[[durable_objects.bindings]]`). */
   TICK_WATCHDOG?: DurableObjectNamespace<TickWatchdog>;
+  /** The Durable Objects that carry a tick's shares past one request's 32 invocations (wrangler.toml). */
+  DELIVERY_CELLS?: DurableObjectNamespace<DeliveryCell>;
   /** Swagger UI's files for the API reference at /docs (wrangler.toml `[assets]`); unbound, /docs has no script. */
   API_REFERENCE_ASSETS?: Fetcher;
 }
@@ -67,6 +72,7 @@ const FLIQ_BINDINGS = [
   "CPU_BUDGET_MS",
   "CALLBACKS_PER_SECOND",
   "MAX_SHARDS",
+  "MAX_CELLS",
   "RETENTION_DAYS",
   "ALLOW_LOOPBACK_TARGETS",
   "ADMIN_TOKEN",
@@ -75,6 +81,7 @@ const FLIQ_BINDINGS = [
   "AUTH_FAILURE_LIMITER",
   "CALLBACK_SERVICES",
   "TICK_WATCHDOG",
+  "DELIVERY_CELLS",
   "API_REFERENCE_ASSETS",
 ] as const satisfies ReadonlyArray<keyof Bindings>;
 // A binding added to Bindings but not to FLIQ_BINDINGS fails to compile here, naming it.
@@ -91,6 +98,7 @@ export interface Settings {
   cpuBudgetMs: number;
   callbacksPerSecond: number;
   maxShards: number;
+  maxCells: number;
   retentionDays: number;
   allowLoopbackTargets: boolean;
   adminToken?: string;
@@ -99,6 +107,8 @@ export interface Settings {
   callbackServices: ReadonlyMap<string, Fetcher>;
   /** Where ticks report that they are alive; unbound, a cut tick waits for its leases and the next tick. */
   tickWatchdog?: DurableObjectNamespace<TickWatchdog>;
+  /** Where a tick's shares go when one request's invocations are not enough; unbound, self-invoked shards. */
+  deliveryCells?: DurableObjectNamespace<DeliveryCell>;
 }
 
 /**
@@ -110,6 +120,11 @@ const DEFAULTS = {
   cpuBudgetMs: 30_000,
   callbacksPerSecond: 200,
   maxShards: 16,
+  /**
+   * 128 cells and the tick hold 645 callbacks in flight: 10,000 callbacks of 200 ms in about
+   * 3.1 s, 1,000 due within a second on time. The planner uses only as many as a burst needs.
+   */
+  maxCells: 128,
   retentionDays: 30,
   maxScheduledJobsPerProject: 100_000,
 };
@@ -127,6 +142,7 @@ export function readSettings(env: Bindings): Settings {
       1,
     ),
     maxShards: positiveInteger("MAX_SHARDS", env.MAX_SHARDS, DEFAULTS.maxShards, 1),
+    maxCells: positiveInteger("MAX_CELLS", env.MAX_CELLS, DEFAULTS.maxCells, 0),
     retentionDays: positiveInteger("RETENTION_DAYS", env.RETENTION_DAYS, DEFAULTS.retentionDays, 1),
     allowLoopbackTargets: flag("ALLOW_LOOPBACK_TARGETS", env.ALLOW_LOOPBACK_TARGETS),
     adminToken: env.ADMIN_TOKEN || undefined,
@@ -138,6 +154,7 @@ export function readSettings(env: Bindings): Settings {
     ),
     callbackServices: callbackServices(env),
     tickWatchdog: env.TICK_WATCHDOG,
+    deliveryCells: env.DELIVERY_CELLS,
   };
 }
 

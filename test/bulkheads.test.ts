@@ -17,7 +17,7 @@ import {
 } from "./support/fliq";
 
 const { db, project } = await useTestProject();
-const single = { MAX_SHARDS: "1" };
+const single = { MAX_SHARDS: "1", MAX_CELLS: "0" };
 
 /** How late each job's callback arrived, in ms. */
 async function latenessOf(jobs: Array<{ url: string; runAt: Date }>): Promise<number[]> {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { ClaimedJob } from "../src/db/jobs";
-import { peakInFlight, planShards, UNKNOWN_LATENCY_MS } from "../src/dispatch/shard-plan";
+import { cellName, fanOutOf, peakInFlight, planShards, UNKNOWN_LATENCY_MS } from "../src/dispatch/shard-plan";
 
 const t0 = Date.parse("2026-06-12T10:30:00Z");
 const limits = { callbacksPerSecond: 10_000, callbacksPerInvocation: 5_000, maxShards: 16 };
@@ -82,5 +82,54 @@ describe("planShards", () => {
     expect(overflow[0].runAt.getTime()).toBeGreaterThanOrEqual(
       Math.max(...shards.flat().map((j) => j.runAt.getTime())),
     );
+  });
+});
+
+describe("fan-out past one request's 32 invocations: delivery cells", () => {
+  const cells = fanOutOf({ maxShards: 16, maxCells: 128, cellsBound: true });
+
+  it("fans out onto cells when they are bound, else onto at most MAX_SHARDS self-invocations", () => {
+    expect(cells).toEqual({ carrier: "cells", maxInvocations: 129 });
+    expect(fanOutOf({ maxShards: 16, maxCells: 128, cellsBound: false })).toEqual({
+      carrier: "self",
+      maxInvocations: 16,
+    });
+    // MAX_CELLS=0 turns cells off even where the binding exists.
+    expect(fanOutOf({ maxShards: 8, maxCells: 0, cellsBound: true })).toEqual({ carrier: "self", maxInvocations: 8 });
+  });
+
+  it("plans as many cells as the burst needs: 1,000 callbacks of 200 ms due within 1 s take 40 invocations, not 16", () => {
+    const burst = jobs(1000, "https://slow.example", 1000);
+    const { shards, overflow } = planShards(burst, { ...limits, maxShards: cells.maxInvocations }, () => 200);
+    // About 200 in flight if each fires on its time: 40 invocations of 5.
+    expect(shards).toHaveLength(40);
+    expect(overflow).toEqual([]);
+    // Dealt evenly, each share spread over the whole second like the burst: 25 jobs each.
+    for (const shard of shards) {
+      expect(shard).toHaveLength(25);
+      expect(shard[shard.length - 1].runAt.getTime() - shard[0].runAt.getTime()).toBeGreaterThan(900);
+    }
+    expect(new Set(shards.flat().map((job) => job.id)).size).toBe(1000);
+    // The same burst without cells is capped at 16 invocations, 80 callbacks in flight.
+    expect(planShards(burst, limits, () => 200).shards).toHaveLength(16);
+  });
+
+  it("never plans more cells than MAX_CELLS, however large the burst", () => {
+    const burst = jobs(10_000, "https://slow.example", 1000);
+    const { shards, overflow } = planShards(burst, { ...limits, maxShards: cells.maxInvocations }, () => 200);
+    expect(shards).toHaveLength(129);
+    expect(overflow).toEqual([]);
+    expect(Math.max(...shards.map((shard) => shard.length))).toBe(Math.ceil(10_000 / 129));
+  });
+
+  it("names each share's cell, on separate cells for ticks of consecutive minutes", () => {
+    const even = new Date("2026-06-12T10:30:00Z");
+    const odd = new Date("2026-06-12T10:31:00Z");
+    expect(cellName(even, 1)).toBe("cell-0-1");
+    expect(cellName(odd, 1)).toBe("cell-1-1");
+    expect(cellName(new Date("2026-06-12T10:32:00Z"), 1)).toBe(cellName(even, 1));
+    const names = Array.from({ length: 128 }, (_, i) => cellName(even, i + 1));
+    expect(new Set(names).size).toBe(128);
+    for (const name of names) expect(names.map((n) => cellName(odd, Number(n.split("-")[2])))).not.toContain(name);
   });
 });

@@ -23,8 +23,44 @@ export interface ShardLimits {
   callbacksPerSecond: number;
   /** Callbacks one invocation may make in all (its subrequest budget less its own overhead). */
   callbacksPerInvocation: number;
-  /** Most invocations one tick fans out to, itself included. */
+  /** Most invocations one tick fans out to, itself included (FanOut.maxInvocations). */
   maxShards: number;
+}
+
+/**
+ * What carries a tick's shares beyond its own:
+ * - `cells`: Durable Objects (DeliveryCell), one RPC call each. Every call is a request of its
+ *   own with its own six connections, subrequests and CPU, and is not a service-binding call,
+ *   so the 32 Worker invocations one request may reach do not bound how many a tick uses;
+ * - `self`: the Worker's own ShardRunner entry point through its loopback service binding,
+ *   where every call counts toward those 32, so a tick fans out to MAX_SHARDS at most.
+ */
+export type FanOutCarrier = "cells" | "self";
+
+export interface FanOut {
+  carrier: FanOutCarrier;
+  /** Most invocations one tick's jobs are split across, the tick's own included. */
+  maxInvocations: number;
+}
+
+/**
+ * How far a tick may fan out: onto up to `maxCells` delivery cells when their binding exists
+ * (and MAX_CELLS is not 0), else onto up to `maxShards` self-invocations as before cells.
+ */
+export function fanOutOf(options: { maxShards: number; maxCells: number; cellsBound: boolean }): FanOut {
+  if (options.cellsBound && options.maxCells > 0) return { carrier: "cells", maxInvocations: 1 + options.maxCells };
+  return { carrier: "self", maxInvocations: options.maxShards };
+}
+
+/**
+ * The name of the delivery cell that carries share `share` (1 and up; 0 is the tick's own) of
+ * the tick for `minute`. Ticks of even and odd minutes use separate cells: a tick's window
+ * outlasts its minute by a few seconds, and two shares must never meet in one object, whose
+ * concurrent requests would share its six connections (a cell refuses a second share instead).
+ */
+export function cellName(minute: Date, share: number): string {
+  const parity = Math.floor(minute.getTime() / 60_000) % 2;
+  return `cell-${parity}-${share}`;
 }
 
 export interface ShardPlan {

@@ -20,7 +20,7 @@ import type { Outbound } from "./deliver";
 import { type DeliveryReport, DeliveryRun, TIMING, WINDOW_OVERLAP_MS, type WindowOwners } from "./delivery-run";
 import { logEngineFault } from "./engine-log";
 import { materializeDueSchedules } from "./schedule-occurrences";
-import { planShards, type ShardLimits } from "./shard-plan";
+import { type FanOutCarrier, planShards, type ShardLimits } from "./shard-plan";
 import { type BudgetOptions, SubrequestBudget, serviceCallsPerInvocation } from "./subrequest-budget";
 import { WATCH_BEAT_MS, WindowReports, type WindowWatch } from "./window-reports";
 
@@ -55,8 +55,13 @@ export interface TickDependencies {
   };
   /** Which URLs may be called, and the services that reach Workers. */
   outbound: Outbound;
-  /** Delivers a shard in a fresh invocation; resolves when it is done. */
-  runShard: (shard: Shard) => Promise<DeliveryReport>;
+  /** Delivers share `index` (1 and up) in a fresh invocation; resolves when it is done. */
+  runShard: (shard: Shard, index: number) => Promise<DeliveryReport>;
+  /**
+   * What carries the shares (see FanOutCarrier): self-invocations share the 32 Worker
+   * invocations of the tick's request; cells are requests of their own. Self when absent.
+   */
+  carrier?: FanOutCarrier;
   /** Takes the window over if this tick falls silent; without one, a cut tick's jobs wait for their leases. */
   watch?: WindowWatch;
   random?: () => number;
@@ -163,7 +168,13 @@ async function ownWindow(
 
   // The watch's reports are subrequests of this invocation too.
   const watchReports = deps.watch ? Math.ceil((windowEnd.getTime() - now.getTime()) / WATCH_BEAT_MS) + 2 : 0;
-  const shardBudget = { cpuMs: limits.cpuBudgetMs, serviceCalls: serviceCallsPerInvocation(shards.length) };
+  // Self-invoked shards and the tick share one request's Worker invocations; a cell is a request
+  // of its own, so each cell, and the tick beside them, has a whole request's share.
+  const invocationsSharingRequest = deps.carrier === "cells" ? 1 : shards.length;
+  const shardBudget = {
+    cpuMs: limits.cpuBudgetMs,
+    serviceCalls: serviceCallsPerInvocation(invocationsSharingRequest),
+  };
   const budget = new SubrequestBudget(
     limits.subrequestBudget - SUBREQUEST_OVERHEAD - (shards.length - 1) - watchReports,
     { ...shardBudget, claimant },
@@ -182,15 +193,23 @@ async function ownWindow(
    */
   const handOff = async (jobs: ClaimedJob[], index: number): Promise<void> => {
     try {
-      await deps.runShard({
-        claimant,
-        windowEnd: windowEnd.toISOString(),
-        jobs: jobs.map((job) => ({ id: job.id, runAt: job.runAt.toISOString(), destination: job.destination })),
-        budget: shardBudget,
-      });
+      await deps.runShard(
+        {
+          claimant,
+          windowEnd: windowEnd.toISOString(),
+          jobs: jobs.map((job) => ({ id: job.id, runAt: job.runAt.toISOString(), destination: job.destination })),
+          budget: shardBudget,
+        },
+        index,
+      );
     } catch (error) {
       failedShards++;
-      logEngineFault("shard_failed", { shard: index, jobs: jobs.length, action: "released and taken over" }, error);
+      const carrier = deps.carrier ?? "self";
+      logEngineFault(
+        "shard_failed",
+        { shard: index, carrier, jobs: jobs.length, action: "released and taken over" },
+        error,
+      );
       try {
         await releaseClaims(
           db,
