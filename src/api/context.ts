@@ -13,6 +13,8 @@ export interface AppEnv {
   Bindings: Bindings;
   Variables: {
     db: Database;
+    /** For work done in one statement: one HTTP round trip through Neon (see DatabaseHandle.statementDb). */
+    statementDb: Database;
     auth: Caller;
     /** SHA-256 of the presented token, set once it is read: what the rate limit counts per token. */
     tokenHash: string;

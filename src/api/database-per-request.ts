@@ -11,11 +11,12 @@ import type { AppEnv } from "./context";
  * a fresh login (WebSocket, TLS, authentication) at the moment a job is due.
  */
 export const databasePerRequest: MiddlewareHandler<
-  Pick<AppEnv, "Bindings"> & { Variables: Pick<AppEnv["Variables"], "db" | "afterResponse"> }
+  Pick<AppEnv, "Bindings"> & { Variables: Pick<AppEnv["Variables"], "db" | "statementDb" | "afterResponse"> }
 > = async (c, next) => {
   const database = openDatabase(readSettings(c.env));
   const work: Array<Promise<unknown>> = [];
   c.set("db", database.db);
+  c.set("statementDb", database.statementDb);
   c.set("afterResponse", (task) => {
     work.push(task);
   });

@@ -119,9 +119,10 @@ async function checkedBeforeLookup<T>(c: Context<AppEnv>, check: () => Promise<T
  * refusals: 401 for a failing token, 403 without the `write` scope, 429 over the project's cap.
  */
 async function createAsCaller(c: Context<AppEnv>, token: PresentedToken, rows: JobToCreate[]) {
-  const { now, db } = c.var;
+  const { now, statementDb } = c.var;
   const cap = readSettings(c.env).maxScheduledJobsPerProject;
-  const outcome = await createJobsAsCaller(db, token, rows, {
+  // One statement: through Neon, one HTTP round trip, with no connection to open for it.
+  const outcome = await createJobsAsCaller(statementDb, token, rows, {
     grantingScopes: scopesGranting("write"),
     cap,
     now,
