@@ -119,10 +119,12 @@ async function checkedBeforeLookup<T>(c: Context<AppEnv>, check: () => Promise<T
  * refusals: 401 for a failing token, 403 without the `write` scope, 429 over the project's cap.
  */
 async function createAsCaller(c: Context<AppEnv>, token: PresentedToken, rows: JobToCreate[]) {
-  const { now, statementDb } = c.var;
+  const { now, db, statementDb } = c.var;
   const cap = readSettings(c.env).maxScheduledJobsPerProject;
-  // One statement: through Neon, one HTTP round trip, with no connection to open for it.
-  const outcome = await createJobsAsCaller(statementDb, token, rows, {
+  // One job: one HTTP round trip through Neon, with no connection to open. A batch goes over the
+  // request's connection: up to 8 MiB of jobs and their rows back would travel as JSON text in an
+  // HTTP body, under the endpoint's size limits, and measured no faster that way.
+  const outcome = await createJobsAsCaller(rows.length === 1 ? statementDb : db, token, rows, {
     grantingScopes: scopesGranting("write"),
     cap,
     now,
