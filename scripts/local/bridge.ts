@@ -117,8 +117,11 @@ export async function startDbBridge(options: { port?: number; relayTo?: string }
   const statementsByDatabase: Record<string, number> = {};
   let clientConnections = 0;
   let sqlOverHttpRequests = 0;
+  // One pool per server, user, database and password, as PgBouncer keys its pools: WebSocket
+  // clients and HTTP statements share the logged-in connections (a connection logs in with the
+  // startup parameters of the client that needed it first).
   const poolFor = (target: { host: string; port: number }, parameters: Record<string, string>, password: string) => {
-    const key = JSON.stringify([target, parameters, password]);
+    const key = JSON.stringify([target, parameters.user, parameters.database, password]);
     let pool = pools.get(key);
     if (!pool) {
       pool = new ServerPool(() => loginToServer(target, parameters, password));
