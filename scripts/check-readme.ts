@@ -1,24 +1,26 @@
 /**
- * Holds the README's reference tables to the code (run in CI, `npm run check:readme`): the
- * fields of `POST /jobs` and `POST /schedules` and the parameters of `GET /jobs` against the
- * zod schemas the handlers validate with, and the error table against the error registry
- * (src/api/errors.ts), status included, and every "N ms before its time" against the engine's
- * start lead. A field or code added on one side only fails it.
- * `--print-errors` prints the error table as the registry has it, to paste into the README.
+ * Holds the reference's tables to the code (run in CI, `npm run check:readme`): the fields of
+ * `POST /jobs` and the parameters of `GET /jobs` (docs/api.md) and of `POST /schedules`
+ * (docs/schedules.md) against the zod schemas the handlers validate with, the error table
+ * (docs/api.md) against the error registry (src/api/errors.ts), status included, and every
+ * "N ms before its time" in README.md and docs/ against the engine's start lead. A field or code
+ * added on one side only fails it.
+ * `--print-errors` prints the error table as the registry has it, to paste into docs/api.md.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { z } from "zod";
 import { ERROR_CODES, type ErrorCode } from "../src/api/errors";
 import { createJobRequest, listJobsQuery } from "../src/api/job-schemas";
 import { createScheduleRequest } from "../src/api/schedule-schemas";
 
-const README = new URL("../README.md", import.meta.url);
+/** A file of the repository, by its path from the root. */
+const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), "utf8");
 
-/** The README's text under a heading, up to the next heading of any level. */
-function section(readme: string, heading: string): string {
-  const lines = readme.split("\n");
+/** A document's text under a heading, up to the next heading of any level. */
+function section(document: { path: string; text: string }, heading: string): string {
+  const lines = document.text.split("\n");
   const start = lines.findIndex((line) => line.startsWith(heading));
-  if (start < 0) throw new Error(`the README has no heading starting "${heading}"`);
+  if (start < 0) throw new Error(`${document.path} has no heading starting "${heading}"`);
   const end = lines.findIndex((line, i) => i > start && /^#{1,6} /.test(line));
   return lines.slice(start + 1, end < 0 ? undefined : end).join("\n");
 }
@@ -37,7 +39,7 @@ function tableRows(text: string): string[][] {
   return rows.slice(2);
 }
 
-/** The `code`-quoted names in a piece of README text. */
+/** The `code`-quoted names in a piece of documentation. */
 function quotedNames(text: string): string[] {
   return [...text.matchAll(/`([a-z_]+)`/g)].map((match) => match[1]);
 }
@@ -52,12 +54,10 @@ const problems: string[] = [];
 
 /** Records every name on one side only. */
 function compare(what: string, documented: Iterable<string>, actual: Iterable<string>, verb = "accepted"): void {
-  const inReadme = new Set(documented);
+  const inDocs = new Set(documented);
   const inCode = new Set(actual);
-  for (const name of inCode)
-    if (!inReadme.has(name)) problems.push(`${what}: \`${name}\` is ${verb} but not documented`);
-  for (const name of inReadme)
-    if (!inCode.has(name)) problems.push(`${what}: \`${name}\` is documented but not ${verb}`);
+  for (const name of inCode) if (!inDocs.has(name)) problems.push(`${what}: \`${name}\` is ${verb} but not documented`);
+  for (const name of inDocs) if (!inCode.has(name)) problems.push(`${what}: \`${name}\` is documented but not ${verb}`);
 }
 
 function errorTable(): string {
@@ -73,13 +73,14 @@ if (process.argv.includes("--print-errors")) {
   process.exit(0);
 }
 
-const readme = readFileSync(README, "utf8");
+const api = { path: "docs/api.md", text: read("docs/api.md") };
+const schedulesDoc = { path: "docs/schedules.md", text: read("docs/schedules.md") };
 
-const jobFieldsDocumented = tableRows(section(readme, "### `POST /jobs`:")).flatMap((row) => quotedNames(row[0]));
+const jobFieldsDocumented = tableRows(section(api, "## `POST /jobs`:")).flatMap((row) => quotedNames(row[0]));
 compare("POST /jobs", jobFieldsDocumented, keysOf(createJobRequest));
 
 // The schedule section lists the request fields it shares with POST /jobs in a sentence, then a table of its own.
-const schedules = section(readme, "### `POST /schedules`");
+const schedules = section(schedulesDoc, "## `POST /schedules`");
 const sharedSentence = schedules
   .split("\n\n")
   .find((paragraph) => paragraph.trim().startsWith("The request fields are"));
@@ -89,10 +90,10 @@ compare(
   keysOf(createScheduleRequest),
 );
 
-const listDocumented = tableRows(section(readme, "### `GET /jobs`:")).flatMap((row) => quotedNames(row[0]));
+const listDocumented = tableRows(section(api, "## `GET /jobs`:")).flatMap((row) => quotedNames(row[0]));
 compare("GET /jobs parameters", listDocumented, keysOf(listJobsQuery));
 
-const errorRows = tableRows(section(readme, "### Errors"));
+const errorRows = tableRows(section(api, "## Errors"));
 compare(
   "error codes",
   errorRows.flatMap((row) => quotedNames(row[1])),
@@ -103,27 +104,33 @@ for (const [status, cell] of errorRows) {
   const [code] = quotedNames(cell);
   const registered = ERROR_CODES[code as ErrorCode];
   if (registered && String(registered.status) !== status) {
-    problems.push(`error codes: \`${code}\` is answered with ${registered.status}, the README says ${status}`);
+    problems.push(`error codes: \`${code}\` is answered with ${registered.status}, docs/api.md says ${status}`);
   }
 }
 
-// How long before its time a job starts (and can no longer be canceled or changed), wherever the README says it.
+// How long before its time a job starts (and can no longer be canceled or changed), wherever the docs say it.
 // Imported by a computed path, so the Node typecheck does not follow the engine's imports into Workers-only types.
 const engine = "../src/dispatch/delivery-run";
 const { TIMING } = (await import(engine)) as { TIMING: { startLeadMs: number; startBatchMs: number } };
 const startLeadMs = TIMING.startLeadMs + TIMING.startBatchMs;
-for (const [said, ms] of readme.matchAll(/(\d[\d,]*)\s+ms\s+before\s+(?:its|their)\s+time/g)) {
-  if (Number(ms.replace(/,/g, "")) !== startLeadMs) {
-    const quoted = said.replace(/\s+/g, " ");
-    problems.push(
-      `start lead: the README says "${quoted}", the engine starts jobs ${startLeadMs} ms before their time`,
-    );
+const documents = [
+  "README.md",
+  ...readdirSync(new URL("../docs", import.meta.url))
+    .filter((name) => name.endsWith(".md"))
+    .map((name) => `docs/${name}`),
+];
+for (const path of documents) {
+  for (const [said, ms] of read(path).matchAll(/(\d[\d,]*)\s+ms\s+before\s+(?:its|their)\s+time/g)) {
+    if (Number(ms.replace(/,/g, "")) !== startLeadMs) {
+      const quoted = said.replace(/\s+/g, " ");
+      problems.push(`start lead: ${path} says "${quoted}", the engine starts jobs ${startLeadMs} ms before their time`);
+    }
   }
 }
 
 if (problems.length > 0) {
-  console.error(`The README's reference tables disagree with the code:\n  ${problems.join("\n  ")}`);
-  console.error("Fix the README (for the errors, `npm run check:readme -- --print-errors` prints the table).");
+  console.error(`The reference's tables disagree with the code:\n  ${problems.join("\n  ")}`);
+  console.error("Fix docs/ (for the errors, `npm run check:readme -- --print-errors` prints the table).");
   process.exit(1);
 }
-console.log("README tables match the schemas and the error registry");
+console.log("The reference's tables (docs/api.md, docs/schedules.md) match the schemas and the error registry");

@@ -12,13 +12,14 @@ import { API_CLAIM_LEASE_MS } from "../src/dispatch/deliver-soon";
 import { WATCH_BEAT_MS } from "../src/dispatch/window-reports";
 import {
   callApi,
+  databaseConnections,
   insertJobRow,
   later,
+  ON_TIME_MS,
   pause,
   receivedAt,
   receiverUrl,
   runTickUntil,
-  testEnv,
   tickNow,
   useTestProject,
 } from "./support/fliq";
@@ -31,12 +32,6 @@ afterEach(() => {
 
 async function attemptsOf(id: string) {
   return listAttempts(db, id);
-}
-
-/** Database connections the bridge (Neon's proxy and pooler, locally) has accepted so far. */
-async function bridgeClientConnections(): Promise<number> {
-  const stats = (await (await fetch(`http://${testEnv.LOCAL_DB_PROXY}/stats`)).json()) as { clientConnections: number };
-  return stats.clientConnections;
 }
 
 /**
@@ -67,7 +62,7 @@ function handOverLog() {
 describe("firing from the API", () => {
   it("uses the request's own connection: one database connection for the whole call", async () => {
     const url = receiverUrl("ok");
-    const before = await bridgeClientConnections();
+    const before = await databaseConnections();
     const created = await callApi("POST", "/jobs", { token, json: { url, scheduled_at: later(800).toISOString() } });
     expect(created.status).toBe(201);
     expect(created.body.status).toBe("scheduled");
@@ -75,7 +70,7 @@ describe("firing from the API", () => {
     expect(await receivedAt(url)).toHaveLength(1);
     expect((await findJob(db, project.id, created.body.id))?.status).toBe("succeeded");
     // Before: the request's pool and a second one opened for the delivery (two connections).
-    expect((await bridgeClientConnections()) - before).toBe(1);
+    expect((await databaseConnections()) - before).toBe(1);
   });
 
   it("claims a job due soon only a moment past its time, so a path that dies leaves it to the tick soon after", () => {
@@ -126,7 +121,7 @@ describe("hand-over to the tick that owns the window, through its watchdog, on a
     const [received] = await receivedAt(url);
     expect(received).toBeDefined();
     expect(received.receivedAt).toBeGreaterThanOrEqual(runAt.getTime());
-    expect(received.receivedAt - runAt.getTime()).toBeLessThan(100);
+    expect(received.receivedAt - runAt.getTime()).toBeLessThan(ON_TIME_MS);
   }, 15_000);
 
   it("fires on its second a retry due past the API's window, released at once and logged", async () => {
@@ -152,7 +147,7 @@ describe("hand-over to the tick that owns the window, through its watchdog, on a
     await tick;
     const attempts = await attemptsOf(created.body.id);
     expect(attempts).toHaveLength(2);
-    expect(attempts[1].latenessMs).toBeLessThan(100);
+    expect(attempts[1].latenessMs).toBeLessThan(ON_TIME_MS);
   }, 15_000);
 
   it("fires at once the jobs an API path releases beyond its subrequest budget, and logs why", async () => {

@@ -11,13 +11,14 @@ import { findJob, listAttempts } from "../src/db/jobs";
 import { FULL_LOOK_INTERVAL_MS, type TickWatchdog, WATCHDOG_NAME } from "../src/dispatch/tick-watchdog";
 import {
   callApi,
+  databaseConnections,
   insertJobRow,
   later,
+  ON_TIME_MS,
   pause,
   receivedAt,
   receiverUrl,
   runTickUntil,
-  testEnv,
   useTestProject,
   viaHyperdrive,
 } from "./support/fliq";
@@ -25,12 +26,6 @@ import {
 const { db, project, token } = await useTestProject();
 const namespace = (env as unknown as { TICK_WATCHDOG: DurableObjectNamespace<TickWatchdog> }).TICK_WATCHDOG;
 const clock = () => namespace.get(namespace.idFromName(WATCHDOG_NAME));
-
-/** Database connections the bridge has accepted so far. */
-async function databaseConnections(): Promise<number> {
-  const stats = (await (await fetch(`http://${testEnv.LOCAL_DB_PROXY}/stats`)).json()) as { clientConnections: number };
-  return stats.clientConnections;
-}
 
 /** The clock as a tick left it after looking at an empty database. */
 async function nothingScheduled() {
@@ -75,7 +70,7 @@ describe("an idle Fliq", () => {
     const [received, ...again] = await receivedAt(url);
     expect(again).toHaveLength(0);
     expect(received.receivedAt).toBeGreaterThanOrEqual(runAt.getTime());
-    expect(received.receivedAt - runAt.getTime()).toBeLessThan(100);
+    expect(received.receivedAt - runAt.getTime()).toBeLessThan(ON_TIME_MS);
     // The tick once the clock told it; and the API's request when it reaches the database over a
     // connection (Hyperdrive): through Neon, its one statement is an HTTP request, no connection.
     expect((await databaseConnections()) - before).toBe(viaHyperdrive ? 2 : 1);
@@ -92,7 +87,7 @@ describe("an idle Fliq", () => {
     expect(created.status).toBe(201);
     await idleTick(later(4_000));
     const [received] = await receivedAt(url);
-    expect(received.receivedAt - runAt.getTime()).toBeLessThan(100);
+    expect(received.receivedAt - runAt.getTime()).toBeLessThan(ON_TIME_MS);
     // Having looked, the tick told the clock nothing else is due.
     expect((await clockAnswer()).earliestDueMs).toBeGreaterThan(Date.now());
   }, 15_000);

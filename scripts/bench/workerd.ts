@@ -7,7 +7,7 @@
  * own (miniflare's `outbound:N` service, which re-issues the request) and keeps a DevTools
  * session attached. Both are dev conveniences production does not have, and on this machine
  * they cap a Worker at about 2,500 signed callbacks a second where workerd alone makes 7,000 to
- * 10,000 (the ceiling scenario measures both; README, Benchmark).
+ * 10,000 (the ceiling scenario measures both; docs/benchmark.md).
  *
  * The cron trigger comes from a second, tiny Worker bound to the first: its
  * `/cdn-cgi/handler/scheduled?cron=…&time=…` calls the Worker's `scheduled` handler through the

@@ -869,7 +869,7 @@ export interface PruneLimits {
  * Retention in each tick: statements of 1,000 finished jobs and 1,000 attempts each (150 ms on
  * average in the bench, so their row locks are short), for up to 1.5 s before the tick claims
  * (the previous tick's window reaches 5 s into this minute). The bench's `retention` scenario
- * measured 18,000 rows a tick from a 10-million-row backlog: 13 million jobs a day (see README).
+ * measured 18,000 rows a tick from a 10-million-row backlog: 13 million jobs a day (see docs/benchmark.md).
  */
 export const PRUNE_PER_TICK: PruneLimits = { batchSize: 1_000, budgetMs: 1_500 };
 

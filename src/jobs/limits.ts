@@ -1,4 +1,4 @@
-/** The limits every job request is held to; the API schemas and the README quote these. */
+/** The limits every job request is held to; the API schemas and docs/api.md quote these. */
 export const JOB_LIMITS = {
   urlMaxLength: 2048,
   bodyMaxBytes: 1024 * 1024,

@@ -50,6 +50,15 @@ export async function useTestProject(scopes?: string[]) {
 export const later = (ms: number) => new Date(Date.now() + ms);
 
 /**
+ * The lateness a test accepts as "on its second". Tests tell on-time delivery apart from the
+ * engine's fallbacks: the watch's beat (1 s), the window's poll (10 s), a claim's lease (30 s),
+ * a slow destination's queue (seconds). This stays well below all of them, and wide enough that a
+ * loaded machine (a 2-core runner with other work beside the suite) does not fail a delivery
+ * the engine made on time: how late jobs really are is the bench's to measure.
+ */
+export const ON_TIME_MS = 250;
+
+/**
  * A fire time `marginMs` past the engine's start lead from now. The engine starts (and so
  * commits to) a job TIMING.startLeadMs + startBatchMs before its time; a test that must act
  * before that, or that asserts on-time delivery by a tick it starts now, gets `marginMs` for its
@@ -142,6 +151,15 @@ export function receiverUrl(kind: string): string {
 export async function receiverPeakInFlight(reset = false): Promise<number> {
   const response = await fetch(`${testEnv.RECEIVER_URL}/__concurrency`, { method: reset ? "POST" : "GET" });
   return ((await response.json()) as { peakInFlight: number }).peakInFlight;
+}
+
+/**
+ * Database connections the Worker has opened so far, as the bridge counts them (locally it stands in
+ * for Neon's proxy and pooler, and every database connection of the Worker goes through it).
+ */
+export async function databaseConnections(): Promise<number> {
+  const stats = (await (await fetch(`http://${testEnv.LOCAL_DB_PROXY}/stats`)).json()) as { clientConnections: number };
+  return stats.clientConnections;
 }
 
 /** What the receiver got on the given URL's path. */
