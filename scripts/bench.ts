@@ -101,7 +101,7 @@ interface Options {
   concurrency: number;
   /** Jobs per creation request: POST /jobs/batch, or one POST /jobs per job when 1. */
   batchSize: number;
-  /** Save a CPU profile of the Worker during each delivery scenario. */
+  /** Save a CPU profile of the Worker during each delivery scenario (and, in `create`, during creation). */
   profile: boolean;
   /** "worktree", or a git revision to bench instead of the working tree. */
   source: string;

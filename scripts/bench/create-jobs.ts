@@ -2,6 +2,7 @@
  * Creates jobs the way users do, through the API: `POST /jobs/batch` (up to `batchSize` jobs per
  * request), or one `POST /jobs` per job when `batchSize` is 1, with a bounded number of requests in flight.
  */
+import { Agent, request as httpRequest } from "node:http";
 
 /** Where the API is and how to call it. */
 export interface Api {
@@ -99,14 +100,42 @@ async function createBatch(api: Api, requests: object[]): Promise<string[]> {
   return created.jobs.map((job) => job.id);
 }
 
+/**
+ * The bench's HTTP client: Node's own `http` with kept-alive connections, as a server-side caller
+ * keeps them. Global `fetch` (undici, with WHATWG streams around every body) cost the bench's
+ * process more CPU per request than the bridge and the receiver together, on the cores the
+ * Worker and Postgres need.
+ */
+const keepAlive = new Agent({ keepAlive: true, maxSockets: 256 });
+
 async function post(api: Api, path: string, payload: object): Promise<unknown> {
-  const response = await fetch(`${api.url}${path}`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${api.token}`, "content-type": "application/json" },
-    body: JSON.stringify(payload),
-    signal: AbortSignal.timeout(60_000),
+  const body = Buffer.from(JSON.stringify(payload));
+  const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const request = httpRequest(
+      `${api.url}${path}`,
+      {
+        method: "POST",
+        agent: keepAlive,
+        headers: {
+          authorization: `Bearer ${api.token}`,
+          "content-type": "application/json",
+          "content-length": body.length,
+        },
+        timeout: 60_000,
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("end", () =>
+          resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }),
+        );
+        response.on("error", reject);
+      },
+    );
+    request.on("timeout", () => request.destroy(new Error(`POST ${path} took over 60 s`)));
+    request.on("error", reject);
+    request.end(body);
   });
-  const text = await response.text();
-  if (response.status !== 201) throw new Error(`POST ${path} answered ${response.status}: ${text.slice(0, 200)}`);
+  if (status !== 201) throw new Error(`POST ${path} answered ${status}: ${text.slice(0, 200)}`);
   return JSON.parse(text);
 }

@@ -15,7 +15,7 @@ import {
   type StatementSnapshot,
 } from "./database";
 import { type MemoryPeak, sampleMemory } from "./memory";
-import { startProfiler } from "./profile";
+import { type HotFunction, startProfiler } from "./profile";
 import type { RecordingReceiver } from "./receiver";
 import { type RunningWorker, sleep } from "./stack";
 import {
@@ -175,7 +175,13 @@ export async function runDeliveryScenario(ctx: BenchContext, scenario: DeliveryS
   await ctx.counter.reset();
   const creationLogins = ctx.bridge.stats().serverLogins;
   const creationCpu = await readCpu(ctx.worker.group);
+  // In `create`, creating is what is measured: its profile is taken too, apart from the delivery's.
+  const creationProfiler = ctx.profileDir && scenario.name === "create" ? await startProfiler(ctx.worker) : undefined;
   const created = await createJobs(ctx.api, `${ctx.receiver.url}/callback`, dueTimes, creation);
+  if (creationProfiler && ctx.profileDir) {
+    const file = join(ctx.profileDir, `bench-${scenario.name}-creation.cpuprofile`);
+    printHottest(log, `CPU profile (creation) saved to ${file}`, await creationProfiler.stop(file));
+  }
   const creationStatements = await ctx.counter.read();
   const creationServerLogins = ctx.bridge.stats().serverLogins - creationLogins;
   const creationCpuUse = cpuSince(creationCpu, await readCpu(ctx.worker.group));
@@ -204,10 +210,7 @@ export async function runDeliveryScenario(ctx: BenchContext, scenario: DeliveryS
   log(all ? "every job arrived; waiting for the tick to end its window" : "timed out waiting for deliveries");
   if (profiler && ctx.profileDir) {
     const file = join(ctx.profileDir, `bench-${scenario.name}.cpuprofile`);
-    const hottest = await profiler.stop(file);
-    log(`CPU profile (tick fired → last delivery) saved to ${file}; most self time:`);
-    for (const fn of hottest)
-      log(`  ${fn.selfMs.toFixed(0).padStart(6)} ms ${(fn.share * 100).toFixed(1).padStart(5)}%  ${fn.name}`);
+    printHottest(log, `CPU profile (tick fired → last delivery) saved to ${file}`, await profiler.stop(file));
   }
   const tickOutcome = await tick;
   const deliveryStatements = await ctx.counter.read();
@@ -238,6 +241,13 @@ export async function runDeliveryScenario(ctx: BenchContext, scenario: DeliveryS
     workerErrors: errorLines(await ctx.worker.logSince(logOffset)),
     peakMemory,
   };
+}
+
+/** Prints a profile's functions with the most self time. */
+function printHottest(log: (line: string) => void, title: string, hottest: HotFunction[]): void {
+  log(`${title}; most self time:`);
+  for (const fn of hottest)
+    log(`  ${fn.selfMs.toFixed(0).padStart(6)} ms ${(fn.share * 100).toFixed(1).padStart(5)}%  ${fn.name}`);
 }
 
 /** What the idle scenario measured. */

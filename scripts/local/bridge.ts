@@ -11,6 +11,10 @@
  *   no Postgres backend start-up, and, as on Neon, the Worker must keep no session state (no
  *   SET, session advisory locks, LISTEN or named prepared statements) outside a transaction.
  *
+ * It also answers `POST /sql` as Neon's SQL-over-HTTP endpoint does (scripts/local/sql-over-http.ts):
+ * one statement (or one transaction) per request, run on a connection from the same pools, with
+ * no connection held between requests. The Worker creates jobs that way (DatabaseHandle.statementDb).
+ *
  * For the Hyperdrive path (the Worker's `pg` over TCP), the bridge can also relay plain TCP to
  * one Postgres (`relayTo`): miniflare's local Hyperdrive connects to the relay, so the same
  * `/clients/close` and `/stats` serve tests of both paths. The relay passes bytes through as they
@@ -41,6 +45,7 @@ import {
   startupParameters,
   terminate,
 } from "./pg-wire";
+import { answerSqlOverHttp } from "./sql-over-http";
 
 export interface DbBridge {
   /** `127.0.0.1:PORT`, the value of the Worker's LOCAL_DB_PROXY. */
@@ -57,6 +62,8 @@ export interface DbBridge {
 export interface BridgeStats {
   /** Client connections accepted (WebSockets, and TCP connections to the relay). */
   clientConnections: number;
+  /** Statements (or batches) received over HTTP, as by Neon's SQL-over-HTTP endpoint: no connection each. */
+  sqlOverHttpRequests: number;
   /** Logins to the server: each one a new Postgres backend (and, on this machine, a SCRAM exchange). */
   serverLogins: number;
   /** Server connections open now, lent or idle. */
@@ -71,8 +78,8 @@ const MAX_SERVER_CONNECTIONS = 32;
 const SERVER_IDLE_MS = 10_000;
 
 /**
- * Starts the bridge on 127.0.0.1 (a random port unless one is given). Besides WebSockets it
- * answers `POST /clients/close`, which drops every client connection at once (as a restart of
+ * Starts the bridge on 127.0.0.1 (a random port unless one is given). Besides WebSockets and
+ * `POST /sql` it answers `POST /clients/close`, which drops every client connection at once (as a restart of
  * Neon's proxy would), for tests of what survives a lost database connection, and `GET /stats`
  * (BridgeStats), for tests that count connections.
  */
@@ -87,6 +94,17 @@ export async function startDbBridge(options: { port?: number; relayTo?: string }
       response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ closed }));
       return;
     }
+    if (request.method === "POST" && request.url === "/sql") {
+      sqlOverHttpRequests++;
+      void answerSqlOverHttp(request, response, {
+        lenderFor: poolFor,
+        loopbackTarget: (host, port) => loopbackTarget(`/?address=${host}:${port}`),
+        countStatements: (database, count) => {
+          statementsByDatabase[database] = (statementsByDatabase[database] ?? 0) + count;
+        },
+      });
+      return;
+    }
     if (request.method === "GET" && request.url === "/stats") {
       response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(stats()));
       return;
@@ -98,9 +116,23 @@ export async function startDbBridge(options: { port?: number; relayTo?: string }
   const pools = new Map<string, ServerPool>();
   const statementsByDatabase: Record<string, number> = {};
   let clientConnections = 0;
+  let sqlOverHttpRequests = 0;
+  // One pool per server, user, database and password, as PgBouncer keys its pools: WebSocket
+  // clients and HTTP statements share the logged-in connections (a connection logs in with the
+  // startup parameters of the client that needed it first).
+  const poolFor = (target: { host: string; port: number }, parameters: Record<string, string>, password: string) => {
+    const key = JSON.stringify([target, parameters.user, parameters.database, password]);
+    let pool = pools.get(key);
+    if (!pool) {
+      pool = new ServerPool(() => loginToServer(target, parameters, password));
+      pools.set(key, pool);
+    }
+    return pool;
+  };
   const allPools = () => [...pools.values()];
   const stats = (): BridgeStats => ({
     clientConnections,
+    sqlOverHttpRequests,
     serverLogins: allPools().reduce((sum, pool) => sum + pool.logins, 0),
     serverConnectionsOpen: allPools().reduce((sum, pool) => sum + pool.open, 0),
     statementsByDatabase: { ...statementsByDatabase },
@@ -114,15 +146,7 @@ export async function startDbBridge(options: { port?: number; relayTo?: string }
       return;
     }
     clientConnections++;
-    new ClientSession(ws, statementsByDatabase, (parameters, password) => {
-      const key = JSON.stringify([target, parameters, password]);
-      let pool = pools.get(key);
-      if (!pool) {
-        pool = new ServerPool(() => loginToServer(target, parameters, password));
-        pools.set(key, pool);
-      }
-      return pool;
-    });
+    new ClientSession(ws, statementsByDatabase, (parameters, password) => poolFor(target, parameters, password));
   });
 
   await once(http, "listening");

@@ -255,3 +255,93 @@ class ScramClient {
 }
 
 const hmac = (key: Buffer, text: string) => createHmac("sha256", key).update(text).digest();
+
+const int16 = (value: number) => {
+  const bytes = Buffer.alloc(2);
+  bytes.writeInt16BE(value);
+  return bytes;
+};
+
+/**
+ * One statement of the extended query protocol, unnamed and with its parameters in text (the
+ * server infers their types, as Neon's HTTP endpoint lets it): Parse, Bind, Describe, Execute.
+ * `describe` asks for the RowDescription; statements whose rows nobody reads can skip it.
+ */
+export function extendedQuery(sql: string, params: ReadonlyArray<string | null>, describe = true): Buffer {
+  const values = params.map((value) => {
+    if (value === null) return int32(-1);
+    const bytes = Buffer.from(value, "utf8");
+    return Buffer.concat([int32(bytes.length), bytes]);
+  });
+  return Buffer.concat([
+    message("P", Buffer.concat([cstring(""), cstring(sql), int16(0)])),
+    message("B", Buffer.concat([cstring(""), cstring(""), int16(0), int16(params.length), ...values, int16(0)])),
+    ...(describe ? [message("D", Buffer.concat([Buffer.from("P"), cstring("")]))] : []),
+    message("E", Buffer.concat([cstring(""), int32(0)])),
+  ]);
+}
+
+export const sync = () => message("S");
+
+/** A column of a RowDescription, named as pg's and Neon's results name them. */
+export interface FieldDescription {
+  name: string;
+  tableID: number;
+  columnID: number;
+  dataTypeID: number;
+  dataTypeSize: number;
+  dataTypeModifier: number;
+  format: "text" | "binary";
+}
+
+/** The columns of a RowDescription ('T') message's body. */
+export function rowDescription(body: Buffer): FieldDescription[] {
+  const count = body.readInt16BE(0);
+  const fields: FieldDescription[] = [];
+  let offset = 2;
+  for (let i = 0; i < count; i++) {
+    const end = body.indexOf(0, offset);
+    const name = body.toString("utf8", offset, end);
+    offset = end + 1;
+    fields.push({
+      name,
+      tableID: body.readInt32BE(offset),
+      columnID: body.readInt16BE(offset + 4),
+      dataTypeID: body.readInt32BE(offset + 6),
+      dataTypeSize: body.readInt16BE(offset + 10),
+      dataTypeModifier: body.readInt32BE(offset + 12),
+      format: body.readInt16BE(offset + 16) === 1 ? "binary" : "text",
+    });
+    offset += 18;
+  }
+  return fields;
+}
+
+/** The values of a DataRow ('D') message's body, as text (null for SQL NULL). */
+export function dataRow(body: Buffer): Array<string | null> {
+  const count = body.readInt16BE(0);
+  const values: Array<string | null> = [];
+  let offset = 2;
+  for (let i = 0; i < count; i++) {
+    const length = body.readInt32BE(offset);
+    offset += 4;
+    if (length < 0) values.push(null);
+    else {
+      values.push(body.toString("utf8", offset, offset + length));
+      offset += length;
+    }
+  }
+  return values;
+}
+
+/** The fields of an ErrorResponse ('E') message's body, by their one-letter codes. */
+export function errorFields(body: Buffer): Record<string, string> {
+  const fields: Record<string, string> = {};
+  let offset = 0;
+  while (offset < body.length && body[offset] !== 0) {
+    const end = body.indexOf(0, offset + 1);
+    fields[String.fromCharCode(body[offset])] = body.toString("utf8", offset + 1, end);
+    offset = end + 1;
+  }
+  return fields;
+}

@@ -17,6 +17,8 @@ export interface Caller {
 /** An action's world, before the caller is known (creating jobs looks the token up in its own statement). */
 export interface RequestContext {
   db: Database;
+  /** For work done in one statement: one HTTP round trip through Neon (see DatabaseHandle.statementDb). */
+  statementDb: Database;
   /** The request's one clock reading. */
   now: Date;
   settings: Settings;

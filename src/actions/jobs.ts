@@ -233,9 +233,12 @@ export interface PresentingCaller {
  * over the project's cap.
  */
 async function createAsCaller(ctx: RequestContext, presenting: PresentingCaller, rows: JobToCreate[]) {
-  const { now, db } = ctx;
+  const { now, db, statementDb } = ctx;
   const cap = ctx.settings.maxScheduledJobsPerProject;
-  const outcome = await createJobsAsCaller(db, presenting.token, rows, {
+  // One job: one HTTP round trip through Neon, with no connection to open. A batch goes over the
+  // request's connection: up to 8 MiB of jobs and their rows back would travel as JSON text in an
+  // HTTP body, under the endpoint's size limits, and measured no faster that way.
+  const outcome = await createJobsAsCaller(rows.length === 1 ? statementDb : db, presenting.token, rows, {
     grantingScopes: scopesGranting("write"),
     cap,
     now,

@@ -1,20 +1,22 @@
 import type { Duplex } from "node:stream";
-import { Pool as NeonPool, neonConfig } from "@neondatabase/serverless";
+import { Pool as NeonPool, neon, neonConfig } from "@neondatabase/serverless";
 import { sql } from "drizzle-orm";
+import { drizzle as drizzleHttp } from "drizzle-orm/neon-http";
 import { drizzle as drizzleNeon, type NeonDatabase } from "drizzle-orm/neon-serverless";
 import { drizzle as drizzleTcp } from "drizzle-orm/node-postgres";
 import pg from "pg";
 import * as pgCloudflare from "pg-cloudflare";
 import { DatabaseUnreachable } from "./connection-errors";
-import * as schema from "./schema";
 
 /**
  * The one database type every query takes. Both drivers are pg's API (Neon's serverless
  * driver is a fork of `pg`): the same query results, transactions, Pool and notification
  * events, and drizzle's two sessions for them are the same code. So one schema and one set of
- * queries serve both paths; the type is spelled with the Neon session's name.
+ * queries serve both paths; the type is spelled with the Neon session's name. Queries name
+ * the schema's tables themselves (no relational `db.query`), so drizzle is not handed the
+ * schema: mapping its relations costs CPU on every request, for nothing.
  */
-export type Database = NeonDatabase<typeof schema>;
+export type Database = NeonDatabase;
 
 /**
  * How the Worker (or a script) reaches Postgres:
@@ -35,6 +37,13 @@ export interface DatabaseSettings {
 
 export interface DatabaseHandle {
   db: Database;
+  /**
+   * For work done in ONE statement (no transaction, nothing kept between statements), such as
+   * creating jobs. Through Neon it is Neon's SQL-over-HTTP endpoint: one `fetch` per statement,
+   * with no WebSocket, no Postgres startup and one round trip (locally, the bridge answers it in
+   * Neon's stead). Through Hyperdrive it is `db`. It throws on `transaction()`.
+   */
+  statementDb: Database;
   /** Ends the pool; call it in `ctx.waitUntil` once the invocation's work is done. */
   close(): Promise<void>;
 }
@@ -63,10 +72,48 @@ export function openDatabase(settings: DatabaseSettings): DatabaseHandle {
   // failure surfaces on the query that hit it, so the pool-level event only needs a listener.
   pool.on("error", () => {});
   const db =
-    pool instanceof pg.Pool
-      ? (drizzleTcp({ client: pool, schema }) as unknown as Database)
-      : drizzleNeon({ client: pool, schema });
-  return { db, close: () => pool.end() };
+    pool instanceof pg.Pool ? (drizzleTcp({ client: pool }) as unknown as Database) : drizzleNeon({ client: pool });
+  const statementDb = driver === "neon" ? overHttp(settings) : db;
+  return { db, statementDb, close: () => pool.end() };
+}
+
+/** One drizzle instance over HTTP per database: it holds no socket, so requests may share it. */
+const httpDatabases = new Map<string, Database>();
+
+/**
+ * The database over Neon's SQL-over-HTTP endpoint (see DatabaseHandle.statementDb). Its results
+ * are the WebSocket driver's (the same type parsers of the same driver), so one set of queries
+ * serves both.
+ */
+function overHttp(settings: DatabaseSettings): Database {
+  let db = httpDatabases.get(settings.databaseUrl);
+  if (!db) {
+    neonConfig.fetchFunction = fetchReportingUnreachable;
+    db = drizzleHttp({ client: neon(settings.databaseUrl) }) as unknown as Database;
+    httpDatabases.set(settings.databaseUrl, db);
+  }
+  return db;
+}
+
+/**
+ * `fetch` for the driver's HTTP queries: a request that cannot reach the endpoint, or that the
+ * endpoint answers with a 5xx (the database behind it unreachable), becomes DatabaseUnreachable,
+ * as on the WebSocket. The driver keeps it as its error's `sourceError`; a statement Postgres
+ * refused (400) stays the driver's own error, as a refused statement on the WebSocket does.
+ */
+async function fetchReportingUnreachable(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+  const databaseUrl = new Headers(init?.headers).get("Neon-Connection-String") ?? "";
+  const origin = { databaseUrl, localDbProxy: localProxyInUse };
+  let response: Response;
+  try {
+    response = await fetch(input, init);
+  } catch (error) {
+    throw DatabaseUnreachable.from(error, origin);
+  }
+  if (response.status >= 500) {
+    throw DatabaseUnreachable.from(new Error(`HTTP ${response.status}: ${await response.text()}`), origin);
+  }
+  return response;
 }
 
 /**
@@ -112,13 +159,19 @@ function reportConnectFailures(pool: PoolLike, settings: DatabaseSettings): void
 
 /**
  * Reaches a local Postgres through the bridge (scripts/local/bridge.ts), which stands in for
- * Neon's proxy and pooler: the password goes in clear with the startup message and the first
+ * Neon's proxy, pooler and SQL-over-HTTP endpoint: the password goes in clear with the startup message and the first
  * query in one flight (`pipelineConnect: "password"`, as against Neon, so the Worker computes
  * no SCRAM), inside a plain WebSocket on loopback where production has TLS.
  */
+/** The bridge the neon driver was pointed at, if any (the driver's settings are global). */
+let localProxyInUse: string | undefined;
+
 function useLocalProxy(proxy: string): void {
-  const base = proxy.replace(/\/?$/, "/");
-  neonConfig.wsProxy = (host, port) => `${base.replace(/^wss?:\/\//, "")}?address=${host}:${port}`;
+  localProxyInUse = proxy;
+  const base = proxy.replace(/\/?$/, "/").replace(/^wss?:\/\//, "");
+  neonConfig.wsProxy = (host, port) => `${base}?address=${host}:${port}`;
+  // Statements over HTTP go to the bridge's stand-in for Neon's endpoint (scripts/local/sql-over-http.ts).
+  neonConfig.fetchEndpoint = `http://${base}sql`;
   neonConfig.useSecureWebSocket = false;
   neonConfig.pipelineTLS = false;
   neonConfig.pipelineConnect = "password";

@@ -45,7 +45,9 @@ export class DatabaseUnreachable extends Error {
 export function unreachableIn(error: unknown): DatabaseUnreachable | undefined {
   for (let current = error, depth = 0; current && depth < 5; depth++) {
     if (current instanceof DatabaseUnreachable) return current;
-    current = current instanceof Error ? current.cause : undefined;
+    // Neon's HTTP queries keep what their fetch threw as `sourceError`.
+    current =
+      current instanceof Error ? (current.cause ?? (current as { sourceError?: unknown }).sourceError) : undefined;
   }
   return undefined;
 }

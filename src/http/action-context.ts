@@ -5,8 +5,8 @@ import type { AppEnv, SharedEnv } from "./env";
 
 /** The request's database, clock, settings and after-response work, before its caller is known. */
 export function requestContextOf<E extends SharedEnv>(c: Context<E>): RequestContext {
-  const { db, now, settings, afterResponse } = c.var as AppEnv["Variables"];
-  return { db, now, settings, origin: new URL(c.req.url).origin, waitUntil: afterResponse };
+  const { db, statementDb, now, settings, afterResponse } = c.var as AppEnv["Variables"];
+  return { db, statementDb, now, settings, origin: new URL(c.req.url).origin, waitUntil: afterResponse };
 }
 
 /** The same, with the caller its token checks established (requireToken, the dashboard's session). */

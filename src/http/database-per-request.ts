@@ -11,13 +11,16 @@ import { readSettings } from "../settings";
  * a fresh login (WebSocket, TLS, authentication) at the moment a job is due.
  */
 export const databasePerRequest: MiddlewareHandler<
-  Pick<AppEnv, "Bindings"> & { Variables: Pick<AppEnv["Variables"], "db" | "settings" | "afterResponse"> }
+  Pick<AppEnv, "Bindings"> & {
+    Variables: Pick<AppEnv["Variables"], "db" | "statementDb" | "settings" | "afterResponse">;
+  }
 > = async (c, next) => {
   const settings = readSettings(c.env);
   const database = openDatabase(settings);
   c.set("settings", settings);
   const work: Array<Promise<unknown>> = [];
   c.set("db", database.db);
+  c.set("statementDb", database.statementDb);
   c.set("afterResponse", (task) => {
     work.push(task);
   });

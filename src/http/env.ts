@@ -11,6 +11,8 @@ export interface AppEnv {
   Bindings: Bindings;
   Variables: {
     db: Database;
+    /** For work done in one statement: one HTTP round trip through Neon (see DatabaseHandle.statementDb). */
+    statementDb: Database;
     /** This deployment's settings, read from the bindings once per request (databasePerRequest). */
     settings: Settings;
     auth: Caller;
