@@ -9,6 +9,7 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { z } from "zod";
+import { CANCEL_CLOSES_BEFORE_MS } from "../src/jobs/timing";
 import { ERROR_CODES, type ErrorCode } from "../src/wire/errors";
 import { createJobRequest, listJobsQuery } from "../src/wire/jobs";
 import { createScheduleRequest } from "../src/wire/schedules";
@@ -109,10 +110,6 @@ for (const [status, cell] of errorRows) {
 }
 
 // How long before its time a job starts (and can no longer be canceled or changed), wherever the docs say it.
-// Imported by a computed path, so the Node typecheck does not follow the engine's imports into Workers-only types.
-const engine = "../src/dispatch/delivery-run";
-const { TIMING } = (await import(engine)) as { TIMING: { startLeadMs: number; startBatchMs: number } };
-const startLeadMs = TIMING.startLeadMs + TIMING.startBatchMs;
 const documents = [
   "README.md",
   ...readdirSync(new URL("../docs", import.meta.url))
@@ -121,9 +118,11 @@ const documents = [
 ];
 for (const path of documents) {
   for (const [said, ms] of read(path).matchAll(/(\d[\d,]*)\s+ms\s+before\s+(?:its|their)\s+time/g)) {
-    if (Number(ms.replace(/,/g, "")) !== startLeadMs) {
+    if (Number(ms.replace(/,/g, "")) !== CANCEL_CLOSES_BEFORE_MS) {
       const quoted = said.replace(/\s+/g, " ");
-      problems.push(`start lead: ${path} says "${quoted}", the engine starts jobs ${startLeadMs} ms before their time`);
+      problems.push(
+        `start lead: ${path} says "${quoted}", the engine starts jobs ${CANCEL_CLOSES_BEFORE_MS} ms before their time`,
+      );
     }
   }
 }

@@ -5,13 +5,8 @@
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { findJob, listAttempts } from "../src/db/jobs";
-import {
-  CPU_MS_PER_CALLBACK,
-  CPU_RESERVE_MS,
-  INVOCATIONS_PER_REQUEST,
-  SubrequestBudget,
-  serviceCallsPerInvocation,
-} from "../src/dispatch/subrequest-budget";
+import { SubrequestBudget, serviceCallsPerInvocation } from "../src/dispatch/subrequest-budget";
+import { CPU_MS_PER_CALLBACK, CPU_RESERVE_MS, INVOCATIONS_PER_REQUEST } from "../src/jobs/timing";
 import { type Bindings, readSettings } from "../src/settings";
 import { insertJobRow, later, receivedAt, receiverUrl, runTickUntil, testEnv, useTestProject } from "./support/fliq";
 

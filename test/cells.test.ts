@@ -9,9 +9,10 @@ import { describe, expect, it } from "vitest";
 import { claimWindow, findJob } from "../src/db/jobs";
 import { outboundOf } from "../src/dispatch/deliver";
 import { cellRunnerOf, type DeliveryCell } from "../src/dispatch/delivery-cell";
-import { type DeliveryReport, WINDOW_OVERLAP_MS } from "../src/dispatch/delivery-run";
+import type { DeliveryReport } from "../src/dispatch/delivery-run";
 import { fanOutOf } from "../src/dispatch/shard-plan";
 import { runTick, type Shard } from "../src/dispatch/tick";
+import { WINDOW_OVERLAP_MS } from "../src/jobs/timing";
 import { readSettings } from "../src/settings";
 import {
   dueAfterStartLead,

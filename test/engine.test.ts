@@ -10,8 +10,8 @@ import { describe, expect, it } from "vitest";
 import { findJob, listAttempts } from "../src/db/jobs";
 import { rotateSigningSecret } from "../src/db/projects";
 import { outboundOf } from "../src/dispatch/deliver";
-import { TIMING, WINDOW_OVERLAP_MS } from "../src/dispatch/delivery-run";
 import { runTick } from "../src/dispatch/tick";
+import { TIMING, WINDOW_OVERLAP_MS } from "../src/jobs/timing";
 import { readSettings } from "../src/settings";
 import {
   callApi,

@@ -8,8 +8,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { claimIfDueSoon } from "../src/actions/jobs";
 import { findJob, listAttempts } from "../src/db/jobs";
-import { API_CLAIM_LEASE_MS } from "../src/dispatch/deliver-soon";
-import { WATCH_BEAT_MS } from "../src/dispatch/window-reports";
+import { API_CLAIM_LEASE_MS, WATCH_BEAT_MS } from "../src/jobs/timing";
 import {
   callApi,
   databaseConnections,

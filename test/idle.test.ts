@@ -8,7 +8,8 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { findJob, listAttempts } from "../src/db/jobs";
-import { FULL_LOOK_INTERVAL_MS, type TickWatchdog, WATCHDOG_NAME } from "../src/dispatch/tick-watchdog";
+import { type TickWatchdog, WATCHDOG_NAME } from "../src/dispatch/tick-watchdog";
+import { FULL_LOOK_INTERVAL_MS } from "../src/jobs/timing";
 import {
   callApi,
   databaseConnections,

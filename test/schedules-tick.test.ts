@@ -9,8 +9,8 @@ import { describe, expect, it } from "vitest";
 import { openDatabase } from "../src/db/client";
 import { jobs, schedules } from "../src/db/schema";
 import { apiOccurrenceClaim } from "../src/dispatch/deliver-soon";
-import { WINDOW_OVERLAP_MS } from "../src/dispatch/delivery-run";
 import { materializeDueSchedules, materializeSchedule } from "../src/dispatch/schedule-occurrences";
+import { WINDOW_OVERLAP_MS } from "../src/jobs/timing";
 import { readSettings } from "../src/settings";
 import {
   callApi,

@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from "vitest";
 import type { ClaimedJob } from "../src/db/jobs";
-import { cellName, fanOutOf, peakInFlight, planShards, UNKNOWN_LATENCY_MS } from "../src/dispatch/shard-plan";
+import { cellName, fanOutOf, peakInFlight, planShards } from "../src/dispatch/shard-plan";
+import { UNKNOWN_LATENCY_MS } from "../src/jobs/timing";
 
 const t0 = Date.parse("2026-06-12T10:30:00Z");
 const limits = { callbacksPerSecond: 10_000, callbacksPerInvocation: 5_000, maxShards: 16 };

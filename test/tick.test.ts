@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { findJob, listAttempts } from "../src/db/jobs";
-import { TIMING } from "../src/dispatch/delivery-run";
+import { TIMING } from "../src/jobs/timing";
 import {
   callApi,
   dueAfterStartLead,

@@ -23,13 +23,13 @@ import {
   updateScheduledJob,
 } from "../db/jobs";
 import type { JobAttemptRow, JobRow } from "../db/schema";
-import { API_CLAIM_LEASE_MS, apiDeliveryWindowEnd, deliverSoon } from "../dispatch/deliver-soon";
-import { TIMING } from "../dispatch/delivery-run";
+import { deliverSoon } from "../dispatch/deliver-soon";
 import { windowOwnersOf } from "../dispatch/tick-watchdog";
 import { callbackTargetRefusal, targetPolicyOf } from "../jobs/callback-target";
 import { jobRuleViolations, type RuleViolation } from "../jobs/job-rules";
 import { keepRedactedValues } from "../jobs/redaction";
 import { guardedStatuses } from "../jobs/states";
+import { apiClaimLeaseEnd, apiDeliveryWindowEnd, CANCEL_CLOSES_BEFORE_MS } from "../jobs/timing";
 import { ApiError, notFound, validationFailed } from "../wire/errors";
 import {
   type attemptsQuery,
@@ -59,7 +59,7 @@ export function claimIfDueSoon(
 ): ApiClaim | null {
   const windowEnd = apiDeliveryWindowEnd(now, timeoutMs);
   if (runAt >= windowEnd) return null;
-  return { claimant, lockedUntil: new Date(runAt.getTime() + API_CLAIM_LEASE_MS), windowEnd };
+  return { claimant, lockedUntil: apiClaimLeaseEnd(runAt), windowEnd };
 }
 
 /**
@@ -386,9 +386,6 @@ export async function replayCallersJobs(ctx: ActionContext, request: z.output<ty
   const ids = await replayJobs(ctx.db, bulkFilterOf(ctx, request), ctx.now, ctx.now);
   return { ids, hasMore: ids.length === BULK_LIMIT };
 }
-
-/** How long before its time a job is started, and so no longer cancelable or changeable. */
-export const CANCEL_CLOSES_BEFORE_MS = TIMING.startLeadMs + TIMING.startBatchMs;
 
 /**
  * Cancel: a job answered `canceled` means no attempt of it starts after this. A job whose

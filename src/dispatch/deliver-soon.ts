@@ -6,29 +6,12 @@ import type { Database } from "../db/client";
 import type { ClaimedJob } from "../db/jobs";
 import type { CreatedOccurrence, OccurrenceClaim } from "../db/schedules";
 import { JOB_LIMITS } from "../jobs/limits";
+import { AFTER_RESPONSE_LIMIT_MS, apiDeliveryWindowEnd, TIMING } from "../jobs/timing";
 import type { Settings } from "../settings";
 import { outboundOf } from "./deliver";
-import { type DeliveryReport, DeliveryRun, TIMING } from "./delivery-run";
+import { type DeliveryReport, DeliveryRun } from "./delivery-run";
 import { SubrequestBudget, serviceCallsPerInvocation } from "./subrequest-budget";
 import { windowOwnersOf } from "./tick-watchdog";
-
-/**
- * Work in `waitUntil` is cut 30 s after the response; an attempt must end before that, with
- * some margin. A job whose time plus timeout falls later is left to the tick.
- */
-export const AFTER_RESPONSE_LIMIT_MS = 28_000;
-
-/**
- * How long past its time a job the API claimed stays reserved for it. Short: an API path that
- * dies without releasing its claim (its invocation cut short) leaves the job to the window's
- * owner seconds after its time, not half a minute.
- */
-export const API_CLAIM_LEASE_MS = 2_000;
-
-/** The end of the window the API invocation can deliver in, for a job with this timeout. */
-export function apiDeliveryWindowEnd(now: Date, timeoutMs: number): Date {
-  return new Date(now.getTime() + AFTER_RESPONSE_LIMIT_MS - timeoutMs);
-}
 
 /**
  * Delivers jobs the caller claimed as `claimant`, on the caller's own database connection

@@ -8,18 +8,12 @@ import type { StartedJob } from "../db/jobs";
 import { callbackTargetRefusal, serviceTargetOf, type TargetPolicy, targetPolicyOf } from "../jobs/callback-target";
 import type { AttemptResult } from "../jobs/delivery-policy";
 import { scrubHeaderValues } from "../jobs/redaction";
+import { TIMEOUT_SHARING_MS } from "../jobs/timing";
 import type { Settings } from "../settings";
 import { diagnoseNetworkFailure, errorKindOf, type NetworkFailure, probeTargetOf } from "./network-failure";
 
 /** Targets remembered per invocation; past this many distinct URLs the memory starts over. */
 const ROUTES_REMEMBERED = 1_000;
-
-/**
- * Callbacks whose timeout is the same and that start within this span share one timer: each
- * is given at least its `timeout_ms`, and at most this much more. One timer per callback was a
- * measurable share of an invocation's CPU when thousands of callbacks fire in a second.
- */
-export const TIMEOUT_SHARING_MS = 50;
 
 /**
  * Where an invocation's callbacks may go: the deployment's target policy and the services that

@@ -1,6 +1,3 @@
-/** How far a tick's window reaches into the next minute, so a late next tick loses no time. */
-export const WINDOW_OVERLAP_MS = 5_000;
-
 /**
  * One invocation's delivery loop. It holds a plan of claimed jobs sorted by fire time,
  * starts each a few milliseconds ahead of its time (one statement per ~100 ms of schedule),
@@ -26,53 +23,18 @@ import {
   startClaimedJobs,
 } from "../db/jobs";
 import { type AttemptResult, decideAfterAttempt, errorClassOf } from "../jobs/delivery-policy";
+import {
+  CALLBACK_CONCURRENCY,
+  claimLeaseEnd,
+  startStatementDueBy,
+  startsDueBy,
+  startWakeAt,
+  TIMING,
+} from "../jobs/timing";
 import { type Outbound, type PreparedCallback, prepareCallback, sendCallback } from "./deliver";
 import { logEngineFault, logFailedAttempt } from "./engine-log";
 import { FireQueue, laneOf } from "./fire-queue";
 import type { SubrequestBudget } from "./subrequest-budget";
-
-export const TIMING = {
-  /**
-   * A job is started (set running, request read, callback signed) this long before its time,
-   * then waits in the fire queue for its exact instant. The lead covers the start statement's
-   * round trip when the database is busy: at 40 ms, a burst of 10,000 jobs left the fire queues
-   * empty between starts (A/B on workerd, 250 against 40: 2.07 and 2.10 s against 2.39 and
-   * 2.46 s for the burst). The cost: a job cannot be changed or canceled in its last ~350 ms.
-   */
-  startLeadMs: 250,
-  /**
-   * Jobs due this soon after the first one due are started with it, in the same statement:
-   * one start per ~100 ms of schedule instead of one per job, at the cost of those jobs
-   * turning `running` (no longer cancelable) up to this much earlier.
-   */
-  startBatchMs: 100,
-  /**
-   * Finished attempts wait at most this long to be written together. Fewer, larger writes
-   * leave the database to the start statements in a burst (A/B on workerd, 250 against 100:
-   * 2.04 and 2.58 s against 2.62 and 2.73 s for 10,000 jobs, ~320 statements against ~535).
-   */
-  flushIntervalMs: 250,
-  /** ...or are written at once when this many are waiting. */
-  flushBatchSize: 200,
-  /** How often a window owner looks for jobs newly due inside its window. */
-  pollIntervalMs: 10_000,
-  /** Jobs claimed per statement. */
-  claimPageSize: 1000,
-  /** A claimed job stays reserved this long past its fire time before others may take it. */
-  claimLeaseMs: 30_000,
-  /** A running attempt's lease: its timeout plus this margin. */
-  runningLeaseMarginMs: 30_000,
-  /**
-   * A failed statement (the database restarting, a lost connection) is tried again after this
-   * pause, so an outage of a few seconds delays jobs by about its length...
-   */
-  databaseRetryMs: 250,
-  /**
-   * ...for as long as this: results not written by then are left to the rescuer, and jobs not
-   * started by then (their claim is about to lapse) to whichever run claims them next.
-   */
-  databaseRetryForMs: 20_000,
-} as const;
 
 /**
  * The engine's clock (see TickWatchdog), told after a write commits that something falls due at
@@ -82,9 +44,6 @@ export const TIMING = {
 export interface WindowOwners {
   due(atMs: number): Promise<void>;
 }
-
-/** Outgoing connections an invocation may hold at once (6), less the database's one. */
-export const CALLBACK_CONCURRENCY = 5;
 
 export interface DeliveryRunOptions {
   db: Database;
@@ -170,7 +129,7 @@ export class DeliveryRun {
     for (;;) {
       const now = Date.now();
       const windowOpen = now < windowEnd.getTime();
-      const due = this.takeDue(now + TIMING.startLeadMs + TIMING.startBatchMs);
+      const due = this.takeDue(startsDueBy(now));
       if (due.length > 0) await this.start(due);
       if (this.shouldFlush(now)) await this.flush();
       if (pollWindow && windowOpen && now >= this.nextPollAt) {
@@ -210,8 +169,7 @@ export class DeliveryRun {
       started = await startClaimedJobs(db, {
         claimant,
         ids,
-        // Slack of one lead beyond the batch: the statement may run a little after `now`.
-        dueBy: new Date(now.getTime() + TIMING.startLeadMs * 2 + TIMING.startBatchMs),
+        dueBy: startStatementDueBy(now),
         leaseMarginMs: TIMING.runningLeaseMarginMs,
         now,
       });
@@ -295,7 +253,7 @@ export class DeliveryRun {
         keepRetry && decision.nextRunAt
           ? {
               claimant: this.options.claimant,
-              lockedUntil: new Date(decision.nextRunAt.getTime() + TIMING.claimLeaseMs),
+              lockedUntil: claimLeaseEnd(decision.nextRunAt),
             }
           : null,
       status: decision.status,
@@ -425,7 +383,7 @@ export class DeliveryRun {
 
   private nextWakeAt(windowWake: number): number {
     let at = windowWake;
-    if (this.plan.length > 0) at = Math.min(at, this.plan[0].runAt.getTime() - TIMING.startLeadMs);
+    if (this.plan.length > 0) at = Math.min(at, startWakeAt(this.plan[0].runAt.getTime()));
     if (this.finished.length > 0) at = Math.min(at, this.oldestFinishedAt + TIMING.flushIntervalMs);
     return at;
   }

@@ -13,11 +13,8 @@
  * target that hangs until its timeout can delay only its own callbacks and the other slow ones.
  * An untried lane may always send one callback, to show how fast it is.
  */
+import { FAST_RESERVE, SLOW_LANE_MS } from "../jobs/timing";
 
-/** A lane whose callbacks take this long (on average, or one still in flight) is slow. */
-export const SLOW_LANE_MS = 1_000;
-/** Connections only lanes proven fast may use: a hanging target can never take them. */
-export const FAST_RESERVE = 2;
 /** Weight of the newest duration in a lane's running average. */
 const LATENCY_SMOOTHING = 0.3;
 

@@ -15,7 +15,7 @@ import {
 } from "../db/schedules";
 import type { ScheduleRow } from "../db/schema";
 import { type OccurrenceWindow, planOccurrences } from "../jobs/schedule-policy";
-import { WINDOW_OVERLAP_MS } from "./delivery-run";
+import { nextTickAt, tickMinuteOf, tickWindowEnd } from "../jobs/timing";
 
 /** Schedules read and written per statement by the tick. */
 export const SCHEDULE_PAGE_SIZE = 500;
@@ -56,7 +56,7 @@ export async function materializeDueSchedules(
   const occurrenceWindow: OccurrenceWindow = {
     start: window.minute,
     end: window.windowEnd,
-    overlapEnd: new Date(window.minute.getTime() + 60_000),
+    overlapEnd: nextTickAt(window.minute),
   };
   let created = 0;
   let after: string | undefined;
@@ -79,8 +79,8 @@ export async function materializeDueSchedules(
 
 /** The window of the tick under way at `now`: its minute's start to its end plus the overlap. */
 export function currentTickWindow(now: Date): OccurrenceWindow {
-  const minute = Math.floor(now.getTime() / 60_000) * 60_000;
-  return { start: now, end: new Date(minute + 60_000 + WINDOW_OVERLAP_MS), overlapEnd: new Date(minute + 60_000) };
+  const minute = tickMinuteOf(now);
+  return { start: now, end: tickWindowEnd(minute), overlapEnd: nextTickAt(minute) };
 }
 
 /**

@@ -9,14 +9,7 @@
  * slow destinations shards of their own, so their callbacks never share connections with fast ones.
  */
 import type { ClaimedJob } from "../db/jobs";
-import { CALLBACK_CONCURRENCY } from "./delivery-run";
-import { FAST_RESERVE, SLOW_LANE_MS } from "./fire-queue";
-
-/**
- * What a destination with no recent attempts is assumed to take: an ordinary target across
- * the Internet (100 to 500 ms), not a loopback one. Its first attempts replace the guess.
- */
-export const UNKNOWN_LATENCY_MS = 250;
+import { CALLBACK_CONCURRENCY, FAST_RESERVE, SLOW_LANE_MS, UNKNOWN_LATENCY_MS } from "../jobs/timing";
 
 export interface ShardLimits {
   /** Callbacks one invocation can make per second at most, however fast its targets (its CPU). */

@@ -15,18 +15,8 @@
  * invocation is spent: it takes no more work (a window owner would otherwise claim back the jobs
  * it just released), and the jobs it still holds are handed on as they come due.
  */
+import { CPU_MS_PER_CALLBACK, CPU_RESERVE_MS, INVOCATIONS_PER_REQUEST } from "../jobs/timing";
 import { logEngineFault } from "./engine-log";
-
-/** Worker invocations one request may reach (itself included). */
-export const INVOCATIONS_PER_REQUEST = 32;
-/**
- * CPU one callback costs an invocation: signing, sending, reading its answer, recording it, and its
- * share of the statements. Measured in the bench (scenario c, workerd alone: Worker CPU during
- * delivery divided by the callbacks), with a margin of 2× for a slower production core.
- */
-export const CPU_MS_PER_CALLBACK = 1;
-/** CPU an invocation keeps for itself: its set-up, its statements, and a tick's planning. */
-export const CPU_RESERVE_MS = 2_000;
 
 /** Which budget refused a job. */
 export type BudgetKind = "subrequests" | "cpu" | "worker_invocations";

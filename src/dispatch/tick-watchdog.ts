@@ -27,20 +27,16 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { openDatabase } from "../db/client";
+import { nextFullLookAt, WATCH_BEAT_MS, wakesWindowOwners, watchDeadline } from "../jobs/timing";
 import { type Bindings, readSettings } from "../settings";
 import { outboundOf } from "./deliver";
-import { TIMING, type WindowOwners } from "./delivery-run";
+import type { WindowOwners } from "./delivery-run";
 import { logEngineFault } from "./engine-log";
 import { takeOverWindow } from "./tick";
-import { WATCH_BEAT_MS, type WatchAnswer, type WindowWatch } from "./window-reports";
+import type { WatchAnswer, WindowWatch } from "./window-reports";
 
-/** Silence after which the watchdog takes a window over (owners report every WATCH_BEAT_MS). */
-export const WATCHDOG_TIMEOUT_MS = 5_000;
 /** The one watchdog of a deployment. */
 export const WATCHDOG_NAME = "ticks";
-
-/** A tick looks at the database at least this often, idle or not. */
-export const FULL_LOOK_INTERVAL_MS = 15 * 60_000;
 
 /** A window's owner as the watchdog knows it: its claim, the window's end, and when it must next be heard from. */
 export interface Watch {
@@ -77,7 +73,7 @@ export class TickWatchdog extends DurableObject<Bindings> {
 
   /** The owner of `claimant`'s window is alive: re-arms its deadline. */
   async beat(claimant: string, windowEndMs: number): Promise<WatchAnswer> {
-    const watch: Watch = { claimant, windowEndMs, deadlineMs: Date.now() + WATCHDOG_TIMEOUT_MS };
+    const watch: Watch = { claimant, windowEndMs, deadlineMs: watchDeadline(Date.now()) };
     await this.ctx.storage.put(WATCH_PREFIX + claimant, watch);
     await this.armAlarm();
     return this.answer();
@@ -86,7 +82,7 @@ export class TickWatchdog extends DurableObject<Bindings> {
   private answer(): WatchAnswer {
     return {
       wakeUps: this.wakeUps,
-      earliestDueMs: Math.min(this.earliestDueMs, this.lastLookMs + FULL_LOOK_INTERVAL_MS),
+      earliestDueMs: Math.min(this.earliestDueMs, nextFullLookAt(this.lastLookMs)),
     };
   }
 
@@ -96,7 +92,7 @@ export class TickWatchdog extends DurableObject<Bindings> {
    */
   async due(atMs: number): Promise<void> {
     for (const [claimant, earliest] of this.looks) this.looks.set(claimant, Math.min(earliest, atMs));
-    if (atMs < Date.now() + TIMING.pollIntervalMs + TIMING.startLeadMs) this.wakeUps++;
+    if (wakesWindowOwners(atMs, Date.now())) this.wakeUps++;
     if (atMs < this.earliestDueMs) {
       this.earliestDueMs = atMs;
       await this.ctx.storage.put(EARLIEST_DUE_KEY, atMs);

@@ -16,17 +16,17 @@ import {
   releaseClaims,
   rescueExpiredLeases,
 } from "../db/jobs";
+import { LATENCY_LOOKBACK_MS, ownerReportsUntil, TIMING, tickWindowEnd } from "../jobs/timing";
 import type { Outbound } from "./deliver";
-import { type DeliveryReport, DeliveryRun, TIMING, WINDOW_OVERLAP_MS, type WindowOwners } from "./delivery-run";
+import { type DeliveryReport, DeliveryRun, type WindowOwners } from "./delivery-run";
 import { logEngineFault } from "./engine-log";
 import { materializeDueSchedules } from "./schedule-occurrences";
 import { type FanOutCarrier, planShards, type ShardLimits } from "./shard-plan";
 import { type BudgetOptions, SubrequestBudget, serviceCallsPerInvocation } from "./subrequest-budget";
-import { WATCH_BEAT_MS, WindowReports, type WindowWatch } from "./window-reports";
+import { WindowReports, type WindowWatch } from "./window-reports";
 
 const DAY_MS = 24 * 60 * 60_000;
-/** How far back, and over how many attempts, a tick looks to learn how fast each destination answers. */
-const LATENCY_LOOKBACK_MS = 10 * 60_000;
+/** Over how many recent attempts (within LATENCY_LOOKBACK_MS) a tick learns how fast each destination answers. */
 const LATENCY_SAMPLE = 2_000;
 /** Subrequests an invocation keeps for itself (its database connection, shard calls). */
 const SUBREQUEST_OVERHEAD = 2;
@@ -99,7 +99,7 @@ const IDLE_REPORT: TickReport = {
 export async function runTick(deps: TickDependencies): Promise<TickReport> {
   const { limits } = deps;
   const claimant = crypto.randomUUID();
-  const windowEnd = new Date(deps.scheduledTime.getTime() + 60_000 + WINDOW_OVERLAP_MS);
+  const windowEnd = tickWindowEnd(deps.scheduledTime);
   const shardLimits: ShardLimits = {
     callbacksPerSecond: limits.callbacksPerSecond,
     callbacksPerInvocation: limits.subrequestBudget - SUBREQUEST_OVERHEAD - limits.maxShards,
@@ -167,7 +167,7 @@ async function ownWindow(
   });
 
   // The watch's reports are subrequests of this invocation too.
-  const watchReports = deps.watch ? Math.ceil((windowEnd.getTime() - now.getTime()) / WATCH_BEAT_MS) + 2 : 0;
+  const watchReports = deps.watch ? ownerReportsUntil(windowEnd, now) : 0;
   // Self-invoked shards and the tick share one request's Worker invocations; a cell is a request
   // of its own, so each cell, and the tick beside them, has a whole request's share.
   const invocationsSharingRequest = deps.carrier === "cells" ? 1 : shards.length;

@@ -4,10 +4,8 @@
  * the engine's clock (see WatchAnswer), which is how the owner learns, without a database
  * connection, whether anything falls due in its window, and that another path handed it jobs.
  */
+import { WATCH_BEAT_MS } from "../jobs/timing";
 import { logEngineFault } from "./engine-log";
-
-/** How often a window's owner reports; it also bounds how late an owner learns of a wake-up. */
-export const WATCH_BEAT_MS = 1_000;
 
 /** What a report is answered. */
 export interface WatchAnswer {

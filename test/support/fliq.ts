@@ -10,10 +10,10 @@ import { generateApiToken } from "../../src/auth/tokens";
 import { type Database, openDatabase } from "../../src/db/client";
 import { insertApiToken, insertProject, liveSigningSecrets } from "../../src/db/projects";
 import { type JobRow, jobs } from "../../src/db/schema";
-import { TIMING, WINDOW_OVERLAP_MS } from "../../src/dispatch/delivery-run";
 import { windowOwnersOf } from "../../src/dispatch/tick-watchdog";
 import fliqWorker from "../../src/index";
 import { isFinished } from "../../src/jobs/states";
+import { TIMING, WINDOW_OVERLAP_MS } from "../../src/jobs/timing";
 import { type Bindings, readSettings } from "../../src/settings";
 import type { ReceivedRequest } from "./received-request";
 

@@ -1,7 +1,7 @@
-import { CANCEL_CLOSES_BEFORE_MS } from "../../actions/jobs";
 import type { JobAttemptRow, JobRow } from "../../db/schema";
 import { redactHeaders } from "../../jobs/redaction";
 import { guardedStatuses, isFinished } from "../../jobs/states";
+import { CANCEL_CLOSES_BEFORE_MS } from "../../jobs/timing";
 import { PostButton, ReadOnlyNote, RelativeTime, Time } from "../controls";
 import { formatClockMs, formatDuration, formatRelative, formatTimeMs, toDateTimeLocalValue } from "../format";
 import { CsrfField, Layout, LiveRegion, type Viewer } from "../layout";
