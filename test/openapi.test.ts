@@ -34,7 +34,7 @@ describe("GET /openapi.json", () => {
         "GET /jobs/{id}/attempts",
         "POST /tokens",
         "GET /tokens",
-        "DELETE /tokens/{tokenId}",
+        "DELETE /tokens/{id}",
         "GET /signing-secrets",
         "POST /signing-secrets/rotate",
         "POST /admin/projects",
