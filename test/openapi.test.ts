@@ -9,6 +9,7 @@ import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { api } from "../src/api/app";
 import { openApiPathOf } from "../src/api/openapi";
+import { ApiRoutes } from "../src/api/routes";
 import type { AppEnv } from "../src/http/env";
 import { callApi } from "./support/fliq";
 
@@ -115,6 +116,13 @@ describe("GET /openapi.json", () => {
     const extended = new Hono<AppEnv>().route("/", api);
     extended.get("/jobs/:id/undeclared", (c) => c.text("served, never declared"));
     expect(undeclared(extended, operationsOf(body))).toEqual(["GET /jobs/{id}/undeclared"]);
+  });
+
+  it("refuses to serve a route whose path parameter has no schema", () => {
+    const routes = new ApiRoutes({ basePath: "/things", tag: "Things", security: "bearer" });
+    const route = { method: "get", path: "/:id", summary: "A thing", answers: {}, errors: {} } as const;
+    expect(() => routes.declare(route, (c) => c.text("a thing"))).toThrow("declares no schema for :id");
+    expect(routes.app.routes).toEqual([]);
   });
 
   it("tags each operation with its group and names the credential it takes", async () => {
