@@ -36,7 +36,13 @@ function mount(routes: ApiRoutes) {
   documented.push(routes);
 }
 
-api.get("/openapi.json", (c) => c.json(openApiDocument(new URL(c.req.url).origin, documented)));
+/** Built on its first request, when every group is mounted, and kept: only the server differs per request. */
+let document: ReturnType<typeof openApiDocument> | undefined;
+
+api.get("/openapi.json", (c) => {
+  document ??= openApiDocument(documented);
+  return c.json({ ...document, servers: [{ url: new URL(c.req.url).origin }] });
+});
 
 // An icon, so that browsers opening the dashboard or the reference find one instead of a 404.
 const FAVICON_SVG =

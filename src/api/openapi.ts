@@ -173,8 +173,8 @@ function operationOf(route: DeclaredRoute) {
 /** OpenAPI's path template of a Hono path: `/jobs/:id` is `/jobs/{id}`. */
 export const openApiPathOf = (path: string) => path.replace(/:(\w+)/g, "{$1}");
 
-/** Builds the document of `routes`; `serverUrl` is where this Fliq answers. */
-export function openApiDocument(serverUrl: string, routes: readonly ApiRoutes[]) {
+/** Builds the document of `routes`, all but its `servers`: where this Fliq answers is the request's to say. */
+export function openApiDocument(routes: readonly ApiRoutes[]) {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes.flatMap((group) => group.declared)) {
     paths[openApiPathOf(route.path)] ??= {};
@@ -191,7 +191,6 @@ export function openApiDocument(serverUrl: string, routes: readonly ApiRoutes[])
       description:
         "Durable HTTP timers for Cloudflare Workers: schedule a callback, Fliq fires it on time, retries it, and records every attempt.",
     },
-    servers: [{ url: serverUrl }],
     security: [{ bearer: [] }],
     components: { securitySchemes: SECURITY_SCHEMES, schemas: Object.fromEntries(schemas) },
     paths,
