@@ -37,11 +37,11 @@ function mount(routes: ApiRoutes) {
 }
 
 /** Built on its first request, when every group is mounted, and kept: only the server differs per request. */
-let document: ReturnType<typeof openApiDocument> | undefined;
+let apiDocument: ReturnType<typeof openApiDocument> | undefined;
 
 api.get("/openapi.json", (c) => {
-  document ??= openApiDocument(documented);
-  return c.json({ ...document, servers: [{ url: new URL(c.req.url).origin }] });
+  apiDocument ??= openApiDocument(documented);
+  return c.json({ ...apiDocument, servers: [{ url: new URL(c.req.url).origin }] });
 });
 
 // An icon, so that browsers opening the dashboard or the reference find one instead of a 404.
