@@ -1,10 +1,46 @@
 /**
  * GET /openapi.json: the document is served without a token and describes every route the
- * app answers, with request schemas taken from the handlers' own zod schemas.
- * (Its validity against the OpenAPI 3.1 schema is checked by `npm run check:openapi`.)
+ * API answers, from the declaration each route makes beside its handler (src/api/routes.ts), with
+ * request schemas taken from the handlers' own zod schemas. A route the API serves without a
+ * declaration fails here. (Its validity against the OpenAPI 3.1 schema is checked by
+ * `npm run check:openapi`.)
  */
+import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
+import { api } from "../src/api/app";
+import { openApiPathOf } from "../src/api/openapi";
+import { ApiRoutes } from "../src/api/routes";
+import type { AppEnv } from "../src/http/env";
 import { callApi } from "./support/fliq";
+
+/** Routes the API app serves that are not part of the API it documents, each with why. */
+const UNDOCUMENTED: Record<string, string> = {
+  "GET /": "the service's greeting, which points to the document and the reference",
+  "GET /openapi.json": "the document itself",
+  "GET /favicon.svg": "an icon for browsers",
+  "GET /favicon.ico": "an icon for browsers",
+  "GET /docs": "the interactive reference of the document, for people",
+  "GET /docs/assets/swagger-ui-dist/:file": "the reference's script and stylesheet",
+};
+
+/** Every operation of a document, as `METHOD /path/{param}`. */
+function operationsOf(document: { paths: Record<string, Record<string, unknown>> }): string[] {
+  return Object.entries(document.paths).flatMap(([path, item]) =>
+    Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`),
+  );
+}
+
+/** The routes an app serves (its middleware left out), as `METHOD /path/{param}`. */
+function servedBy(app: Hono<AppEnv>): string[] {
+  const routes = app.routes.filter((route) => route.method !== "ALL");
+  return [...new Set(routes.map((route) => `${route.method} ${openApiPathOf(route.path)}`))];
+}
+
+/** What the app serves that the document does not describe, the listed exceptions aside. */
+function undeclared(app: Hono<AppEnv>, documented: string[]): string[] {
+  const exceptions = Object.keys(UNDOCUMENTED).map(openApiPathOf);
+  return servedBy(app).filter((route) => !documented.includes(route) && !exceptions.includes(route));
+}
 
 describe("GET /openapi.json", () => {
   it("serves an OpenAPI 3.1 document for every jobs and schedules route", async () => {
@@ -12,13 +48,7 @@ describe("GET /openapi.json", () => {
     expect(response.status).toBe(200);
     expect(response.body.openapi).toBe("3.1.0");
     expect(response.body.servers).toEqual([{ url: "http://fliq.test" }]);
-    const operations = Object.entries(response.body.paths as Record<string, Record<string, unknown>>).flatMap(
-      ([path, item]) =>
-        Object.keys(item)
-          .filter((method) => method !== "parameters")
-          .map((method) => `${method.toUpperCase()} ${path}`),
-    );
-    expect(operations.sort()).toEqual(
+    expect(operationsOf(response.body).sort()).toEqual(
       [
         "POST /jobs",
         "GET /jobs",
@@ -34,7 +64,7 @@ describe("GET /openapi.json", () => {
         "GET /jobs/{id}/attempts",
         "POST /tokens",
         "GET /tokens",
-        "DELETE /tokens/{tokenId}",
+        "DELETE /tokens/{id}",
         "GET /signing-secrets",
         "POST /signing-secrets/rotate",
         "POST /admin/projects",
@@ -65,5 +95,45 @@ describe("GET /openapi.json", () => {
       expect.arrayContaining(["url", "http_method", "scheduled_at", "headers", "body", "max_retries"]),
     );
     expect(createJob.properties.max_retries).toMatchObject({ minimum: 0, maximum: 20 });
+  });
+
+  it("declares every route the API serves, and serves every route it declares", async () => {
+    const { body } = await callApi("GET", "/openapi.json");
+    const documented = operationsOf(body);
+    expect(undeclared(api, documented)).toEqual([]);
+    const served = servedBy(api);
+    expect(documented.filter((operation) => !served.includes(operation))).toEqual([]);
+    // Each exception is a route the API does serve: none is left over once its route is gone.
+    expect(
+      Object.keys(UNDOCUMENTED)
+        .map(openApiPathOf)
+        .filter((route) => !served.includes(route)),
+    ).toEqual([]);
+  });
+
+  it("finds a route served without a declaration", async () => {
+    const { body } = await callApi("GET", "/openapi.json");
+    const extended = new Hono<AppEnv>().route("/", api);
+    extended.get("/jobs/:id/undeclared", (c) => c.text("served, never declared"));
+    expect(undeclared(extended, operationsOf(body))).toEqual(["GET /jobs/{id}/undeclared"]);
+  });
+
+  it("refuses to serve a route whose path parameter has no schema", () => {
+    const routes = new ApiRoutes({ basePath: "/things", tag: "Things", security: "bearer" });
+    const route = { method: "get", path: "/:id", summary: "A thing", answers: {}, errors: {} } as const;
+    expect(() => routes.declare(route, (c) => c.text("a thing"))).toThrow("declares no schema for :id");
+    expect(routes.app.routes).toEqual([]);
+  });
+
+  it("tags each operation with its group and names the credential it takes", async () => {
+    const { body } = await callApi("GET", "/openapi.json");
+    expect(body.paths["/jobs/{id}"].get).toMatchObject({ tags: ["Jobs"], security: [{ bearer: [] }] });
+    expect(body.paths["/admin/projects"].post).toMatchObject({ tags: ["Admin"], security: [{ adminBearer: [] }] });
+    expect(body.paths["/jobs/{id}"].get.parameters).toEqual([
+      expect.objectContaining({ name: "id", in: "path", required: true }),
+    ]);
+    expect(body.paths["/jobs/{id}"].get.responses["200"].content["application/json"].schema).toEqual({
+      $ref: "#/components/schemas/JobDetail",
+    });
   });
 });

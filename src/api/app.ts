@@ -4,14 +4,15 @@ import { databasePerRequest } from "../http/database-per-request";
 import type { AppEnv } from "../http/env";
 import { API_REFERENCE_PATH } from "../http/paths";
 import { ApiError } from "../wire/errors";
-import { adminApi } from "./admin";
+import { adminRoutes } from "./admin";
 import { apiReference } from "./api-reference";
 import { rateLimitPerToken, requireAdminScope, requireAdminToken, requireScope, requireToken } from "./auth";
-import { createJob, createJobBatch, jobsApi } from "./jobs";
+import { jobCreationRoutes, jobRoutes } from "./jobs";
 import { openApiDocument } from "./openapi";
-import { schedulesApi } from "./schedules";
-import { signingSecretsApi } from "./signing-secrets";
-import { tokensApi } from "./tokens";
+import type { ApiRoutes } from "./routes";
+import { scheduleRoutes } from "./schedules";
+import { signingSecretRoutes } from "./signing-secrets";
+import { tokenRoutes } from "./tokens";
 
 /** Largest request body accepted; the job `body` field has its own, smaller limit. */
 const REQUEST_MAX_BYTES = 8 * 1024 * 1024;
@@ -26,7 +27,22 @@ export const api = new Hono<AppEnv>({ strict: false });
 
 api.get("/", (c) => c.json({ service: "fliq", status: "ok", openapi: "/openapi.json", docs: API_REFERENCE_PATH }));
 
-api.get("/openapi.json", (c) => c.json(openApiDocument(new URL(c.req.url).origin)));
+/** The declared routes mounted below, in order: the OpenAPI document describes these and nothing else. */
+const documented: ApiRoutes[] = [];
+
+/** Mounts a group of declared routes (their paths carry their base path) and documents it. */
+function mount(routes: ApiRoutes) {
+  api.route("/", routes.app);
+  documented.push(routes);
+}
+
+/** Built on its first request, when every group is mounted, and kept: only the server differs per request. */
+let apiDocument: ReturnType<typeof openApiDocument> | undefined;
+
+api.get("/openapi.json", (c) => {
+  apiDocument ??= openApiDocument(documented);
+  return c.json({ ...apiDocument, servers: [{ url: new URL(c.req.url).origin }] });
+});
 
 // An icon, so that browsers opening the dashboard or the reference find one instead of a 404.
 const FAVICON_SVG =
@@ -62,19 +78,18 @@ for (const path of API_PATHS) {
 
 // Creating jobs checks the token inside its insert statement (one round trip per create), so these
 // two routes come before the token middleware below: answering, they end the chain before it runs.
-api.post("/jobs", createJob);
-api.post("/jobs/batch", createJobBatch);
+mount(jobCreationRoutes);
 api.use("/jobs/*", requireToken, rateLimitPerToken, requireScope);
-api.route("/jobs", jobsApi);
+mount(jobRoutes);
 
 api.use("/schedules/*", requireToken, rateLimitPerToken, requireScope);
-api.route("/schedules", schedulesApi);
+mount(scheduleRoutes);
 
 api.use("/tokens/*", requireToken, rateLimitPerToken, requireAdminScope);
-api.route("/tokens", tokensApi);
+mount(tokenRoutes);
 
 api.use("/signing-secrets/*", requireToken, rateLimitPerToken, requireAdminScope);
-api.route("/signing-secrets", signingSecretsApi);
+mount(signingSecretRoutes);
 
 api.use("/admin/*", rateLimitPerToken);
-api.route("/admin", adminApi);
+mount(adminRoutes);

@@ -1,12 +1,14 @@
 /**
  * Token management: a project's admin token creates, lists and revokes the project's tokens
- * (`/tokens`); the admin API does the same for any project, through the same actions.
+ * (`/tokens`); the admin API does the same for any project, through the same actions and answers.
  */
-import { type Context, Hono } from "hono";
+import type { Context } from "hono";
 import { createToken, listTokens, revokeToken } from "../actions/project-keys";
 import type { AppEnv } from "../http/env";
-import { createTokenRequest, idParam } from "../wire/tokens";
+import { createdTokenResponse, createTokenRequest, idParam, tokenListResponse, tokenResponse } from "../wire/tokens";
+import { COMMON_ERRORS } from "./openapi";
 import { toTokenJson } from "./render";
+import { ApiRoutes } from "./routes";
 import { parseJsonBody } from "./validation";
 
 /** `POST …/tokens`: a token for `projectId`; the answer is the only place its secret ever appears. */
@@ -27,9 +29,52 @@ export async function answerRevokeToken(c: Context<AppEnv>, projectId: string, t
   return c.json(toTokenJson(await revokeToken(c.var, projectId, id.success ? id.data : undefined)));
 }
 
-/** `/tokens`, behind requireToken and the admin scope: the caller's own project. */
-export const tokensApi = new Hono<AppEnv>();
+/** What the three answers above mean, for each route that gives them. */
+export const tokenAnswers = {
+  created: { description: "The token; `token` is its secret, shown this once", body: createdTokenResponse },
+  list: {
+    description: "The tokens, newest first, revoked ones included; never a hash or a secret",
+    body: tokenListResponse,
+  },
+  revoked: { description: "The revoked token; the next request with it answers 401", body: tokenResponse },
+};
 
-tokensApi.post("/", (c) => answerCreateToken(c, c.var.auth.projectId));
-tokensApi.get("/", (c) => answerTokens(c, c.var.auth.projectId));
-tokensApi.delete("/:id", (c) => answerRevokeToken(c, c.var.auth.projectId, c.req.param("id")));
+/** `/tokens`, behind requireToken and the admin scope: the caller's own project. */
+export const tokenRoutes = new ApiRoutes({ basePath: "/tokens", tag: "Tokens", security: "bearer" });
+
+const notAdmin = "The token lacks the admin scope";
+
+tokenRoutes.declare(
+  {
+    method: "post",
+    path: "/",
+    summary: "Create a token for this project (admin scope)",
+    body: createTokenRequest,
+    answers: { 201: tokenAnswers.created },
+    errors: { ...COMMON_ERRORS, 403: notAdmin },
+  },
+  (c) => answerCreateToken(c, c.var.auth.projectId),
+);
+
+tokenRoutes.declare(
+  {
+    method: "get",
+    path: "/",
+    summary: "List this project's tokens (admin scope)",
+    answers: { 200: tokenAnswers.list },
+    errors: { ...COMMON_ERRORS, 403: notAdmin },
+  },
+  (c) => answerTokens(c, c.var.auth.projectId),
+);
+
+tokenRoutes.declare(
+  {
+    method: "delete",
+    path: "/:id",
+    summary: "Revoke a token (admin scope); revoking it again changes nothing",
+    params: { id: idParam },
+    answers: { 200: tokenAnswers.revoked },
+    errors: { ...COMMON_ERRORS, 403: notAdmin, 404: "No such token in this project" },
+  },
+  (c) => answerRevokeToken(c, c.var.auth.projectId, c.req.param("id")),
+);

@@ -263,6 +263,9 @@ export function etagOf(job: { updatedAt: Date; attempt: number }): string {
   return `"${job.updatedAt.getTime().toString(36)}-${job.attempt}"`;
 }
 
+/** `If-Match`: the ETag a change is meant for (a stale one answers 412); absent, the change applies to the current version. */
+export const ifMatchHeader = z.string().optional();
+
 export const isoDateTime = z.iso.datetime({ offset: true });
 
 /** A stored request's headers as every response shows them (jobs/redaction: one rule for all). */
@@ -312,3 +315,26 @@ export const attemptResponse = z.object({
   error_class: z.string().nullable(),
   error_message: z.string().nullable(),
 });
+
+/** `GET /jobs/:id`: the job and its attempts. */
+export const jobDetailResponse = jobResponse.extend({ attempts: z.array(attemptResponse) });
+
+/** `GET /jobs`: a page of jobs, and where the next one starts (null after the last). */
+export const jobPageResponse = z.object({ jobs: z.array(jobResponse), next_cursor: z.string().nullable() });
+
+/** `POST /jobs/batch`: the jobs, in the order sent. */
+export const createdJobsResponse = z.object({ jobs: z.array(jobResponse) });
+
+/** `GET /jobs/:id/attempts`: a page of attempts, and the number to ask for the next after (null after the last). */
+export const attemptPageResponse = z.object({ attempts: z.array(attemptResponse), next_after: z.int().nullable() });
+
+/** `POST /jobs/cancel`: the jobs canceled, those left because their attempt had started, and whether to repeat the request. */
+export const bulkCancelResponse = z.object({
+  count: z.int(),
+  ids: z.array(z.uuid()),
+  running_ids: z.array(z.uuid()),
+  has_more: z.boolean(),
+});
+
+/** `POST /jobs/replay`: the jobs replayed, and whether to repeat the request. */
+export const bulkReplayResponse = z.object({ count: z.int(), ids: z.array(z.uuid()), has_more: z.boolean() });

@@ -174,3 +174,9 @@ export const scheduleDetailResponse = scheduleResponse.extend({
   next_fire_times: z.array(isoDateTime).max(5),
   recent_runs: z.array(scheduleRunResponse).max(RECENT_RUNS),
 });
+
+/** `GET /schedules`: a page of schedules, newest first, and where the next one starts (null after the last). */
+export const schedulePageResponse = z.object({
+  schedules: z.array(scheduleResponse),
+  next_cursor: z.string().nullable(),
+});

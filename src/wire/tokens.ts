@@ -66,3 +66,22 @@ export const signingSecretResponse = z.object({
   /** When it stops signing (the end of a rotation's grace period); null for the current secret. */
   expires_at: isoDateTime.nullable(),
 });
+
+/** `GET …/tokens`: the tokens, newest first, revoked ones included. */
+export const tokenListResponse = z.object({ tokens: z.array(tokenResponse) });
+
+/** `GET /admin/projects`. */
+export const projectListResponse = z.object({ projects: z.array(projectResponse) });
+
+/** `POST /admin/projects`: the project, its first admin token (its secret shown this once) and its signing secret. */
+export const createdProjectResponse = z.object({
+  project: projectResponse,
+  token: createdTokenResponse,
+  signing_secret: z.string(),
+});
+
+/** `GET …/signing-secrets`: the live secrets, newest first. */
+export const signingSecretListResponse = z.object({ signing_secrets: z.array(signingSecretResponse) });
+
+/** `POST …/signing-secrets/rotate`: the new secret, and when the older ones stop signing. */
+export const rotationResponse = z.object({ signing_secret: z.string(), previous_secrets_expire_at: isoDateTime });
