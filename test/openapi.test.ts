@@ -136,4 +136,16 @@ describe("GET /openapi.json", () => {
       $ref: "#/components/schemas/JobDetail",
     });
   });
+
+  it("lists on every operation the answers any route behind a token can give: 400, 401 and 429", async () => {
+    const { body } = await callApi("GET", "/openapi.json");
+    const operations = Object.values(body.paths as Record<string, Record<string, { responses: object }>>).flatMap(
+      (item) => Object.values(item),
+    );
+    expect(operations.length).toBeGreaterThan(20);
+    for (const operation of operations)
+      expect(Object.keys(operation.responses)).toEqual(expect.arrayContaining(["400", "401", "429"]));
+    // A route's own wording for a status stands.
+    expect(body.paths["/jobs/{id}/cancel"].post.responses["404"].description).toBe("No such job");
+  });
 });

@@ -41,6 +41,17 @@ export const COMMON_ERRORS = {
     "(`too_many_auth_failures`); Retry-After says when to retry",
 } as const;
 
+/**
+ * What every route behind a token can answer whatever it declares: the refusal of a token in the
+ * URL (src/app.ts, before any route), a token that fails, and the rate limits. A route's own
+ * wording for a status wins.
+ */
+const TOKEN_ROUTE_ERRORS = {
+  400: "The URL carries a token (`token_in_query`: send it in Authorization only)",
+  401: COMMON_ERRORS[401],
+  429: COMMON_ERRORS[429],
+} as const;
+
 const errorResponse = z.object({
   error: z.object({
     code: z.string(),
@@ -155,7 +166,7 @@ function operationOf(route: DeclaredRoute) {
     status,
     { description, ...json(schemaOf(body, "output")) },
   ]);
-  const errors = Object.entries(route.errors).map(([status, description]) => [
+  const errors = Object.entries({ ...TOKEN_ROUTE_ERRORS, ...route.errors }).map(([status, description]) => [
     status,
     { description, ...json(ref("Error")) },
   ]);
