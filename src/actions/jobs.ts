@@ -196,6 +196,8 @@ function newJobFrom(ctx: RequestContext, request: CreateJobRequest, prefix = "")
     failureUrl: request.failure_url,
     scheduledAt,
     runAt: scheduledAt,
+    expiresAt: request.expires_at === null ? null : new Date(request.expires_at),
+    maxRetryDurationMs: request.max_retry_duration,
     maxRetries: request.max_retries,
     timeoutMs: request.timeout_ms,
     backoffInitialMs: request.retry_backoff.initial_delay_ms,
@@ -456,6 +458,10 @@ function changesOf(request: UpdateJobRequest, job: JobRow): JobChanges {
     ...(request.body !== undefined && { body: request.body }),
     ...(request.labels !== undefined && { labels: request.labels }),
     ...(request.failure_url !== undefined && { failureUrl: request.failure_url }),
+    ...(request.expires_at !== undefined && {
+      expiresAt: request.expires_at === null ? null : new Date(request.expires_at),
+    }),
+    ...(request.max_retry_duration !== undefined && { maxRetryDurationMs: request.max_retry_duration }),
     // The next attempt moves only when the schedule does.
     ...(scheduledAt && { scheduledAt, runAt: scheduledAt }),
     ...(request.max_retries !== undefined && { maxRetries: request.max_retries }),

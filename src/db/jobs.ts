@@ -121,24 +121,26 @@ export async function createJobsAsCaller(
       FOR NO KEY UPDATE
     ), inserted AS (
       INSERT INTO jobs (id, project_id, url, http_method, headers, body, labels, failure_url, scheduled_at, run_at,
-                        max_retries, timeout_ms, backoff_initial_ms, backoff_max_ms, created_at, updated_at,
-                        claimed_by, locked_until, idempotency_key, idempotency_fingerprint, status, attempt)
+                        max_retries, timeout_ms, backoff_initial_ms, backoff_max_ms, expires_at, max_retry_duration_ms,
+                        created_at, updated_at, claimed_by, locked_until, idempotency_key, idempotency_fingerprint,
+                        status, attempt)
       SELECT v.id, permitted.project_id, v.url, v.http_method, v.headers, v.body, v.labels, v.failure_url,
              v.scheduled_at, v.run_at, v.max_retries, v.timeout_ms, v.backoff_initial_ms, v.backoff_max_ms,
-             v.created_at, v.created_at, v.claimed_by, v.locked_until, v.idempotency_key, v.idempotency_fingerprint,
-             'scheduled', 0
+             v.expires_at, v.max_retry_duration_ms, v.created_at, v.created_at, v.claimed_by, v.locked_until,
+             v.idempotency_key, v.idempotency_fingerprint, 'scheduled', 0
       FROM permitted, waiting, unnest(
         ${column("id")}::uuid[], ${column("url")}::text[], ${column("httpMethod")}::text[],
         ${column("headers")}::jsonb[], ${column("body")}::text[], ${column("labels", (v) => v ?? {})}::jsonb[],
         ${column("failureUrl")}::text[], ${column("scheduledAt", iso)}::timestamptz[],
         ${column("runAt", iso)}::timestamptz[], ${column("maxRetries")}::int[], ${column("timeoutMs")}::int[],
         ${column("backoffInitialMs", (v) => v ?? 10_000)}::int[], ${column("backoffMaxMs", (v) => v ?? 3_600_000)}::int[],
+        ${column("expiresAt", iso)}::timestamptz[], ${column("maxRetryDurationMs")}::bigint[],
         ${column("createdAt", iso)}::timestamptz[], ${column("claimedBy")}::uuid[],
         ${column("lockedUntil", iso)}::timestamptz[], ${column("idempotencyKey")}::text[],
         ${column("idempotencyFingerprint")}::text[]
       ) AS v(id, url, http_method, headers, body, labels, failure_url, scheduled_at, run_at, max_retries, timeout_ms,
-             backoff_initial_ms, backoff_max_ms, created_at, claimed_by, locked_until, idempotency_key,
-             idempotency_fingerprint)
+             backoff_initial_ms, backoff_max_ms, expires_at, max_retry_duration_ms, created_at, claimed_by, locked_until,
+             idempotency_key, idempotency_fingerprint)
       WHERE waiting.count + ${batch.length} <= ${options.cap}
       ON CONFLICT (project_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
       RETURNING jobs.*
@@ -382,6 +384,12 @@ export interface StartedJob {
   scheduledAtMs: number;
   runAtMs: number;
   createdAtMs: number;
+  /** No attempt starts after this (null: no deadline). */
+  expiresAtMs: number | null;
+  /** No retry starts later than this after firstAttemptAtMs (null: no such limit). */
+  maxRetryDurationMs: number | null;
+  /** When the run's first attempt started: this one, or an earlier one of the run. */
+  firstAttemptAtMs: number;
   /** The project's live signing secrets, newest first. */
   signingSecrets: readonly string[];
 }
@@ -394,6 +402,16 @@ export interface StartOptions {
   /** Margin after each job's timeout before its running lease expires. */
   leaseMarginMs: number;
   now: Date;
+  /** Who fires the failure notifications of jobs that expire instead of starting (see finishAttempts). */
+  notify?: NotificationClaim | null;
+}
+
+/** What startClaimedJobs did: the attempts it started, and the failure notifications it queued for the caller. */
+export interface StartedBatch {
+  started: StartedJob[];
+  /** Jobs whose turn came after their expires_at: now `expired`, with no attempt made. */
+  expired: string[];
+  notifications: ClaimedJob[];
 }
 
 /**
@@ -404,69 +422,104 @@ export interface StartOptions {
  * its claimant: a job this claimant already started (`running`, still claimed by it) is returned
  * as it stands, so a start whose answer was lost (the connection dropped as it committed) is
  * simply run again. Its claimant never asks for a job it has in flight.
+ * A job whose attempt would start (at its run_at, or now if later) after its expires_at is not
+ * started: under the same guard it ends `expired`, with no attempt, and its failure notification
+ * is queued in the same statement (claimed by `notify.claimant` when given, as in finishAttempts).
  */
-export async function startClaimedJobs(db: Database, options: StartOptions): Promise<StartedJob[]> {
-  if (options.ids.length === 0) return [];
+export async function startClaimedJobs(db: Database, options: StartOptions): Promise<StartedBatch> {
+  if (options.ids.length === 0) return { started: [], expired: [], notifications: [] };
   const now = sql`${options.now.toISOString()}::timestamptz`;
+  const ids = toUuidArray(options.ids);
+  const claimedHere = sql`claimed_by = ${options.claimant} AND run_at <= ${options.dueBy.toISOString()}::timestamptz`;
+  const pastDeadline = sql`expires_at < GREATEST(run_at, ${now})`;
+  const columns = sql`id, project_id, url, http_method, headers, body, webhook_id, attempt, lost_attempts, timeout_ms,
+                max_retries, backoff_initial_ms, backoff_max_ms, scheduled_at, run_at, created_at, expires_at,
+                max_retry_duration_ms, first_attempt_at`;
   // The secrets are read and returned once per project in the statement (on its first row),
   // not once per job: most batches hold many jobs of few projects.
   const result = await db.execute<StartedRow>(sql`
-    WITH started AS (
+    WITH expired AS (
+      UPDATE jobs
+      SET status = 'expired', claimed_by = NULL, locked_until = NULL, finished_at = ${now}, updated_at = ${now}
+      WHERE id = ANY(${ids}) AND ${statusGuard("expireClaimedJobs")} AND ${claimedHere} AND ${pastDeadline}
+      RETURNING jobs.*
+    ),
+    ${failureNotificationsFor(sql`expired`, options.notify ?? null)},
+    started AS (
       UPDATE jobs
       SET status = 'running',
           attempt = attempt + 1,
           locked_until = ${now} + (timeout_ms + ${options.leaseMarginMs}) * interval '1 millisecond',
+          first_attempt_at = COALESCE(first_attempt_at, GREATEST(run_at, ${now})),
           updated_at = ${now}
-      WHERE id = ANY(${toUuidArray(options.ids)})
-        AND ${statusGuard("startClaimedJobs")}
-        AND claimed_by = ${options.claimant}
-        AND run_at <= ${options.dueBy.toISOString()}::timestamptz
-      RETURNING id, project_id, url, http_method, headers, body, webhook_id, attempt, lost_attempts, timeout_ms,
-                max_retries, backoff_initial_ms, backoff_max_ms, scheduled_at, run_at, created_at
+      WHERE id = ANY(${ids}) AND ${statusGuard("startClaimedJobs")} AND ${claimedHere} AND NOT coalesce(${pastDeadline}, false)
+      RETURNING ${columns}
     ), resumed AS (
-      SELECT id, project_id, url, http_method, headers, body, webhook_id, attempt, lost_attempts, timeout_ms,
-             max_retries, backoff_initial_ms, backoff_max_ms, scheduled_at, run_at, created_at
+      SELECT ${columns}
       FROM jobs
-      WHERE id = ANY(${toUuidArray(options.ids)})
+      WHERE id = ANY(${ids})
         AND ${statusGuard("resumeStartedJobs")}
         AND claimed_by = ${options.claimant}
     ), numbered AS (
       SELECT s.*, row_number() OVER (PARTITION BY project_id) AS nth
       FROM (SELECT * FROM started UNION ALL SELECT * FROM resumed) s
     )
-    SELECT id, project_id, url, http_method, headers, body, webhook_id, attempt, lost_attempts, timeout_ms,
-           max_retries, backoff_initial_ms, backoff_max_ms,
+    SELECT 'started' AS kind, id, project_id, url, http_method, headers, body, webhook_id, attempt, lost_attempts,
+           timeout_ms, max_retries, backoff_initial_ms, backoff_max_ms,
            ${epochMs(sql`scheduled_at`)} AS scheduled_at_ms, ${epochMs(sql`run_at`)} AS run_at_ms,
-           ${epochMs(sql`created_at`)} AS created_at_ms,
+           ${epochMs(sql`created_at`)} AS created_at_ms, ${epochMs(sql`expires_at`)} AS expires_at_ms,
+           max_retry_duration_ms::float8 AS max_retry_duration_ms, ${epochMs(sql`first_attempt_at`)} AS first_attempt_at_ms,
            CASE WHEN nth = 1 THEN ARRAY(
              SELECT s.secret FROM signing_secrets s
              WHERE s.project_id = numbered.project_id AND (s.expires_at IS NULL OR s.expires_at > ${now})
              ORDER BY s.created_at DESC) END AS signing_secrets
-    FROM numbered`);
+    FROM numbered
+    UNION ALL
+    SELECT 'expired', id, ${besideStarted(sql`NULL`)} FROM expired
+    UNION ALL
+    SELECT 'notification', id, ${besideStarted(epochMs(sql`run_at`))} FROM notified WHERE claimed_by IS NOT NULL`);
   const secrets = new Map<string, string[]>();
   for (const row of result.rows) if (row.signing_secrets) secrets.set(row.project_id, row.signing_secrets);
-  return result.rows.map((row) => ({
-    id: row.id,
-    projectId: row.project_id,
-    url: row.url,
-    httpMethod: row.http_method,
-    headers: row.headers,
-    body: row.body,
-    webhookId: row.webhook_id,
-    attempt: row.attempt,
-    lostAttempts: row.lost_attempts,
-    timeoutMs: row.timeout_ms,
-    maxRetries: row.max_retries,
-    backoffInitialMs: row.backoff_initial_ms,
-    backoffMaxMs: row.backoff_max_ms,
-    scheduledAtMs: row.scheduled_at_ms,
-    runAtMs: row.run_at_ms,
-    createdAtMs: row.created_at_ms,
-    signingSecrets: secrets.get(row.project_id) ?? [],
-  }));
+  const of = (kind: StartedRow["kind"]) => result.rows.filter((row) => row.kind === kind);
+  return {
+    started: of("started").map((row) => ({
+      id: row.id,
+      projectId: row.project_id,
+      url: row.url,
+      httpMethod: row.http_method,
+      headers: row.headers,
+      body: row.body,
+      webhookId: row.webhook_id,
+      attempt: row.attempt,
+      lostAttempts: row.lost_attempts,
+      timeoutMs: row.timeout_ms,
+      maxRetries: row.max_retries,
+      backoffInitialMs: row.backoff_initial_ms,
+      backoffMaxMs: row.backoff_max_ms,
+      scheduledAtMs: row.scheduled_at_ms,
+      runAtMs: row.run_at_ms,
+      createdAtMs: row.created_at_ms,
+      expiresAtMs: row.expires_at_ms,
+      maxRetryDurationMs: row.max_retry_duration_ms,
+      firstAttemptAtMs: row.first_attempt_at_ms,
+      signingSecrets: secrets.get(row.project_id) ?? [],
+    })),
+    expired: of("expired").map((row) => row.id),
+    notifications: of("notification").map((row) => ({ id: row.id, runAt: new Date(row.run_at_ms) })),
+  };
+}
+
+/**
+ * The columns of a started job's row after its id, for a row of another kind in the same result
+ * (an expired job, a notification): all NULL but run_at_ms, the 14th.
+ */
+function besideStarted(runAtMs: SQL): SQL {
+  const nulls = (count: number) => sql.raw(Array(count).fill("NULL").join(", "));
+  return sql`${nulls(13)}, ${runAtMs}, ${nulls(5)}`;
 }
 
 type StartedRow = {
+  kind: "started" | "expired" | "notification";
   id: string;
   project_id: string;
   url: string;
@@ -483,6 +536,9 @@ type StartedRow = {
   scheduled_at_ms: number;
   run_at_ms: number;
   created_at_ms: number;
+  expires_at_ms: number | null;
+  max_retry_duration_ms: number | null;
+  first_attempt_at_ms: number;
   signing_secrets: string[] | null;
 };
 
@@ -500,7 +556,7 @@ export interface FinishedAttempt {
   attempt: number;
   /** For a retry the finishing invocation will fire itself: keep it claimed, until this lease end. */
   reclaim: { claimant: string; lockedUntil: Date } | null;
-  status: Extract<JobStatus, "succeeded" | "scheduled" | "failed">;
+  status: Extract<JobStatus, "succeeded" | "scheduled" | "failed" | "expired">;
   nextRunAt: Date | null;
   finishedAt: Date | null;
   plannedAt: Date;
@@ -523,7 +579,7 @@ export interface FinishedAttempt {
  * written only for jobs that guard let through: a late write from a lost lease (the job was
  * rescued and started again since) changes nothing. A job canceled while its attempt was in
  * flight (only an older Fliq canceled running jobs) records that attempt and stays canceled. A job that ends `failed`
- * with a failure_url gets its failure notification queued in the same statement, claimed by
+ * or `expired` with a failure_url gets its failure notification queued in the same statement, claimed by
  * `notify.claimant` when given, so the finishing run fires it at once instead of leaving it to a poll.
  * Returns the ids of the jobs actually updated, and the notifications claimed for the caller.
  */
@@ -658,7 +714,7 @@ export interface NotificationClaim {
 
 /**
  * A CTE (named `notified`) queuing one failure notification per job in `moved` that has just
- * become `failed` and has a failure_url: a POST of a JSON summary, delivered, signed and
+ * become `failed` or `expired` and has a failure_url: a POST of a JSON summary, delivered, signed and
  * retried like any job, due at the failure, and claimed by `claim` when given (otherwise the
  * next tick or poll claims it). Notifications carry no failure_url themselves, so none cascades.
  */
@@ -669,9 +725,10 @@ function failureNotificationsFor(moved: SQL, claim: NotificationClaim | null = n
       INSERT INTO jobs (id, project_id, url, http_method, headers, body, labels, scheduled_at, run_at,
                         max_retries, timeout_ms, status, attempt, claimed_by, locked_until, created_at, updated_at)
       SELECT gen_random_uuid(), m.project_id, m.failure_url, 'POST', '{"Content-Type": "application/json"}'::jsonb,
-             json_build_object('type', 'job.failed', 'job_id', m.id, 'url', m.url, 'attempts', m.attempt,
+             json_build_object('type', CASE WHEN m.status = 'failed' THEN 'job.failed' ELSE 'job.expired' END,
+                               'job_id', m.id, 'url', m.url, 'attempts', m.attempt,
                                'last_status_code', m.last_status_code, 'last_error', m.last_error,
-                               'failed_at', m.finished_at, 'labels', m.labels)::text,
+                               'failed_at', m.finished_at, 'expires_at', m.expires_at, 'labels', m.labels)::text,
              ${JSON.stringify(FAILURE_NOTIFICATION_LABELS)}::jsonb, m.updated_at, m.updated_at,
              ${JOB_LIMITS.maxRetriesDefault}, ${JOB_LIMITS.timeoutMsDefault}, 'scheduled', 0,
              CASE WHEN ${claimed} THEN ${claim?.claimant ?? null}::uuid END,
@@ -795,6 +852,8 @@ export type JobChanges = Partial<
     | "backoffMaxMs"
     | "labels"
     | "failureUrl"
+    | "expiresAt"
+    | "maxRetryDurationMs"
   >
 >;
 
@@ -838,6 +897,10 @@ function replayedState(runAt: Date, claim: { claimant: string; lockedUntil: Date
   return {
     status: "scheduled" as const,
     runAt,
+    // A new run, asked for now: a deadline already passed would expire it at once, so it is
+    // dropped (one still ahead holds), and its retries count from its own first attempt.
+    expiresAt: sql`CASE WHEN ${jobs.expiresAt} > ${now.toISOString()}::timestamptz THEN ${jobs.expiresAt} END`,
+    firstAttemptAt: null,
     webhookId: sql`'msg_' || replace(gen_random_uuid()::text, '-', '')`,
     claimedBy: claim?.claimant ?? null,
     lockedUntil: claim?.lockedUntil ?? null,
@@ -851,7 +914,7 @@ function replayedState(runAt: Date, claim: { claimant: string; lockedUntil: Date
 /**
  * Starts a new run of a finished job (`POST /jobs/:id/replay`): back to `scheduled` at
  * `runAt` with a new webhook-id, its attempt history kept (attempt numbers carry on).
- * Guard: only a succeeded, failed or canceled job is replayed.
+ * Guard: only a finished job (succeeded, failed, canceled or expired) is replayed.
  */
 export async function replayJob(
   db: Database,

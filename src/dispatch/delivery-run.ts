@@ -22,6 +22,7 @@ import {
   finishAttempts,
   type NotificationClaim,
   releaseClaims,
+  type StartedBatch,
   type StartedJob,
   startClaimedJobs,
 } from "../db/jobs";
@@ -205,15 +206,16 @@ export class DeliveryRun {
     const ids = granted.map((job) => job.id);
     if (ids.length === 0) return;
     const now = new Date();
-    let started: StartedJob[];
+    let batch: StartedBatch;
     try {
-      started = await startClaimedJobs(db, {
+      batch = await startClaimedJobs(db, {
         claimant,
         ids,
         // Slack of one lead beyond the batch: the statement may run a little after `now`.
         dueBy: new Date(now.getTime() + TIMING.startLeadMs * 2 + TIMING.startBatchMs),
         leaseMarginMs: TIMING.runningLeaseMarginMs,
         now,
+        notify: this.notificationClaim(),
       });
     } catch (error) {
       // The jobs stay claimed and scheduled: try again shortly, while their claim holds; past
@@ -230,9 +232,15 @@ export class DeliveryRun {
       await sleep(TIMING.databaseRetryMs);
       return;
     }
-    if (started.length < ids.length) {
+    const { started, expired, notifications } = batch;
+    // Failure notifications of jobs that expired instead of starting are this run's to fire, as in flush.
+    if (notifications.length > 0) {
+      if (!this.options.pollWindow) await this.announce(notifications.map((job) => job.runAt.getTime()));
+      this.add(notifications);
+    }
+    if (started.length + expired.length < ids.length) {
       // Canceled, rescheduled or taken over since the claim: whoever changed it owns it now.
-      const startedIds = new Set(started.map((job) => job.id));
+      const startedIds = new Set([...started.map((job) => job.id), ...expired]);
       logHandOver({ reason: "claim_lost", claimant, jobs: ids.filter((id) => !startedIds.has(id)), released: 0 });
     }
     this.report.started += started.length;
