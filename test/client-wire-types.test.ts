@@ -90,6 +90,7 @@ const JOB_FIELDS = Object.keys({
   retry_backoff: 1,
   labels: 1,
   failure_url: 1,
+  success_url: 1,
   expires_at: 1,
   max_retry_duration: 1,
   webhook_id: 1,

@@ -29,6 +29,7 @@ export function toJobJson(job: JobRow): z.input<typeof jobResponse> {
     retry_backoff: { initial_delay_ms: job.backoffInitialMs, max_delay_ms: job.backoffMaxMs },
     labels: job.labels,
     failure_url: job.failureUrl,
+    success_url: job.successUrl,
     expires_at: isoOrNull(job.expiresAt),
     max_retry_duration: job.maxRetryDurationMs === null ? null : job.maxRetryDurationMs / 1000,
     webhook_id: job.webhookId,

@@ -43,6 +43,8 @@ export interface Job {
   retry_backoff: RetryBackoff;
   labels: Record<string, string>;
   failure_url: string | null;
+  /** Told the response (status, headers, body up to 64 KiB) of an attempt that succeeds. */
+  success_url: string | null;
   /** No attempt starts after this instant; a job whose turn comes later ends `expired`. */
   expires_at: string | null;
   /** Seconds after the first attempt past which no retry starts (the job then fails). */
@@ -97,20 +99,21 @@ interface CallbackRequestInput {
 export type Duration = number | string;
 
 /** The API's `POST /jobs` body. When: `scheduled_at`, or `delay` from now, or now when both are absent. */
-export interface CreateJobRequest extends CallbackRequestInput, JobDeadlines {
+export interface CreateJobRequest extends CallbackRequestInput, JobOnlyFields {
   scheduled_at?: string;
   delay?: Duration;
 }
 
-/** A job's deadlines (see Job); null removes one. */
-interface JobDeadlines {
+/** What a job may carry that a schedule's runs do not (see Job); null removes one. */
+interface JobOnlyFields {
+  success_url?: string | null;
   /** An instant in the future, after scheduled_at. */
   expires_at?: string | null;
   max_retry_duration?: Duration | null;
 }
 
 /** The API's `PATCH /jobs/:id` body: what is left out keeps its stored value. */
-export interface UpdateJobRequest extends Partial<Omit<CallbackRequestInput, "retry_backoff">>, JobDeadlines {
+export interface UpdateJobRequest extends Partial<Omit<CallbackRequestInput, "retry_backoff">>, JobOnlyFields {
   scheduled_at?: string;
   retry_backoff?: Partial<RetryBackoff>;
 }

@@ -3,6 +3,7 @@
  * several ticks and API requests run it at once. `now` always comes from the caller.
  */
 import { and, asc, desc, eq, getTableColumns, gt, gte, inArray, lt, type SQL, sql } from "drizzle-orm";
+import type { PassedOnResponse } from "../jobs/delivery-policy";
 import { type HttpMethod, JOB_LIMITS } from "../jobs/limits";
 import {
   type AttemptOutcome,
@@ -120,25 +121,25 @@ export async function createJobsAsCaller(
       WHERE project_id = (SELECT project_id FROM permitted)
       FOR NO KEY UPDATE
     ), inserted AS (
-      INSERT INTO jobs (id, project_id, url, http_method, headers, body, labels, failure_url, scheduled_at, run_at,
+      INSERT INTO jobs (id, project_id, url, http_method, headers, body, labels, failure_url, success_url, scheduled_at, run_at,
                         max_retries, timeout_ms, backoff_initial_ms, backoff_max_ms, expires_at, max_retry_duration_ms,
                         created_at, updated_at, claimed_by, locked_until, idempotency_key, idempotency_fingerprint,
                         status, attempt)
-      SELECT v.id, permitted.project_id, v.url, v.http_method, v.headers, v.body, v.labels, v.failure_url,
+      SELECT v.id, permitted.project_id, v.url, v.http_method, v.headers, v.body, v.labels, v.failure_url, v.success_url,
              v.scheduled_at, v.run_at, v.max_retries, v.timeout_ms, v.backoff_initial_ms, v.backoff_max_ms,
              v.expires_at, v.max_retry_duration_ms, v.created_at, v.created_at, v.claimed_by, v.locked_until,
              v.idempotency_key, v.idempotency_fingerprint, 'scheduled', 0
       FROM permitted, waiting, unnest(
         ${column("id")}::uuid[], ${column("url")}::text[], ${column("httpMethod")}::text[],
         ${column("headers")}::jsonb[], ${column("body")}::text[], ${column("labels", (v) => v ?? {})}::jsonb[],
-        ${column("failureUrl")}::text[], ${column("scheduledAt", iso)}::timestamptz[],
+        ${column("failureUrl")}::text[], ${column("successUrl")}::text[], ${column("scheduledAt", iso)}::timestamptz[],
         ${column("runAt", iso)}::timestamptz[], ${column("maxRetries")}::int[], ${column("timeoutMs")}::int[],
         ${column("backoffInitialMs", (v) => v ?? 10_000)}::int[], ${column("backoffMaxMs", (v) => v ?? 3_600_000)}::int[],
         ${column("expiresAt", iso)}::timestamptz[], ${column("maxRetryDurationMs")}::bigint[],
         ${column("createdAt", iso)}::timestamptz[], ${column("claimedBy")}::uuid[],
         ${column("lockedUntil", iso)}::timestamptz[], ${column("idempotencyKey")}::text[],
         ${column("idempotencyFingerprint")}::text[]
-      ) AS v(id, url, http_method, headers, body, labels, failure_url, scheduled_at, run_at, max_retries, timeout_ms,
+      ) AS v(id, url, http_method, headers, body, labels, failure_url, success_url, scheduled_at, run_at, max_retries, timeout_ms,
              backoff_initial_ms, backoff_max_ms, expires_at, max_retry_duration_ms, created_at, claimed_by, locked_until,
              idempotency_key, idempotency_fingerprint)
       WHERE waiting.count + ${batch.length} <= ${options.cap}
@@ -390,6 +391,8 @@ export interface StartedJob {
   maxRetryDurationMs: number | null;
   /** When the run's first attempt started: this one, or an earlier one of the run. */
   firstAttemptAtMs: number;
+  /** Told the response of a successful attempt (null: nobody is, and only an excerpt is read). */
+  successUrl: string | null;
   /** The project's live signing secrets, newest first. */
   signingSecrets: readonly string[];
 }
@@ -434,7 +437,7 @@ export async function startClaimedJobs(db: Database, options: StartOptions): Pro
   const pastDeadline = sql`expires_at < GREATEST(run_at, ${now})`;
   const columns = sql`id, project_id, url, http_method, headers, body, webhook_id, attempt, lost_attempts, timeout_ms,
                 max_retries, backoff_initial_ms, backoff_max_ms, scheduled_at, run_at, created_at, expires_at,
-                max_retry_duration_ms, first_attempt_at`;
+                max_retry_duration_ms, first_attempt_at, success_url`;
   // The secrets are read and returned once per project in the statement (on its first row),
   // not once per job: most batches hold many jobs of few projects.
   const result = await db.execute<StartedRow>(sql`
@@ -469,6 +472,7 @@ export async function startClaimedJobs(db: Database, options: StartOptions): Pro
            ${epochMs(sql`scheduled_at`)} AS scheduled_at_ms, ${epochMs(sql`run_at`)} AS run_at_ms,
            ${epochMs(sql`created_at`)} AS created_at_ms, ${epochMs(sql`expires_at`)} AS expires_at_ms,
            max_retry_duration_ms::float8 AS max_retry_duration_ms, ${epochMs(sql`first_attempt_at`)} AS first_attempt_at_ms,
+           success_url,
            CASE WHEN nth = 1 THEN ARRAY(
              SELECT s.secret FROM signing_secrets s
              WHERE s.project_id = numbered.project_id AND (s.expires_at IS NULL OR s.expires_at > ${now})
@@ -502,6 +506,7 @@ export async function startClaimedJobs(db: Database, options: StartOptions): Pro
       expiresAtMs: row.expires_at_ms,
       maxRetryDurationMs: row.max_retry_duration_ms,
       firstAttemptAtMs: row.first_attempt_at_ms,
+      successUrl: row.success_url,
       signingSecrets: secrets.get(row.project_id) ?? [],
     })),
     expired: of("expired").map((row) => row.id),
@@ -515,7 +520,7 @@ export async function startClaimedJobs(db: Database, options: StartOptions): Pro
  */
 function besideStarted(runAtMs: SQL): SQL {
   const nulls = (count: number) => sql.raw(Array(count).fill("NULL").join(", "));
-  return sql`${nulls(13)}, ${runAtMs}, ${nulls(5)}`;
+  return sql`${nulls(13)}, ${runAtMs}, ${nulls(6)}`;
 }
 
 type StartedRow = {
@@ -539,6 +544,7 @@ type StartedRow = {
   expires_at_ms: number | null;
   max_retry_duration_ms: number | null;
   first_attempt_at_ms: number;
+  success_url: string | null;
   signing_secrets: string[] | null;
 };
 
@@ -565,6 +571,8 @@ export interface FinishedAttempt {
   durationMs: number;
   statusCode: number | null;
   responseExcerpt: string | null;
+  /** What a successful attempt's response passes on to the job's success_url (null without one). */
+  response?: PassedOnResponse | null;
   errorClass: string | null;
   errorMessage: string | null;
   outcome: AttemptOutcome;
@@ -580,7 +588,8 @@ export interface FinishedAttempt {
  * rescued and started again since) changes nothing. A job canceled while its attempt was in
  * flight (only an older Fliq canceled running jobs) records that attempt and stays canceled. A job that ends `failed`
  * or `expired` with a failure_url gets its failure notification queued in the same statement, claimed by
- * `notify.claimant` when given, so the finishing run fires it at once instead of leaving it to a poll.
+ * `notify.claimant` when given, so the finishing run fires it at once instead of leaving it to a poll;
+ * a job that ends `succeeded` with a success_url gets its success notification the same way.
  * Returns the ids of the jobs actually updated, and the notifications claimed for the caller.
  */
 export async function finishAttempts(
@@ -604,6 +613,9 @@ export async function finishAttempts(
       duration_ms: a.durationMs,
       status_code: a.statusCode,
       response_excerpt: a.responseExcerpt,
+      response_headers: a.response?.headers ?? null,
+      response_body: a.response?.body ?? null,
+      response_body_truncated: a.response?.bodyTruncated ?? null,
       error_class: a.errorClass,
       error_message: a.errorMessage,
       outcome: a.outcome,
@@ -615,7 +627,8 @@ export async function finishAttempts(
       SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS r(
         job_id uuid, attempt int, claimed_by uuid, reclaimed_until timestamptz, status job_status, next_run_at timestamptz, finished_at timestamptz,
         planned_at timestamptz, fired_at timestamptz, lateness_ms int, duration_ms int, status_code int,
-        response_excerpt text, error_class text, error_message text, outcome attempt_outcome, now timestamptz)
+        response_excerpt text, response_headers jsonb, response_body text, response_body_truncated boolean,
+        error_class text, error_message text, outcome attempt_outcome, now timestamptz)
     ),
     moved AS (
       UPDATE jobs j
@@ -629,9 +642,10 @@ export async function finishAttempts(
           updated_at = i.now
       FROM input i
       WHERE j.id = i.job_id AND ${statusGuard("finishAttempts", "j.status")} AND j.attempt = i.attempt
-      RETURNING j.*
+      RETURNING j.*, i.response_headers, i.response_body, i.response_body_truncated
     ),
     ${failureNotificationsFor(sql`moved`, notify)},
+    ${successNotificationsFor(sql`moved`, notify)},
     recorded AS (
       INSERT INTO job_attempts (job_id, attempt, planned_at, fired_at, lateness_ms, duration_ms, status_code,
                                 response_excerpt, error_class, error_message, outcome)
@@ -643,7 +657,9 @@ export async function finishAttempts(
     )
     SELECT job_id AS id, NULL AS run_at FROM recorded
     UNION ALL
-    SELECT id, run_at FROM notified WHERE claimed_by IS NOT NULL`);
+    SELECT id, run_at FROM notified WHERE claimed_by IS NOT NULL
+    UNION ALL
+    SELECT id, run_at FROM success_notified WHERE claimed_by IS NOT NULL`);
   return {
     recorded: result.rows.filter((row) => row.run_at === null).map((row) => row.id),
     notifications: result.rows
@@ -699,11 +715,14 @@ export async function rescueExpiredLeases(db: Database, now: Date): Promise<numb
   return result.rows.length;
 }
 
-/** Labels of the jobs Fliq creates to tell a failure_url about a failed job. */
+/** Labels of the jobs Fliq creates to tell a failure_url about a failed or expired job. */
 export const FAILURE_NOTIFICATION_LABELS = { fliq: "failure-notification" };
 
+/** Labels of the jobs Fliq creates to tell a success_url about a successful attempt. */
+export const SUCCESS_NOTIFICATION_LABELS = { fliq: "success-notification" };
+
 /**
- * Who fires the failure notifications a statement queues: the finishing run, for those due
+ * Who fires the notifications a statement queues: the finishing run, for those due
  * (queued) before `dueBefore` (all when null), reserved until `leaseMs` after their time like any claim.
  */
 export interface NotificationClaim {
@@ -714,28 +733,64 @@ export interface NotificationClaim {
 
 /**
  * A CTE (named `notified`) queuing one failure notification per job in `moved` that has just
- * become `failed` or `expired` and has a failure_url: a POST of a JSON summary, delivered, signed and
- * retried like any job, due at the failure, and claimed by `claim` when given (otherwise the
- * next tick or poll claims it). Notifications carry no failure_url themselves, so none cascades.
+ * become `failed` or `expired` and has a failure_url: a POST of a JSON summary. See notificationsFor.
  */
 function failureNotificationsFor(moved: SQL, claim: NotificationClaim | null = null): SQL {
-  let claimed = sql`false`;
-  if (claim) claimed = claim.dueBefore ? sql`m.updated_at < ${claim.dueBefore.toISOString()}::timestamptz` : sql`true`;
-  return sql`notified AS (
-      INSERT INTO jobs (id, project_id, url, http_method, headers, body, labels, scheduled_at, run_at,
-                        max_retries, timeout_ms, status, attempt, claimed_by, locked_until, created_at, updated_at)
-      SELECT gen_random_uuid(), m.project_id, m.failure_url, 'POST', '{"Content-Type": "application/json"}'::jsonb,
-             json_build_object('type', CASE WHEN m.status = 'failed' THEN 'job.failed' ELSE 'job.expired' END,
+  return notificationsFor(sql`notified`, moved, claim, {
+    guard: sql`${statusGuard("notifyFailures", "m.status")} AND m.failure_url IS NOT NULL`,
+    url: sql`m.failure_url`,
+    body: sql`json_build_object('type', CASE WHEN m.status = 'failed' THEN 'job.failed' ELSE 'job.expired' END,
                                'job_id', m.id, 'url', m.url, 'attempts', m.attempt,
                                'last_status_code', m.last_status_code, 'last_error', m.last_error,
-                               'failed_at', m.finished_at, 'expires_at', m.expires_at, 'labels', m.labels)::text,
-             ${JSON.stringify(FAILURE_NOTIFICATION_LABELS)}::jsonb, m.updated_at, m.updated_at,
+                               'failed_at', m.finished_at, 'expires_at', m.expires_at, 'labels', m.labels)`,
+    labels: FAILURE_NOTIFICATION_LABELS,
+  });
+}
+
+/**
+ * A CTE (named `success_notified`) queuing one success notification per job in `moved` (a
+ * finishAttempts `moved`, which carries each attempt's response) that has just `succeeded` and
+ * has a success_url: a POST of the attempt's outcome. See notificationsFor.
+ */
+function successNotificationsFor(moved: SQL, claim: NotificationClaim | null): SQL {
+  return notificationsFor(sql`success_notified`, moved, claim, {
+    guard: sql`${statusGuard("notifySuccesses", "m.status")} AND m.success_url IS NOT NULL`,
+    url: sql`m.success_url`,
+    body: sql`json_build_object('type', 'job.succeeded', 'job_id', m.id, 'url', m.url, 'attempt', m.attempt,
+                               'status_code', m.last_status_code, 'headers', COALESCE(m.response_headers, '{}'::jsonb),
+                               'body', COALESCE(m.response_body, ''),
+                               'body_truncated', COALESCE(m.response_body_truncated, false),
+                               'succeeded_at', m.finished_at, 'labels', m.labels)`,
+    labels: SUCCESS_NOTIFICATION_LABELS,
+  });
+}
+
+/**
+ * A CTE queuing notification jobs for rows of `moved` that pass `notice.guard`: each a POST of
+ * `notice.body` as JSON to `notice.url`, delivered, signed and retried like any job, due when its
+ * row changed, and claimed by `claim` when given (otherwise the next tick or poll claims it).
+ * Notifications carry no failure_url or success_url themselves, so none cascades.
+ */
+function notificationsFor(
+  name: SQL,
+  moved: SQL,
+  claim: NotificationClaim | null,
+  notice: { guard: SQL; url: SQL; body: SQL; labels: Record<string, string> },
+): SQL {
+  let claimed = sql`false`;
+  if (claim) claimed = claim.dueBefore ? sql`m.updated_at < ${claim.dueBefore.toISOString()}::timestamptz` : sql`true`;
+  return sql`${name} AS (
+      INSERT INTO jobs (id, project_id, url, http_method, headers, body, labels, scheduled_at, run_at,
+                        max_retries, timeout_ms, status, attempt, claimed_by, locked_until, created_at, updated_at)
+      SELECT gen_random_uuid(), m.project_id, ${notice.url}, 'POST', '{"Content-Type": "application/json"}'::jsonb,
+             ${notice.body}::text,
+             ${JSON.stringify(notice.labels)}::jsonb, m.updated_at, m.updated_at,
              ${JOB_LIMITS.maxRetriesDefault}, ${JOB_LIMITS.timeoutMsDefault}, 'scheduled', 0,
              CASE WHEN ${claimed} THEN ${claim?.claimant ?? null}::uuid END,
              CASE WHEN ${claimed} THEN m.updated_at + ${claim?.leaseMs ?? 0} * interval '1 millisecond' END,
              m.updated_at, m.updated_at
       FROM ${moved} m
-      WHERE ${statusGuard("notifyFailures", "m.status")} AND m.failure_url IS NOT NULL
+      WHERE ${notice.guard}
       RETURNING id, run_at, claimed_by
     )`;
 }
@@ -852,6 +907,7 @@ export type JobChanges = Partial<
     | "backoffMaxMs"
     | "labels"
     | "failureUrl"
+    | "successUrl"
     | "expiresAt"
     | "maxRetryDurationMs"
   >

@@ -122,6 +122,8 @@ export const jobs = pgTable(
     idempotencyFingerprint: text("idempotency_fingerprint"),
     // Called (signed, as a job of its own) when this job ends `failed` or `expired`.
     failureUrl: text("failure_url"),
+    // Called (signed, as a job of its own) with the response of an attempt that succeeds.
+    successUrl: text("success_url"),
     // Deadlines: no attempt starts after expires_at (the job ends `expired`), and no retry
     // starts later than max_retry_duration_ms after the run's first attempt (it ends `failed`).
     expiresAt: timestamptz("expires_at"),

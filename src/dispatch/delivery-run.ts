@@ -315,6 +315,7 @@ export class DeliveryRun {
       durationMs: result.durationMs,
       statusCode: result.statusCode ?? null,
       responseExcerpt: result.responseExcerpt ?? null,
+      response: decision.outcome === "succeeded" ? (result.response ?? null) : null,
       errorClass: errorClassOf(result),
       errorMessage: result.errorMessage ?? null,
       outcome: decision.outcome,

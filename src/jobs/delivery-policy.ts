@@ -20,6 +20,16 @@ export type AttemptErrorClass =
   | "redirect"
   | "target_refused";
 
+/**
+ * What a successful attempt's response passes on to the job's success_url: its headers, and its
+ * body as text, up to JOB_LIMITS.successBodyMaxBytes (`bodyTruncated` when it was longer).
+ */
+export interface PassedOnResponse {
+  headers: Record<string, string>;
+  body: string;
+  bodyTruncated: boolean;
+}
+
 /** What one callback attempt produced. A response, or the error that prevented one. */
 export interface AttemptResult {
   firedAt: Date;
@@ -28,6 +38,8 @@ export interface AttemptResult {
   responseExcerpt?: string;
   /** The response's Retry-After header, as sent. */
   retryAfter?: string;
+  /** The response to pass on, read only for a job with a success_url. */
+  response?: PassedOnResponse;
   /** Set when there was no response (a network failure, a timeout, or target_refused: the URL was not called). */
   errorClass?: AttemptErrorClass;
   errorMessage?: string;

@@ -69,6 +69,8 @@ export const GUARDED_MOVES = {
   rescueExpiredLeases: { running: ["scheduled", "failed"] },
   /** Failure notifications are sent for jobs that failed or expired. */
   notifyFailures: { failed: ["failed"], expired: ["expired"] },
+  /** Success notifications are sent for jobs that succeeded. */
+  notifySuccesses: { succeeded: ["succeeded"] },
   /** Releasing claims a claimant will not use. */
   releaseClaims: { scheduled: ["scheduled"] },
   /** Cancel, one or in bulk: only a job that has not started. */

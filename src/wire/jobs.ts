@@ -118,6 +118,11 @@ export const jobFields = {
   failure_url: callbackUrl
     .meta({ description: "Told when the job fails or expires; an http(s) or service:// URL, like url." })
     .nullable(),
+  success_url: callbackUrl
+    .meta({
+      description: `Told the response of a successful attempt (status, headers, body up to ${JOB_LIMITS.successBodyMaxBytes / 1024} KiB); an http(s) or service:// URL, like url.`,
+    })
+    .nullable(),
   expires_at: z.iso
     .datetime({ offset: true, error: "must be an ISO 8601 date-time with a time zone" })
     .meta({
@@ -145,6 +150,7 @@ export const createJobRequest = z
     delay: delaySchema.optional(),
     labels: jobFields.labels.default({}),
     failure_url: jobFields.failure_url.default(null),
+    success_url: jobFields.success_url.default(null),
     expires_at: jobFields.expires_at.default(null),
     max_retry_duration: jobFields.max_retry_duration.default(null),
     headers: jobFields.headers.default({}),
@@ -180,6 +186,7 @@ export const updateJobRequest = z.strictObject({
   retry_backoff: jobFields.retry_backoff.partial().optional(),
   labels: jobFields.labels.optional(),
   failure_url: jobFields.failure_url.optional(),
+  success_url: jobFields.success_url.optional(),
   expires_at: jobFields.expires_at.optional(),
   max_retry_duration: jobFields.max_retry_duration.optional(),
 });
@@ -318,6 +325,7 @@ export const jobResponse = z.object({
   retry_backoff: z.object({ initial_delay_ms: z.int(), max_delay_ms: z.int() }),
   labels: z.record(z.string(), z.string()),
   failure_url: z.string().nullable(),
+  success_url: z.string().nullable(),
   expires_at: isoDateTime.nullable(),
   /** Seconds. */
   max_retry_duration: z.number().nullable(),

@@ -373,6 +373,12 @@ export function JobPage(props: {
                 <dd class="url mono">{job.failureUrl}</dd>
               </>
             )}
+            {job.successUrl && (
+              <>
+                <dt>On success</dt>
+                <dd class="url mono">{job.successUrl}</dd>
+              </>
+            )}
           </dl>
         </section>
         <LiveRegion id="job-schedule">
