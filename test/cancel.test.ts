@@ -108,7 +108,7 @@ describe("cancel against the start statement", () => {
     const claimed = await claimWindow(db, { claimant, dueBefore: later(1_000), leaseMs: 30_000, now, limit: 10 });
     expect(claimed.map((c) => c.id)).toEqual([job.id]);
     expect((await callApi("POST", `/jobs/${job.id}/cancel`, { token })).status).toBe(200);
-    const started = await startClaimedJobs(db, {
+    const { started } = await startClaimedJobs(db, {
       claimant,
       ids: [job.id],
       dueBy: later(1_000),
@@ -139,7 +139,7 @@ describe("cancel against the start statement", () => {
         }),
       );
       const cancels = ids.map((id) => callApi("DELETE", `/jobs/${id}`, { token }));
-      const started = new Set((await Promise.all(starts)).flat().map((job) => job.id));
+      const started = new Set((await Promise.all(starts)).flatMap((batch) => batch.started.map((job) => job.id)));
       const answers = await Promise.all(cancels);
       answers.forEach((answer, i) => {
         if (started.has(ids[i])) {

@@ -99,7 +99,7 @@ describe("startClaimedJobs", () => {
     const othersClaim = await insertJobRow(db, project.id, { claimedBy: crypto.randomUUID() });
     const canceled = await insertJobRow(db, project.id, { claimedBy: claimant, status: "canceled" });
     const movedLater = await insertJobRow(db, project.id, { claimedBy: claimant, runAt: at(now, 60_000) });
-    const started = await startClaimedJobs(db, {
+    const { started } = await startClaimedJobs(db, {
       claimant,
       ids: [mine.id, othersClaim.id, canceled.id, movedLater.id],
       dueBy: at(now, 100),
@@ -148,7 +148,9 @@ describe("fenced finishing and rescue", () => {
     const claimant = crypto.randomUUID();
     const now = at(t0, 1001);
     await claimWindow(db, claimOptions(claimant, now));
-    const [second] = await startClaimedJobs(db, { claimant, ids: [row.id], dueBy: now, leaseMarginMs: 1000, now });
+    const {
+      started: [second],
+    } = await startClaimedJobs(db, { claimant, ids: [row.id], dueBy: now, leaseMarginMs: 1000, now });
     expect(second).toMatchObject({ id: row.id, attempt: 2 });
 
     // The lost attempt was recorded by the rescue; its late result changes nothing.

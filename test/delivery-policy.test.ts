@@ -124,4 +124,47 @@ describe("decideAfterAttempt", () => {
     const shorter = decideAfterAttempt(1, policy, { statusCode: 503, retryAfter: "1" }, now, 0);
     expect(shorter.nextRunAt).toEqual(new Date(now.getTime() + 5_000));
   });
+
+  it("makes no retry later than max_retry_duration after the first attempt: the job fails", () => {
+    const first = now.getTime() - 60_000;
+    // The retry (5 s from now with random 0) falls 65 s after the first attempt.
+    const within = { ...policy, maxRetryDurationMs: 65_000, firstAttemptAtMs: first };
+    expect(decideAfterAttempt(1, within, { statusCode: 500 }, now, 0)).toMatchObject({
+      outcome: "retry",
+      nextRunAt: new Date(now.getTime() + 5_000),
+    });
+    const beyond = { ...policy, maxRetryDurationMs: 64_999, firstAttemptAtMs: first };
+    expect(decideAfterAttempt(1, beyond, { statusCode: 500 }, now, 0)).toEqual({
+      outcome: "failed",
+      status: "failed",
+      nextRunAt: null,
+      finishedAt: now,
+    });
+    // A Retry-After that pushes the retry past the limit ends the job as well.
+    const longWait = { ...policy, maxRetryDurationMs: 3_600_000, firstAttemptAtMs: first };
+    expect(decideAfterAttempt(1, longWait, { statusCode: 429, retryAfter: "7200" }, now, 0)).toMatchObject({
+      status: "failed",
+    });
+  });
+
+  it("expires the job now when its retry would start after expires_at", () => {
+    const retryAt = now.getTime() + 5_000;
+    expect(decideAfterAttempt(1, { ...policy, expiresAtMs: retryAt }, { statusCode: 503 }, now, 0)).toMatchObject({
+      outcome: "retry",
+      status: "scheduled",
+    });
+    expect(decideAfterAttempt(1, { ...policy, expiresAtMs: retryAt - 1 }, { statusCode: 503 }, now, 0)).toEqual({
+      outcome: "failed",
+      status: "expired",
+      nextRunAt: null,
+      finishedAt: now,
+    });
+  });
+
+  it("lets a success or a permanent failure end the job as usual, deadline or not", () => {
+    const past = { ...policy, expiresAtMs: now.getTime() - 1, maxRetryDurationMs: 0, firstAttemptAtMs: 0 };
+    expect(decideAfterAttempt(1, past, { statusCode: 200 }, now, 0)).toMatchObject({ status: "succeeded" });
+    expect(decideAfterAttempt(1, past, { statusCode: 404 }, now, 0)).toMatchObject({ status: "failed" });
+    expect(decideAfterAttempt(3, past, { statusCode: 500 }, now, 0)).toMatchObject({ status: "failed" });
+  });
 });

@@ -96,16 +96,24 @@ export function announceDue(ctx: RequestContext, times: ReadonlyArray<Date | nul
   );
 }
 
-type CheckedJob = Parameters<typeof jobRuleViolations>[0] & { url: string; failureUrl?: string | null };
+type CheckedJob = Parameters<typeof jobRuleViolations>[0] & {
+  url: string;
+  failureUrl?: string | null;
+  successUrl?: string | null;
+};
 
 /** Where the job's URLs may not go (see jobs/callback-target): this deployment's policy, from the host it was called on. */
-export function targetViolations(ctx: RequestContext, job: Pick<CheckedJob, "url" | "failureUrl">): RuleViolation[] {
+export function targetViolations(
+  ctx: RequestContext,
+  job: Pick<CheckedJob, "url" | "failureUrl" | "successUrl">,
+): RuleViolation[] {
   const policy = targetPolicyOf(ctx.settings, ctx.origin);
   const violations: RuleViolation[] = [];
-  const urlRefusal = callbackTargetRefusal(job.url, policy);
-  if (urlRefusal) violations.push({ path: "url", message: urlRefusal });
-  const failureUrlRefusal = job.failureUrl ? callbackTargetRefusal(job.failureUrl, policy) : null;
-  if (failureUrlRefusal) violations.push({ path: "failure_url", message: failureUrlRefusal });
+  const urls = { url: job.url, failure_url: job.failureUrl, success_url: job.successUrl };
+  for (const [path, url] of Object.entries(urls)) {
+    const refusal = url ? callbackTargetRefusal(url, policy) : null;
+    if (refusal) violations.push({ path, message: refusal });
+  }
   return violations;
 }
 
@@ -194,8 +202,11 @@ function newJobFrom(ctx: RequestContext, request: CreateJobRequest, prefix = "")
     body: request.body,
     labels: request.labels,
     failureUrl: request.failure_url,
+    successUrl: request.success_url,
     scheduledAt,
     runAt: scheduledAt,
+    expiresAt: request.expires_at === null ? null : new Date(request.expires_at),
+    maxRetryDurationMs: request.max_retry_duration,
     maxRetries: request.max_retries,
     timeoutMs: request.timeout_ms,
     backoffInitialMs: request.retry_backoff.initial_delay_ms,
@@ -453,6 +464,11 @@ function changesOf(request: UpdateJobRequest, job: JobRow): JobChanges {
     ...(request.body !== undefined && { body: request.body }),
     ...(request.labels !== undefined && { labels: request.labels }),
     ...(request.failure_url !== undefined && { failureUrl: request.failure_url }),
+    ...(request.success_url !== undefined && { successUrl: request.success_url }),
+    ...(request.expires_at !== undefined && {
+      expiresAt: request.expires_at === null ? null : new Date(request.expires_at),
+    }),
+    ...(request.max_retry_duration !== undefined && { maxRetryDurationMs: request.max_retry_duration }),
     // The next attempt moves only when the schedule does.
     ...(scheduledAt && { scheduledAt, runAt: scheduledAt }),
     ...(request.max_retries !== undefined && { maxRetries: request.max_retries }),

@@ -354,6 +354,7 @@ function toWireJob(input: CreateJobInput | UpdateJobInput, kind: "create" | "cha
   const { json, scheduled_at, ...rest } = input;
   const wire: Record<string, unknown> = { ...rest };
   if (scheduled_at !== undefined) wire.scheduled_at = isoOf(scheduled_at);
+  if ("expires_at" in input && input.expires_at) wire.expires_at = isoOf(input.expires_at);
   if (json !== undefined) {
     if (input.body !== undefined) throw new TypeError("Give `body` or `json`, not both.");
     wire.body = JSON.stringify(json);

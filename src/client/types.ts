@@ -5,8 +5,11 @@
  * fails the typecheck until the other follows.
  */
 
-/** Where a job is in its life: scheduled → running → succeeded | scheduled (retry) | failed; scheduled → canceled. */
-export type JobStatus = "scheduled" | "running" | "succeeded" | "failed" | "canceled";
+/**
+ * Where a job is in its life: scheduled → running → succeeded | scheduled (retry) | failed;
+ * scheduled → canceled; scheduled or running → expired (its turn, or its retry's, came after expires_at).
+ */
+export type JobStatus = "scheduled" | "running" | "succeeded" | "failed" | "canceled" | "expired";
 
 /** The HTTP methods a callback may use. */
 export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS";
@@ -40,6 +43,12 @@ export interface Job {
   retry_backoff: RetryBackoff;
   labels: Record<string, string>;
   failure_url: string | null;
+  /** Told the response (status, headers, body up to 64 KiB) of an attempt that succeeds. */
+  success_url: string | null;
+  /** No attempt starts after this instant; a job whose turn comes later ends `expired`. */
+  expires_at: string | null;
+  /** Seconds after the first attempt past which no retry starts (the job then fails). */
+  max_retry_duration: number | null;
   /** Stable across the retries of one run: the receiver's dedupe key. */
   webhook_id: string;
   attempt: number;
@@ -77,7 +86,7 @@ interface CallbackRequestInput {
   /** The body as text; see also `json`. */
   body?: string | null;
   labels?: Record<string, string>;
-  /** Told when the job fails for good. */
+  /** Told when the job fails for good (or expires). */
   failure_url?: string | null;
   /** Retries after the first attempt (3 by default). */
   max_retries?: number;
@@ -90,13 +99,21 @@ interface CallbackRequestInput {
 export type Duration = number | string;
 
 /** The API's `POST /jobs` body. When: `scheduled_at`, or `delay` from now, or now when both are absent. */
-export interface CreateJobRequest extends CallbackRequestInput {
+export interface CreateJobRequest extends CallbackRequestInput, JobOnlyFields {
   scheduled_at?: string;
   delay?: Duration;
 }
 
+/** What a job may carry that a schedule's runs do not (see Job); null removes one. */
+interface JobOnlyFields {
+  success_url?: string | null;
+  /** An instant in the future, after scheduled_at. */
+  expires_at?: string | null;
+  max_retry_duration?: Duration | null;
+}
+
 /** The API's `PATCH /jobs/:id` body: what is left out keeps its stored value. */
-export interface UpdateJobRequest extends Partial<Omit<CallbackRequestInput, "retry_backoff">> {
+export interface UpdateJobRequest extends Partial<Omit<CallbackRequestInput, "retry_backoff">>, JobOnlyFields {
   scheduled_at?: string;
   retry_backoff?: Partial<RetryBackoff>;
 }
@@ -105,13 +122,13 @@ export interface UpdateJobRequest extends Partial<Omit<CallbackRequestInput, "re
 type WithDates<T, K extends keyof T> = Omit<T, K> & { [P in K]?: Exclude<T[P], undefined> | Date };
 
 /**
- * `createJob`'s request: the API's `POST /jobs` body, with `scheduled_at` also as a Date, and
- * `json` as a shortcut for a JSON body (it sets `body` and, unless given, `Content-Type`).
+ * `createJob`'s request: the API's `POST /jobs` body, with `scheduled_at` and `expires_at` also as
+ * Dates, and `json` as a shortcut for a JSON body (it sets `body` and, unless given, `Content-Type`).
  */
-export type CreateJobInput = WithDates<CreateJobRequest, "scheduled_at"> & { json?: unknown };
+export type CreateJobInput = WithDates<CreateJobRequest, "scheduled_at" | "expires_at"> & { json?: unknown };
 
-/** `updateJob`'s changes: the API's `PATCH /jobs/:id` body, with `scheduled_at` as a Date and `json` as a body (headers untouched). */
-export type UpdateJobInput = WithDates<UpdateJobRequest, "scheduled_at"> & { json?: unknown };
+/** `updateJob`'s changes: the API's `PATCH /jobs/:id` body, with dates as Dates and `json` as a body (headers untouched). */
+export type UpdateJobInput = WithDates<UpdateJobRequest, "scheduled_at" | "expires_at"> & { json?: unknown };
 
 /** A job with the version it was read at, for `updateJob(id, changes, { ifMatch: job.etag })`. */
 export type VersionedJob = Job & { etag: string | null };

@@ -46,7 +46,7 @@ label{display:block;font-weight:600;margin-bottom:4px}
 .cards li{background:var(--panel);border-radius:6px;padding:8px 12px}
 .cards .n{display:block;font-size:1.6rem;font-weight:700}
 .status{font-weight:600;white-space:nowrap}
-.s-succeeded{color:var(--ok)}.s-failed{color:var(--bad)}.s-running{color:var(--accent)}.s-canceled{color:var(--muted)}.s-retry{color:var(--warn)}
+.s-succeeded{color:var(--ok)}.s-failed{color:var(--bad)}.s-running{color:var(--accent)}.s-canceled{color:var(--muted)}.s-expired{color:var(--warn)}.s-retry{color:var(--warn)}
 .notice{border-left:4px solid var(--ok);background:var(--panel);padding:8px 12px;margin:0 0 16px}
 .error{border-left:4px solid var(--bad);background:var(--panel);padding:8px 12px;margin:0 0 16px}
 .actions{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-end}

@@ -3,6 +3,7 @@
  * several ticks and API requests run it at once. `now` always comes from the caller.
  */
 import { and, asc, desc, eq, getTableColumns, gt, gte, inArray, lt, type SQL, sql } from "drizzle-orm";
+import type { PassedOnResponse } from "../jobs/delivery-policy";
 import { type HttpMethod, JOB_LIMITS } from "../jobs/limits";
 import {
   type AttemptOutcome,
@@ -120,25 +121,27 @@ export async function createJobsAsCaller(
       WHERE project_id = (SELECT project_id FROM permitted)
       FOR NO KEY UPDATE
     ), inserted AS (
-      INSERT INTO jobs (id, project_id, url, http_method, headers, body, labels, failure_url, scheduled_at, run_at,
-                        max_retries, timeout_ms, backoff_initial_ms, backoff_max_ms, created_at, updated_at,
-                        claimed_by, locked_until, idempotency_key, idempotency_fingerprint, status, attempt)
-      SELECT v.id, permitted.project_id, v.url, v.http_method, v.headers, v.body, v.labels, v.failure_url,
+      INSERT INTO jobs (id, project_id, url, http_method, headers, body, labels, failure_url, success_url, scheduled_at, run_at,
+                        max_retries, timeout_ms, backoff_initial_ms, backoff_max_ms, expires_at, max_retry_duration_ms,
+                        created_at, updated_at, claimed_by, locked_until, idempotency_key, idempotency_fingerprint,
+                        status, attempt)
+      SELECT v.id, permitted.project_id, v.url, v.http_method, v.headers, v.body, v.labels, v.failure_url, v.success_url,
              v.scheduled_at, v.run_at, v.max_retries, v.timeout_ms, v.backoff_initial_ms, v.backoff_max_ms,
-             v.created_at, v.created_at, v.claimed_by, v.locked_until, v.idempotency_key, v.idempotency_fingerprint,
-             'scheduled', 0
+             v.expires_at, v.max_retry_duration_ms, v.created_at, v.created_at, v.claimed_by, v.locked_until,
+             v.idempotency_key, v.idempotency_fingerprint, 'scheduled', 0
       FROM permitted, waiting, unnest(
         ${column("id")}::uuid[], ${column("url")}::text[], ${column("httpMethod")}::text[],
         ${column("headers")}::jsonb[], ${column("body")}::text[], ${column("labels", (v) => v ?? {})}::jsonb[],
-        ${column("failureUrl")}::text[], ${column("scheduledAt", iso)}::timestamptz[],
+        ${column("failureUrl")}::text[], ${column("successUrl")}::text[], ${column("scheduledAt", iso)}::timestamptz[],
         ${column("runAt", iso)}::timestamptz[], ${column("maxRetries")}::int[], ${column("timeoutMs")}::int[],
         ${column("backoffInitialMs", (v) => v ?? 10_000)}::int[], ${column("backoffMaxMs", (v) => v ?? 3_600_000)}::int[],
+        ${column("expiresAt", iso)}::timestamptz[], ${column("maxRetryDurationMs")}::bigint[],
         ${column("createdAt", iso)}::timestamptz[], ${column("claimedBy")}::uuid[],
         ${column("lockedUntil", iso)}::timestamptz[], ${column("idempotencyKey")}::text[],
         ${column("idempotencyFingerprint")}::text[]
-      ) AS v(id, url, http_method, headers, body, labels, failure_url, scheduled_at, run_at, max_retries, timeout_ms,
-             backoff_initial_ms, backoff_max_ms, created_at, claimed_by, locked_until, idempotency_key,
-             idempotency_fingerprint)
+      ) AS v(id, url, http_method, headers, body, labels, failure_url, success_url, scheduled_at, run_at, max_retries, timeout_ms,
+             backoff_initial_ms, backoff_max_ms, expires_at, max_retry_duration_ms, created_at, claimed_by, locked_until,
+             idempotency_key, idempotency_fingerprint)
       WHERE waiting.count + ${batch.length} <= ${options.cap}
       ON CONFLICT (project_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
       RETURNING jobs.*
@@ -382,6 +385,14 @@ export interface StartedJob {
   scheduledAtMs: number;
   runAtMs: number;
   createdAtMs: number;
+  /** No attempt starts after this (null: no deadline). */
+  expiresAtMs: number | null;
+  /** No retry starts later than this after firstAttemptAtMs (null: no such limit). */
+  maxRetryDurationMs: number | null;
+  /** When the run's first attempt started: this one, or an earlier one of the run. */
+  firstAttemptAtMs: number;
+  /** Told the response of a successful attempt (null: nobody is, and only an excerpt is read). */
+  successUrl: string | null;
   /** The project's live signing secrets, newest first. */
   signingSecrets: readonly string[];
 }
@@ -394,6 +405,16 @@ export interface StartOptions {
   /** Margin after each job's timeout before its running lease expires. */
   leaseMarginMs: number;
   now: Date;
+  /** Who fires the failure notifications of jobs that expire instead of starting (see finishAttempts). */
+  notify?: NotificationClaim | null;
+}
+
+/** What startClaimedJobs did: the attempts it started, and the failure notifications it queued for the caller. */
+export interface StartedBatch {
+  started: StartedJob[];
+  /** Jobs whose turn came after their expires_at: now `expired`, with no attempt made. */
+  expired: string[];
+  notifications: ClaimedJob[];
 }
 
 /**
@@ -404,69 +425,106 @@ export interface StartOptions {
  * its claimant: a job this claimant already started (`running`, still claimed by it) is returned
  * as it stands, so a start whose answer was lost (the connection dropped as it committed) is
  * simply run again. Its claimant never asks for a job it has in flight.
+ * A job whose attempt would start (at its run_at, or now if later) after its expires_at is not
+ * started: under the same guard it ends `expired`, with no attempt, and its failure notification
+ * is queued in the same statement (claimed by `notify.claimant` when given, as in finishAttempts).
  */
-export async function startClaimedJobs(db: Database, options: StartOptions): Promise<StartedJob[]> {
-  if (options.ids.length === 0) return [];
+export async function startClaimedJobs(db: Database, options: StartOptions): Promise<StartedBatch> {
+  if (options.ids.length === 0) return { started: [], expired: [], notifications: [] };
   const now = sql`${options.now.toISOString()}::timestamptz`;
+  const ids = toUuidArray(options.ids);
+  const claimedHere = sql`claimed_by = ${options.claimant} AND run_at <= ${options.dueBy.toISOString()}::timestamptz`;
+  const pastDeadline = sql`expires_at < GREATEST(run_at, ${now})`;
+  const columns = sql`id, project_id, url, http_method, headers, body, webhook_id, attempt, lost_attempts, timeout_ms,
+                max_retries, backoff_initial_ms, backoff_max_ms, scheduled_at, run_at, created_at, expires_at,
+                max_retry_duration_ms, first_attempt_at, success_url`;
   // The secrets are read and returned once per project in the statement (on its first row),
   // not once per job: most batches hold many jobs of few projects.
   const result = await db.execute<StartedRow>(sql`
-    WITH started AS (
+    WITH expired AS (
+      UPDATE jobs
+      SET status = 'expired', claimed_by = NULL, locked_until = NULL, finished_at = ${now}, updated_at = ${now}
+      WHERE id = ANY(${ids}) AND ${statusGuard("expireClaimedJobs")} AND ${claimedHere} AND ${pastDeadline}
+      RETURNING jobs.*
+    ),
+    ${failureNotificationsFor(sql`expired`, options.notify ?? null)},
+    started AS (
       UPDATE jobs
       SET status = 'running',
           attempt = attempt + 1,
           locked_until = ${now} + (timeout_ms + ${options.leaseMarginMs}) * interval '1 millisecond',
+          first_attempt_at = COALESCE(first_attempt_at, GREATEST(run_at, ${now})),
           updated_at = ${now}
-      WHERE id = ANY(${toUuidArray(options.ids)})
-        AND ${statusGuard("startClaimedJobs")}
-        AND claimed_by = ${options.claimant}
-        AND run_at <= ${options.dueBy.toISOString()}::timestamptz
-      RETURNING id, project_id, url, http_method, headers, body, webhook_id, attempt, lost_attempts, timeout_ms,
-                max_retries, backoff_initial_ms, backoff_max_ms, scheduled_at, run_at, created_at
+      WHERE id = ANY(${ids}) AND ${statusGuard("startClaimedJobs")} AND ${claimedHere} AND NOT coalesce(${pastDeadline}, false)
+      RETURNING ${columns}
     ), resumed AS (
-      SELECT id, project_id, url, http_method, headers, body, webhook_id, attempt, lost_attempts, timeout_ms,
-             max_retries, backoff_initial_ms, backoff_max_ms, scheduled_at, run_at, created_at
+      SELECT ${columns}
       FROM jobs
-      WHERE id = ANY(${toUuidArray(options.ids)})
+      WHERE id = ANY(${ids})
         AND ${statusGuard("resumeStartedJobs")}
         AND claimed_by = ${options.claimant}
     ), numbered AS (
       SELECT s.*, row_number() OVER (PARTITION BY project_id) AS nth
       FROM (SELECT * FROM started UNION ALL SELECT * FROM resumed) s
     )
-    SELECT id, project_id, url, http_method, headers, body, webhook_id, attempt, lost_attempts, timeout_ms,
-           max_retries, backoff_initial_ms, backoff_max_ms,
+    SELECT 'started' AS kind, id, project_id, url, http_method, headers, body, webhook_id, attempt, lost_attempts,
+           timeout_ms, max_retries, backoff_initial_ms, backoff_max_ms,
            ${epochMs(sql`scheduled_at`)} AS scheduled_at_ms, ${epochMs(sql`run_at`)} AS run_at_ms,
-           ${epochMs(sql`created_at`)} AS created_at_ms,
+           ${epochMs(sql`created_at`)} AS created_at_ms, ${epochMs(sql`expires_at`)} AS expires_at_ms,
+           max_retry_duration_ms::float8 AS max_retry_duration_ms, ${epochMs(sql`first_attempt_at`)} AS first_attempt_at_ms,
+           success_url,
            CASE WHEN nth = 1 THEN ARRAY(
              SELECT s.secret FROM signing_secrets s
              WHERE s.project_id = numbered.project_id AND (s.expires_at IS NULL OR s.expires_at > ${now})
              ORDER BY s.created_at DESC) END AS signing_secrets
-    FROM numbered`);
+    FROM numbered
+    UNION ALL
+    SELECT 'expired', id, ${besideStarted(sql`NULL`)} FROM expired
+    UNION ALL
+    SELECT 'notification', id, ${besideStarted(epochMs(sql`run_at`))} FROM notified WHERE claimed_by IS NOT NULL`);
   const secrets = new Map<string, string[]>();
   for (const row of result.rows) if (row.signing_secrets) secrets.set(row.project_id, row.signing_secrets);
-  return result.rows.map((row) => ({
-    id: row.id,
-    projectId: row.project_id,
-    url: row.url,
-    httpMethod: row.http_method,
-    headers: row.headers,
-    body: row.body,
-    webhookId: row.webhook_id,
-    attempt: row.attempt,
-    lostAttempts: row.lost_attempts,
-    timeoutMs: row.timeout_ms,
-    maxRetries: row.max_retries,
-    backoffInitialMs: row.backoff_initial_ms,
-    backoffMaxMs: row.backoff_max_ms,
-    scheduledAtMs: row.scheduled_at_ms,
-    runAtMs: row.run_at_ms,
-    createdAtMs: row.created_at_ms,
-    signingSecrets: secrets.get(row.project_id) ?? [],
-  }));
+  const of = (kind: StartedRow["kind"]) => result.rows.filter((row) => row.kind === kind);
+  return {
+    started: of("started").map((row) => ({
+      id: row.id,
+      projectId: row.project_id,
+      url: row.url,
+      httpMethod: row.http_method,
+      headers: row.headers,
+      body: row.body,
+      webhookId: row.webhook_id,
+      attempt: row.attempt,
+      lostAttempts: row.lost_attempts,
+      timeoutMs: row.timeout_ms,
+      maxRetries: row.max_retries,
+      backoffInitialMs: row.backoff_initial_ms,
+      backoffMaxMs: row.backoff_max_ms,
+      scheduledAtMs: row.scheduled_at_ms,
+      runAtMs: row.run_at_ms,
+      createdAtMs: row.created_at_ms,
+      expiresAtMs: row.expires_at_ms,
+      maxRetryDurationMs: row.max_retry_duration_ms,
+      firstAttemptAtMs: row.first_attempt_at_ms,
+      successUrl: row.success_url,
+      signingSecrets: secrets.get(row.project_id) ?? [],
+    })),
+    expired: of("expired").map((row) => row.id),
+    notifications: of("notification").map((row) => ({ id: row.id, runAt: new Date(row.run_at_ms) })),
+  };
+}
+
+/**
+ * The columns of a started job's row after its id, for a row of another kind in the same result
+ * (an expired job, a notification): all NULL but run_at_ms, the 14th.
+ */
+function besideStarted(runAtMs: SQL): SQL {
+  const nulls = (count: number) => sql.raw(Array(count).fill("NULL").join(", "));
+  return sql`${nulls(13)}, ${runAtMs}, ${nulls(6)}`;
 }
 
 type StartedRow = {
+  kind: "started" | "expired" | "notification";
   id: string;
   project_id: string;
   url: string;
@@ -483,6 +541,10 @@ type StartedRow = {
   scheduled_at_ms: number;
   run_at_ms: number;
   created_at_ms: number;
+  expires_at_ms: number | null;
+  max_retry_duration_ms: number | null;
+  first_attempt_at_ms: number;
+  success_url: string | null;
   signing_secrets: string[] | null;
 };
 
@@ -500,7 +562,7 @@ export interface FinishedAttempt {
   attempt: number;
   /** For a retry the finishing invocation will fire itself: keep it claimed, until this lease end. */
   reclaim: { claimant: string; lockedUntil: Date } | null;
-  status: Extract<JobStatus, "succeeded" | "scheduled" | "failed">;
+  status: Extract<JobStatus, "succeeded" | "scheduled" | "failed" | "expired">;
   nextRunAt: Date | null;
   finishedAt: Date | null;
   plannedAt: Date;
@@ -509,6 +571,8 @@ export interface FinishedAttempt {
   durationMs: number;
   statusCode: number | null;
   responseExcerpt: string | null;
+  /** What a successful attempt's response passes on to the job's success_url (null without one). */
+  response?: PassedOnResponse | null;
   errorClass: string | null;
   errorMessage: string | null;
   outcome: AttemptOutcome;
@@ -523,8 +587,9 @@ export interface FinishedAttempt {
  * written only for jobs that guard let through: a late write from a lost lease (the job was
  * rescued and started again since) changes nothing. A job canceled while its attempt was in
  * flight (only an older Fliq canceled running jobs) records that attempt and stays canceled. A job that ends `failed`
- * with a failure_url gets its failure notification queued in the same statement, claimed by
- * `notify.claimant` when given, so the finishing run fires it at once instead of leaving it to a poll.
+ * or `expired` with a failure_url gets its failure notification queued in the same statement, claimed by
+ * `notify.claimant` when given, so the finishing run fires it at once instead of leaving it to a poll;
+ * a job that ends `succeeded` with a success_url gets its success notification the same way.
  * Returns the ids of the jobs actually updated, and the notifications claimed for the caller.
  */
 export async function finishAttempts(
@@ -548,6 +613,9 @@ export async function finishAttempts(
       duration_ms: a.durationMs,
       status_code: a.statusCode,
       response_excerpt: a.responseExcerpt,
+      response_headers: a.response?.headers ?? null,
+      response_body: a.response?.body ?? null,
+      response_body_truncated: a.response?.bodyTruncated ?? null,
       error_class: a.errorClass,
       error_message: a.errorMessage,
       outcome: a.outcome,
@@ -559,7 +627,8 @@ export async function finishAttempts(
       SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS r(
         job_id uuid, attempt int, claimed_by uuid, reclaimed_until timestamptz, status job_status, next_run_at timestamptz, finished_at timestamptz,
         planned_at timestamptz, fired_at timestamptz, lateness_ms int, duration_ms int, status_code int,
-        response_excerpt text, error_class text, error_message text, outcome attempt_outcome, now timestamptz)
+        response_excerpt text, response_headers jsonb, response_body text, response_body_truncated boolean,
+        error_class text, error_message text, outcome attempt_outcome, now timestamptz)
     ),
     moved AS (
       UPDATE jobs j
@@ -573,9 +642,10 @@ export async function finishAttempts(
           updated_at = i.now
       FROM input i
       WHERE j.id = i.job_id AND ${statusGuard("finishAttempts", "j.status")} AND j.attempt = i.attempt
-      RETURNING j.*
+      RETURNING j.*, i.response_headers, i.response_body, i.response_body_truncated
     ),
     ${failureNotificationsFor(sql`moved`, notify)},
+    ${successNotificationsFor(sql`moved`, notify)},
     recorded AS (
       INSERT INTO job_attempts (job_id, attempt, planned_at, fired_at, lateness_ms, duration_ms, status_code,
                                 response_excerpt, error_class, error_message, outcome)
@@ -587,7 +657,9 @@ export async function finishAttempts(
     )
     SELECT job_id AS id, NULL AS run_at FROM recorded
     UNION ALL
-    SELECT id, run_at FROM notified WHERE claimed_by IS NOT NULL`);
+    SELECT id, run_at FROM notified WHERE claimed_by IS NOT NULL
+    UNION ALL
+    SELECT id, run_at FROM success_notified WHERE claimed_by IS NOT NULL`);
   return {
     recorded: result.rows.filter((row) => row.run_at === null).map((row) => row.id),
     notifications: result.rows
@@ -643,11 +715,14 @@ export async function rescueExpiredLeases(db: Database, now: Date): Promise<numb
   return result.rows.length;
 }
 
-/** Labels of the jobs Fliq creates to tell a failure_url about a failed job. */
+/** Labels of the jobs Fliq creates to tell a failure_url about a failed or expired job. */
 export const FAILURE_NOTIFICATION_LABELS = { fliq: "failure-notification" };
 
+/** Labels of the jobs Fliq creates to tell a success_url about a successful attempt. */
+export const SUCCESS_NOTIFICATION_LABELS = { fliq: "success-notification" };
+
 /**
- * Who fires the failure notifications a statement queues: the finishing run, for those due
+ * Who fires the notifications a statement queues: the finishing run, for those due
  * (queued) before `dueBefore` (all when null), reserved until `leaseMs` after their time like any claim.
  */
 export interface NotificationClaim {
@@ -658,27 +733,64 @@ export interface NotificationClaim {
 
 /**
  * A CTE (named `notified`) queuing one failure notification per job in `moved` that has just
- * become `failed` and has a failure_url: a POST of a JSON summary, delivered, signed and
- * retried like any job, due at the failure, and claimed by `claim` when given (otherwise the
- * next tick or poll claims it). Notifications carry no failure_url themselves, so none cascades.
+ * become `failed` or `expired` and has a failure_url: a POST of a JSON summary. See notificationsFor.
  */
 function failureNotificationsFor(moved: SQL, claim: NotificationClaim | null = null): SQL {
+  return notificationsFor(sql`notified`, moved, claim, {
+    guard: sql`${statusGuard("notifyFailures", "m.status")} AND m.failure_url IS NOT NULL`,
+    url: sql`m.failure_url`,
+    body: sql`json_build_object('type', CASE WHEN m.status = 'failed' THEN 'job.failed' ELSE 'job.expired' END,
+                               'job_id', m.id, 'url', m.url, 'attempts', m.attempt,
+                               'last_status_code', m.last_status_code, 'last_error', m.last_error,
+                               'failed_at', m.finished_at, 'expires_at', m.expires_at, 'labels', m.labels)`,
+    labels: FAILURE_NOTIFICATION_LABELS,
+  });
+}
+
+/**
+ * A CTE (named `success_notified`) queuing one success notification per job in `moved` (a
+ * finishAttempts `moved`, which carries each attempt's response) that has just `succeeded` and
+ * has a success_url: a POST of the attempt's outcome. See notificationsFor.
+ */
+function successNotificationsFor(moved: SQL, claim: NotificationClaim | null): SQL {
+  return notificationsFor(sql`success_notified`, moved, claim, {
+    guard: sql`${statusGuard("notifySuccesses", "m.status")} AND m.success_url IS NOT NULL`,
+    url: sql`m.success_url`,
+    body: sql`json_build_object('type', 'job.succeeded', 'job_id', m.id, 'url', m.url, 'attempt', m.attempt,
+                               'status_code', m.last_status_code, 'headers', COALESCE(m.response_headers, '{}'::jsonb),
+                               'body', COALESCE(m.response_body, ''),
+                               'body_truncated', COALESCE(m.response_body_truncated, false),
+                               'succeeded_at', m.finished_at, 'labels', m.labels)`,
+    labels: SUCCESS_NOTIFICATION_LABELS,
+  });
+}
+
+/**
+ * A CTE queuing notification jobs for rows of `moved` that pass `notice.guard`: each a POST of
+ * `notice.body` as JSON to `notice.url`, delivered, signed and retried like any job, due when its
+ * row changed, and claimed by `claim` when given (otherwise the next tick or poll claims it).
+ * Notifications carry no failure_url or success_url themselves, so none cascades.
+ */
+function notificationsFor(
+  name: SQL,
+  moved: SQL,
+  claim: NotificationClaim | null,
+  notice: { guard: SQL; url: SQL; body: SQL; labels: Record<string, string> },
+): SQL {
   let claimed = sql`false`;
   if (claim) claimed = claim.dueBefore ? sql`m.updated_at < ${claim.dueBefore.toISOString()}::timestamptz` : sql`true`;
-  return sql`notified AS (
+  return sql`${name} AS (
       INSERT INTO jobs (id, project_id, url, http_method, headers, body, labels, scheduled_at, run_at,
                         max_retries, timeout_ms, status, attempt, claimed_by, locked_until, created_at, updated_at)
-      SELECT gen_random_uuid(), m.project_id, m.failure_url, 'POST', '{"Content-Type": "application/json"}'::jsonb,
-             json_build_object('type', 'job.failed', 'job_id', m.id, 'url', m.url, 'attempts', m.attempt,
-                               'last_status_code', m.last_status_code, 'last_error', m.last_error,
-                               'failed_at', m.finished_at, 'labels', m.labels)::text,
-             ${JSON.stringify(FAILURE_NOTIFICATION_LABELS)}::jsonb, m.updated_at, m.updated_at,
+      SELECT gen_random_uuid(), m.project_id, ${notice.url}, 'POST', '{"Content-Type": "application/json"}'::jsonb,
+             ${notice.body}::text,
+             ${JSON.stringify(notice.labels)}::jsonb, m.updated_at, m.updated_at,
              ${JOB_LIMITS.maxRetriesDefault}, ${JOB_LIMITS.timeoutMsDefault}, 'scheduled', 0,
              CASE WHEN ${claimed} THEN ${claim?.claimant ?? null}::uuid END,
              CASE WHEN ${claimed} THEN m.updated_at + ${claim?.leaseMs ?? 0} * interval '1 millisecond' END,
              m.updated_at, m.updated_at
       FROM ${moved} m
-      WHERE ${statusGuard("notifyFailures", "m.status")} AND m.failure_url IS NOT NULL
+      WHERE ${notice.guard}
       RETURNING id, run_at, claimed_by
     )`;
 }
@@ -795,6 +907,9 @@ export type JobChanges = Partial<
     | "backoffMaxMs"
     | "labels"
     | "failureUrl"
+    | "successUrl"
+    | "expiresAt"
+    | "maxRetryDurationMs"
   >
 >;
 
@@ -838,6 +953,10 @@ function replayedState(runAt: Date, claim: { claimant: string; lockedUntil: Date
   return {
     status: "scheduled" as const,
     runAt,
+    // A new run, asked for now: a deadline already passed would expire it at once, so it is
+    // dropped (one still ahead holds), and its retries count from its own first attempt.
+    expiresAt: sql`CASE WHEN ${jobs.expiresAt} > ${now.toISOString()}::timestamptz THEN ${jobs.expiresAt} END`,
+    firstAttemptAt: null,
     webhookId: sql`'msg_' || replace(gen_random_uuid()::text, '-', '')`,
     claimedBy: claim?.claimant ?? null,
     lockedUntil: claim?.lockedUntil ?? null,
@@ -851,7 +970,7 @@ function replayedState(runAt: Date, claim: { claimant: string; lockedUntil: Date
 /**
  * Starts a new run of a finished job (`POST /jobs/:id/replay`): back to `scheduled` at
  * `runAt` with a new webhook-id, its attempt history kept (attempt numbers carry on).
- * Guard: only a succeeded, failed or canceled job is replayed.
+ * Guard: only a finished job (succeeded, failed, canceled or expired) is replayed.
  */
 export async function replayJob(
   db: Database,

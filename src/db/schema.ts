@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import {
   type AnyPgColumn,
+  bigint,
   bigserial,
   check,
   index,
@@ -15,12 +16,17 @@ import {
 } from "drizzle-orm/pg-core";
 import type { HttpMethod } from "../jobs/limits";
 import { MISSED_POLICIES, OVERLAP_POLICIES, SCHEDULE_STATUSES } from "../jobs/schedule-policy";
-import { ATTEMPT_OUTCOMES, FINISHED_STATUSES, JOB_STATUSES } from "../jobs/states";
+import { ATTEMPT_OUTCOMES, JOB_STATUSES, WAITING_STATUSES } from "../jobs/states";
 
 const timestamptz = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
 
-/** The finished statuses as an SQL list of literals, `('succeeded', 'failed', 'canceled')`, for the partial index and the CHECK. */
-const FINISHED_LIST = sql.raw(`(${FINISHED_STATUSES.map((status) => `'${status}'`).join(", ")})`);
+/**
+ * The unfinished statuses as an SQL list of literals, `('scheduled', 'running')`: a finished job is
+ * one whose status is NOT IN it (the partial index and the CHECK). Written by what is not finished
+ * so that a status added to the enum is never named in the migration that adds it: Postgres refuses
+ * a new enum value in the transaction that added it, and the migrator runs in one transaction.
+ */
+const UNFINISHED_LIST = sql.raw(`(${WAITING_STATUSES.map((status) => `'${status}'`).join(", ")})`);
 
 export const jobStatus = pgEnum("job_status", JOB_STATUSES);
 export const attemptOutcome = pgEnum("attempt_outcome", ATTEMPT_OUTCOMES);
@@ -114,8 +120,16 @@ export const jobs = pgTable(
     // repeat returns this job and a different request under the same key is refused.
     idempotencyKey: text("idempotency_key"),
     idempotencyFingerprint: text("idempotency_fingerprint"),
-    // Called (signed, as a job of its own) when this job ends `failed`.
+    // Called (signed, as a job of its own) when this job ends `failed` or `expired`.
     failureUrl: text("failure_url"),
+    // Called (signed, as a job of its own) with the response of an attempt that succeeds.
+    successUrl: text("success_url"),
+    // Deadlines: no attempt starts after expires_at (the job ends `expired`), and no retry
+    // starts later than max_retry_duration_ms after the run's first attempt (it ends `failed`).
+    expiresAt: timestamptz("expires_at"),
+    maxRetryDurationMs: bigint("max_retry_duration_ms", { mode: "number" }),
+    // When the current run's first attempt started (null until it does; a replay clears it).
+    firstAttemptAt: timestamptz("first_attempt_at"),
     // The receiver's dedupe key (`webhook-id`): the same on every retry of one run.
     webhookId: text("webhook_id").notNull().default(sql`'msg_' || replace(gen_random_uuid()::text, '-', '')`),
     // State. `attempt` counts attempts started; it fences every write from a claimer.
@@ -145,10 +159,10 @@ export const jobs = pgTable(
     // The claim scans only due rows; finished rows never enter this index.
     index("jobs_due_idx").on(t.runAt).where(sql`status = 'scheduled'`),
     // Retention scans only finished rows.
-    index("jobs_finished_idx").on(t.finishedAt).where(sql`status IN ${FINISHED_LIST}`),
+    index("jobs_finished_idx").on(t.finishedAt).where(sql`status NOT IN ${UNFINISHED_LIST}`),
     // A finished job has finished_at, and an unfinished one has none (a replay clears it): retention
     // and the dashboard read a job's end from it.
-    check("jobs_finished_at_matches_status", sql`(status IN ${FINISHED_LIST}) = (finished_at IS NOT NULL)`),
+    check("jobs_finished_at_matches_status", sql`(status NOT IN ${UNFINISHED_LIST}) = (finished_at IS NOT NULL)`),
     // Rescue scans only leased rows.
     index("jobs_leased_idx").on(t.lockedUntil).where(sql`status = 'running'`),
     index("jobs_project_created_idx").on(t.projectId, t.createdAt, t.id),

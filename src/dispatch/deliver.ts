@@ -6,7 +6,8 @@
 import { signWebhook } from "../auth/webhook-signature";
 import type { StartedJob } from "../db/jobs";
 import { callbackTargetRefusal, serviceTargetOf, type TargetPolicy, targetPolicyOf } from "../jobs/callback-target";
-import type { AttemptResult } from "../jobs/delivery-policy";
+import type { AttemptResult, PassedOnResponse } from "../jobs/delivery-policy";
+import { JOB_LIMITS } from "../jobs/limits";
 import { scrubHeaderValues } from "../jobs/redaction";
 import { TIMEOUT_SHARING_MS } from "../jobs/timing";
 import type { Settings } from "../settings";
@@ -86,6 +87,8 @@ export interface PreparedCallback {
    */
   body: Uint8Array | null;
   timeoutMs: number;
+  /** Whether a success_url is told the response: then its headers and more of its body are read. */
+  passOnResponse: boolean;
 }
 
 const utf8 = new TextEncoder();
@@ -112,6 +115,7 @@ export async function prepareCallback(job: StartedJob, sendAtMs: number): Promis
     },
     body: job.body === null ? null : utf8.encode(job.body),
     timeoutMs: job.timeoutMs,
+    passOnResponse: job.successUrl !== null,
   };
 }
 
@@ -136,13 +140,17 @@ export async function sendCallback(callback: PreparedCallback, outbound: Outboun
       redirect: "manual",
       signal,
     });
-    const responseExcerpt = scrubHeaderValues(await readExcerpt(response), callback.headers);
+    const passedOn = callback.passOnResponse ? await readPassedOn(response, callback.headers) : undefined;
+    const responseExcerpt = passedOn
+      ? passedOn.body.slice(0, RESPONSE_EXCERPT_MAX_CHARS)
+      : scrubHeaderValues(await readExcerpt(response), callback.headers);
     return {
       firedAt,
       durationMs: Date.now() - firedAt.getTime(),
       statusCode: response.status,
       responseExcerpt,
       retryAfter: response.headers.get("retry-after") ?? undefined,
+      response: passedOn,
     };
   } catch (error) {
     const durationMs = Date.now() - firedAt.getTime();
@@ -213,4 +221,42 @@ async function readExcerpt(response: Response): Promise<string> {
   }
   await reader.cancel();
   return text.slice(0, RESPONSE_EXCERPT_MAX_CHARS);
+}
+
+/**
+ * The response as a success_url is told it: its headers, and its body's first
+ * JOB_LIMITS.successBodyMaxBytes as text (a character cut at the limit becomes U+FFFD, as does
+ * NUL, which Postgres cannot store). Secret values of the request's own headers are scrubbed
+ * from both, as from an excerpt: a target echoing them back does not put them in a job's body.
+ */
+async function readPassedOn(response: Response, requestHeaders: Record<string, string>): Promise<PassedOnResponse> {
+  const limit = JOB_LIMITS.successBodyMaxBytes;
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  let bodyTruncated = false;
+  if (response.body) {
+    const reader = response.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      length += value.length;
+      if (length > limit) {
+        bodyTruncated = true;
+        await reader.cancel();
+        break;
+      }
+    }
+  }
+  const bytes = new Uint8Array(Math.min(length, limit));
+  let offset = 0;
+  for (const chunk of chunks) {
+    const part = chunk.subarray(0, bytes.length - offset);
+    bytes.set(part, offset);
+    offset += part.length;
+  }
+  const storable = (text: string) => scrubHeaderValues(text.replaceAll("\u0000", "\uFFFD"), requestHeaders);
+  const headers: Record<string, string> = {};
+  for (const [name, value] of response.headers) headers[name] = storable(value);
+  return { headers, body: storable(new TextDecoder().decode(bytes)), bodyTruncated };
 }

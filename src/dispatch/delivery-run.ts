@@ -19,6 +19,7 @@ import {
   finishAttempts,
   type NotificationClaim,
   releaseClaims,
+  type StartedBatch,
   type StartedJob,
   startClaimedJobs,
 } from "../db/jobs";
@@ -164,14 +165,15 @@ export class DeliveryRun {
     const ids = granted.map((job) => job.id);
     if (ids.length === 0) return;
     const now = new Date();
-    let started: StartedJob[];
+    let batch: StartedBatch;
     try {
-      started = await startClaimedJobs(db, {
+      batch = await startClaimedJobs(db, {
         claimant,
         ids,
         dueBy: startStatementDueBy(now),
         leaseMarginMs: TIMING.runningLeaseMarginMs,
         now,
+        notify: this.notificationClaim(),
       });
     } catch (error) {
       // The jobs stay claimed and scheduled: try again shortly, while their claim holds; past
@@ -188,9 +190,15 @@ export class DeliveryRun {
       await sleep(TIMING.databaseRetryMs);
       return;
     }
-    if (started.length < ids.length) {
+    const { started, expired, notifications } = batch;
+    // Failure notifications of jobs that expired instead of starting are this run's to fire, as in flush.
+    if (notifications.length > 0) {
+      if (!this.options.pollWindow) await this.announce(notifications.map((job) => job.runAt.getTime()));
+      this.add(notifications);
+    }
+    if (started.length + expired.length < ids.length) {
       // Canceled, rescheduled or taken over since the claim: whoever changed it owns it now.
-      const startedIds = new Set(started.map((job) => job.id));
+      const startedIds = new Set([...started.map((job) => job.id), ...expired]);
       logHandOver({ reason: "claim_lost", claimant, jobs: ids.filter((id) => !startedIds.has(id)), released: 0 });
     }
     this.report.started += started.length;
@@ -265,6 +273,7 @@ export class DeliveryRun {
       durationMs: result.durationMs,
       statusCode: result.statusCode ?? null,
       responseExcerpt: result.responseExcerpt ?? null,
+      response: decision.outcome === "succeeded" ? (result.response ?? null) : null,
       errorClass: errorClassOf(result),
       errorMessage: result.errorMessage ?? null,
       outcome: decision.outcome,

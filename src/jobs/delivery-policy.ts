@@ -20,6 +20,16 @@ export type AttemptErrorClass =
   | "redirect"
   | "target_refused";
 
+/**
+ * What a successful attempt's response passes on to the job's success_url: its headers, and its
+ * body as text, up to JOB_LIMITS.successBodyMaxBytes (`bodyTruncated` when it was longer).
+ */
+export interface PassedOnResponse {
+  headers: Record<string, string>;
+  body: string;
+  bodyTruncated: boolean;
+}
+
 /** What one callback attempt produced. A response, or the error that prevented one. */
 export interface AttemptResult {
   firedAt: Date;
@@ -28,6 +38,8 @@ export interface AttemptResult {
   responseExcerpt?: string;
   /** The response's Retry-After header, as sent. */
   retryAfter?: string;
+  /** The response to pass on, read only for a job with a success_url. */
+  response?: PassedOnResponse;
   /** Set when there was no response (a network failure, a timeout, or target_refused: the URL was not called). */
   errorClass?: AttemptErrorClass;
   errorMessage?: string;
@@ -65,6 +77,12 @@ export interface RetryPolicy {
   backoffInitialMs: number;
   /** No backoff delay exceeds this. */
   backoffMaxMs: number;
+  /** No retry starts later than this after the run's first attempt (null or absent: no such limit). */
+  maxRetryDurationMs?: number | null;
+  /** No attempt starts after this instant, in epoch milliseconds (null or absent: no deadline). */
+  expiresAtMs?: number | null;
+  /** When the run's first attempt started, in epoch milliseconds: what maxRetryDurationMs counts from. */
+  firstAttemptAtMs?: number | null;
 }
 
 /** A Retry-After longer than this is shortened to it: a target cannot park a job for days. */
@@ -102,7 +120,7 @@ export function parseRetryAfterMs(header: string | undefined, now: Date): number
 /** Where a job goes after an attempt, and what the attempt is recorded as. */
 export interface AttemptDecision {
   outcome: AttemptOutcome;
-  status: Extract<JobStatus, "succeeded" | "scheduled" | "failed">;
+  status: Extract<JobStatus, "succeeded" | "scheduled" | "failed" | "expired">;
   /** Next attempt time when the job is retried. */
   nextRunAt: Date | null;
   finishedAt: Date | null;
@@ -111,7 +129,10 @@ export interface AttemptDecision {
 /**
  * Decides the job's next state after attempt number `attempt` (1-based) produced `result`.
  * A job may make 1 + maxRetries attempts in all. A retry waits for the backoff delay, or for
- * the target's Retry-After when that is longer.
+ * the target's Retry-After when that is longer. A retry that would start later than
+ * maxRetryDurationMs after the first attempt is not made (the job fails: its retries are spent),
+ * and one that would start after expiresAtMs is not made either (the job expires now, rather
+ * than wait for a turn it would not take).
  */
 export function decideAfterAttempt(
   attempt: number,
@@ -122,9 +143,14 @@ export function decideAfterAttempt(
 ): AttemptDecision {
   const resultClass = classifyResult(result);
   if (resultClass === "success") return { outcome: "succeeded", status: "succeeded", nextRunAt: null, finishedAt: now };
-  if (resultClass === "retryable" && attempt <= policy.maxRetries) {
-    const delayMs = Math.max(retryDelayMs(attempt, policy, random), parseRetryAfterMs(result.retryAfter, now) ?? 0);
-    return { outcome: "retry", status: "scheduled", nextRunAt: new Date(now.getTime() + delayMs), finishedAt: null };
+  const failed = { outcome: "failed", status: "failed", nextRunAt: null, finishedAt: now } as const;
+  if (resultClass !== "retryable" || attempt > policy.maxRetries) return failed;
+  const delayMs = Math.max(retryDelayMs(attempt, policy, random), parseRetryAfterMs(result.retryAfter, now) ?? 0);
+  const retryAtMs = now.getTime() + delayMs;
+  const { maxRetryDurationMs, firstAttemptAtMs, expiresAtMs } = policy;
+  if (maxRetryDurationMs != null && retryAtMs > (firstAttemptAtMs ?? now.getTime()) + maxRetryDurationMs) return failed;
+  if (expiresAtMs != null && retryAtMs > expiresAtMs) {
+    return { outcome: "failed", status: "expired", nextRunAt: null, finishedAt: now };
   }
-  return { outcome: "failed", status: "failed", nextRunAt: null, finishedAt: now };
+  return { outcome: "retry", status: "scheduled", nextRunAt: new Date(retryAtMs), finishedAt: null };
 }

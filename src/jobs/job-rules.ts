@@ -10,6 +10,7 @@ export interface JobShape {
   scheduledAt: Date;
   backoffInitialMs: number;
   backoffMaxMs: number;
+  expiresAt?: Date | null;
 }
 
 export interface RuleViolation {
@@ -27,6 +28,10 @@ export function jobRuleViolations(job: JobShape, now: Date): RuleViolation[] {
   // is refused as well: it fires at once, so it is almost surely a mistake (year 0, a wrong epoch).
   if (!(Math.abs(job.scheduledAt.getTime() - now.getTime()) <= JOB_LIMITS.scheduleHorizonMs)) {
     violations.push({ path: "scheduled_at", message: "must be within 366 days of now (a past time fires at once)" });
+  }
+  // A deadline already passed, or before the job's time, would only expire it: surely a mistake.
+  if (job.expiresAt && !(job.expiresAt > now && job.expiresAt > job.scheduledAt)) {
+    violations.push({ path: "expires_at", message: "must be in the future and after scheduled_at" });
   }
   if (job.backoffMaxMs < job.backoffInitialMs) {
     violations.push({ path: "retry_backoff.max_delay_ms", message: "must be at least initial_delay_ms" });

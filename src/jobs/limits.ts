@@ -20,6 +20,11 @@ export const JOB_LIMITS = {
   batchSizeMax: 1000,
   listLimitDefault: 50,
   listLimitMax: 200,
+  /**
+   * How much of a successful response's body a success notification carries. Up to 5 responses
+   * this size are read at once, and a batch of results holds up to 200 (13 MB of a 128 MB isolate).
+   */
+  successBodyMaxBytes: 64 * 1024,
   /** How far ahead a job may be scheduled. */
   scheduleHorizonMs: 366 * 24 * 60 * 60_000,
 } as const;

@@ -8,16 +8,18 @@
  *   scheduled ──start──▶ running ──2xx──────────────▶ succeeded ─┐
  *       ▲                   │ ──retryable, budget left─▶ scheduled  │
  *       │                   │ ──permanent or spent─────▶ failed ───┤
+ *       │                   │ ──retry past expires_at──▶ expired ──┤
  *       │                   └─lease expired (rescue)───▶ scheduled (failed after MAX_LOST_ATTEMPTS)
+ *       ├──────── start past expires_at (no attempt) ──▶ expired ──┤
  *       ├──────── cancel ───────────────────────────────▶ canceled ─┤
  *       └──────── replay (a new run, history kept) ◀────────────────┘
  */
-export const JOB_STATUSES = ["scheduled", "running", "succeeded", "failed", "canceled"] as const;
+export const JOB_STATUSES = ["scheduled", "running", "succeeded", "failed", "canceled", "expired"] as const;
 
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
 /** Statuses of a job whose run has ended: it has `finished_at`, it can be replayed, retention deletes it. */
-export const FINISHED_STATUSES = ["succeeded", "failed", "canceled"] as const satisfies readonly JobStatus[];
+export const FINISHED_STATUSES = ["succeeded", "failed", "canceled", "expired"] as const satisfies readonly JobStatus[];
 
 export type FinishedStatus = (typeof FINISHED_STATUSES)[number];
 
@@ -31,13 +33,15 @@ export function isFinished(status: JobStatus): status is FinishedStatus {
 
 /** Every move between statuses the lifecycle allows; staying in a status is not a move. */
 export const TRANSITIONS: Record<JobStatus, readonly JobStatus[]> = {
-  scheduled: ["running", "canceled"],
+  // A job whose turn comes after its expires_at is not started: it expires instead.
+  scheduled: ["running", "canceled", "expired"],
   // A started attempt may already be on its way, so a running job cannot be canceled.
-  running: ["succeeded", "scheduled", "failed"],
+  running: ["succeeded", "scheduled", "failed", "expired"],
   // Replay: a finished job runs again as a new run.
   succeeded: ["scheduled"],
   failed: ["scheduled"],
   canceled: ["scheduled"],
+  expired: ["scheduled"],
 };
 
 /** Whether the lifecycle allows moving a job from `from` to `to`. */
@@ -56,13 +60,17 @@ export const GUARDED_MOVES = {
   claimWindow: { scheduled: ["scheduled"] },
   /** Starting claimed jobs' attempts; a job its claimant already started is returned as it stands. */
   startClaimedJobs: { scheduled: ["running"] },
+  /** A claimed job whose turn comes after its expires_at ends without an attempt. */
+  expireClaimedJobs: { scheduled: ["expired"] },
   resumeStartedJobs: { running: ["running"] },
   /** Recording attempts' outcomes; a job canceled meanwhile keeps its status. */
-  finishAttempts: { running: ["succeeded", "scheduled", "failed"], canceled: ["canceled"] },
+  finishAttempts: { running: ["succeeded", "scheduled", "failed", "expired"], canceled: ["canceled"] },
   /** Rescuing jobs whose attempt's lease lapsed: tried again, or failed after MAX_LOST_ATTEMPTS. */
   rescueExpiredLeases: { running: ["scheduled", "failed"] },
-  /** Failure notifications are sent for jobs that failed. */
-  notifyFailures: { failed: ["failed"] },
+  /** Failure notifications are sent for jobs that failed or expired. */
+  notifyFailures: { failed: ["failed"], expired: ["expired"] },
+  /** Success notifications are sent for jobs that succeeded. */
+  notifySuccesses: { succeeded: ["succeeded"] },
   /** Releasing claims a claimant will not use. */
   releaseClaims: { scheduled: ["scheduled"] },
   /** Cancel, one or in bulk: only a job that has not started. */
@@ -72,12 +80,12 @@ export const GUARDED_MOVES = {
   /** Changes (PATCH, run now) to a job that has not started. */
   updateScheduledJob: { scheduled: ["scheduled"] },
   /** Replay, one or in bulk: a finished job starts a new run. */
-  replay: { succeeded: ["scheduled"], failed: ["scheduled"], canceled: ["scheduled"] },
+  replay: { succeeded: ["scheduled"], failed: ["scheduled"], canceled: ["scheduled"], expired: ["scheduled"] },
   /** What falls due next: a scheduled job's run, a running attempt's lease end (see nextDueAt). */
   nextDueRun: { scheduled: ["scheduled"] },
   nextLeaseEnd: { running: ["running"] },
   /** Retention deletes finished jobs only. */
-  deleteFinished: { succeeded: [], failed: [], canceled: [] },
+  deleteFinished: { succeeded: [], failed: [], canceled: [], expired: [] },
 } as const satisfies Record<string, Partial<Record<JobStatus, readonly JobStatus[]>>>;
 
 export type GuardedStatement = keyof typeof GUARDED_MOVES;

@@ -66,6 +66,19 @@ const delaySchema = z.union([z.number(), z.string()]).transform((value, ctx) => 
   return ms;
 });
 
+/** `max_retry_duration`: seconds, or a duration such as "1h"; from 1 s to 366 days, in milliseconds once parsed. */
+const retryDurationSchema = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const ms = parseDurationMs(value);
+  if (ms === undefined || ms < 1_000 || ms > JOB_LIMITS.scheduleHorizonMs) {
+    ctx.addIssue({
+      code: "custom",
+      message: 'must be seconds or a duration such as "30m", "1h", "2d", from 1 second to 366 days',
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
+
 /**
  * A callback URL's syntax: http(s), or service://<name>/<path> for a Worker reached through a
  * service binding. Whether Fliq may call it is the target policy's decision (jobs/callback-target).
@@ -103,7 +116,25 @@ export const jobFields = {
   retry_backoff: z.strictObject({ initial_delay_ms: backoffDelayMs, max_delay_ms: backoffDelayMs }),
   labels: labelsSchema,
   failure_url: callbackUrl
-    .meta({ description: "Told when the job fails; an http(s) or service:// URL, like url." })
+    .meta({ description: "Told when the job fails or expires; an http(s) or service:// URL, like url." })
+    .nullable(),
+  success_url: callbackUrl
+    .meta({
+      description: `Told the response of a successful attempt (status, headers, body up to ${JOB_LIMITS.successBodyMaxBytes / 1024} KiB); an http(s) or service:// URL, like url.`,
+    })
+    .nullable(),
+  expires_at: z.iso
+    .datetime({ offset: true, error: "must be an ISO 8601 date-time with a time zone" })
+    .meta({
+      description:
+        "No attempt starts after this instant: a job whose turn comes later ends `expired`. Must be in the future and after scheduled_at.",
+    })
+    .nullable(),
+  max_retry_duration: retryDurationSchema
+    .meta({
+      description:
+        'No retry starts later than this after the first attempt: seconds, or a duration such as "1h". The job then fails.',
+    })
     .nullable(),
 };
 
@@ -119,6 +150,9 @@ export const createJobRequest = z
     delay: delaySchema.optional(),
     labels: jobFields.labels.default({}),
     failure_url: jobFields.failure_url.default(null),
+    success_url: jobFields.success_url.default(null),
+    expires_at: jobFields.expires_at.default(null),
+    max_retry_duration: jobFields.max_retry_duration.default(null),
     headers: jobFields.headers.default({}),
     body: jobFields.body.default(null),
     max_retries: jobFields.max_retries.default(JOB_LIMITS.maxRetriesDefault),
@@ -152,6 +186,9 @@ export const updateJobRequest = z.strictObject({
   retry_backoff: jobFields.retry_backoff.partial().optional(),
   labels: jobFields.labels.optional(),
   failure_url: jobFields.failure_url.optional(),
+  success_url: jobFields.success_url.optional(),
+  expires_at: jobFields.expires_at.optional(),
+  max_retry_duration: jobFields.max_retry_duration.optional(),
 });
 
 export type UpdateJobRequest = z.output<typeof updateJobRequest>;
@@ -291,6 +328,10 @@ export const jobResponse = z.object({
   retry_backoff: z.object({ initial_delay_ms: z.int(), max_delay_ms: z.int() }),
   labels: z.record(z.string(), z.string()),
   failure_url: z.string().nullable(),
+  success_url: z.string().nullable(),
+  expires_at: isoDateTime.nullable(),
+  /** Seconds. */
+  max_retry_duration: z.number().nullable(),
   webhook_id: z.string(),
   attempt: z.int(),
   last_status_code: z.int().nullable(),

@@ -202,6 +202,38 @@ describe("the dashboard in a browser", () => {
     await context.close();
   });
 
+  it("finds an expired job by its status, and shows its deadline and success_url at a desktop width and a phone's", async () => {
+    requireChromium();
+    const { token } = await stack.createProject(["read", "write"]);
+    // Its first attempt fails with a retry due 5 to 10 s later, past its deadline: it expires at once.
+    const expiring = await createJob(token, {
+      url: `${stack.receiverUrl}/status/503/${crypto.randomUUID()}`,
+      expires_at: new Date(Date.now() + 3_000).toISOString(),
+      max_retry_duration: "1h",
+      success_url: `${stack.receiverUrl}/ok/${crypto.randomUUID()}`,
+    });
+    await waitForStatus(token, expiring.id, "expired");
+
+    const context = await newContext({ viewport: DESKTOP });
+    const page = await context.newPage();
+    await signIn(page, token);
+    await page.getByRole("link", { name: "Jobs", exact: true }).click();
+    await page.getByRole("checkbox", { name: "expired" }).check();
+    await page.getByRole("button", { name: "Filter" }).click();
+    expect(await page.locator("tbody tr").count()).toBe(1);
+    await page.getByRole("link", { name: `Job ${expiring.id}` }).click();
+    expect(await page.locator(".status").first().textContent()).toBe("expired");
+    const text = (await page.locator("main").textContent()) ?? "";
+    expect(text).toContain("Expires at");
+    expect(text).toContain("On success");
+    expect(text).toContain("none later than 1.0 h after the first attempt");
+    await page.getByRole("button", { name: "Replay" }).waitFor();
+    await screenshot(page, "05c-expired-job");
+    await page.setViewportSize(PHONE);
+    expect(await scrollsSideways(page)).toBe(false);
+    await context.close();
+  });
+
   it("shows a read-only token its project's jobs with every action disabled, and no other project's", async () => {
     requireChromium();
     const writer = await stack.createProject(["read", "write"]);

@@ -10,6 +10,7 @@ import {
   type Body,
   C,
   type CREATE_FIELDS,
+  DEADLINE_ISO,
   FUTURE_ISO,
   fixtureRows,
   fixtures,
@@ -368,6 +369,9 @@ const fieldJunk: Record<(typeof CREATE_FIELDS)[number], fc.Arbitrary<unknown>> =
   retry_backoff: backoffJunk,
   labels: labelsJunk,
   failure_url: fc.oneof(urlJunk, fc.constant(null)),
+  success_url: fc.oneof(urlJunk, fc.constant(null)),
+  expires_at: fc.oneof(dateJunk, fc.constant(null)),
+  max_retry_duration: fc.oneof(durationJunk, fc.constant(null)),
 };
 
 const validHeaders = fc.dictionary(
@@ -394,6 +398,9 @@ export const validCreate = fc.record(
     retry_backoff: fc.constant({ initial_delay_ms: 1_000, max_delay_ms: 60_000 }),
     labels: validLabels,
     failure_url: fc.constantFrom(null, RECEIVER_OK),
+    success_url: fc.constantFrom(null, RECEIVER_OK),
+    expires_at: fc.constantFrom(null, DEADLINE_ISO),
+    max_retry_duration: fc.constantFrom(null, 60, "1h"),
   },
   { requiredKeys: ["url", "scheduled_at", "timeout_ms"] },
 );
@@ -411,6 +418,9 @@ export const validChange = fc.record(
     retry_backoff: fc.constantFrom({ initial_delay_ms: 1_000 }, { max_delay_ms: 60_000 }, {}),
     labels: validLabels,
     failure_url: fc.constantFrom(null, RECEIVER_OK),
+    success_url: fc.constantFrom(null, RECEIVER_OK),
+    expires_at: fc.constantFrom(null, DEADLINE_ISO),
+    max_retry_duration: fc.constantFrom(null, 60, "1h"),
   },
   { requiredKeys: [] },
 );

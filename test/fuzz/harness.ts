@@ -5,7 +5,7 @@
  * (test/fuzz/properties.test.ts), over inputs from test/fuzz/generators.ts.
  *
  * No request may fire a callback at a real host. Fixture jobs and valid bodies point at the local
- * receiver; any body whose url or failure_url is anything else is sent with scheduled_at ~300 days
+ * receiver; any body whose url, failure_url or success_url is anything else is sent with scheduled_at ~300 days
  * ahead (guardBody), just before it leaves; and jobs get a 120 s timeout, so none is claimed for
  * delivery from the request unless it is long overdue (then it fires at the receiver at once).
  */
@@ -24,6 +24,8 @@ const DAY_MS = 86_400_000;
 /** Far ahead (never due while the suite runs) but inside the 366-day horizon. */
 const FUTURE = new Date(Date.now() + 300 * DAY_MS);
 export const FUTURE_ISO = FUTURE.toISOString();
+/** A deadline a day after FUTURE: valid for any job scheduled at FUTURE or sooner. */
+export const DEADLINE_ISO = new Date(FUTURE.getTime() + DAY_MS).toISOString();
 export const RECEIVER = testEnv.RECEIVER_URL;
 /** The one callback URL valid bodies use: the local receiver, answering 200. */
 export const RECEIVER_OK = `${RECEIVER}/ok/fuzz`;
@@ -42,6 +44,9 @@ export const CREATE_FIELDS = [
   "retry_backoff",
   "labels",
   "failure_url",
+  "success_url",
+  "expires_at",
+  "max_retry_duration",
 ] as const;
 export const PATCH_FIELDS = CREATE_FIELDS.filter((field) => field !== "delay");
 export const BACKOFF_FIELDS = ["initial_delay_ms", "max_delay_ms"];
@@ -262,8 +267,8 @@ const isReceiverUrl = (value: unknown) => typeof value === "string" && value.sta
 function guardJob(value: unknown): unknown {
   if (!isObject(value)) return value;
   const risky = (key: string) =>
-    Object.hasOwn(value, key) && !(key === "failure_url" && value[key] === null) && !isReceiverUrl(value[key]);
-  if (!risky("url") && !risky("failure_url")) return value;
+    Object.hasOwn(value, key) && !(key !== "url" && value[key] === null) && !isReceiverUrl(value[key]);
+  if (!risky("url") && !risky("failure_url") && !risky("success_url")) return value;
   const guarded: Record<string, unknown> = { ...value, scheduled_at: FUTURE_ISO };
   delete guarded.delay;
   return guarded;

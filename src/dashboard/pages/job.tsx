@@ -369,8 +369,14 @@ export function JobPage(props: {
             </dd>
             {job.failureUrl && (
               <>
-                <dt>On failure</dt>
+                <dt>On failure or expiry</dt>
                 <dd class="url mono">{job.failureUrl}</dd>
+              </>
+            )}
+            {job.successUrl && (
+              <>
+                <dt>On success</dt>
+                <dd class="url mono">{job.successUrl}</dd>
               </>
             )}
           </dl>
@@ -411,10 +417,21 @@ export function JobPage(props: {
               <dd>
                 <Time at={job.finishedAt} />
               </dd>
+              {job.expiresAt && (
+                <>
+                  <dt>Expires at</dt>
+                  <dd>
+                    <Time at={job.expiresAt} /> <span class="muted">(no attempt starts after it)</span>
+                  </dd>
+                </>
+              )}
               <dt>Retries</dt>
               <dd>
                 up to {job.maxRetries}, backoff {formatDuration(job.backoffInitialMs)} doubling to at most{" "}
                 {formatDuration(job.backoffMaxMs)}
+                {job.maxRetryDurationMs !== null && (
+                  <>, none later than {formatDuration(job.maxRetryDurationMs)} after the first attempt</>
+                )}
               </dd>
               <dt>Timeout</dt>
               <dd>{formatDuration(job.timeoutMs)} per attempt</dd>
