@@ -205,6 +205,17 @@ describe("the tick", () => {
     }
   });
 
+  it("records an answer holding NUL characters, which Postgres text cannot store, with each NUL as U+FFFD", async () => {
+    const job = await insertJobRow(db, project.id, { url: receiverUrl("nul") });
+    const healthy = await insertJobRow(db, project.id, { url: receiverUrl("ok") });
+    await tickNow();
+    const { job: row, attempts } = await jobState(job.id);
+    expect(row.status).toBe("succeeded");
+    expect(attempts[0]).toMatchObject({ outcome: "succeeded", statusCode: 200, responseExcerpt: "a\uFFFDb\uFFFD" });
+    // Written in the same batch, the other job's result is not lost with it.
+    expect((await jobState(healthy.id)).job.status).toBe("succeeded");
+  });
+
   it("records a refused connection and retries when nothing listens", async () => {
     const job = await insertJobRow(db, project.id, { url: "http://127.0.0.1:1/unreachable" });
     await tickNow();

@@ -143,7 +143,7 @@ export async function sendCallback(callback: PreparedCallback, outbound: Outboun
     const passedOn = callback.passOnResponse ? await readPassedOn(response, callback.headers) : undefined;
     const responseExcerpt = passedOn
       ? passedOn.body.slice(0, RESPONSE_EXCERPT_MAX_CHARS)
-      : scrubHeaderValues(await readExcerpt(response), callback.headers);
+      : scrubHeaderValues(storableText(await readExcerpt(response)), callback.headers);
     return {
       firedAt,
       durationMs: Date.now() - firedAt.getTime(),
@@ -207,6 +207,14 @@ function routeOf(
 const READ_WHOLE_MAX_BYTES = 16 * 1024;
 
 /** Reads at most RESPONSE_EXCERPT_MAX_CHARS of the body, then drops the rest unread. */
+/**
+ * Text Postgres can store: NUL (which binary answers hold) becomes U+FFFD. One unstorable
+ * excerpt would otherwise fail the whole batch of results written with it.
+ */
+function storableText(text: string): string {
+  return text.replaceAll("\u0000", "\uFFFD");
+}
+
 async function readExcerpt(response: Response): Promise<string> {
   if (!response.body) return "";
   const length = Number(response.headers.get("content-length") ?? Number.NaN);
@@ -255,7 +263,7 @@ async function readPassedOn(response: Response, requestHeaders: Record<string, s
     bytes.set(part, offset);
     offset += part.length;
   }
-  const storable = (text: string) => scrubHeaderValues(text.replaceAll("\u0000", "\uFFFD"), requestHeaders);
+  const storable = (text: string) => scrubHeaderValues(storableText(text), requestHeaders);
   const headers: Record<string, string> = {};
   for (const [name, value] of response.headers) headers[name] = storable(value);
   return { headers, body: storable(new TextDecoder().decode(bytes)), bodyTruncated };

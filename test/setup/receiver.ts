@@ -9,6 +9,7 @@
  *   /large/<n>/…          200 with a body of n bytes ("x" repeated), its length announced
  *   /chunked/<n>/…        the same body sent in 1 KiB chunks, its length not announced
  *   /hangup/…             no answer: the connection is reset once the request has arrived
+ *   /nul/…                200 with a body holding NUL characters (binary answers do), which Postgres text cannot store
  *   /redirect/<code>/<id> that 3xx, pointing at /ok/<id>-followed on this same receiver
  * Tests read what a path received with GET /__inbox?path=<path>, and the most requests it
  * had in flight at once since the last POST /__concurrency/reset with GET /__concurrency.
@@ -79,6 +80,9 @@ export async function startReceiver(): Promise<Receiver> {
         // Answers with the request's own headers, as httpbin-style echo services do.
         res.statusCode = Number(arg);
         res.end(JSON.stringify(record.headers));
+        return;
+      case "nul":
+        res.end("a\u0000b\u0000");
         return;
       case "hangup":
         req.socket.resetAndDestroy();
