@@ -94,7 +94,7 @@ describe("the striped count of waiting jobs", () => {
     expect(await counts(project.id)).toEqual({ real: 10, striped: 10 });
   });
 
-  it("refuses nothing below the cap: a refused create frees no stripe of places it did not take", async () => {
+  it("refuses nothing below the cap: one create at a time fills it exactly, through room and exact counts alike", async () => {
     const { project, token } = await createProject(db);
     const cap = capped(15);
     // Sequential creates through the fast path and the exact path alike fill exactly to the cap.
