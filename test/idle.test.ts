@@ -5,9 +5,13 @@
  * commits, and brings the tick in on time. Connections are counted by the bridge, which every
  * database connection of the Worker goes through, on both database paths.
  */
+import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
+import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
+import { ANNOUNCE_HORIZON_MS } from "../src/actions/jobs";
 import { findJob, listAttempts } from "../src/db/jobs";
+import { jobs } from "../src/db/schema";
 import { type TickWatchdog, WATCHDOG_NAME } from "../src/dispatch/tick-watchdog";
 import { FULL_LOOK_INTERVAL_MS } from "../src/jobs/timing";
 import {
@@ -150,4 +154,40 @@ describe("the engine's clock", () => {
     await clock().due(later(1_000).getTime());
     expect((await clockAnswer()).wakeUps).not.toBe(wakeUps);
   });
+});
+
+describe("what the API tells the engine's clock", () => {
+  const storedEarliestDue = () =>
+    runInDurableObject(clock(), (_instance, state) => state.storage.get<number>("earliestDueMs"));
+
+  it("leaves out a job due after the next periodic look, which finds it; a job due sooner it tells, and that fires on time", async () => {
+    await nothingScheduled();
+    const farRunAt = new Date(Date.now() + ANNOUNCE_HORIZON_MS + 60_000);
+    const far = await callApi("POST", "/jobs", {
+      token,
+      json: { url: receiverUrl("ok"), scheduled_at: farRunAt.toISOString() },
+    });
+    expect(far.status).toBe(201);
+    expect(await storedEarliestDue()).toBe(Number.POSITIVE_INFINITY);
+    // The look that finds it comes before it falls due.
+    expect((await clockAnswer()).earliestDueMs).toBeLessThan(farRunAt.getTime() - 60_000);
+
+    const tick = idleTick(later(6_000));
+    await pause(500);
+    const url = receiverUrl("ok");
+    const runAt = later(3_000);
+    // A 30 s timeout is too long for the API's after-response window: the tick must fire it.
+    const soon = await callApi("POST", "/jobs", {
+      token,
+      json: { url, scheduled_at: runAt.toISOString(), timeout_ms: 30_000 },
+    });
+    expect(soon.status).toBe(201);
+    expect(await storedEarliestDue()).toBe(runAt.getTime());
+    await tick;
+    const [received, ...again] = await receivedAt(url);
+    expect(again).toHaveLength(0);
+    expect(received.receivedAt).toBeGreaterThanOrEqual(runAt.getTime());
+    expect(received.receivedAt - runAt.getTime()).toBeLessThan(ON_TIME_MS);
+    await db.delete(jobs).where(eq(jobs.id, far.body.id));
+  }, 15_000);
 });

@@ -4,9 +4,11 @@
  *   tick; three runs, so every number comes with its spread.
  * - `create-batch`: `POST /jobs/batch`, 1,000 jobs a request; jobs due in an hour, not delivered.
  */
+import { join } from "node:path";
 import { type Api, createJobs } from "./create-jobs";
 import { emptyJobs } from "./database";
 import { type MemoryPeak, sampleMemory } from "./memory";
+import { startProfiler } from "./profile";
 import {
   type BenchContext,
   type CreationSettings,
@@ -14,6 +16,7 @@ import {
   type DeliveryScenario,
   measureCreationRate,
   perJob,
+  printHottest,
   runDeliveryScenario,
   type StatementUse,
 } from "./scenarios";
@@ -120,7 +123,17 @@ export async function runBatchCreateScenario(ctx: BenchContext): Promise<Creatio
     await ctx.counter.reset();
     const logins = ctx.bridge.stats().serverLogins;
     const dueAt = Date.now() + 3_600_000;
+    // With --profile, the first run's creation is profiled (the Worker's CPU is what batches spend).
+    const profiler = ctx.profileDir && run === 1 ? await startProfiler(ctx.worker) : undefined;
     const created = await createBatch(ctx.api, `${ctx.receiver.url}/batch`, dueAt, BATCH);
+    if (profiler && ctx.profileDir) {
+      const file = join(ctx.profileDir, "bench-create-batch.cpuprofile");
+      printHottest(
+        (line) => console.log(`[bench create-batch] ${line}`),
+        `CPU profile saved to ${file}`,
+        await profiler.stop(file),
+      );
+    }
     const statements = await ctx.counter.read();
     const creation = perJob(statements, created.ids.length, ctx.bridge.stats().serverLogins - logins);
     const peakMemory = await memory.stop();

@@ -244,7 +244,7 @@ export async function runDeliveryScenario(ctx: BenchContext, scenario: DeliveryS
 }
 
 /** Prints a profile's functions with the most self time. */
-function printHottest(log: (line: string) => void, title: string, hottest: HotFunction[]): void {
+export function printHottest(log: (line: string) => void, title: string, hottest: HotFunction[]): void {
   log(`${title}; most self time:`);
   for (const fn of hottest)
     log(`  ${fn.selfMs.toFixed(0).padStart(6)} ms ${(fn.share * 100).toFixed(1).padStart(5)}%  ${fn.name}`);

@@ -29,7 +29,7 @@ import { callbackTargetRefusal, targetPolicyOf } from "../jobs/callback-target";
 import { jobRuleViolations, type RuleViolation } from "../jobs/job-rules";
 import { keepRedactedValues } from "../jobs/redaction";
 import { guardedStatuses } from "../jobs/states";
-import { apiClaimLeaseEnd, apiDeliveryWindowEnd, CANCEL_CLOSES_BEFORE_MS } from "../jobs/timing";
+import { apiClaimLeaseEnd, apiDeliveryWindowEnd, CANCEL_CLOSES_BEFORE_MS, FULL_LOOK_INTERVAL_MS } from "../jobs/timing";
 import { ApiError, notFound, validationFailed } from "../wire/errors";
 import {
   type attemptsQuery,
@@ -78,14 +78,26 @@ export function deliverFromHere(
 }
 
 /**
+ * How far ahead a write tells the engine's clock what falls due. The clock has a tick look at the
+ * database at most FULL_LOOK_INTERVAL_MS after its last look, and that look finds anything
+ * committed before it; a look that read just before this write committed settles a little later
+ * than its read, and the minute on top covers that (a look reads, then settles, in well under a
+ * minute). A job due after this horizon is found by a look that happens before it falls due.
+ */
+export const ANNOUNCE_HORIZON_MS = FULL_LOOK_INTERVAL_MS + 60_000;
+
+/**
  * Tells the engine's clock (see TickWatchdog), after the response, when what this request wrote
  * falls due: an idle tick then knows to look at the database, and a window's owner looks at once
  * for a job due before its next poll that this invocation does not fire itself (its timeout
  * reaches past the after-response window). Jobs this invocation does fire are told too: if it is
- * cut short, the tick must take them over. One call to the watchdog, after the write committed.
+ * cut short, the tick must take them over. One call to the watchdog, after the write committed,
+ * and none when everything falls due after ANNOUNCE_HORIZON_MS: the clock's periodic look finds it.
  */
 export function announceDue(ctx: RequestContext, times: ReadonlyArray<Date | null>) {
-  const earliest = Math.min(...times.flatMap((time) => (time ? [time.getTime()] : [])));
+  // Read after the write committed (ctx.now is the request's start).
+  const horizon = Date.now() + ANNOUNCE_HORIZON_MS;
+  const earliest = Math.min(...times.flatMap((time) => (time && time.getTime() < horizon ? [time.getTime()] : [])));
   if (!Number.isFinite(earliest)) return;
   ctx.waitUntil(
     windowOwnersOf(ctx.settings.tickWatchdog)

@@ -13,7 +13,10 @@ import {
   MAX_LOST_ATTEMPTS,
 } from "../jobs/states";
 import type { Database } from "./client";
-import { type JobAttemptRow, type JobRow, jobAttempts, jobs } from "./schema";
+import { JOB_COUNT_STRIPES, type JobAttemptRow, type JobRow, jobAttempts, jobs } from "./schema";
+
+/** The stripes a create takes room from: all but stripe 0 (see projectJobCountStripes). */
+const CREATE_STRIPES = JOB_COUNT_STRIPES - 1;
 
 /**
  * A statement's status guard, from its entry in GUARDED_MOVES (jobs/states.ts), the one place
@@ -81,13 +84,26 @@ export interface CallerRow {
  *   statement's snapshot, so a revocation committed before it takes effect on this request;
  * - it must hold one of `grantingScopes`; otherwise nothing is inserted;
  * - the project's unfinished jobs plus these must not exceed `cap`, exactly, however many
- *   creates race: the count is the project's row in project_job_counts (kept by triggers, see
- *   schema.ts), locked here before the insert and raised by the insert's trigger in the same
- *   statement. A concurrent create waits for that lock, then reads the count as committed
- *   (READ COMMITTED re-reads a row it had to wait for), so creates in one project take turns
- *   for the rest of the statement only; other projects never wait. Finishing, canceling or
- *   deleting a job lowers the count in its own statement, and a create waits for it only
- *   while that statement holds the row;
+ *   creates, result writes and cancels race. The count is the sum of the project's stripes in
+ *   project_job_count_stripes (see schema.ts and migration 0014), and the statement takes one
+ *   of two paths, chosen on its snapshot:
+ *   - fast: the stripe drawn for this create (1 to 15) holds `room` for the whole batch,
+ *     granted for this very cap. It locks that stripe alone, re-reads it as committed (READ
+ *     COMMITTED re-reads a row it had to wait for) and takes the room and counts the jobs there.
+ *     Room is only ever granted out of places that were free (see the exact path), taken back
+ *     when jobs become unfinished otherwise (the triggers), and never granted twice, so the
+ *     rooms of all stripes together never exceed the free places: a create that fits in its
+ *     stripe's room fits under the cap, whatever the other stripes do meanwhile. Creates on
+ *     different stripes never wait for each other; result writes (stripe 0) never wait for them.
+ *   - exact: no room, or the cap changed. It locks all the project's stripes in order, so no
+ *     other create, and nothing else that changes the count, is halfway, and sums them: the
+ *     count as committed. It inserts if the batch fits, refuses otherwise (a refusal only ever
+ *     comes from this exact count), and hands the places still free out again, evenly over
+ *     stripes 1 to 15.
+ *   The snapshot may say there is room that a racing create takes first: then the stripe's
+ *   re-read finds too little, nothing is inserted, and the statement runs again on the exact
+ *   path (the one case of two statements).
+ *   The statement counts its own jobs; the insert's trigger leaves them alone (fliq.jobs_counted).
  * - with an idempotency key, the unique index on (project_id, idempotency_key) lets exactly
  *   one of concurrent repeats insert (ON CONFLICT DO NOTHING), and the statement returns the
  *   row already there. A repeat whose original commits while this statement runs is not in its
@@ -101,7 +117,11 @@ export async function createJobsAsCaller(
   token: PresentedToken,
   batch: JobToCreate[],
   options: { grantingScopes: readonly string[]; cap: number; now: Date; staleBefore: Date },
+  path: { exact: boolean } = { exact: false },
 ): Promise<CallerCreation> {
+  // The stripe this create may take room from; any of 1 to 15 (stripe 0 is the ledger of result writes).
+  const stripe = 1 + Math.floor(Math.random() * CREATE_STRIPES);
+  const exact = sql.raw(path.exact ? "true" : "false");
   const column = <K extends keyof JobToCreate>(key: K, map: (value: JobToCreate[K]) => unknown = (v) => v ?? null) =>
     sql.param(batch.map((job) => map(job[key])));
   const iso = (value: Date | undefined | null) => value?.toISOString() ?? null;
@@ -116,10 +136,27 @@ export async function createJobsAsCaller(
         AND (last_used_at IS NULL OR last_used_at < ${options.staleBefore.toISOString()}::timestamptz)
     ), permitted AS (
       SELECT project_id FROM caller WHERE scopes && ${sql.param([...options.grantingScopes])}::text[]
-    ), waiting AS (
-      SELECT unfinished AS count FROM project_job_counts
-      WHERE project_id = (SELECT project_id FROM permitted)
+    ), fast AS MATERIALIZED (
+      SELECT NOT ${exact} AND EXISTS (
+        SELECT FROM project_job_count_stripes
+        WHERE project_id = (SELECT project_id FROM permitted) AND stripe = ${stripe}
+          AND room >= ${batch.length} AND room_cap = ${options.cap}
+      ) AS chosen
+    ), fast_lock AS MATERIALIZED (
+      SELECT stripe FROM project_job_count_stripes
+      WHERE project_id = (SELECT project_id FROM permitted) AND stripe = ${stripe}
+        AND room >= ${batch.length} AND room_cap = ${options.cap} AND (SELECT chosen FROM fast)
       FOR NO KEY UPDATE
+    ), exact_lock AS MATERIALIZED (
+      SELECT stripe, unfinished FROM project_job_count_stripes
+      WHERE project_id = (SELECT project_id FROM permitted) AND NOT (SELECT chosen FROM fast)
+      ORDER BY stripe
+      FOR NO KEY UPDATE
+    ), decision AS MATERIALIZED (
+      SELECT (SELECT chosen FROM fast) AS fast, EXISTS (SELECT FROM fast_lock) AS fast_won,
+             (SELECT sum(unfinished) FROM exact_lock)::int AS waiting
+    ), admitted AS (
+      SELECT FROM decision WHERE fast_won OR (NOT fast AND waiting + ${batch.length} <= ${options.cap})
     ), inserted AS (
       INSERT INTO jobs (id, project_id, url, http_method, headers, body, labels, failure_url, success_url, scheduled_at, run_at,
                         max_retries, timeout_ms, backoff_initial_ms, backoff_max_ms, expires_at, max_retry_duration_ms,
@@ -129,7 +166,7 @@ export async function createJobsAsCaller(
              v.scheduled_at, v.run_at, v.max_retries, v.timeout_ms, v.backoff_initial_ms, v.backoff_max_ms,
              v.expires_at, v.max_retry_duration_ms, v.created_at, v.created_at, v.claimed_by, v.locked_until,
              v.idempotency_key, v.idempotency_fingerprint, 'scheduled', 0
-      FROM permitted, waiting, unnest(
+      FROM permitted, admitted, unnest(
         ${column("id")}::uuid[], ${column("url")}::text[], ${column("httpMethod")}::text[],
         ${column("headers")}::jsonb[], ${column("body")}::text[], ${column("labels", (v) => v ?? {})}::jsonb[],
         ${column("failureUrl")}::text[], ${column("successUrl")}::text[], ${column("scheduledAt", iso)}::timestamptz[],
@@ -142,13 +179,27 @@ export async function createJobsAsCaller(
       ) AS v(id, url, http_method, headers, body, labels, failure_url, success_url, scheduled_at, run_at, max_retries, timeout_ms,
              backoff_initial_ms, backoff_max_ms, expires_at, max_retry_duration_ms, created_at, claimed_by, locked_until,
              idempotency_key, idempotency_fingerprint)
-      WHERE waiting.count + ${batch.length} <= ${options.cap}
       ON CONFLICT (project_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
       RETURNING jobs.*
+    ), free AS (
+      SELECT greatest(0, ${options.cap} - waiting - (SELECT count(*) FROM inserted))::int AS places FROM decision
+    ), counted AS (
+      UPDATE project_job_count_stripes c
+      SET unfinished = c.unfinished + CASE WHEN c.stripe = ${stripe} THEN (SELECT count(*) FROM inserted) ELSE 0 END,
+          room = CASE
+            WHEN d.fast THEN c.room - (SELECT count(*) FROM inserted)
+            WHEN c.stripe = 0 THEN 0
+            ELSE free.places / ${CREATE_STRIPES} + (c.stripe <= free.places % ${CREATE_STRIPES})::int
+          END,
+          room_cap = ${options.cap}
+      FROM decision d, free
+      WHERE c.project_id = (SELECT project_id FROM permitted) AND ((d.fast_won AND c.stripe = ${stripe}) OR NOT d.fast)
+      RETURNING set_config('fliq.jobs_counted', 'on', true) AS mark
     )
     SELECT caller.id AS token_id, caller.project_id, caller.scopes,
            EXISTS (SELECT 1 FROM permitted) AS permitted,
-           (SELECT count FROM waiting) AS waiting,
+           (SELECT fast FROM decision) AS fast, (SELECT fast_won FROM decision) AS fast_won,
+           (SELECT waiting FROM decision) AS waiting, (SELECT count(*) FROM counted)::int AS counted_stripes,
            (SELECT json_agg(inserted) FROM inserted) AS inserted,
            (SELECT to_json(repeated) FROM jobs AS repeated
             WHERE repeated.project_id = (SELECT project_id FROM permitted) AND repeated.idempotency_key = ${key}) AS repeated
@@ -157,9 +208,14 @@ export async function createJobsAsCaller(
   if (!row.token_id || !row.project_id) return { kind: "unknown_token" };
   const caller = { projectId: row.project_id, tokenId: row.token_id, scopes: row.scopes ?? [] };
   if (!row.permitted) return { kind: "insufficient_scope", caller };
-  // Every project gets its counter row with it (a trigger); a missing one is a broken schema, not a full project.
-  if (row.waiting === null) throw new Error(`project ${caller.projectId} has no row in project_job_counts`);
-  if (row.waiting + batch.length > options.cap) return { kind: "over_cap", caller, waiting: row.waiting };
+  // A racing create took the room this one's snapshot saw: nothing was written; count exactly.
+  if (row.fast && !row.fast_won) return createJobsAsCaller(db, token, batch, options, { exact: true });
+  // Every project gets its stripes with it (a trigger); missing ones are a broken schema, not a full project.
+  if (row.counted_stripes === 0)
+    throw new Error(`project ${caller.projectId} has no rows in project_job_count_stripes`);
+  if (!row.fast && row.waiting !== null && row.waiting + batch.length > options.cap) {
+    return { kind: "over_cap", caller, waiting: row.waiting };
+  }
   const inserted = (row.inserted ?? []).map(jobFromJson);
   if (inserted.length > 0 || key === null) return { kind: "created", caller, jobs: inserted };
   if (row.repeated) return { kind: "repeat", caller, job: jobFromJson(row.repeated) };
@@ -176,7 +232,10 @@ interface CallerCreationRow extends Record<string, unknown> {
   project_id: string | null;
   scopes: string[] | null;
   permitted: boolean;
+  fast: boolean | null;
+  fast_won: boolean | null;
   waiting: number | null;
+  counted_stripes: number;
   inserted: Array<Record<string, unknown>> | null;
   repeated: Record<string, unknown> | null;
 }

@@ -9,6 +9,9 @@ import {
   jsonb,
   pgEnum,
   pgTable,
+  pgView,
+  primaryKey,
+  smallint,
   text,
   timestamp,
   uniqueIndex,
@@ -81,17 +84,43 @@ export const dashboardSessions = pgTable(
 );
 
 /**
- * How many of a project's jobs are unfinished (`scheduled` or `running`), so the cap on waiting
- * jobs is checked by reading one row instead of counting jobs. Kept exact by triggers on jobs
- * (every insert, status change and delete, whichever statement makes it) and created with its
- * project by a trigger on projects: see migrations/0009_unfinished_job_counters.sql.
+ * How many of a project's jobs are unfinished (`scheduled` or `running`), in JOB_COUNT_STRIPES
+ * rows per project, so that creates and result writes of one project do not all wait for one
+ * row's lock: the count is the sum of `unfinished` over the stripes (the project_job_counts
+ * view), and which stripe holds which part of it means nothing.
+ *
+ * The cap on waiting jobs stays exact through `room`: places under the cap handed to a stripe
+ * in advance, as granted for the cap `room_cap`. A create that finds room in its stripe takes
+ * it under that stripe's lock alone; otherwise it locks all the project's stripes and counts
+ * exactly, then hands out the places still free. See createJobsAsCaller (src/db/jobs.ts) for
+ * the create, and migrations/0014_job_count_stripes.sql for the triggers that keep the count
+ * and take back handed-out places when jobs become unfinished without a create.
+ *
+ * Stripe 0 is the ledger: finishing, canceling and deleting jobs lower its count, so result
+ * writes never wait for creates, which take stripes 1 to JOB_COUNT_STRIPES - 1.
  */
-export const projectJobCounts = pgTable("project_job_counts", {
-  projectId: uuid("project_id")
-    .primaryKey()
-    .references(() => projects.id, { onDelete: "cascade" }),
-  unfinished: integer("unfinished").notNull().default(0),
-});
+export const projectJobCountStripes = pgTable(
+  "project_job_count_stripes",
+  {
+    projectId: uuid("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    stripe: smallint("stripe").notNull(),
+    unfinished: integer("unfinished").notNull().default(0),
+    room: integer("room").notNull().default(0),
+    roomCap: integer("room_cap").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.projectId, t.stripe] })],
+);
+
+/** How many stripes each project's count has (see projectJobCountStripes); migration 0014 creates them. */
+export const JOB_COUNT_STRIPES = 16;
+
+/** A project's count of unfinished jobs: the sum of its stripes (a view, created by migration 0014). */
+export const projectJobCounts = pgView("project_job_counts", {
+  projectId: uuid("project_id").notNull(),
+  unfinished: integer("unfinished").notNull(),
+}).existing();
 
 /** One scheduled HTTP callback and its delivery state. */
 export const jobs = pgTable(
