@@ -85,7 +85,7 @@ export interface CallerRow {
  * - it must hold one of `grantingScopes`; otherwise nothing is inserted;
  * - the project's unfinished jobs plus these must not exceed `cap`, exactly, however many
  *   creates, result writes and cancels race. The count is the sum of the project's stripes in
- *   project_job_count_stripes (see schema.ts and migration 0014), and the statement takes one
+ *   project_job_count_stripes (see schema.ts and migration 0013), and the statement takes one
  *   of two paths, chosen on its snapshot:
  *   - fast: the stripe drawn for this create (1 to 15) holds `room` for the whole batch,
  *     granted for this very cap. It locks that stripe alone, re-reads it as committed (READ

@@ -93,7 +93,7 @@ export const dashboardSessions = pgTable(
  * in advance, as granted for the cap `room_cap`. A create that finds room in its stripe takes
  * it under that stripe's lock alone; otherwise it locks all the project's stripes and counts
  * exactly, then hands out the places still free. See createJobsAsCaller (src/db/jobs.ts) for
- * the create, and migrations/0014_job_count_stripes.sql for the triggers that keep the count
+ * the create, and migrations/0013_job_count_stripes.sql for the triggers that keep the count
  * and take back handed-out places when jobs become unfinished without a create.
  *
  * Stripe 0 is the ledger: finishing, canceling and deleting jobs lower its count, so result
@@ -113,10 +113,10 @@ export const projectJobCountStripes = pgTable(
   (t) => [primaryKey({ columns: [t.projectId, t.stripe] })],
 );
 
-/** How many stripes each project's count has (see projectJobCountStripes); migration 0014 creates them. */
+/** How many stripes each project's count has (see projectJobCountStripes); migration 0013 creates them. */
 export const JOB_COUNT_STRIPES = 16;
 
-/** A project's count of unfinished jobs: the sum of its stripes (a view, created by migration 0014). */
+/** A project's count of unfinished jobs: the sum of its stripes (a view, created by migration 0013). */
 export const projectJobCounts = pgView("project_job_counts", {
   projectId: uuid("project_id").notNull(),
   unfinished: integer("unfinished").notNull(),

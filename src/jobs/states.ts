@@ -3,7 +3,7 @@
  * every guarded statement in src/db/jobs.ts takes its status list from GUARDED_MOVES, the
  * actions and the dashboard ask the sets below, and test/states.test.ts holds each guarded
  * move to TRANSITIONS. The database holds what a status means for `finished_at` (a CHECK,
- * migration 0010): a finished job has one, an unfinished job has none.
+ * migrations 0010 and 0011): a finished job has one, an unfinished job has none.
  *
  *   scheduled ──start──▶ running ──2xx──────────────▶ succeeded ─┐
  *       ▲                   │ ──retryable, budget left─▶ scheduled  │
