@@ -129,21 +129,25 @@ async function restartDatabase(ctx: BenchContext, { firstDueAt }: { firstDueAt: 
     await sleep(firstDueAt + DATABASE_STOP_AFTER_FIRST_DUE_MS - Date.now());
     const stoppedAt = Date.now();
     await pgCtlCluster(cluster, "stop");
+    const downAt = Date.now();
     console.log(`[bench db-restart] ${cluster} stopped`);
     await sleep(stoppedAt + DATABASE_DOWN_MS - Date.now());
+    const startingAt = Date.now();
     await pgCtlCluster(cluster, "start");
     const startedAt = Date.now();
     console.log(`[bench db-restart] ${cluster} started again`);
-    return { stoppedAt, startedAt };
+    return { stoppedAt, downAt, startingAt, startedAt };
   })();
   return {
     async finish() {
-      const { stoppedAt, startedAt } = await restarted;
+      const { stoppedAt, downAt, startingAt, startedAt } = await restarted;
       await ctx.database.reconnect();
+      const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
       return {
         what:
-          `${cluster} stopped ${((stoppedAt - firstDueAt) / 1000).toFixed(1)} s after the first due time, ` +
-          `down ${((startedAt - stoppedAt) / 1000).toFixed(1)} s`,
+          `${cluster} told to stop ${seconds(stoppedAt - firstDueAt)} after the first due time (stopped in ` +
+          `${seconds(downAt - stoppedAt)}), to start ${seconds(startingAt - stoppedAt)} later (up in ` +
+          `${seconds(startedAt - startingAt)}): ${seconds(startedAt - stoppedAt)} from stop to start`,
         at: stoppedAt,
       };
     },
