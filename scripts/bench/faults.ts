@@ -7,8 +7,9 @@
  *               Worker and Postgres (the bridge's database delay).
  *   cell-fails: scenario b (1,000 jobs due within one second, so the tick fans out to cells);
  *               the first cell to receive its share throws instead of delivering it.
- *   tick-cut:   scenario a; the tick's invocation ends at a random moment between its start and
- *               the last due time. Ticks go on each minute after it, as the cron's would.
+ *   tick-cut:   scenario a; the tick's invocation ends at a random moment while its jobs fall due
+ *               (a production tick delivers all through its window, so a cut finds it delivering).
+ *               Ticks go on each minute after it, as the cron's would.
  *   db-restart: 500 jobs due within 2 s; the database cluster stops half a second into the
  *               burst and starts again 6 s later. It needs a cluster of its own (--restart-cluster).
  */
@@ -83,14 +84,14 @@ async function failFirstCell(ctx: BenchContext): ReturnType<Fault["start"]> {
 }
 
 /**
- * Cuts the tick at a random moment from its start to the last due time, and fires the ticks of
+ * Cuts the tick at a random moment from the first due time to the last, and fires the ticks of
  * the following minutes as the cron would, until the deliveries are in.
  */
 async function cutTick(
   ctx: BenchContext,
   { tickAt, firstDueAt, lastDueAt }: { tickAt: number; firstDueAt: number; lastDueAt: number },
 ) {
-  const cutAfterMs = Math.round(Math.random() * (lastDueAt - tickAt));
+  const cutAfterMs = Math.round(firstDueAt - tickAt + Math.random() * (lastDueAt - firstDueAt));
   await armFault(ctx.api.url, { tickCutAfterMs: cutAfterMs });
   const nextTicks: Array<Promise<TickOutcome>> = [];
   let stopped = false;
