@@ -6,16 +6,24 @@
  * delivered by a cron tick the bench fires itself. Prints the numbers, a markdown table with PASS/MISS against
  * the targets, and writes .fliq/bench-results.json.
  *
- *   npm run bench [-- --scenario a|b|c|mixed|slow200|slow200-10k|create|create-batch|ceiling|idle|handover|retention|create-waiting|all]
+ *   npm run bench [-- --scenario a|b|c|mixed|slow200|slow200-10k|far-db|cell-fails|tick-cut|db-restart|create|create-batch|ceiling|idle|handover|retention|create-waiting|all]
  *                    [--idle-minutes 2] [--concurrency 32] [--handover-starts 10] [--handover-database postgres|embedded]
  *                    [--retention-rows 10000000] [--create-waiting-requests 200]
  *                    [--batch-size 500] [--profile]
  *                    [--source worktree|<git rev>] [--patch <file.diff>] [--var NAME=VALUE]...
  *                    [--runtime workerd|wrangler-dev] [--count-statements postgres|bridge]
+ *                    [--database-delay-ms 0] [--restart-cluster VERSION/NAME]
  *
  * The Worker under test is a copy taken at the start (the working tree, or a commit with
  * --source), so edits made during a run neither change nor restart it; --patch applies a diff
  * to that copy only, to measure a proposed change without touching the sources.
+ *
+ * The copy enters through bench/worker-probe.js, which reports the most connections any one
+ * invocation held and injects the faults of cell-fails and tick-cut (bench/faults.ts).
+ * --database-delay-ms adds round-trip time to every exchange between the Worker and Postgres (the
+ * bridge holds it back), for every scenario that sets none of its own (far-db sets 30 ms).
+ * `db-restart` stops and starts the PostgreSQL cluster named by --restart-cluster, which must
+ * serve DATABASE_URL and be used by no one else; `all` leaves it out.
  *
  * `handover`, `retention` and `create-waiting` count no SQL: run alone, they need neither
  * pg_stat_statements nor root.
@@ -34,6 +42,7 @@ import { MAX_BATCH_SIZE } from "./bench/create-jobs";
 import { type CreateWaitingResult, runCreateWaitingScenario } from "./bench/create-waiting";
 import { runBatchCreateScenario, runSingleCreateScenario } from "./bench/creation";
 import { createScratchDatabase, ensurePgStatStatements, StatementCounter } from "./bench/database";
+import { checkRestartableCluster, FAULT_SCENARIO_NAMES, FAULT_SCENARIOS } from "./bench/faults";
 import { type HandoverDatabase, type HandoverResult, runHandoverScenario } from "./bench/handover";
 import { createBenchProject } from "./bench/project";
 import { startRecordingReceiver } from "./bench/receiver";
@@ -80,6 +89,7 @@ const SCENARIO_NAMES = [
   "b",
   "c",
   ...TARGET_SCENARIOS,
+  ...FAULT_SCENARIO_NAMES,
   "create",
   "create-batch",
   "ceiling",
@@ -92,6 +102,8 @@ const HANDOVER_WORKER_LOG = join(STATE_DIR, "bench-handover-worker.log");
 const CREATE_WAITING_WORKER_LOG = join(STATE_DIR, "bench-create-waiting-worker.log");
 /** Scenarios that set up everything they need themselves and count no SQL (no pg_stat_statements). */
 const STANDALONE: readonly ScenarioName[] = ["handover", "retention", "create-waiting"];
+/** Scenarios `all` leaves out: db-restart restarts a whole PostgreSQL cluster. */
+const ONLY_BY_NAME: readonly ScenarioName[] = ["db-restart"];
 
 type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
@@ -121,6 +133,10 @@ interface Options {
   retentionRows: number;
   /** POST /jobs per project and round in create-waiting. */
   createWaitingRequests: number;
+  /** Round-trip time the bridge adds to the Worker's database traffic (scenarios that set their own aside). */
+  databaseDelayMs: number;
+  /** The PostgreSQL cluster db-restart stops and starts ("15/bench"). */
+  restartCluster?: string;
 }
 
 const cleanup = new Cleanup();
@@ -146,7 +162,12 @@ async function main(options: Options): Promise<void> {
       (changed > 0 ? ` + ${changed} uncommitted change(s)` : "") +
       (snapshot.patch ? ` + patch ${snapshot.patch}` : ""),
   );
-  const bridge = await startDbBridge();
+  if (options.scenarios.includes("db-restart")) {
+    if (!options.restartCluster)
+      throw new Error("db-restart needs --restart-cluster VERSION/NAME (a cluster no one else uses)");
+    await checkRestartableCluster(options.restartCluster, serverUrl);
+  }
+  const bridge = await startDbBridge({ databaseDelayMs: options.databaseDelayMs });
   cleanup.add("bridge", bridge.close);
   // First, and with nothing else running: its stacks are its own, one per fresh start, and it
   // counts no SQL, so a run of it alone never needs pg_stat_statements (nor a PostgreSQL restart).
@@ -208,13 +229,15 @@ async function main(options: Options): Promise<void> {
     database,
     bridge,
     counter: new StatementCounter(
-      database.client,
+      database,
       options.countStatements === "bridge" ? () => bridge.stats().statementsByDatabase[database.name] ?? 0 : undefined,
     ),
     worker,
     creation: { batchSize: options.batchSize, concurrency: options.concurrency },
     profileDir: options.profile ? STATE_DIR : undefined,
     creationRate: 0,
+    databaseDelayMs: options.databaseDelayMs,
+    restartableCluster: options.restartCluster,
   };
   // Written after every scenario, so a run cut short keeps what it measured.
   const save = (results: BenchResults, complete: boolean) =>
@@ -318,7 +341,7 @@ async function runScenarios(
   saveProgress: (results: BenchResults) => Promise<void>,
 ): Promise<BenchResults> {
   const results: BenchResults = { deliveries: [], creations: [] };
-  const deliveries = DELIVERY_SCENARIOS.filter((scenario) =>
+  const deliveries = [...DELIVERY_SCENARIOS, ...FAULT_SCENARIOS].filter((scenario) =>
     (options.scenarios as readonly string[]).includes(scenario.name),
   );
   // In the order given, repeats included: a second "mixed" runs with the first one's attempts as history.
@@ -383,10 +406,14 @@ function parseOptions(argv: string[]): Options {
       "handover-database": { type: "string", default: "postgres" },
       "retention-rows": { type: "string", default: "10000000" },
       "create-waiting-requests": { type: "string", default: "200" },
+      "database-delay-ms": { type: "string", default: "0" },
+      "restart-cluster": { type: "string" },
     },
   });
   const requested = values.scenario.split(",").map((name) => name.trim());
-  const scenarios = requested.includes("all") ? [...SCENARIO_NAMES] : requested;
+  const scenarios = requested.includes("all")
+    ? SCENARIO_NAMES.filter((name) => !ONLY_BY_NAME.includes(name))
+    : requested;
   for (const name of scenarios) {
     if (!(SCENARIO_NAMES as readonly string[]).includes(name)) {
       throw new Error(
@@ -408,6 +435,10 @@ function parseOptions(argv: string[]): Options {
   const createWaitingRequests = Number(values["create-waiting-requests"]);
   if (!Number.isInteger(createWaitingRequests) || createWaitingRequests < 1) {
     throw new Error("--create-waiting-requests must be a whole number ≥ 1");
+  }
+  const databaseDelayMs = Number(values["database-delay-ms"]);
+  if (!Number.isFinite(databaseDelayMs) || databaseDelayMs < 0) {
+    throw new Error("--database-delay-ms must be a number of ms ≥ 0");
   }
   const batchSize = Number(values["batch-size"]);
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
@@ -439,6 +470,8 @@ function parseOptions(argv: string[]): Options {
     handoverStarts,
     retentionRows,
     createWaitingRequests,
+    databaseDelayMs,
+    restartCluster: values["restart-cluster"],
   };
 }
 

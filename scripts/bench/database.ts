@@ -13,7 +13,9 @@ export interface ScratchDatabase {
   name: string;
   url: string;
   /** The bench's own connection to it (as the URL's role, like the Worker). */
-  client: pg.Client;
+  readonly client: pg.Client;
+  /** Opens a new `client` (after the server restarted under the old one). */
+  reconnect(): Promise<void>;
   /** Closes the bench's connection and drops the database, whoever is still connected. */
   drop(): Promise<void>;
 }
@@ -59,23 +61,36 @@ export async function createScratchDatabase(
         `CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
        GRANT EXECUTE ON FUNCTION pg_stat_statements_reset(oid, oid, bigint) TO ${quoteIdent(roleOf(serverUrl))};`,
       );
-    client = new pg.Client({ connectionString: url.toString() });
-    await client.connect();
+    client = await connect(url.toString());
   } catch (error) {
     await client?.end().catch(() => {});
     await dropDatabase();
     throw error;
   }
-  const connected = client;
+  let connected = client;
   return {
     name,
     url: url.toString(),
-    client: connected,
+    get client() {
+      return connected;
+    },
+    async reconnect() {
+      await connected.end().catch(() => {});
+      connected = await connect(url.toString());
+    },
     async drop() {
       await connected.end().catch(() => {});
       await dropDatabase();
     },
   };
+}
+
+/** A connected client that outlives its server's restart without failing the bench (reconnect() replaces it). */
+async function connect(url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  client.on("error", (error) => console.log(`[bench] the bench's database connection failed: ${error.message}`));
+  await client.connect();
+  return client;
 }
 
 /** Empties the jobs table (attempts cascade) and tidies it, so each scenario starts alike. */
@@ -111,7 +126,7 @@ export class StatementCounter {
   private bridgeCountAtReset = 0;
 
   constructor(
-    private readonly client: pg.Client,
+    private readonly database: { readonly client: pg.Client },
     private readonly bridgeCount?: () => number,
   ) {}
 
@@ -119,7 +134,7 @@ export class StatementCounter {
   async reset(): Promise<void> {
     if (this.bridgeCount) this.bridgeCountAtReset = this.bridgeCount();
     else {
-      await this.client.query(
+      await this.database.client.query(
         "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)",
       );
     }
@@ -136,7 +151,7 @@ export class StatementCounter {
       };
     }
     // The filter drops the bench's own statistics queries: they all name the views they read.
-    const result = await this.client.query<{ calls: string; query: string }>(
+    const result = await this.database.client.query<{ calls: string; query: string }>(
       `SELECT calls::text, left(regexp_replace(query, '\\s+', ' ', 'g'), 140) AS query
        FROM pg_stat_statements
        WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -153,7 +168,7 @@ export class StatementCounter {
 
   /** Sessions ever opened to this database (backends report them within a second or at exit). */
   private async sessions(): Promise<number> {
-    const result = await this.client.query<{ sessions: string }>(
+    const result = await this.database.client.query<{ sessions: string }>(
       "SELECT sessions::text FROM pg_stat_database WHERE datname = current_database()",
     );
     return Number(result.rows[0]?.sessions ?? 0);

@@ -10,8 +10,10 @@ import type { CpuUse } from "./cpu";
 import type { CreateWaitingResult } from "./create-waiting";
 import type { CreationScenarioResult, Spread } from "./creation";
 import type { HandoverResult } from "./handover";
+import { CONNECTIONS_PER_INVOCATION, type ConnectionPeaks, describePeaks, highestPeak } from "./probe";
 import type { RetentionResult } from "./retention";
 import type { DeliveryResult, IdleResult } from "./scenarios";
+import type { DeliveryStats } from "./stats";
 import type { TargetResult } from "./targets";
 
 /** One target and whether the measurement met it. */
@@ -67,9 +69,28 @@ export function printDeliveryResult(result: DeliveryResult): void {
       .join(" | ")}`,
     `   Worker error lines: ${result.workerErrors.length}${
       result.workerErrors.length > 0 ? ` (first: ${result.workerErrors[0].slice(0, 200)})` : ""
+    }; uncaught errors: ${result.uncaughtErrors.length}${
+      result.uncaughtErrors.length > 0 ? ` (first: ${result.uncaughtErrors[0].slice(0, 200)})` : ""
     }`,
+    `   most connections one invocation held at once: ${describePeaks(result.connectionPeaks)}`,
   ];
+  const fault = result.fault;
+  if (fault) {
+    lines.push(`   fault: ${fault.what}`);
+    if (fault.dueAfterStrike) lines.push(`   jobs due after it struck: ${deliveryLine(fault.dueAfterStrike)}`);
+    if (fault.hit) lines.push(`   jobs it hit: ${deliveryLine(fault.hit)}`);
+    if (fault.others) lines.push(`   the other jobs: ${deliveryLine(fault.others)}`);
+  }
   console.log(lines.join("\n"));
+}
+
+/** A subset's deliveries in one line. */
+function deliveryLine(d: DeliveryStats): string {
+  const l = d.latenessMs;
+  return (
+    `${d.jobs} jobs, ${d.missing} missing, ${d.duplicates} duplicates; lateness ms ` +
+    `p50 ${ms(l?.p50)} / p99 ${ms(l?.p99)} / max ${ms(l?.max)}`
+  );
 }
 
 const spread = (value: Spread, digits: number) =>
@@ -150,12 +171,17 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
         pass: d.missing === 0 && span !== null && span <= 3_500,
       });
     }
-    checks.push({
-      target: `${r.scenario}: ≤ 1.2 SQL statements per job (delivery)`,
-      measured: r.delivery.perJob.toFixed(3),
-      pass: r.delivery.perJob <= 1.2,
-    });
+    if (!r.fault) {
+      checks.push({
+        target: `${r.scenario}: ≤ 1.2 SQL statements per job (delivery)`,
+        measured: r.delivery.perJob.toFixed(3),
+        pass: r.delivery.perJob <= 1.2,
+      });
+    }
+    checks.push(...faultChecks(r));
+    checks.push(connectionPeakCheck(r.scenario, r.connectionPeaks));
   }
+  for (const r of results.targetScenarios ?? []) checks.push(connectionPeakCheck(r.scenario, r.connectionPeaks));
   for (const r of results.creations) {
     const s = r.spread;
     const missing = r.runs.reduce((sum, run) => sum + run.failures + (run.delivery?.missing ?? 0), 0);
@@ -249,6 +275,76 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
   return checks;
 }
 
+/** No invocation over production's six simultaneous connections. */
+function connectionPeakCheck(scenario: string, peaks: ConnectionPeaks): TargetCheck {
+  const highest = highestPeak(peaks);
+  return {
+    target: `${scenario}: ≤ ${CONNECTIONS_PER_INVOCATION} connections held at once by any one invocation, database included`,
+    measured: highest
+      ? `${highest.peak.connections} (${highest.kind}, ${highest.peak.database} database)`
+      : "none seen",
+    pass: highest !== undefined && highest.peak.connections <= CONNECTIONS_PER_INVOCATION,
+  };
+}
+
+/** The targets of the scenarios with a fault (scripts/bench/faults.ts). */
+function faultChecks(r: DeliveryResult): TargetCheck[] {
+  const d = r.deliveries;
+  const max = d.latenessMs?.max;
+  switch (r.scenario) {
+    case "far-db": {
+      const p99 = d.latenessMs?.p99;
+      return [
+        { target: "far-db: p99 lateness < 50 ms", measured: `${ms(p99)} ms`, pass: p99 !== undefined && p99 < 50 },
+      ];
+    }
+    case "cell-fails": {
+      const hit = r.fault?.hit;
+      const others = r.fault?.others;
+      const hitMax = hit?.latenessMs?.max;
+      const othersP99 = others?.latenessMs?.p99;
+      return [
+        {
+          target: "cell-fails: a cell failed, and all its jobs arrived within 5 s of their due time",
+          measured:
+            hit && hit.jobs > 0 ? `${hit.jobs} jobs, ${hit.missing} missing, max ${ms(hitMax)} ms` : "no cell failed",
+          pass: hit !== undefined && hit.jobs > 0 && hit.missing === 0 && hitMax !== undefined && hitMax < 5_000,
+        },
+        {
+          target: "cell-fails: every other job on time (p99 < 100 ms, as b)",
+          measured: others
+            ? `p99 ${ms(othersP99)} ms, max ${ms(others.latenessMs?.max)} ms, ${others.missing} missing`
+            : "–",
+          pass: others !== undefined && others.missing === 0 && othersP99 !== undefined && othersP99 < 100,
+        },
+      ];
+    }
+    case "tick-cut":
+      return [
+        {
+          target: "tick-cut: no job more than 10 s late",
+          measured: `max ${ms(max)} ms; ${r.fault?.what ?? "no cut"}`,
+          pass: d.missing === 0 && max !== undefined && max <= 10_000,
+        },
+      ];
+    case "db-restart":
+      return [
+        {
+          target: "db-restart: max lateness < 15 s",
+          measured: `${ms(max)} ms`,
+          pass: d.missing === 0 && max !== undefined && max < 15_000,
+        },
+        {
+          target: "db-restart: no uncaught error in the Worker's output",
+          measured: String(r.uncaughtErrors.length),
+          pass: r.uncaughtErrors.length === 0,
+        },
+      ];
+    default:
+      return [];
+  }
+}
+
 /** A few lines about the retention scenario. */
 export function printRetentionResult(r: RetentionResult): void {
   const w = r.writer.latencyMs;
@@ -309,6 +405,7 @@ export function markdownReport(results: BenchResults, checks: readonly TargetChe
     "SQL/job delivery",
     "SQL/job creation",
     "SQL/s idle",
+    "connections / invocation",
   ];
   const rows = results.deliveries.map((r) => {
     const d = r.deliveries;
@@ -328,6 +425,7 @@ export function markdownReport(results: BenchResults, checks: readonly TargetChe
       r.delivery.perJob.toFixed(3),
       r.creation.perJob.toFixed(3),
       "–",
+      String(highestPeak(r.connectionPeaks)?.peak.connections ?? "–"),
     ];
   });
   if (results.idle) {
@@ -336,6 +434,7 @@ export function markdownReport(results: BenchResults, checks: readonly TargetChe
       `idle: ${idle.ticks} tick(s), ${idle.minutes} min`,
       ...Array<string>(12).fill("–"),
       `${idle.statementsPerSecond.toFixed(3)} (${idle.statements} in ${idle.seconds.toFixed(0)} s)`,
+      "–",
     ]);
   }
   const table = (cells: string[][]) => cells.map((row) => `| ${row.join(" | ")} |`).join("\n");

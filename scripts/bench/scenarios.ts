@@ -15,8 +15,9 @@ import {
   type StatementSnapshot,
 } from "./database";
 import { type MemoryPeak, sampleMemory } from "./memory";
+import { type ConnectionPeaks, readConnectionPeaks } from "./probe";
 import { type HotFunction, startProfiler } from "./profile";
-import type { RecordingReceiver } from "./receiver";
+import type { Arrival, RecordingReceiver } from "./receiver";
 import { type RunningWorker, sleep } from "./stack";
 import {
   type DeliveryStats,
@@ -61,6 +62,10 @@ export interface BenchContext {
   profileDir?: string;
   /** Jobs per second creation is expected to reach (the slowest seen so far); sets how far ahead jobs are due. */
   creationRate: number;
+  /** Round-trip time the bridge adds to the Worker's database traffic outside scenarios that set their own. */
+  databaseDelayMs: number;
+  /** The PostgreSQL cluster the bench may restart ("15/bench"), for db-restart; none when unset. */
+  restartableCluster?: string;
 }
 
 /** Jobs per request (1: one POST /jobs each) and requests in flight. */
@@ -71,12 +76,48 @@ export interface CreationSettings {
 
 /** A burst of jobs due over `spreadMs`, evenly spaced. */
 export interface DeliveryScenario {
-  name: "a" | "b" | "c" | "create";
+  name: string;
   description: string;
   jobs: number;
   spreadMs: number;
   /** How this scenario creates its jobs, when not as the bench's options say. */
   creation?: CreationSettings;
+  /** Round-trip time the bridge adds to the Worker's database traffic during this scenario (a far database). */
+  databaseDelayMs?: number;
+  /** Something that goes wrong while the tick delivers (scripts/bench/faults.ts). */
+  fault?: Fault;
+  /** Deliveries not in by the first due time plus this count as missing (DELIVERY_TIMEOUT_MS when unset). */
+  deliveryTimeoutMs?: number;
+}
+
+/** Something made to go wrong during a scenario's delivery. */
+export interface Fault {
+  /** Sets the fault going; called just before the tick is fired at `tickAt`, for jobs due from `firstDueAt` to `lastDueAt`. */
+  start(ctx: BenchContext, times: { tickAt: number; firstDueAt: number; lastDueAt: number }): Promise<StartedFault>;
+}
+
+export interface StartedFault {
+  /** Called once the deliveries are in (or given up on): what the fault did, and to which jobs. */
+  finish(): Promise<FaultStrike>;
+}
+
+/** What a fault did. */
+export interface FaultStrike {
+  /** One line, e.g. "the tick was cut 12.3 s after it started". */
+  what: string;
+  /** When it struck (epoch ms): the jobs due from then on are reported apart. */
+  at?: number;
+  /** The jobs it hit directly (a failed cell's share), reported apart from the others. */
+  hitJobs?: string[];
+}
+
+/** A fault's strike and the deliveries on either side of it. */
+export interface FaultResult extends FaultStrike {
+  /** The jobs due from the strike on. */
+  dueAfterStrike?: DeliveryStats;
+  /** The jobs it hit directly, and all the others. */
+  hit?: DeliveryStats;
+  others?: DeliveryStats;
 }
 
 /** The delivery scenarios, by name. */
@@ -131,6 +172,11 @@ export interface DeliveryResult {
   workerErrors: string[];
   /** The most memory the processes running Fliq held at once, from creation to the last delivery. */
   peakMemory: MemoryPeak;
+  /** The most connections any one invocation held at once, by kind, from creation to the tick's end. */
+  connectionPeaks: ConnectionPeaks;
+  /** Uncaught errors in the Worker's output during delivery (the probe's own injected faults left out). */
+  uncaughtErrors: string[];
+  fault?: FaultResult;
 }
 
 const WARM_UP_JOBS = 200;
@@ -159,6 +205,22 @@ export async function runDeliveryScenario(ctx: BenchContext, scenario: DeliveryS
   const creation = scenario.creation ?? ctx.creation;
   await emptyJobs(ctx.database.client);
   ctx.receiver.clear();
+  ctx.bridge.setDatabaseDelay(scenario.databaseDelayMs ?? ctx.databaseDelayMs);
+  try {
+    return await deliverScenario(ctx, scenario, creation, log);
+  } finally {
+    ctx.bridge.setDatabaseDelay(ctx.databaseDelayMs);
+  }
+}
+
+async function deliverScenario(
+  ctx: BenchContext,
+  scenario: DeliveryScenario,
+  creation: CreationSettings,
+  log: (line: string) => void,
+): Promise<DeliveryResult> {
+  // Started over: the scenario's own peaks, creation's included.
+  await readConnectionPeaks(ctx.api.url);
 
   const estimatedCreationMs = (scenario.jobs / ctx.creationRate) * 1000 * CREATION_ESTIMATE_FACTOR;
   // A whole second keeps the due times readable in logs and in the database.
@@ -202,12 +264,18 @@ export async function runDeliveryScenario(ctx: BenchContext, scenario: DeliveryS
   const deliveryLogins = ctx.bridge.stats().serverLogins;
   const deliveryCpu = await readCpu(ctx.worker.group);
   const tickAt = Date.now();
+  const fault = await scenario.fault?.start(ctx, { tickAt, firstDueAt, lastDueAt: dueTimes[dueTimes.length - 1] });
   log(`firing the tick ${((firstDueAt - tickAt) / 1000).toFixed(1)} s before the first due time`);
   const profiler = ctx.profileDir ? await startProfiler(ctx.worker) : undefined;
   const tick = fireTick(ctx.worker.scheduledUrl, tickAt, TICK_WINDOW_MS + TICK_RESPONSE_SLACK_MS);
 
-  const all = await ctx.receiver.waitForJobs(created.ids, firstDueAt + DELIVERY_TIMEOUT_MS);
+  const all = await ctx.receiver.waitForJobs(
+    created.ids,
+    firstDueAt + (scenario.deliveryTimeoutMs ?? DELIVERY_TIMEOUT_MS),
+  );
   log(all ? "every job arrived; waiting for the tick to end its window" : "timed out waiting for deliveries");
+  const strike = await fault?.finish();
+  if (strike) log(`fault: ${strike.what}`);
   if (profiler && ctx.profileDir) {
     const file = join(ctx.profileDir, `bench-${scenario.name}.cpuprofile`);
     printHottest(log, `CPU profile (tick fired → last delivery) saved to ${file}`, await profiler.stop(file));
@@ -218,6 +286,10 @@ export async function runDeliveryScenario(ctx: BenchContext, scenario: DeliveryS
   const deliveryCpuUse = cpuSince(deliveryCpu, await readCpu(ctx.worker.group));
   const peakMemory = await memory.stop();
   const deliveries = summarizeDeliveries(created.ids, ctx.receiver.arrivals, firstDueAt);
+  const connectionPeaks = await readConnectionPeaks(ctx.api.url);
+  const deliveryOutput = await ctx.worker.logSince(logOffset);
+  // Ids come back in request order, so they pair with their due times when every request succeeded.
+  const dueTimeOf = created.failures === 0 ? new Map(created.ids.map((id, index) => [id, dueTimes[index]])) : undefined;
 
   return {
     scenario: scenario.name,
@@ -238,9 +310,53 @@ export async function runDeliveryScenario(ctx: BenchContext, scenario: DeliveryS
     deliveries,
     timeline: latenessTimeline(ctx.receiver.arrivals, firstDueAt, scenario.spreadMs),
     delivery: { ...perJob(deliveryStatements, created.ids.length, deliveryServerLogins), cpu: deliveryCpuUse },
-    workerErrors: errorLines(await ctx.worker.logSince(logOffset)),
+    workerErrors: errorLines(deliveryOutput),
     peakMemory,
+    connectionPeaks,
+    uncaughtErrors: uncaughtErrorLines(deliveryOutput),
+    fault: strike && faultResult(strike, created.ids, dueTimeOf, ctx.receiver.arrivals, firstDueAt),
   };
+}
+
+/** The deliveries of the jobs a fault hit directly, of the others, and of those due after it struck. */
+function faultResult(
+  strike: FaultStrike,
+  ids: readonly string[],
+  dueTimeOf: Map<string, number> | undefined,
+  arrivals: readonly Arrival[],
+  firstDueAt: number,
+): FaultResult {
+  const result: FaultResult = { ...strike };
+  const { at, hitJobs } = strike;
+  if (at !== undefined && dueTimeOf) {
+    const dueAfter = ids.filter((id) => (dueTimeOf.get(id) ?? 0) >= at);
+    result.dueAfterStrike = summarizeDeliveries(dueAfter, arrivals, Math.max(at, firstDueAt));
+  }
+  if (hitJobs) {
+    const hit = new Set(hitJobs);
+    result.hit = summarizeDeliveries(
+      ids.filter((id) => hit.has(id)),
+      arrivals,
+      firstDueAt,
+    );
+    result.others = summarizeDeliveries(
+      ids.filter((id) => !hit.has(id)),
+      arrivals,
+      firstDueAt,
+    );
+  }
+  return result;
+}
+
+/**
+ * Lines of the Worker's output that report an error nothing caught (workerd's "Uncaught", the
+ * driver's send on a closed WebSocket), less those of the probe's own injected faults.
+ */
+function uncaughtErrorLines(output: string): string[] {
+  return output
+    .split("\n")
+    .map((line) => line.trimEnd())
+    .filter((line) => /uncaught|send\(\) after close\(\)/i.test(line) && !line.includes("the bench"));
 }
 
 /** Prints a profile's functions with the most self time. */

@@ -12,6 +12,7 @@
  */
 import { type Api, createJobs } from "./create-jobs";
 import { emptyJobs } from "./database";
+import { type ConnectionPeaks, describePeaks, readConnectionPeaks } from "./probe";
 import { type RecordingReceiver, startRecordingReceiver } from "./receiver";
 import { type BenchContext, fireTick } from "./scenarios";
 import { sleep } from "./stack";
@@ -46,6 +47,8 @@ export interface TargetResult {
   description: string;
   groups: Array<{ name: string; deliveries: DeliveryStats }>;
   tick: { outcome: string; durationMs: number };
+  /** The most connections any one invocation held at once, by kind, from creation to the tick's end. */
+  connectionPeaks: ConnectionPeaks;
 }
 
 /**
@@ -131,6 +134,8 @@ export async function runTargetScenario(
   }
 
   await emptyJobs(ctx.database.client);
+  // Started over: the scenario's own peaks, creation's included.
+  await readConnectionPeaks(ctx.api.url);
   const total = groups.reduce((sum, group) => sum + group.jobs, 0);
   const estimatedCreationMs = (total / ctx.creationRate) * 1000 * 1.15;
   const firstDueAt = Math.ceil((Date.now() + estimatedCreationMs + CREATION_LEAD_MS) / 1000) * 1000;
@@ -165,7 +170,14 @@ export async function runTargetScenario(
     ),
   }));
   log("waiting for the tick to end its window");
-  return { scenario: name, description, groups: results, tick: await tick };
+  const tickOutcome = await tick;
+  return {
+    scenario: name,
+    description,
+    groups: results,
+    tick: tickOutcome,
+    connectionPeaks: await readConnectionPeaks(ctx.api.url),
+  };
 }
 
 /** Prints a target scenario's lateness per group. */
@@ -181,4 +193,5 @@ export function printTargetResult(result: TargetResult): void {
           : "no arrivals"),
     );
   }
+  console.log(`  most connections one invocation held at once: ${describePeaks(result.connectionPeaks)}`);
 }

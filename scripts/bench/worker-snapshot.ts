@@ -17,6 +17,8 @@ const COPIED = [
   "migrations",
   "scripts/local/migrate.ts",
 ];
+/** The copy's entry point: the Worker as it is, plus what the bench observes and injects from inside (see the file). */
+const PROBE = "scripts/bench/worker-probe.js";
 
 /** A copy of the Worker ready to run, and where it came from. */
 export interface WorkerSnapshot {
@@ -66,6 +68,7 @@ export async function snapshotWorker(
       await promisify(execFile)("patch", ["-p1", "--batch", "--forward", "-d", dir, "-i", resolve(root, patch)]);
     }
     await liftRateLimits(dir);
+    await enterThroughProbe(root, dir);
     // wrangler.toml names paths inside node_modules (the API reference's static assets), which
     // wrangler resolves next to the copy, not by Node's upward search.
     await symlink(join(root, "node_modules"), join(dir, "node_modules"), "dir");
@@ -96,6 +99,19 @@ async function liftRateLimits(dir: string): Promise<void> {
   const config = join(dir, "wrangler.toml");
   const text = await readFile(config, "utf8");
   await writeFile(config, text.replace(/simple = \{ limit = \d+,/g, "simple = { limit = 1000000000,"));
+}
+
+/**
+ * Makes the bench's probe the copy's entry point. It comes from the bench's own tree whatever
+ * the source, as the rest of the bench does.
+ */
+async function enterThroughProbe(root: string, dir: string): Promise<void> {
+  await mkdir(join(dir, "scripts/bench"), { recursive: true });
+  await cp(join(root, PROBE), join(dir, PROBE));
+  const config = join(dir, "wrangler.toml");
+  const text = await readFile(config, "utf8");
+  if (!/^main = "src\/index.ts"$/m.test(text)) throw new Error(`${config} does not name src/index.ts as its main`);
+  await writeFile(config, text.replace(/^main = "src\/index.ts"$/m, `main = "${PROBE}"`));
 }
 
 /** `git archive <commit> <paths> | tar -x -C dir`. */

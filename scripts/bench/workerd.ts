@@ -79,7 +79,9 @@ export async function startWorkerd(options: {
         triggerPort: options.triggerPort,
       }),
     );
-    const args = ["serve", "--experimental", join(buildDir, "config.capnp")];
+    // --verbose: workerd reports an exception thrown outside any handler's promise (in an event
+    // listener, say a database WebSocket's) only as an informational line, which it otherwise drops.
+    const args = ["serve", "--experimental", "--verbose", join(buildDir, "config.capnp")];
     if (options.inspectorPort !== undefined) args.push(`--inspector-addr=127.0.0.1:${options.inspectorPort}`);
     const worker = await startProcessGroup({
       name: "workerd",

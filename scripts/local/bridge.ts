@@ -20,6 +20,11 @@
  * `/clients/close` and `/stats` serve tests of both paths. The relay passes bytes through as they
  * are: pooling and authentication are Hyperdrive's (and, locally, the Worker's driver's).
  *
+ * For measuring a database far from the Worker, the bridge can add round-trip time to everything
+ * the Worker exchanges with Postgres through it (`databaseDelayMs`): half on each way of a
+ * WebSocket, so every statement's round trip costs it once, and all of it before a `POST /sql` is
+ * answered. The TCP relay is left as it is.
+ *
  * The bridge logs in to the server itself (any method the server asks for) with the client's
  * user, database and password; a client is accepted only once a login with its credentials
  * has succeeded, so a wrong password fails as it would against the server.
@@ -55,6 +60,8 @@ export interface DbBridge {
   relay?: string;
   /** What the bridge has done so far. */
   stats(): BridgeStats;
+  /** Sets the round-trip time added to the Worker's database traffic from now on (connections open keep theirs). */
+  setDatabaseDelay(ms: number): void;
   /** Drops every live connection and stops listening. */
   close(): Promise<void>;
 }
@@ -83,7 +90,10 @@ const SERVER_IDLE_MS = 10_000;
  * Neon's proxy would), for tests of what survives a lost database connection, and `GET /stats`
  * (BridgeStats), for tests that count connections.
  */
-export async function startDbBridge(options: { port?: number; relayTo?: string } = {}): Promise<DbBridge> {
+export async function startDbBridge(
+  options: { port?: number; relayTo?: string; databaseDelayMs?: number } = {},
+): Promise<DbBridge> {
+  let databaseDelayMs = options.databaseDelayMs ?? 0;
   const http = createServer((request, response) => {
     if (request.method === "POST" && request.url === "/clients/close") {
       const clients = [...server.clients];
@@ -96,12 +106,14 @@ export async function startDbBridge(options: { port?: number; relayTo?: string }
     }
     if (request.method === "POST" && request.url === "/sql") {
       sqlOverHttpRequests++;
-      void answerSqlOverHttp(request, response, {
-        lenderFor: poolFor,
-        loopbackTarget: (host, port) => loopbackTarget(`/?address=${host}:${port}`),
-        countStatements: (database, count) => {
-          statementsByDatabase[database] = (statementsByDatabase[database] ?? 0) + count;
-        },
+      after(databaseDelayMs, () => {
+        void answerSqlOverHttp(request, response, {
+          lenderFor: poolFor,
+          loopbackTarget: (host, port) => loopbackTarget(`/?address=${host}:${port}`),
+          countStatements: (database, count) => {
+            statementsByDatabase[database] = (statementsByDatabase[database] ?? 0) + count;
+          },
+        });
       });
       return;
     }
@@ -146,7 +158,12 @@ export async function startDbBridge(options: { port?: number; relayTo?: string }
       return;
     }
     clientConnections++;
-    new ClientSession(ws, statementsByDatabase, (parameters, password) => poolFor(target, parameters, password));
+    new ClientSession(
+      ws,
+      statementsByDatabase,
+      (parameters, password) => poolFor(target, parameters, password),
+      databaseDelayMs / 2,
+    );
   });
 
   await once(http, "listening");
@@ -180,6 +197,9 @@ export async function startDbBridge(options: { port?: number; relayTo?: string }
     port,
     relay: relayPort ? `127.0.0.1:${relayPort}` : undefined,
     stats,
+    setDatabaseDelay(ms) {
+      databaseDelayMs = ms;
+    },
     async close() {
       for (const socket of relaySockets) socket.destroy();
       if (relay) await new Promise<void>((resolve) => relay.close(() => resolve()));
@@ -316,18 +336,35 @@ class ClientSession {
     private readonly ws: WebSocket,
     private readonly statements: Record<string, number>,
     private readonly poolFor: (parameters: Record<string, string>, password: string) => ServerPool,
+    /** Added to each way between the client and the bridge (half the added round trip). */
+    private readonly oneWayDelayMs: number,
   ) {
-    ws.on("message", (data) => {
-      // ws delivers binary frames as one Buffer (its default binaryType); the driver sends nothing else.
-      // The reader stops after each untyped message (its type depends on the one before), so read on until it has none.
-      for (let chunk = data as Buffer, messages = this.reader.push(chunk); messages.length > 0; ) {
-        for (const received of messages) this.onClientMessage(received);
-        chunk = Buffer.alloc(0);
-        messages = this.reader.push(chunk);
-      }
+    ws.on("message", (data) =>
+      after(oneWayDelayMs, () => {
+        // ws delivers binary frames as one Buffer (its default binaryType); the driver sends nothing else.
+        // The reader stops after each untyped message (its type depends on the one before), so read on until it has none.
+        for (let chunk = data as Buffer, messages = this.reader.push(chunk); messages.length > 0; ) {
+          for (const received of messages) this.onClientMessage(received);
+          chunk = Buffer.alloc(0);
+          messages = this.reader.push(chunk);
+        }
+      }),
+    );
+    // After the messages that came before it.
+    ws.on("close", () => after(oneWayDelayMs, () => this.end()));
+    ws.on("error", () => after(oneWayDelayMs, () => this.end()));
+  }
+
+  /** Sends to the client (after the one-way delay, if any, as a far client would receive it). */
+  private send(data: Buffer): void {
+    after(this.oneWayDelayMs, () => {
+      if (this.ws.readyState === this.ws.OPEN) this.ws.send(data);
     });
-    ws.on("close", () => this.end());
-    ws.on("error", () => this.end());
+  }
+
+  /** Closes the client's connection once what was sent before has arrived. */
+  private close(code?: number, reason?: string): void {
+    after(this.oneWayDelayMs, () => this.ws.close(code, reason));
   }
 
   private onClientMessage(received: Message): void {
@@ -347,7 +384,7 @@ class ClientSession {
     if (received.type === "X".charCodeAt(0)) {
       // Terminate ends the client's session, never the pooled server's (PGlite would not hang up anyway).
       this.end();
-      this.ws.close();
+      this.close();
       return;
     }
     this.queued.push(received.raw);
@@ -358,18 +395,18 @@ class ClientSession {
     const code = body.readInt32BE(0);
     if (code === SSL_REQUEST_CODE || code === GSSENC_REQUEST_CODE) {
       // No TLS inside the tunnel: the WebSocket is the transport, as with Neon's proxy.
-      this.ws.send(Buffer.from("N"));
+      this.send(Buffer.from("N"));
       return;
     }
     if (code === CANCEL_REQUEST_CODE || code !== PROTOCOL_3) {
       // A cancel names a backend, and in transaction mode no backend is the client's own.
-      this.ws.close();
+      this.close();
       return;
     }
     this.parameters = startupParameters(body);
     this.reader.typed();
     this.phase = "password";
-    this.ws.send(authenticationRequest(3));
+    this.send(authenticationRequest(3));
   }
 
   /** Accepts the client once its credentials log in to the server (or are those of a pooled login). */
@@ -380,8 +417,8 @@ class ClientSession {
       server = await this.pool.acquire();
     } catch (error) {
       if (error instanceof LoginRefused) {
-        this.ws.send(error.response);
-        this.ws.close();
+        this.send(error.response);
+        this.close();
       } else this.fail("08006", `the bridge could not reach the server: ${(error as Error).message}`);
       return;
     }
@@ -391,7 +428,7 @@ class ClientSession {
     }
     // No server is the client's own, so its cancel key names none.
     const backendKey = Buffer.alloc(8);
-    this.ws.send(
+    this.send(
       Buffer.concat([
         authenticationRequest(0),
         ...server.parameterStatus,
@@ -449,14 +486,14 @@ class ClientSession {
     this.server = server;
     server.onLost = () => {
       this.server = undefined;
-      this.ws.close(1011, "the server connection was lost");
+      this.close(1011, "the server connection was lost");
     };
     server.socket.on("data", (chunk: Buffer) => this.onServerData(chunk));
     server.socket.resume();
   }
 
   private onServerData(chunk: Buffer): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(chunk);
+    this.send(chunk);
     for (const { type, body } of this.serverReader.push(chunk)) {
       if (type !== "Z".charCodeAt(0)) continue;
       this.unanswered--;
@@ -476,8 +513,8 @@ class ClientSession {
   }
 
   private fail(code: string, text: string): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(errorResponse(code, text));
-    this.ws.close();
+    this.send(errorResponse(code, text));
+    this.close();
   }
 
   /** The client has gone: its server connection goes back to the pool if it is between transactions. */
@@ -499,4 +536,10 @@ function loopbackTarget(requestUrl: string | undefined): { host: string; port: n
   const port = Number(address.slice(colon + 1));
   const loopback = host === "localhost" || host === "::1" || (isIPv4(host) && host.startsWith("127."));
   return loopback && Number.isInteger(port) && port > 0 && port < 65536 ? { host, port } : undefined;
+}
+
+/** Runs `work` after `ms`, or at once when there is no delay. Timers of one delay fire in the order they were set, so messages keep theirs. */
+function after(ms: number, work: () => void): void {
+  if (ms > 0) setTimeout(work, ms);
+  else work();
 }
