@@ -3,9 +3,9 @@
  * paths (Neon's WebSocket driver and `pg` as through Hyperdrive), in the API's log and the tick's.
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { connectNow, type DatabaseSettings, openDatabase } from "../src/db/client";
+import { connectNow, type DatabaseSettings, openDatabase, WebSocketIgnoringLateWrites } from "../src/db/client";
 import { unreachableIn } from "../src/db/connection-errors";
-import { callApi, createProject, later, openTestDatabase, runTickUntil } from "./support/fliq";
+import { callApi, createProject, later, openTestDatabase, runTickUntil, testEnv } from "./support/fliq";
 
 /** Nothing listens on port 1 of this machine. */
 const NOWHERE = "postgres://fliq:secret-password@127.0.0.1:1/fliq";
@@ -65,5 +65,28 @@ describe("a database that cannot be reached", () => {
       expect(line).not.toContain("\n");
       expect(line).toContain("cannot reach the database at 127.0.0.1:1");
     }
+  });
+});
+
+describe("a database connection that closes under the driver", () => {
+  /** A WebSocket to the local bridge (Neon's proxy locally), open, then closed by the other side or ours. */
+  async function closedSocket(open: (url: string) => WebSocket): Promise<WebSocket> {
+    const socket = open(`ws://${testEnv.LOCAL_DB_PROXY}/?address=127.0.0.1:1`);
+    await new Promise<void>((resolve) => {
+      socket.addEventListener("close", () => resolve());
+      socket.addEventListener("error", () => resolve());
+      socket.addEventListener("open", () => socket.close());
+    });
+    return socket;
+  }
+
+  it("drops a write the driver makes after the close instead of throwing it where nothing catches it", async () => {
+    // The runtime's own socket throws on such a write: that throw, from the driver's write timer, was uncaught.
+    const plain = await closedSocket((url) => new WebSocket(url));
+    expect(() => plain.send(new Uint8Array([0]))).toThrow(/after close|closed|close/i);
+
+    const guarded = await closedSocket((url) => new (WebSocketIgnoringLateWrites as unknown as typeof WebSocket)(url));
+    expect(guarded.readyState).toBe(WebSocket.CLOSED);
+    expect(() => guarded.send(new Uint8Array([0]))).not.toThrow();
   });
 });

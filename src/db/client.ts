@@ -62,6 +62,7 @@ interface PoolLike {
 export function openDatabase(settings: DatabaseSettings): DatabaseHandle {
   const driver = settings.databaseDriver ?? "neon";
   if (driver === "neon" && settings.localDbProxy) useLocalProxy(settings.localDbProxy);
+  neonConfig.webSocketConstructor = WebSocketIgnoringLateWrites as unknown as typeof WebSocket;
   // One connection: the invocation keeps five of its six for callbacks. No idle timeout: the
   // pool lives one invocation and is ended explicitly, and the default 10 s would drop a
   // connection opened ahead of its jobs (or between polls) and log in again.
@@ -75,6 +76,24 @@ export function openDatabase(settings: DatabaseSettings): DatabaseHandle {
     pool instanceof pg.Pool ? (drizzleTcp({ client: pool }) as unknown as Database) : drizzleNeon({ client: pool });
   const statementDb = driver === "neon" ? overHttp(settings) : db;
   return { db, statementDb, close: () => pool.end() };
+}
+
+/**
+ * The neon driver's WebSocket, whose writes after the socket began closing are dropped. The
+ * driver coalesces writes and sends them from a timer; when the database goes away (a restart,
+ * a proxy dropping the connection) that timer may fire after the close, and the runtime's
+ * `send()` throws there, outside any query: an uncaught error. The close itself already fails
+ * the connection's queries, so the dropped bytes had nowhere to go. A function rather than a
+ * subclass, since the runtime's WebSocket may not be extended; `new` returns the socket.
+ */
+export function WebSocketIgnoringLateWrites(url: string): WebSocket {
+  const socket = new WebSocket(url);
+  const send = socket.send.bind(socket);
+  socket.send = (data) => {
+    if (socket.readyState === WebSocket.CLOSING || socket.readyState === WebSocket.CLOSED) return;
+    send(data);
+  };
+  return socket;
 }
 
 /** One drizzle instance over HTTP per database: it holds no socket, so requests may share it. */
@@ -157,15 +176,15 @@ function reportConnectFailures(pool: PoolLike, settings: DatabaseSettings): void
   };
 }
 
+/** The bridge the neon driver was pointed at, if any (the driver's settings are global). */
+let localProxyInUse: string | undefined;
+
 /**
  * Reaches a local Postgres through the bridge (scripts/local/bridge.ts), which stands in for
  * Neon's proxy, pooler and SQL-over-HTTP endpoint: the password goes in clear with the startup message and the first
  * query in one flight (`pipelineConnect: "password"`, as against Neon, so the Worker computes
  * no SCRAM), inside a plain WebSocket on loopback where production has TLS.
  */
-/** The bridge the neon driver was pointed at, if any (the driver's settings are global). */
-let localProxyInUse: string | undefined;
-
 function useLocalProxy(proxy: string): void {
   localProxyInUse = proxy;
   const base = proxy.replace(/\/?$/, "/").replace(/^wss?:\/\//, "");
