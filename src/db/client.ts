@@ -79,19 +79,23 @@ export function openDatabase(settings: DatabaseSettings): DatabaseHandle {
 }
 
 /**
- * The neon driver's WebSocket, whose writes after the socket began closing are dropped. The
- * driver coalesces writes and sends them from a timer; when the database goes away (a restart,
- * a proxy dropping the connection) that timer may fire after the close, and the runtime's
- * `send()` throws there, outside any query: an uncaught error. The close itself already fails
- * the connection's queries, so the dropped bytes had nowhere to go. A function rather than a
- * subclass, since the runtime's WebSocket may not be extended; `new` returns the socket.
+ * The neon driver's WebSocket, whose writes after the peer went away are dropped. The driver
+ * coalesces writes and sends them from a timer; when the database goes away (a restart, a proxy
+ * dropping the connection) that timer may fire after the peer disconnected, before the close
+ * event says so (`readyState` still reads open), and the runtime's `send()` throws there,
+ * outside any query: an uncaught error. The close that follows fails the connection's queries,
+ * so the dropped bytes had nowhere to go. A function rather than a subclass, since the
+ * runtime's WebSocket may not be extended; `new` returns the socket.
  */
 export function WebSocketIgnoringLateWrites(url: string): WebSocket {
   const socket = new WebSocket(url);
   const send = socket.send.bind(socket);
   socket.send = (data) => {
-    if (socket.readyState === WebSocket.CLOSING || socket.readyState === WebSocket.CLOSED) return;
-    send(data);
+    try {
+      send(data);
+    } catch {
+      // Closed under the driver: its close event, not this write, reports the loss.
+    }
   };
   return socket;
 }
