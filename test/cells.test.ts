@@ -6,7 +6,7 @@
  * Real cells (miniflare runs the Durable Objects), real Postgres, the real receiver.
  */
 import { describe, expect, it } from "vitest";
-import { claimWindow, findJob } from "../src/db/jobs";
+import { claimWindow, findJob, startClaimedJobs } from "../src/db/jobs";
 import { outboundOf } from "../src/dispatch/deliver";
 import { cellRunnerOf, type DeliveryCell } from "../src/dispatch/delivery-cell";
 import type { DeliveryReport } from "../src/dispatch/delivery-run";
@@ -68,6 +68,7 @@ async function claimedShare(jobs: Array<{ id: string }>, windowEnd: Date): Promi
   expect(claimed.map((job) => job.id).sort()).toEqual(jobs.map((job) => job.id).sort());
   return {
     claimant,
+    runner: crypto.randomUUID(),
     windowEnd: windowEnd.toISOString(),
     jobs: claimed.map((job) => ({ id: job.id, runAt: job.runAt.toISOString(), destination: job.destination })),
   };
@@ -138,6 +139,44 @@ describe("delivery cells", () => {
       expect(await findJob(db, project.id, job.id)).toMatchObject({ status: "succeeded", attempt: 1 });
     }
     expect((await busy).delivered).toBe(1);
+  });
+
+  it("make again the attempts a failing cell had started, recorded as unknown, on their second", async () => {
+    const due = dueAfterStartLead(3_000);
+    const jobs = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        insertJobRow(db, project.id, { url: receiverUrl(`ok/lost-${i}`), runAt: due }),
+      ),
+    );
+    let lost: string[] = [];
+    const report = await tickOntoCells(later(6_000), async (shard, index, cell) => {
+      if (index !== 1) return cell(shard, index);
+      // This share's invocation starts its attempts, then ends before making them.
+      lost = shard.jobs.map((job) => job.id);
+      await startClaimedJobs(db, {
+        claimant: shard.claimant,
+        runner: shard.runner,
+        ids: lost,
+        dueBy: later(10_000),
+        leaseMarginMs: 30_000,
+        now: new Date(),
+      });
+      throw new Error("the cell's invocation ended");
+    });
+    expect(report).toMatchObject({ failedShards: 1 });
+    expect(lost.length).toBeGreaterThan(0);
+    for (const job of jobs) {
+      const [received, ...again] = await receivedAt(job.url);
+      expect(again).toHaveLength(0);
+      expect(received.receivedAt).toBeGreaterThanOrEqual(due.getTime());
+      expect(received.receivedAt - due.getTime()).toBeLessThan(1000);
+      const wasLost = lost.includes(job.id);
+      expect(await findJob(db, project.id, job.id)).toMatchObject({
+        status: "succeeded",
+        attempt: wasLost ? 2 : 1,
+        lostAttempts: wasLost ? 1 : 0,
+      });
+    }
   });
 
   it("keep the cap of 5 callbacks in flight per invocation", async () => {

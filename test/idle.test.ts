@@ -119,6 +119,7 @@ describe("an idle Fliq", () => {
     await nothingScheduled();
     await exports.ShardRunner.deliver({
       claimant,
+      runner: crypto.randomUUID(),
       windowEnd: later(5_000).toISOString(),
       jobs: [{ id: job.id, runAt: job.runAt.toISOString() }],
     });

@@ -7,7 +7,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { claimWindow, findJob } from "../src/db/jobs";
+import { claimWindow, findJob, listAttempts, startClaimedJobs } from "../src/db/jobs";
 import { type TickWatchdog, WATCHDOG_NAME, type Watch } from "../src/dispatch/tick-watchdog";
 import {
   dueAfterStartLead,
@@ -68,6 +68,40 @@ describe("the tick's watchdog", () => {
     }
     // The takeover watched itself while it ran, and cleared its watch when it finished.
     expect(await watchesLeft()).toEqual([]);
+  }, 20_000);
+
+  it("makes again at once the attempts the silent tick had in flight itself, and leaves a share's to it", async () => {
+    const {
+      jobs: [own, shared],
+      claimant,
+    } = await claimedBySilentTick(2, new Date());
+    const share = crypto.randomUUID();
+    const start = (id: string, runner?: string) =>
+      startClaimedJobs(db, {
+        claimant,
+        runner,
+        ids: [id],
+        dueBy: later(1_000),
+        leaseMarginMs: 30_000,
+        now: new Date(),
+      });
+    await start(own.id);
+    await start(shared.id, share);
+    await watchWithDeadline(claimant, Date.now() + 2_000, Date.now() - 1);
+
+    const takeoverAt = Date.now();
+    expect(await runDurableObjectAlarm(watchdog())).toBe(true);
+    // The tick's own attempt: its outcome unknown, recorded so, and made again within a moment, not a lease.
+    const [received, ...again] = await receivedAt(own.url);
+    expect(again).toHaveLength(0);
+    expect(received.receivedAt - takeoverAt).toBeLessThan(2_000);
+    expect(await findJob(db, project.id, own.id)).toMatchObject({ status: "succeeded", attempt: 2, lostAttempts: 1 });
+    expect((await listAttempts(db, own.id)).map((attempt) => [attempt.attempt, attempt.outcome])).toEqual([
+      [1, "unknown"],
+      [2, "succeeded"],
+    ]);
+    // The share's attempt is its own invocation's, which did not fall silent.
+    expect(await findJob(db, project.id, shared.id)).toMatchObject({ status: "running", attempt: 1, claimedBy: share });
   }, 20_000);
 
   it("leaves a window alone while its owner keeps reporting", async () => {

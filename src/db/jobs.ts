@@ -458,6 +458,12 @@ export interface StartedJob {
 
 export interface StartOptions {
   claimant: string;
+  /**
+   * Who makes the attempts (a uuid): the started jobs are held under it while running, so that
+   * when that invocation falls silent its attempts alone are known lost (rescueAttemptsOf).
+   * The claimant when absent; a tick's share delivered by another invocation has its own.
+   */
+  runner?: string;
   ids: string[];
   /** Start only jobs due by then: one rescheduled later since its claim stays put. */
   dueBy: Date;
@@ -493,6 +499,7 @@ export async function startClaimedJobs(db: Database, options: StartOptions): Pro
   const now = sql`${options.now.toISOString()}::timestamptz`;
   const ids = toUuidArray(options.ids);
   const claimedHere = sql`claimed_by = ${options.claimant} AND run_at <= ${options.dueBy.toISOString()}::timestamptz`;
+  const runner = options.runner ?? options.claimant;
   const pastDeadline = sql`expires_at < GREATEST(run_at, ${now})`;
   const columns = sql`id, project_id, url, http_method, headers, body, webhook_id, attempt, lost_attempts, timeout_ms,
                 max_retries, backoff_initial_ms, backoff_max_ms, scheduled_at, run_at, created_at, expires_at,
@@ -510,6 +517,7 @@ export async function startClaimedJobs(db: Database, options: StartOptions): Pro
     started AS (
       UPDATE jobs
       SET status = 'running',
+          claimed_by = ${runner},
           attempt = attempt + 1,
           locked_until = ${now} + (timeout_ms + ${options.leaseMarginMs}) * interval '1 millisecond',
           first_attempt_at = COALESCE(first_attempt_at, GREATEST(run_at, ${now})),
@@ -521,7 +529,7 @@ export async function startClaimedJobs(db: Database, options: StartOptions): Pro
       FROM jobs
       WHERE id = ANY(${ids})
         AND ${statusGuard("resumeStartedJobs")}
-        AND claimed_by = ${options.claimant}
+        AND claimed_by = ${runner}
     ), numbered AS (
       SELECT s.*, row_number() OVER (PARTITION BY project_id) AS nth
       FROM (SELECT * FROM started UNION ALL SELECT * FROM resumed) s
@@ -729,7 +737,7 @@ export async function finishAttempts(
 
 /**
  * Returns running jobs whose lease expired (their invocation died mid-attempt) to `scheduled`,
- * due now, and records each lost attempt as a row with outcome `unknown` (the callback may
+ * due now (or at their time, for an attempt given up before it: see rescueAttemptsOf), and records each lost attempt as a row with outcome `unknown` (the callback may
  * have been made: at-least-once). A lost attempt does not count against max_retries, so a job
  * never fails without an attempt that got an answer or a timeout, except after
  * MAX_LOST_ATTEMPTS lost ones. Idempotent; guarded by `status = 'running' AND
@@ -737,17 +745,32 @@ export async function finishAttempts(
  * (job_id, attempt), so a rescue never records an attempt twice.
  */
 export async function rescueExpiredLeases(db: Database, now: Date): Promise<number> {
+  return rescueLostAttempts(db, now, sql`locked_until < ${now.toISOString()}::timestamptz`);
+}
+
+/**
+ * Does for the attempts of one runner that fell silent (a tick cut short, a share whose
+ * invocation failed; see StartOptions.runner) what rescueExpiredLeases does once their lease
+ * lapses, at once: the job is due now, with an `unknown` attempt row. Its callback may still
+ * have been in flight, so it may arrive twice (at-least-once). Guard: `status = 'running'` and
+ * held by that runner; a runner's id is never reused, so no other invocation's attempt is touched.
+ */
+export async function rescueAttemptsOf(db: Database, runner: string, now: Date): Promise<number> {
+  return rescueLostAttempts(db, now, sql`claimed_by = ${runner}`);
+}
+
+async function rescueLostAttempts(db: Database, now: Date, lost: SQL): Promise<number> {
   const at = sql`${now.toISOString()}::timestamptz`;
   const result = await db.execute(sql`
     WITH lapsed AS (
       SELECT id, run_at, created_at, updated_at AS started_at FROM jobs
-      WHERE ${statusGuard("rescueExpiredLeases")} AND locked_until < ${at}
+      WHERE ${statusGuard("rescueExpiredLeases")} AND ${lost}
       FOR UPDATE SKIP LOCKED
     ),
     rescued AS (
       UPDATE jobs j
       SET status = CASE WHEN j.lost_attempts + 1 >= ${MAX_LOST_ATTEMPTS} THEN 'failed' ELSE 'scheduled' END::job_status,
-          run_at = CASE WHEN j.lost_attempts + 1 >= ${MAX_LOST_ATTEMPTS} THEN j.run_at ELSE ${at} END,
+          run_at = CASE WHEN j.lost_attempts + 1 >= ${MAX_LOST_ATTEMPTS} THEN j.run_at ELSE GREATEST(j.run_at, ${at}) END,
           finished_at = CASE WHEN j.lost_attempts + 1 >= ${MAX_LOST_ATTEMPTS} THEN ${at} END,
           lost_attempts = j.lost_attempts + 1,
           claimed_by = NULL,
@@ -755,7 +778,7 @@ export async function rescueExpiredLeases(db: Database, now: Date): Promise<numb
           last_error = 'lease_expired',
           updated_at = ${at}
       FROM lapsed l
-      WHERE j.id = l.id AND ${statusGuard("rescueExpiredLeases", "j.status")} AND j.locked_until < ${at}
+      WHERE j.id = l.id AND ${statusGuard("rescueExpiredLeases", "j.status")} AND ${lost}
       RETURNING j.*, l.run_at AS lost_run_at, l.created_at AS lost_created_at, l.started_at AS lost_started_at
     ),
     ${failureNotificationsFor(sql`rescued`)},

@@ -50,6 +50,8 @@ export interface DeliveryRunOptions {
   db: Database;
   /** The claim every job in this run is held under. */
   claimant: string;
+  /** Who makes this run's attempts, when not the claimant (see StartOptions.runner): a share's own id. */
+  runner?: string;
   /** The run plans jobs due before this instant. */
   windowEnd: Date;
   /** Whether to poll the window for new jobs (the tick does; shards and the API do not). */
@@ -169,6 +171,7 @@ export class DeliveryRun {
     try {
       batch = await startClaimedJobs(db, {
         claimant,
+        runner: this.options.runner,
         ids,
         dueBy: startStatementDueBy(now),
         leaseMarginMs: TIMING.runningLeaseMarginMs,

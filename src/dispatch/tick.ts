@@ -14,6 +14,7 @@ import {
   recentLatencyByDestination,
   releaseClaimant,
   releaseClaims,
+  rescueAttemptsOf,
   rescueExpiredLeases,
 } from "../db/jobs";
 import { LATENCY_LOOKBACK_MS, ownerReportsUntil, TIMING, tickWindowEnd } from "../jobs/timing";
@@ -34,6 +35,8 @@ const SUBREQUEST_OVERHEAD = 2;
 /** A share of a tick's jobs, handed to a fresh invocation. */
 export interface Shard {
   claimant: string;
+  /** The share's own runner id (a uuid): the jobs it starts are held under it while running. */
+  runner: string;
   windowEnd: string;
   jobs: Array<{ id: string; runAt: string; destination?: string }>;
   /** The shard's CPU and Worker-invocation budgets (its subrequests are its own invocation's). */
@@ -188,14 +191,16 @@ async function ownWindow(
   let failedShards = 0;
   /**
    * A shard that fails (its invocation throws or is cut) costs its own jobs seconds, not a
-   * lease: the jobs it has not started are released at once and this run claims them back.
-   * Jobs it had started stay running until their lease lapses (their outcome is unknown).
+   * lease: the jobs it has not started are released at once and this run claims them back, and
+   * the attempts it had started (their outcome unknown) are recorded so and due again at once.
    */
   const handOff = async (jobs: ClaimedJob[], index: number): Promise<void> => {
+    const runner = crypto.randomUUID();
     try {
       await deps.runShard(
         {
           claimant,
+          runner,
           windowEnd: windowEnd.toISOString(),
           jobs: jobs.map((job) => ({ id: job.id, runAt: job.runAt.toISOString(), destination: job.destination })),
           budget: shardBudget,
@@ -216,6 +221,7 @@ async function ownWindow(
           claimant,
           jobs.map((job) => job.id),
         );
+        await rescueAttemptsOf(db, runner, new Date());
       } catch (releaseError) {
         logEngineFault("shard_release_failed", { shard: index, jobs: jobs.length }, releaseError);
       }
@@ -268,6 +274,7 @@ export async function runShard(
   const run = new DeliveryRun({
     db,
     claimant: shard.claimant,
+    runner: shard.runner,
     windowEnd: new Date(shard.windowEnd),
     pollWindow: false,
     owners: options.owners,
@@ -297,7 +304,9 @@ export async function takeOverWindow(options: {
 }): Promise<DeliveryReport> {
   const { db, claimant, windowEnd, outbound } = options;
   const released = await releaseClaimant(db, options.silentClaimant);
-  logEngineFault("window_taken_over", { silentClaimant: options.silentClaimant, claimant, released });
+  // The attempts the silent tick had in flight itself (its shares' are under their own runners).
+  const rescued = await rescueAttemptsOf(db, options.silentClaimant, new Date());
+  logEngineFault("window_taken_over", { silentClaimant: options.silentClaimant, claimant, released, rescued });
   const budget = new SubrequestBudget(options.subrequestBudget - SUBREQUEST_OVERHEAD, {
     cpuMs: options.cpuBudgetMs,
     serviceCalls: serviceCallsPerInvocation(1),
