@@ -77,7 +77,10 @@ function silencedAtCut(held, socket) {
             options,
           );
       }
-      if (name === "send") return (data) => (held.cut ? undefined : target.send(data));
+      // The socket's own send, not an own property the Worker may have put over it (Fliq's guard
+      // against late writes), which would call back through this proxy without end.
+      if (name === "send")
+        return (data) => (held.cut ? undefined : OriginalWebSocket.prototype.send.call(target, data));
       const value = Reflect.get(target, name);
       return typeof value === "function" ? value.bind(target) : value;
     },

@@ -93,8 +93,10 @@ export function WebSocketIgnoringLateWrites(url: string): WebSocket {
   socket.send = (data) => {
     try {
       send(data);
-    } catch {
-      // Closed under the driver: its close event, not this write, reports the loss.
+    } catch (error) {
+      // Closed under the driver (the runtime's TypeError): its close event, not this write,
+      // reports the loss. Anything else is a fault of ours, and is thrown.
+      if (!(error instanceof TypeError)) throw error;
     }
   };
   return socket;
