@@ -466,6 +466,7 @@ describe("the dashboard in a browser", () => {
     await signIn(page, token);
     await page.goto(`${stack.url}/dashboard/schedules`);
     await page.getByRole("link", { name: "New schedule" }).click();
+    await page.getByRole("heading", { level: 1, name: "New schedule" }).waitFor();
     expect(await scrollsSideways(page)).toBe(false);
     await page.getByLabel("Cron expression").fill("0 9 30 2 *");
     await page.getByLabel("URL").fill(`${stack.receiverUrl}/ok/daily`);
