@@ -12,7 +12,7 @@
  *                    [--batch-size 500] [--profile]
  *                    [--source worktree|<git rev>] [--patch <file.diff>] [--var NAME=VALUE]...
  *                    [--runtime workerd|wrangler-dev] [--count-statements postgres|bridge]
- *                    [--database-delay-ms 0] [--restart-cluster VERSION/NAME]
+ *                    [--database-delay-ms 0] [--restart-cluster VERSION/NAME] [--history cold|warm]
  *
  * The Worker under test is a copy taken at the start (the working tree, or a commit with
  * --source), so edits made during a run neither change nor restart it; --patch applies a diff
@@ -22,6 +22,9 @@
  * invocation held and injects the faults of cell-fails and tick-cut (bench/faults.ts).
  * --database-delay-ms adds round-trip time to every exchange between the Worker and Postgres (the
  * bridge holds it back), for every scenario that sets none of its own (far-db sets 30 ms).
+ * --history warm fires a few jobs to each destination before a delivery scenario, so its tick
+ * plans from their measured latency, as for any destination called lately; cold (the default)
+ * leaves the planner to assume UNKNOWN_LATENCY_MS (bench/history.ts).
  * `db-restart` stops and starts the PostgreSQL cluster named by --restart-cluster, which must
  * serve DATABASE_URL and be used by no one else; `all` leaves it out.
  *
@@ -44,6 +47,7 @@ import { runBatchCreateScenario, runSingleCreateScenario } from "./bench/creatio
 import { createScratchDatabase, ensurePgStatStatements, StatementCounter } from "./bench/database";
 import { checkRestartableCluster, FAULT_SCENARIO_NAMES, FAULT_SCENARIOS } from "./bench/faults";
 import { type HandoverDatabase, type HandoverResult, runHandoverScenario } from "./bench/handover";
+import { HISTORIES, type History } from "./bench/history";
 import { createBenchProject } from "./bench/project";
 import { startRecordingReceiver } from "./bench/receiver";
 import {
@@ -137,6 +141,8 @@ interface Options {
   databaseDelayMs: number;
   /** The PostgreSQL cluster db-restart stops and starts ("15/bench"). */
   restartCluster?: string;
+  /** Whether delivery scenarios' destinations have recent attempts when the tick plans (bench/history.ts). */
+  history: History;
 }
 
 const cleanup = new Cleanup();
@@ -238,6 +244,7 @@ async function main(options: Options): Promise<void> {
     creationRate: 0,
     databaseDelayMs: options.databaseDelayMs,
     restartableCluster: options.restartCluster,
+    history: options.history,
   };
   // Written after every scenario, so a run cut short keeps what it measured.
   const save = (results: BenchResults, complete: boolean) =>
@@ -344,7 +351,7 @@ async function runScenarios(
   const deliveries = [...DELIVERY_SCENARIOS, ...FAULT_SCENARIOS].filter((scenario) =>
     (options.scenarios as readonly string[]).includes(scenario.name),
   );
-  // In the order given, repeats included: a second "mixed" runs with the first one's attempts as history.
+  // In the order given, repeats included.
   const targets = options.scenarios.filter((name): name is TargetScenario =>
     (TARGET_SCENARIOS as readonly string[]).includes(name),
   );
@@ -408,6 +415,7 @@ function parseOptions(argv: string[]): Options {
       "create-waiting-requests": { type: "string", default: "200" },
       "database-delay-ms": { type: "string", default: "0" },
       "restart-cluster": { type: "string" },
+      history: { type: "string", default: "cold" },
     },
   });
   const requested = values.scenario.split(",").map((name) => name.trim());
@@ -455,7 +463,12 @@ function parseOptions(argv: string[]): Options {
   if (handoverDatabase !== "postgres" && handoverDatabase !== "embedded") {
     throw new Error(`--handover-database takes postgres or embedded, not "${handoverDatabase}"`);
   }
+  const history = values.history;
+  if (!(HISTORIES as readonly string[]).includes(history)) {
+    throw new Error(`--history takes ${HISTORIES.join(" or ")}, not "${history}"`);
+  }
   return {
+    history: history as History,
     countStatements,
     handoverDatabase,
     runtime: values.runtime as Runtime,

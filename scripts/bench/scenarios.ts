@@ -14,6 +14,7 @@ import {
   type StatementCounter,
   type StatementSnapshot,
 } from "./database";
+import { type History, prepareHistory } from "./history";
 import { type MemoryPeak, sampleMemory } from "./memory";
 import { type ConnectionPeaks, readConnectionPeaks } from "./probe";
 import { type HotFunction, startProfiler } from "./profile";
@@ -66,6 +67,8 @@ export interface BenchContext {
   databaseDelayMs: number;
   /** The PostgreSQL cluster the bench may restart ("15/bench"), for db-restart; none when unset. */
   restartableCluster?: string;
+  /** Whether the scenarios' destinations have recent attempts when their tick plans (bench/history.ts). */
+  history: History;
 }
 
 /** Jobs per request (1: one POST /jobs each) and requests in flight. */
@@ -204,6 +207,7 @@ export async function runDeliveryScenario(ctx: BenchContext, scenario: DeliveryS
   const log = (line: string) => console.log(`[bench ${scenario.name}] ${line}`);
   const creation = scenario.creation ?? ctx.creation;
   await emptyJobs(ctx.database.client);
+  await prepareHistory(ctx, [{ api: ctx.api, url: `${ctx.receiver.url}/callback` }]);
   ctx.receiver.clear();
   ctx.bridge.setDatabaseDelay(scenario.databaseDelayMs ?? ctx.databaseDelayMs);
   try {

@@ -12,6 +12,7 @@
  */
 import { type Api, createJobs } from "./create-jobs";
 import { emptyJobs } from "./database";
+import { prepareHistory } from "./history";
 import { type ConnectionPeaks, describePeaks, readConnectionPeaks } from "./probe";
 import { type RecordingReceiver, startRecordingReceiver } from "./receiver";
 import { type BenchContext, fireTick } from "./scenarios";
@@ -52,8 +53,8 @@ export interface TargetResult {
 }
 
 /**
- * The targets, one receiver per answer time, kept for the whole bench: a scenario run twice
- * calls the same destinations, so the second run is planned from the first one's attempts.
+ * The targets, one receiver per answer time, kept for the whole bench: each answer time is one
+ * destination throughout (whether the planner knows it when a scenario starts: --history).
  */
 export class TargetReceivers {
   private readonly started = new Map<number | "never", Promise<RecordingReceiver>>();
@@ -134,6 +135,16 @@ export async function runTargetScenario(
   }
 
   await emptyJobs(ctx.database.client);
+  const destinations = new Map(groups.map((group) => [`${group.api.token} ${group.receiver.url}`, group]));
+  await prepareHistory(
+    ctx,
+    [...destinations.values()].map((group) => ({
+      api: group.api,
+      url: `${group.receiver.url}/callback`,
+      fields: group.fields,
+    })),
+  );
+  for (const target of receivers) target.clear();
   // Started over: the scenario's own peaks, creation's included.
   await readConnectionPeaks(ctx.api.url);
   const total = groups.reduce((sum, group) => sum + group.jobs, 0);
