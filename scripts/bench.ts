@@ -87,6 +87,8 @@ const STATE_DIR = join(ROOT, ".fliq");
 const RESULTS_FILE = join(STATE_DIR, "bench-results.json");
 const WORKER_LOG = join(STATE_DIR, "bench-worker.log");
 const CEILING_WORKER_LOG = join(STATE_DIR, "bench-ceiling-worker.log");
+/** PgBouncer's default `server_idle_timeout`, which Neon's pooled connections sit behind. */
+const PGBOUNCER_IDLE_MS = 600_000;
 const DEFAULT_DATABASE_URL = "postgres://fliq:fliq@127.0.0.1:5432/fliq";
 const SCENARIO_NAMES = [
   "a",
@@ -173,7 +175,9 @@ async function main(options: Options): Promise<void> {
       throw new Error("db-restart needs --restart-cluster VERSION/NAME (a cluster no one else uses)");
     await checkRestartableCluster(options.restartCluster, serverUrl);
   }
-  const bridge = await startDbBridge({ databaseDelayMs: options.databaseDelayMs });
+  // Server connections stay logged in while idle, as behind Neon's PgBouncer: a tick's cells wait
+  // up to a minute between handing out their shares and their jobs' time.
+  const bridge = await startDbBridge({ databaseDelayMs: options.databaseDelayMs, serverIdleMs: PGBOUNCER_IDLE_MS });
   cleanup.add("bridge", bridge.close);
   // First, and with nothing else running: its stacks are its own, one per fresh start, and it
   // counts no SQL, so a run of it alone never needs pg_stat_statements (nor a PostgreSQL restart).
