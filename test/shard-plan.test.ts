@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { ClaimedJob } from "../src/db/jobs";
-import { cellName, fanOutOf, peakInFlight, planShards } from "../src/dispatch/shard-plan";
+import { cellName, fanOutOf, peakInFlight, planShards, shardLimitsOf } from "../src/dispatch/shard-plan";
 import { UNKNOWN_LATENCY_MS } from "../src/jobs/timing";
 
 const t0 = Date.parse("2026-06-12T10:30:00Z");
@@ -121,6 +121,27 @@ describe("fan-out past one request's 32 invocations: delivery cells", () => {
     expect(shards).toHaveLength(129);
     expect(overflow).toEqual([]);
     expect(Math.max(...shards.map((shard) => shard.length))).toBe(Math.ceil(10_000 / 129));
+  });
+
+  it("fans out within a small subrequest budget instead of planning no callbacks at all", () => {
+    // Workers Paid's 10,000: the whole fan-out, each invocation with the rest of its budget.
+    expect(shardLimitsOf({ usableSubrequests: 9_998, callbacksPerSecond: 200, maxInvocations: 129 })).toEqual({
+      callbacksPerSecond: 200,
+      callbacksPerInvocation: 9_869,
+      maxShards: 129,
+    });
+    // Workers Free's 50: 129 hand-offs would leave none; the tick keeps half for its own callbacks.
+    const free = shardLimitsOf({ usableSubrequests: 48, callbacksPerSecond: 200, maxInvocations: 129 });
+    expect(free).toEqual({ callbacksPerSecond: 200, callbacksPerInvocation: 24, maxShards: 24 });
+    const { shards, overflow } = planShards(jobs(100, "https://slow.example", 1000), free, () => 200);
+    expect(shards.flat()).toHaveLength(100 - overflow.length);
+    expect(shards.flat().length).toBeGreaterThan(0);
+    // The smallest budget still delivers one callback per invocation.
+    expect(shardLimitsOf({ usableSubrequests: 1, callbacksPerSecond: 200, maxInvocations: 129 })).toEqual({
+      callbacksPerSecond: 200,
+      callbacksPerInvocation: 1,
+      maxShards: 1,
+    });
   });
 
   it("names each share's cell, on separate cells for ticks of consecutive minutes", () => {

@@ -21,6 +21,25 @@ export interface ShardLimits {
 }
 
 /**
+ * A tick's shard limits within its subrequest budget. Every share the tick hands out costs it one
+ * subrequest, so with a small budget (SUBREQUEST_BUDGET on Workers Free is 50) it fans out no
+ * further than leaves half the budget for its own callbacks, instead of planning with none.
+ */
+export function shardLimitsOf(options: {
+  /** Subrequests the tick may make, less those it keeps for itself. */
+  usableSubrequests: number;
+  callbacksPerSecond: number;
+  maxInvocations: number;
+}): ShardLimits {
+  const maxShards = Math.max(1, Math.min(options.maxInvocations, Math.floor(options.usableSubrequests / 2)));
+  return {
+    callbacksPerSecond: options.callbacksPerSecond,
+    callbacksPerInvocation: Math.max(1, options.usableSubrequests - maxShards),
+    maxShards,
+  };
+}
+
+/**
  * What carries a tick's shares beyond its own:
  * - `cells`: Durable Objects (DeliveryCell), one RPC call each. Every call is a request of its
  *   own with its own six connections, subrequests and CPU, and is not a service-binding call,

@@ -22,7 +22,7 @@ import type { Outbound } from "./deliver";
 import { type DeliveryReport, DeliveryRun, type WindowOwners } from "./delivery-run";
 import { logEngineFault } from "./engine-log";
 import { materializeDueSchedules } from "./schedule-occurrences";
-import { type FanOutCarrier, planShards, type ShardLimits } from "./shard-plan";
+import { type FanOutCarrier, planShards, type ShardLimits, shardLimitsOf } from "./shard-plan";
 import { type BudgetOptions, SubrequestBudget, serviceCallsPerInvocation } from "./subrequest-budget";
 import { WindowReports, type WindowWatch } from "./window-reports";
 
@@ -103,11 +103,11 @@ export async function runTick(deps: TickDependencies): Promise<TickReport> {
   const { limits } = deps;
   const claimant = crypto.randomUUID();
   const windowEnd = tickWindowEnd(deps.scheduledTime);
-  const shardLimits: ShardLimits = {
+  const shardLimits = shardLimitsOf({
+    usableSubrequests: limits.subrequestBudget - SUBREQUEST_OVERHEAD,
     callbacksPerSecond: limits.callbacksPerSecond,
-    callbacksPerInvocation: limits.subrequestBudget - SUBREQUEST_OVERHEAD - limits.maxShards,
-    maxShards: limits.maxShards,
-  };
+    maxInvocations: limits.maxShards,
+  });
 
   // The watch is kept from before the window is claimed, so no wake-up meanwhile is missed.
   const reports = new WindowReports(deps.watch, claimant, windowEnd);
