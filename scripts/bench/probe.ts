@@ -16,6 +16,8 @@ export interface ConnectionPeak {
   database: number;
   /** Callbacks (and any other fetch). */
   other: number;
+  /** Invocations of this kind that ran (how far a tick fanned out, for cells and shards). */
+  invocations: number;
 }
 
 /** The highest peak of any one invocation, by kind; a kind that opened no connection is absent. */
@@ -41,11 +43,16 @@ export function highestPeak(peaks: ConnectionPeaks): { kind: InvocationKind; pea
   return highest;
 }
 
-/** "tick 6 (1 database), cell 5 (1 database)". */
+/** "tick 6 (1 database) in 1, cell 5 (1 database) in 40": the peak, and how many invocations of the kind ran. */
 export function describePeaks(peaks: ConnectionPeaks): string {
   const entries = Object.entries(peaks) as Array<[InvocationKind, ConnectionPeak]>;
   if (entries.length === 0) return "none";
-  return entries.map(([kind, peak]) => `${kind} ${peak.connections} (${peak.database} database)`).join(", ");
+  return entries
+    .map(([kind, peak]) => {
+      const ran = peak.invocations > 0 ? ` in ${peak.invocations}` : "";
+      return `${kind} ${peak.connections} (${peak.database} database)${ran}`;
+    })
+    .join(", ");
 }
 
 /** A fault the probe injects into the next occurrence (see worker-probe.js). */

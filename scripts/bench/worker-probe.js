@@ -31,7 +31,7 @@ import * as fliq from "../../src/index";
 
 const invocation = new AsyncLocalStorage();
 
-/** The highest count per kind of invocation since the last read: `{connections, database, other}`. */
+/** Per kind of invocation since the last read: the highest count, `{connections, database, other}`, and `invocations`. */
 let peaks = {};
 const armed = { cellFails: false, tickCutAfterMs: undefined };
 const hit = { failedShareJobs: [], tickCutAt: undefined };
@@ -45,7 +45,14 @@ const unattributed = { kind: "unattributed", database: 0, other: 0 };
 
 /** Runs `work` as one invocation of `kind` (`held`: what it holds), counting the connections it opens. */
 function asInvocation(kind, work, held = { kind, database: 0, other: 0 }) {
+  peakOf(kind).invocations++;
   return invocation.run(held, work);
+}
+
+/** The record of `kind` since the last read: its highest connection count, and how many invocations ran. */
+function peakOf(kind) {
+  peaks[kind] ??= { connections: 0, database: 0, other: 0, invocations: 0 };
+  return peaks[kind];
 }
 
 /** A promise that never settles: what an invocation that has ended gets for any I/O it still starts. */
@@ -114,9 +121,8 @@ function cutWith(held, namespace) {
 function opened(held, use) {
   held[use]++;
   const connections = held.database + held.other;
-  if (connections > (peaks[held.kind]?.connections ?? 0)) {
-    peaks[held.kind] = { connections, database: held.database, other: held.other };
-  }
+  const peak = peakOf(held.kind);
+  if (connections > peak.connections) Object.assign(peak, { connections, database: held.database, other: held.other });
   let closed = false;
   return () => {
     if (closed) return;
