@@ -12,11 +12,13 @@ import type {
   BulkFilter,
   CreateJobRequest,
   CreateScheduleRequest,
+  CreateTopicRequest,
   Job,
   ListJobsOptions,
   Schedule,
   ScheduleRun,
   ScheduleWithRuns,
+  Topic,
   UpdateJobRequest,
   UpdateScheduleRequest,
 } from "../src/client/index";
@@ -36,6 +38,7 @@ import type {
   scheduleRunResponse,
   updateScheduleRequest,
 } from "../src/wire/schedules";
+import type { createTopicRequest, topicResponse } from "../src/wire/topics";
 import { receiverUrl, useTestProject } from "./support/fliq";
 import { fliqServiceFetch } from "./support/in-process-fliq";
 
@@ -55,11 +58,13 @@ type WireTypeChecks = [
   Assert<Equal<Schedule, Flat<z.output<typeof scheduleResponse>>>>,
   Assert<Equal<ScheduleRun, Flat<z.output<typeof scheduleRunResponse>>>>,
   Assert<Equal<Flat<Omit<ScheduleWithRuns, "etag">>, Flat<z.output<typeof scheduleDetailResponse>>>>,
+  Assert<Equal<Topic, Flat<z.output<typeof topicResponse>>>>,
   // Requests: the same fields, and nothing the API's types refuse.
   Assert<SendableAs<CreateJobRequest, z.input<typeof createJobRequest>>>,
   Assert<SendableAs<UpdateJobRequest, z.input<typeof updateJobRequest>>>,
   Assert<SendableAs<CreateScheduleRequest, z.input<typeof createScheduleRequest>>>,
   Assert<SendableAs<UpdateScheduleRequest, z.input<typeof updateScheduleRequest>>>,
+  Assert<SendableAs<CreateTopicRequest, z.input<typeof createTopicRequest>>>,
   Assert<SendableAs<BulkFilter, NonNullable<z.input<typeof bulkRequest>["filter"]>>>,
   // Listing: every filter of the API's query has its option (labels and status under their client names).
   Assert<
@@ -101,6 +106,8 @@ const JOB_FIELDS = Object.keys({
   updated_at: 1,
   finished_at: 1,
   schedule_id: 1,
+  topic: 1,
+  message_id: 1,
 } satisfies Record<keyof Job, 1>);
 
 describe("the client's wire types", () => {
@@ -108,5 +115,20 @@ describe("the client's wire types", () => {
     const job = await fliq.createJob({ url: receiverUrl("ok"), delay: "1h" });
     const { etag: _etag, ...wire } = job;
     expect(Object.keys(wire).sort()).toEqual([...JOB_FIELDS].sort());
+  });
+
+  it("publish to a topic: one job per endpoint, read back together by message id", async () => {
+    const name = `signups-${crypto.randomUUID().slice(0, 8)}`;
+    const topic = await fliq.createTopic({ name, endpoints: [receiverUrl("ok"), receiverUrl("ok")] });
+    expect(topic.endpoints).toHaveLength(2);
+    const { message_id, jobs } = await fliq.publish(name, { delay: "1h", json: { id: 7 } });
+    expect(jobs.map((job) => job.url).sort()).toEqual(topic.endpoints.map((endpoint) => endpoint.url).sort());
+    expect(jobs.every((job) => job.headers["Content-Type"] === "application/json")).toBe(true);
+    const together = (await fliq.listJobsPage({ message_id })).jobs;
+    expect(together.map((job) => job.id).sort()).toEqual(jobs.map((job) => job.id).sort());
+    const [, second] = topic.endpoints;
+    expect((await fliq.removeTopicEndpoint(name, second.id)).endpoints).toHaveLength(1);
+    expect((await fliq.listTopics()).map((each) => each.name)).toContain(name);
+    await fliq.deleteTopic(name);
   });
 });

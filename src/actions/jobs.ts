@@ -185,6 +185,8 @@ export async function listCallersJobs(
       scheduledFrom: query.scheduled_after ? new Date(query.scheduled_after) : undefined,
       scheduledTo: query.scheduled_before ? new Date(query.scheduled_before) : undefined,
       scheduleId: query.schedule_id,
+      topic: query.topic,
+      messageId: query.message_id,
     },
     query.order,
     { after: query.cursor, limit: query.limit + 1 },
@@ -339,12 +341,16 @@ export interface PreparedBatch {
   jobs: PreparedJob[];
 }
 
-/** Turns a validated batch into rows (see prepareJob); a problem's path names the job's index. */
-export function prepareJobBatch(ctx: RequestContext, requests: CreateJobRequest[]): PreparedBatch {
+/** Turns a validated batch into rows (see prepareJob); a problem's path names the job's index (`pathOf`). */
+export function prepareJobBatch(
+  ctx: RequestContext,
+  requests: CreateJobRequest[],
+  pathOf: (index: number) => string = (index) => `jobs.${index}.`,
+): PreparedBatch {
   // One claimant for the whole batch: the jobs due soon are fired together from here.
   const claimant = crypto.randomUUID();
   const jobs = requests.map((request, index) => {
-    const job = newJobFrom(ctx, request, `jobs.${index}.`);
+    const job = newJobFrom(ctx, request, pathOf(index));
     const claim = claimIfDueSoon(job.runAt, job.timeoutMs, ctx.now, claimant);
     return { row: { ...job, claimedBy: claim?.claimant ?? null, lockedUntil: claim?.lockedUntil ?? null }, claim };
   });

@@ -13,6 +13,7 @@ import type { ApiRoutes } from "./routes";
 import { scheduleRoutes } from "./schedules";
 import { signingSecretRoutes } from "./signing-secrets";
 import { tokenRoutes } from "./tokens";
+import { topicRoutes } from "./topics";
 
 /** Largest request body accepted; the job `body` field has its own, smaller limit. */
 const REQUEST_MAX_BYTES = 8 * 1024 * 1024;
@@ -57,7 +58,7 @@ for (const path of ["/favicon.svg", "/favicon.ico"]) {
 api.route(API_REFERENCE_PATH, apiReference);
 
 /** The API's paths: each takes a bounded body and gets one database pool per request. */
-const API_PATHS = ["/jobs/*", "/schedules/*", "/tokens/*", "/signing-secrets/*", "/admin/*"];
+const API_PATHS = ["/jobs/*", "/schedules/*", "/topics/*", "/tokens/*", "/signing-secrets/*", "/admin/*"];
 
 // The admin API answers 404 unless ADMIN_TOKEN is set, before any other work.
 api.use("/admin/*", requireAdminToken);
@@ -84,6 +85,9 @@ mount(jobRoutes);
 
 api.use("/schedules/*", requireToken, rateLimitPerToken, requireScope);
 mount(scheduleRoutes);
+
+api.use("/topics/*", requireToken, rateLimitPerToken, requireScope);
+mount(topicRoutes);
 
 api.use("/tokens/*", requireToken, rateLimitPerToken, requireAdminScope);
 mount(tokenRoutes);

@@ -78,7 +78,7 @@ async function checkedBeforeLookup<T>(c: Context<AppEnv>, check: () => Promise<T
 }
 
 /** The request's token, for the create statement to look up, and the answer when it finds none. */
-async function presentingCallerOf(c: Context<AppEnv>): Promise<PresentingCaller> {
+export async function presentingCallerOf(c: Context<AppEnv>): Promise<PresentingCaller> {
   return { token: await presentedToken(c), unknownToken: () => authFailure(c) };
 }
 

@@ -5,10 +5,12 @@
 import type { z } from "zod";
 import { TOKEN_PREFIX } from "../auth/tokens";
 import type { ApiTokenRow, JobAttemptRow, JobRow, ProjectRow, ScheduleRow } from "../db/schema";
+import type { TopicWithEndpoints } from "../db/topics";
 import { redactHeaders } from "../jobs/redaction";
 import type { attemptResponse, jobResponse } from "../wire/jobs";
 import type { scheduleResponse, scheduleRunResponse } from "../wire/schedules";
 import type { projectResponse, signingSecretResponse, TOKEN_SCOPES, tokenResponse } from "../wire/tokens";
+import type { topicResponse } from "../wire/topics";
 
 const iso = (date: Date) => date.toISOString();
 const isoOrNull = (date: Date | null) => (date ? date.toISOString() : null);
@@ -40,6 +42,8 @@ export function toJobJson(job: JobRow): z.input<typeof jobResponse> {
     updated_at: iso(job.updatedAt),
     finished_at: isoOrNull(job.finishedAt),
     schedule_id: job.scheduleId,
+    topic: job.topic,
+    message_id: job.messageId,
   };
 }
 
@@ -122,4 +126,17 @@ export function toSigningSecretJson(row: {
   expiresAt: Date | null;
 }): z.input<typeof signingSecretResponse> {
   return { secret: row.secret, created_at: row.createdAt.toISOString(), expires_at: isoOrNull(row.expiresAt) };
+}
+
+/** A fan-out topic and its endpoints as the API shows them. */
+export function toTopicJson({ topic, endpoints }: TopicWithEndpoints): z.input<typeof topicResponse> {
+  return {
+    name: topic.name,
+    endpoints: endpoints.map((endpoint) => ({
+      id: endpoint.id,
+      url: endpoint.url,
+      created_at: iso(endpoint.createdAt),
+    })),
+    created_at: iso(topic.createdAt),
+  };
 }

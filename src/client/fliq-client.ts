@@ -13,14 +13,18 @@ import type {
   BulkSelection,
   CreateJobInput,
   CreateScheduleInput,
+  CreateTopicRequest,
   Job,
   JobPage,
   JobWithAttempts,
   ListJobsOptions,
   ListSchedulesOptions,
+  PublishInput,
+  PublishResult,
   Schedule,
   SchedulePage,
   ScheduleWithRuns,
+  Topic,
   UpdateJobInput,
   UpdateScheduleInput,
   VersionedJob,
@@ -281,6 +285,55 @@ export class FliqClient {
     return data;
   }
 
+  /** Creates a fan-out topic with its first endpoints (`POST /topics`). */
+  async createTopic(topic: CreateTopicRequest): Promise<Topic> {
+    const { data } = await this.call<Topic>("POST", "/topics", { body: topic, idempotent: false });
+    return data;
+  }
+
+  /** A topic and its endpoints (`GET /topics/:name`). */
+  async getTopic(name: string): Promise<Topic> {
+    const { data } = await this.call<Topic>("GET", topicPath(name), { idempotent: true });
+    return data;
+  }
+
+  /** Every topic of the project, by name (`GET /topics`). */
+  async listTopics(): Promise<Topic[]> {
+    const { data } = await this.call<{ topics: Topic[] }>("GET", "/topics", { idempotent: true });
+    return data.topics;
+  }
+
+  /** Deletes a topic; the jobs published to it stay (`DELETE /topics/:name`). */
+  async deleteTopic(name: string): Promise<Topic> {
+    const { data } = await this.call<Topic>("DELETE", topicPath(name), { idempotent: false });
+    return data;
+  }
+
+  /** Adds an endpoint; safe to repeat (`POST /topics/:name/endpoints`). */
+  async addTopicEndpoint(name: string, url: string): Promise<Topic> {
+    const { data } = await this.call<Topic>("POST", `${topicPath(name)}/endpoints`, {
+      body: { url },
+      idempotent: true,
+    });
+    return data;
+  }
+
+  /** Removes an endpoint by its id; messages published before still go to it (`DELETE /topics/:name/endpoints/:id`). */
+  async removeTopicEndpoint(name: string, endpointId: string): Promise<Topic> {
+    const path = `${topicPath(name)}/endpoints/${encodeURIComponent(endpointId)}`;
+    const { data } = await this.call<Topic>("DELETE", path, { idempotent: false });
+    return data;
+  }
+
+  /** Publishes a message to a topic: one job per endpoint, all or none (`POST /topics/:name/jobs`). */
+  async publish(name: string, message: PublishInput = {}): Promise<PublishResult> {
+    const { data } = await this.call<PublishResult>("POST", `${topicPath(name)}/jobs`, {
+      body: toWireJob(message, "create"),
+      idempotent: false,
+    });
+    return data;
+  }
+
   private async changeSchedule(
     method: string,
     path: string,
@@ -391,6 +444,10 @@ function toWireSelection(selection: BulkSelection): Record<string, unknown> {
   };
 }
 
+function topicPath(name: string): string {
+  return `/topics/${encodeURIComponent(name)}`;
+}
+
 /** The query string of `GET /jobs`: repeated `status` and `label=key:value` parameters. */
 function listQuery(options: ListJobsOptions): string {
   const params = new URLSearchParams();
@@ -401,6 +458,8 @@ function listQuery(options: ListJobsOptions): string {
   if (options.scheduled_after !== undefined) params.set("scheduled_after", isoOf(options.scheduled_after));
   if (options.scheduled_before !== undefined) params.set("scheduled_before", isoOf(options.scheduled_before));
   if (options.schedule_id !== undefined) params.set("schedule_id", options.schedule_id);
+  if (options.topic !== undefined) params.set("topic", options.topic);
+  if (options.message_id !== undefined) params.set("message_id", options.message_id);
   if (options.order !== undefined) params.set("order", options.order);
   if (options.limit !== undefined) params.set("limit", String(options.limit));
   if (options.cursor !== undefined) params.set("cursor", options.cursor);

@@ -59,6 +59,10 @@ export interface Job {
   finished_at: string | null;
   /** The recurring schedule this job is a run of; null for a one-off job. */
   schedule_id: string | null;
+  /** The topic this job was published to; null for a job created on its own. */
+  topic: string | null;
+  /** Shared by the deliveries of one message published to a topic (one job per endpoint). */
+  message_id: string | null;
 }
 
 /** One callback attempt as the API answers it. */
@@ -149,6 +153,10 @@ export interface ListJobsOptions {
   scheduled_before?: string | Date;
   /** Runs of this schedule only. */
   schedule_id?: string;
+  /** Jobs published to this topic only. */
+  topic?: string;
+  /** The deliveries of this published message only. */
+  message_id?: string;
   order?: ListOrder;
   /** Page size (1 to 200, 50 by default). */
   limit?: number;
@@ -287,4 +295,34 @@ export interface ListSchedulesOptions {
 export interface SchedulePage {
   schedules: Schedule[];
   next_cursor: string | null;
+}
+
+/** A URL a topic's messages are delivered to. */
+export interface TopicEndpoint {
+  id: string;
+  url: string;
+  created_at: string;
+}
+
+/** A fan-out topic: a message published to it becomes one job per endpoint. */
+export interface Topic {
+  name: string;
+  /** Oldest first; those added together, by URL. */
+  endpoints: TopicEndpoint[];
+  created_at: string;
+}
+
+/** `POST /topics`. */
+export interface CreateTopicRequest {
+  name: string;
+  endpoints?: string[];
+}
+
+/** A message to publish: a job's fields without its url (each endpoint is one). */
+export type PublishInput = Omit<CreateJobInput, "url">;
+
+/** What publishing made: one job per endpoint, sharing `message_id`. */
+export interface PublishResult {
+  message_id: string;
+  jobs: Job[];
 }

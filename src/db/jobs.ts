@@ -161,11 +161,11 @@ export async function createJobsAsCaller(
       INSERT INTO jobs (id, project_id, url, http_method, headers, body, labels, failure_url, success_url, scheduled_at, run_at,
                         max_retries, timeout_ms, backoff_initial_ms, backoff_max_ms, expires_at, max_retry_duration_ms,
                         created_at, updated_at, claimed_by, locked_until, idempotency_key, idempotency_fingerprint,
-                        status, attempt)
+                        topic, message_id, status, attempt)
       SELECT v.id, permitted.project_id, v.url, v.http_method, v.headers, v.body, v.labels, v.failure_url, v.success_url,
              v.scheduled_at, v.run_at, v.max_retries, v.timeout_ms, v.backoff_initial_ms, v.backoff_max_ms,
              v.expires_at, v.max_retry_duration_ms, v.created_at, v.created_at, v.claimed_by, v.locked_until,
-             v.idempotency_key, v.idempotency_fingerprint, 'scheduled', 0
+             v.idempotency_key, v.idempotency_fingerprint, v.topic, v.message_id, 'scheduled', 0
       FROM permitted, admitted, unnest(
         ${column("id")}::uuid[], ${column("url")}::text[], ${column("httpMethod")}::text[],
         ${column("headers")}::jsonb[], ${column("body")}::text[], ${column("labels", (v) => v ?? {})}::jsonb[],
@@ -175,10 +175,10 @@ export async function createJobsAsCaller(
         ${column("expiresAt", iso)}::timestamptz[], ${column("maxRetryDurationMs")}::bigint[],
         ${column("createdAt", iso)}::timestamptz[], ${column("claimedBy")}::uuid[],
         ${column("lockedUntil", iso)}::timestamptz[], ${column("idempotencyKey")}::text[],
-        ${column("idempotencyFingerprint")}::text[]
+        ${column("idempotencyFingerprint")}::text[], ${column("topic")}::text[], ${column("messageId")}::uuid[]
       ) AS v(id, url, http_method, headers, body, labels, failure_url, success_url, scheduled_at, run_at, max_retries, timeout_ms,
              backoff_initial_ms, backoff_max_ms, expires_at, max_retry_duration_ms, created_at, claimed_by, locked_until,
-             idempotency_key, idempotency_fingerprint)
+             idempotency_key, idempotency_fingerprint, topic, message_id)
       ON CONFLICT (project_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
       RETURNING jobs.*
     ), free AS (
@@ -286,6 +286,10 @@ export interface JobFilter {
   scheduledTo?: Date;
   /** Runs of this recurring schedule. */
   scheduleId?: string;
+  /** Jobs published to this topic. */
+  topic?: string;
+  /** The deliveries of one published message. */
+  messageId?: string;
 }
 
 /** The SQL conditions of a filter; always scoped to its project. */
@@ -300,6 +304,8 @@ function filterConditions(filter: JobFilter): SQL[] {
   if (filter.scheduledFrom) conditions.push(gte(jobs.scheduledAt, filter.scheduledFrom));
   if (filter.scheduledTo) conditions.push(lt(jobs.scheduledAt, filter.scheduledTo));
   if (filter.scheduleId) conditions.push(eq(jobs.scheduleId, filter.scheduleId));
+  if (filter.topic) conditions.push(eq(jobs.topic, filter.topic));
+  if (filter.messageId) conditions.push(eq(jobs.messageId, filter.messageId));
   return conditions;
 }
 

@@ -180,6 +180,10 @@ export const jobs = pgTable(
     // schedule created on its own, the occurrence it is (null for a run triggered by hand).
     scheduleId: uuid("schedule_id").references((): AnyPgColumn => schedules.id, { onDelete: "set null" }),
     occurrenceAt: timestamptz("occurrence_at"),
+    // Fan-out: the topic this job was published to (its name, kept after the topic is gone) and
+    // the message it delivers, shared by the one job per endpoint that publish created.
+    topic: text("topic"),
+    messageId: uuid("message_id"),
   },
   (t) => [
     // An occurrence is created at most once, however many ticks or API calls race to create it.
@@ -197,6 +201,8 @@ export const jobs = pgTable(
     index("jobs_project_created_idx").on(t.projectId, t.createdAt, t.id),
     index("jobs_project_run_at_idx").on(t.projectId, t.runAt, t.id),
     uniqueIndex("jobs_idempotency_idx").on(t.projectId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL`),
+    // A message's deliveries, read together.
+    index("jobs_project_message_idx").on(t.projectId, t.messageId).where(sql`message_id IS NOT NULL`),
   ],
 );
 
@@ -243,6 +249,34 @@ export const schedules = pgTable(
     index("schedules_project_created_idx").on(t.projectId, t.createdAt, t.id),
     uniqueIndex("schedules_idempotency_idx").on(t.projectId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL`),
   ],
+);
+
+/** A fan-out topic: a job published to it becomes one job per endpoint (see topicEndpoints). */
+export const topics = pgTable(
+  "topics",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    projectId: uuid("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    createdAt: timestamptz("created_at").notNull(),
+  },
+  (t) => [uniqueIndex("topics_project_name_idx").on(t.projectId, t.name)],
+);
+
+/** A URL a topic's messages are delivered to; removing one leaves the jobs already published alone. */
+export const topicEndpoints = pgTable(
+  "topic_endpoints",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    topicId: uuid("topic_id")
+      .notNull()
+      .references(() => topics.id, { onDelete: "cascade" }),
+    url: text("url").notNull(),
+    createdAt: timestamptz("created_at").notNull(),
+  },
+  (t) => [uniqueIndex("topic_endpoints_topic_url_idx").on(t.topicId, t.url)],
 );
 
 /** One row per callback attempt. */
@@ -295,3 +329,5 @@ export type DashboardSessionRow = typeof dashboardSessions.$inferSelect;
 export type JobRow = typeof jobs.$inferSelect;
 export type JobAttemptRow = typeof jobAttempts.$inferSelect;
 export type ScheduleRow = typeof schedules.$inferSelect;
+export type TopicRow = typeof topics.$inferSelect;
+export type TopicEndpointRow = typeof topicEndpoints.$inferSelect;

@@ -27,6 +27,11 @@ export const JOB_LIMITS = {
   successBodyMaxBytes: 64 * 1024,
   /** How far ahead a job may be scheduled. */
   scheduleHorizonMs: 366 * 24 * 60 * 60_000,
+  topicNameMaxLength: 64,
+  /** Endpoints of one topic: a publish is one job per endpoint, created in one statement. */
+  topicEndpointsMax: 100,
+  /** Topics of one project (the list is one page). */
+  topicsPerProjectMax: 1000,
 } as const;
 
 export const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;

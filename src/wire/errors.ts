@@ -29,7 +29,7 @@ export const ERROR_CODES = {
   csrf_failed: { status: 403, when: "a dashboard form's CSRF token is missing or expired: reload the page" },
   not_found: {
     status: 404,
-    when: "no such job, schedule or token in your project (another project's id too), or no such route",
+    when: "no such job, schedule, topic or token in your project (another project's id too), or no such route",
   },
   job_running: {
     status: 409,
@@ -41,6 +41,8 @@ export const ERROR_CODES = {
   },
   job_not_finished: { status: 409, when: "only a succeeded, failed or canceled job can be replayed" },
   conflict: { status: 409, when: "the job or schedule kept changing while a change was applied; try again" },
+  topic_exists: { status: 409, when: "a topic with this name already exists in the project" },
+  topic_without_endpoints: { status: 409, when: "a message was published to a topic that has no endpoints" },
   idempotency_key_reused: { status: 409, when: "the `Idempotency-Key` was used before with a different request" },
   precondition_failed: { status: 412, when: "`If-Match` names a version that is no longer current" },
   payload_too_large: { status: 413, when: "the request body is over 8 MiB (a dashboard form over its own limit)" },

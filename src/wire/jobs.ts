@@ -52,6 +52,12 @@ const labelsSchema = z
     message: `at most ${JOB_LIMITS.labelCountMax} labels`,
   });
 
+/** A topic's name: letters, digits, `.`, `_` and `-`, starting with a letter or digit. */
+export const topicName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "must be letters, digits, '.', '_' or '-', starting with a letter or digit")
+  .max(JOB_LIMITS.topicNameMaxLength);
+
 /** `delay`: seconds, or a duration such as "30m" or "1h30m". */
 const delaySchema = z.union([z.number(), z.string()]).transform((value, ctx) => {
   const ms = parseDurationMs(value);
@@ -138,13 +144,23 @@ export const jobFields = {
     .nullable(),
 };
 
+/** The time is `scheduled_at` or `delay`, not both. */
+function onlyOneTime<T extends z.ZodType<{ scheduled_at?: string; delay?: number }>>(schema: T) {
+  return schema.refine((job) => job.scheduled_at === undefined || job.delay === undefined, {
+    path: ["delay"],
+    message: "cannot be given with scheduled_at: give one or the other",
+  });
+}
+
 /**
  * `POST /jobs`: the front-door request. Unknown fields are rejected, so server fields cannot
  * be assigned. The time is `scheduled_at` or `delay` (from now), or now when both are absent.
  */
-export const createJobRequest = z
-  .strictObject({
-    url: jobFields.url,
+export const createJobRequest = onlyOneTime(z.strictObject({ url: jobFields.url, ...requestFieldsWithDefaults() }));
+
+/** The fields of a create request besides its url, with their defaults: a topic's publish takes these. */
+function requestFieldsWithDefaults() {
+  return {
     http_method: jobFields.http_method.default("POST"),
     scheduled_at: jobFields.scheduled_at.optional(),
     delay: delaySchema.optional(),
@@ -163,11 +179,16 @@ export const createJobRequest = z
         max_delay_ms: backoffDelayMs.default(JOB_LIMITS.backoffMaxMsDefault),
       })
       .default({ initial_delay_ms: JOB_LIMITS.backoffInitialMsDefault, max_delay_ms: JOB_LIMITS.backoffMaxMsDefault }),
-  })
-  .refine((job) => job.scheduled_at === undefined || job.delay === undefined, {
-    path: ["delay"],
-    message: "cannot be given with scheduled_at: give one or the other",
-  });
+  };
+}
+
+/**
+ * `POST /topics/:name/jobs`: a create request without its url; the job is made once per
+ * endpoint of the topic.
+ */
+export const publishRequest = onlyOneTime(z.strictObject(requestFieldsWithDefaults()));
+
+export type PublishRequest = z.output<typeof publishRequest>;
 
 /** `POST /jobs/batch`: up to 1,000 jobs, accepted or refused together. */
 export const createJobsRequest = z.strictObject({
@@ -251,6 +272,8 @@ export const listJobsQuery = z
     scheduled_after: jobFields.scheduled_at.optional(),
     scheduled_before: jobFields.scheduled_at.optional(),
     schedule_id: z.uuid().optional(),
+    topic: topicName.optional(),
+    message_id: z.uuid().optional(),
     order: listOrder.default("newest"),
     limit: pageLimit,
     cursor: z.string().optional(),
@@ -341,6 +364,10 @@ export const jobResponse = z.object({
   finished_at: isoDateTime.nullable(),
   /** The recurring schedule this job is a run of; null for a one-off job. */
   schedule_id: z.uuid().nullable(),
+  /** The topic this job was published to; null for a job created on its own. */
+  topic: z.string().nullable(),
+  /** Shared by the deliveries of one message published to a topic (one job per endpoint). */
+  message_id: z.uuid().nullable(),
 });
 
 /** One callback attempt as the API shows it. */
