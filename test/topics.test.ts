@@ -6,6 +6,7 @@
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { findJob } from "../src/db/jobs";
+import { callDashboard, openSession, textOf } from "./support/dashboard";
 import { callApi, createProject, moveRunAt, receivedAt, receiverUrl, tickNow, useTestProject } from "./support/fliq";
 
 const { db, project, token, signingSecret } = await useTestProject();
@@ -184,5 +185,62 @@ describe("publishing", () => {
     // The message published before still goes to both.
     const earlier = await jobsOfMessage(before.body.message_id);
     expect(earlier.map((job: { url: string }) => job.url).sort()).toEqual([kept, removedLater].sort());
+  });
+});
+
+describe("topics on the dashboard", () => {
+  it("are created, given and relieved of endpoints, and deleted from the topics page, as through the API", async () => {
+    const { cookie, csrf } = await openSession(token);
+    const name = freshName();
+    const [first, second] = [receiverUrl("ok"), receiverUrl("ok")].sort();
+    const created = await callDashboard("POST", "/dashboard/topics", {
+      cookie,
+      form: { _csrf: csrf, name, endpoints: `${first}\r\n\r\n${second}\r\n` },
+    });
+    expect(created.status).toBe(303);
+    const page = await callDashboard("GET", "/dashboard/topics?done=created", { cookie });
+    expect(page.status).toBe(200);
+    expect(textOf(page.html)).toContain("The topic was created.");
+    expect(page.html).toContain(first);
+    expect(page.html).toContain('aria-current="page">Topics');
+    const topic = (await callApi("GET", `/topics/${name}`, { token })).body;
+    expect(topic.endpoints.map((endpoint: { url: string }) => endpoint.url)).toEqual([first, second]);
+
+    const third = receiverUrl("ok");
+    await callDashboard("POST", `/dashboard/topics/${name}/endpoints`, { cookie, form: { _csrf: csrf, url: third } });
+    await callDashboard("POST", `/dashboard/topics/${name}/endpoints/${topic.endpoints[0].id}/remove`, {
+      cookie,
+      form: { _csrf: csrf },
+    });
+    const changed = (await callApi("GET", `/topics/${name}`, { token })).body;
+    expect(changed.endpoints.map((endpoint: { url: string }) => endpoint.url)).toEqual([second, third]);
+
+    // A bad endpoint is refused with the API's message, and changes nothing.
+    const refused = await callDashboard("POST", `/dashboard/topics/${name}/endpoints`, {
+      cookie,
+      form: { _csrf: csrf, url: "http://10.0.0.7/hook" },
+    });
+    expect(refused.status).toBe(422);
+    expect((await callApi("GET", `/topics/${name}`, { token })).body).toEqual(changed);
+
+    await callDashboard("POST", `/dashboard/topics/${name}/delete`, { cookie, form: { _csrf: csrf } });
+    expect((await callApi("GET", `/topics/${name}`, { token })).status).toBe(404);
+  });
+
+  it("shows a published message's deliveries together on each of its job pages", async () => {
+    const endpoints = [receiverUrl("ok"), receiverUrl("status/500")];
+    const name = freshName();
+    await createTopic(name, endpoints);
+    const { jobs } = (await callApi("POST", `/topics/${name}/jobs`, { token, json: { delay: "1h" } })).body;
+    const { cookie } = await openSession(token);
+    const page = await callDashboard("GET", `/dashboard/jobs/${jobs[0].id}`, { cookie });
+    expect(page.status).toBe(200);
+    const text = textOf(page.html);
+    expect(text).toContain(name);
+    expect(text).toContain(jobs[0].message_id);
+    expect(text).toContain("delivered to 2 endpoints");
+    expect(page.html).toContain(`href="/dashboard/jobs/${jobs[1].id}"`);
+    const listed = await callDashboard("GET", `/dashboard/jobs?topic=${name}`, { cookie });
+    for (const job of jobs) expect(listed.html).toContain(job.id.slice(0, 8));
   });
 });

@@ -27,6 +27,13 @@ import {
   resumeCallersSchedule,
   triggerCallersSchedule,
 } from "../actions/schedules";
+import {
+  addCallersEndpoint,
+  createCallersTopic,
+  deleteCallersTopic,
+  listCallersTopics,
+  removeCallersEndpoint,
+} from "../actions/topics";
 import { findJob, listJobs } from "../db/jobs";
 import { presentedTokenOf } from "../db/projects";
 import { attemptActivity, countJobsByStatus, latestAttempts, recentFailures } from "../db/stats";
@@ -34,11 +41,13 @@ import { actionContextOf, requestContextOf } from "../http/action-context";
 import { authFailure } from "../http/auth-failure";
 import { databasePerRequest } from "../http/database-per-request";
 import type { AppEnv } from "../http/env";
+import { JOB_LIMITS } from "../jobs/limits";
 import { JOB_STATUSES, type JobStatus } from "../jobs/states";
 import { ApiError, notFound, validationFailed } from "../wire/errors";
 import { createJobRequest, idempotencyKeyHeader, jobIdParam, listJobsQuery, updateJobRequest } from "../wire/jobs";
 import { createScheduleRequest, listSchedulesQuery, scheduleIdParam } from "../wire/schedules";
 import { createTokenRequest, idParam, rotateSecretRequest } from "../wire/tokens";
+import { addEndpointRequest, createTopicRequest, endpointIdParam, topicName } from "../wire/topics";
 import { IDEMPOTENCY_KEY, parseOrThrow } from "../wire/validation";
 import { formatTime, fromDateTimeLocalValue } from "./format";
 import type { Viewer } from "./layout";
@@ -52,6 +61,7 @@ import { type ActivitySpan, OverviewPage } from "./pages/overview";
 import { SCHEDULE_NOTICES, type ScheduleNotice, SchedulePage } from "./pages/schedule";
 import { SchedulesPage } from "./pages/schedules";
 import { type ShownOnce, TOKEN_NOTICES, type TokenNotice, TokensPage } from "./pages/tokens";
+import { TOPIC_NOTICES, type TopicNotice, TopicsPage } from "./pages/topics";
 import { type FormFields, jobInputOf, scheduleInputOf } from "./request-form";
 import {
   CSRF_FIELD,
@@ -287,6 +297,7 @@ dashboard.get("/jobs", async (c) => {
     status: (c.req.queries("status") ?? []).filter((s): s is JobStatus => JOB_STATUSES.includes(s as JobStatus)),
     label: c.req.query("label")?.trim() ?? "",
     url_prefix: c.req.query("url_prefix")?.trim() ?? "",
+    topic: c.req.query("topic")?.trim() ?? "",
     scheduled_after: c.req.query("scheduled_after")?.trim() ?? "",
     scheduled_before: c.req.query("scheduled_before")?.trim() ?? "",
     order: order && order in JOB_ORDERS ? (order as JobListOrder) : "newest",
@@ -302,6 +313,7 @@ dashboard.get("/jobs", async (c) => {
       ...(filters.status.length > 0 && { status: filters.status }),
       ...(filters.label && { label: [filters.label] }),
       ...(filters.url_prefix && { url_prefix: filters.url_prefix }),
+      ...(filters.topic && { topic: filters.topic }),
       ...(filters.scheduled_after && { scheduled_after: fromDateTimeLocalValue(filters.scheduled_after) }),
       ...(filters.scheduled_before && { scheduled_before: fromDateTimeLocalValue(filters.scheduled_before) }),
       ...(order && { order }),
@@ -387,7 +399,15 @@ dashboard.get("/jobs/:id", async (c) => {
   const { job, attempts } = await readCallersJob(actionContextOf(c), jobIdOf(c));
   const done = c.req.query("done");
   const notice = done && done in ACTION_NOTICES ? (done as ActionNotice) : undefined;
-  return c.html(<JobPage viewer={c.var.viewer} job={job} attempts={attempts} now={c.var.now} notice={notice} />);
+  // A published message's deliveries, shown together (a topic has at most topicEndpointsMax endpoints).
+  const siblings = job.messageId
+    ? await listJobs(c.var.db, { projectId: job.projectId, messageId: job.messageId }, "soonest", {
+        limit: JOB_LIMITS.topicEndpointsMax,
+      })
+    : undefined;
+  return c.html(
+    <JobPage viewer={c.var.viewer} job={job} attempts={attempts} now={c.var.now} notice={notice} siblings={siblings} />,
+  );
 });
 
 /** After an action, back to the job's page with a notice of what was done (POST, then redirect, then GET). */
@@ -588,6 +608,56 @@ dashboard.post("/secrets/rotate", async (c) => {
     },
     201,
   );
+});
+
+dashboard.get("/topics", async (c) => {
+  const done = c.req.query("done");
+  return c.html(
+    <TopicsPage
+      viewer={c.var.viewer}
+      topics={await listCallersTopics(actionContextOf(c))}
+      notice={done && done in TOPIC_NOTICES ? (done as TopicNotice) : undefined}
+    />,
+  );
+});
+
+/** After a topic action, back to the topics page with a notice of what was done. */
+const backToTopics = (c: Context<DashboardEnv>, notice: TopicNotice) =>
+  c.redirect(`${DASHBOARD_PATH}/topics?done=${notice}`, 303);
+
+/** The topic name in the path; one that is not a valid name names no topic. */
+function topicNameOf(c: Context<DashboardEnv>): string {
+  const name = topicName.safeParse(c.req.param("name"));
+  if (!name.success) throw notFound("Topic");
+  return name.data;
+}
+
+dashboard.post("/topics", async (c) => {
+  const endpoints = (field(c, "endpoints") ?? "")
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0);
+  const request = parseOrThrow(createTopicRequest, { name: field(c, "name")?.trim() ?? "", endpoints });
+  await createCallersTopic(actionContextOf(c), request);
+  return backToTopics(c, "created");
+});
+
+dashboard.post("/topics/:name/endpoints", async (c) => {
+  const request = parseOrThrow(addEndpointRequest, { url: field(c, "url")?.trim() ?? "" });
+  await addCallersEndpoint(actionContextOf(c), topicNameOf(c), request);
+  return backToTopics(c, "added");
+});
+
+dashboard.post("/topics/:name/endpoints/:id/remove", async (c) => {
+  const id = endpointIdParam.safeParse(c.req.param("id"));
+  if (!id.success) throw notFound("Endpoint");
+  await removeCallersEndpoint(actionContextOf(c), topicNameOf(c), id.data);
+  return backToTopics(c, "removed");
+});
+
+dashboard.post("/topics/:name/delete", async (c) => {
+  await deleteCallersTopic(actionContextOf(c), topicNameOf(c));
+  return backToTopics(c, "deleted");
 });
 
 dashboard.all("*", (c) =>

@@ -25,13 +25,21 @@ export function RelativeTime(props: { at: Date | null; now: Date }) {
 }
 
 /** A POST form of one button, disabled (with the reason) when the token cannot act. */
-export function PostButton(props: { viewer: Viewer; action: string; label: string; danger?: boolean }) {
+export function PostButton(props: {
+  viewer: Viewer;
+  action: string;
+  label: string;
+  /** A fuller name for assistive technology, where the visible label is kept short (a phone's width). */
+  accessibleName?: string;
+  danger?: boolean;
+}) {
   return (
     <form method="post" action={props.action}>
       <CsrfField viewer={props.viewer} />
       <button
         type="submit"
         class={props.danger ? "danger" : undefined}
+        aria-label={props.accessibleName}
         disabled={!props.viewer.canAct}
         aria-describedby={props.viewer.canAct ? undefined : "read-only-note"}
       >

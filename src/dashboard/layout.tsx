@@ -124,7 +124,7 @@ export function CsrfField(props: { viewer: Viewer }) {
 export function Layout(props: {
   title: string;
   viewer?: Viewer;
-  current?: "overview" | "jobs" | "schedules" | "tokens";
+  current?: "overview" | "jobs" | "schedules" | "topics" | "tokens";
   /**
    * Without script, reload the page after this many seconds (for a job about to change); with
    * script, the page follows changes itself and never reloads.
@@ -187,6 +187,11 @@ export function Layout(props: {
                   <li>
                     <a href={`${DASHBOARD_PATH}/schedules`} aria-current={current === "schedules" ? "page" : undefined}>
                       Schedules
+                    </a>
+                  </li>
+                  <li>
+                    <a href={`${DASHBOARD_PATH}/topics`} aria-current={current === "topics" ? "page" : undefined}>
+                      Topics
                     </a>
                   </li>
                   {viewer.isAdmin && (

@@ -483,6 +483,43 @@ describe("the dashboard in a browser", () => {
     await context.close();
   });
 
+  for (const [name, viewport] of [
+    ["desktop", DESKTOP],
+    ["phone", PHONE],
+  ] as const) {
+    it(`creates a topic from its page on a ${name}, and a published message's job page lists its deliveries`, async () => {
+      requireChromium();
+      const { token } = await stack.createProject(["read", "write"]);
+      const context = await newContext({ viewport });
+      const page = await context.newPage();
+      await signIn(page, token);
+      await page.getByRole("link", { name: "Topics" }).click();
+      await page.getByRole("heading", { level: 1, name: "Topics" }).waitFor();
+      expect(await scrollsSideways(page)).toBe(false);
+      const endpoints = [`${stack.receiverUrl}/ok/crm`, `${stack.receiverUrl}/ok/mail`];
+      await page.getByLabel("Name").fill("user.signed-up");
+      await page.getByLabel("Endpoints, one URL a line").fill(endpoints.join("\n"));
+      await page.getByRole("button", { name: "Create topic" }).click();
+      await page.getByText("The topic was created.").waitFor();
+      await page.getByRole("heading", { level: 2, name: "user.signed-up" }).waitFor();
+      expect(await scrollsSideways(page)).toBe(false);
+      await screenshot(page, `17-topic-created-${name}`);
+
+      const published = await fetch(`${stack.url}/topics/user.signed-up/jobs`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ delay: "1h" }),
+      });
+      expect(published.status).toBe(201);
+      const { jobs } = (await published.json()) as { jobs: Array<{ id: string }> };
+      await page.goto(`${stack.url}/dashboard/jobs/${jobs[0].id}`);
+      await page.getByText("delivered to 2 endpoints").waitFor();
+      await page.locator("#message-deliveries").getByRole("link", { name: endpoints[1] }).waitFor();
+      expect(await scrollsSideways(page)).toBe(false);
+      await context.close();
+    });
+  }
+
   it("works without script: pages are whole, the forms create and cancel", async () => {
     requireChromium();
     const { token } = await stack.createProject(["read", "write"]);

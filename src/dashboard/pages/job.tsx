@@ -282,6 +282,8 @@ export function JobPage(props: {
   attempts: JobAttemptRow[];
   now: Date;
   notice?: ActionNotice;
+  /** For a job published to a topic: every delivery of its message, this one included. */
+  siblings?: JobRow[];
 }) {
   const { job, attempts, viewer } = props;
   const aboutToChange =
@@ -377,6 +379,38 @@ export function JobPage(props: {
               <>
                 <dt>On success</dt>
                 <dd class="url mono">{job.successUrl}</dd>
+              </>
+            )}
+            {job.topic && (
+              <>
+                <dt>Topic</dt>
+                <dd>
+                  <a class="mono" href={`${DASHBOARD_PATH}/topics#topic-name-${encodeURIComponent(job.topic)}`}>
+                    {job.topic}
+                  </a>
+                </dd>
+              </>
+            )}
+            {job.messageId && props.siblings && (
+              <>
+                <dt>Message</dt>
+                <dd>
+                  <span class="mono">{job.messageId}</span>, delivered to {props.siblings.length} endpoints:
+                  <ul id="message-deliveries">
+                    {props.siblings.map((sibling) => (
+                      <li>
+                        <StatusText status={sibling.status} />{" "}
+                        {sibling.id === job.id ? (
+                          <span class="url mono">{sibling.url}</span>
+                        ) : (
+                          <a class="url mono" href={`${DASHBOARD_PATH}/jobs/${sibling.id}`}>
+                            {sibling.url}
+                          </a>
+                        )}
+                      </li>
+                    ))}
+                  </ul>
+                </dd>
               </>
             )}
           </dl>

@@ -19,6 +19,8 @@ export interface JobListFilters {
   status: JobStatus[];
   label: string;
   url_prefix: string;
+  /** Jobs published to this topic. */
+  topic: string;
   /** The date range on scheduled_at, as datetime-local values in UTC. */
   scheduled_after: string;
   scheduled_before: string;
@@ -33,6 +35,7 @@ export function jobListHref(filters: JobListFilters, cursor?: string): string {
   for (const status of filters.status) query.append("status", status);
   if (filters.label) query.set("label", filters.label);
   if (filters.url_prefix) query.set("url_prefix", filters.url_prefix);
+  if (filters.topic) query.set("topic", filters.topic);
   if (filters.scheduled_after) query.set("scheduled_after", filters.scheduled_after);
   if (filters.scheduled_before) query.set("scheduled_before", filters.scheduled_before);
   if (filters.order !== "newest") query.set("order", filters.order);
@@ -186,6 +189,10 @@ export function JobsPage(props: {
           <div>
             <label for="filter-url">URL starts with</label>
             <input id="filter-url" name="url_prefix" value={filters.url_prefix} placeholder="https://" />
+          </div>
+          <div>
+            <label for="filter-topic">Topic</label>
+            <input id="filter-topic" name="topic" value={filters.topic} placeholder="user.signed-up" />
           </div>
           <div>
             <label for="filter-after">Scheduled from (UTC)</label>
