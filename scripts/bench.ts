@@ -6,7 +6,7 @@
  * delivered by a cron tick the bench fires itself. Prints the numbers, a markdown table with PASS/MISS against
  * the targets, and writes .fliq/bench-results.json.
  *
- *   npm run bench [-- --scenario a|b|c|mixed|slow200|slow200-10k|far-db|cell-fails|tick-cut|db-restart|create|create-batch|ceiling|idle|handover|retention|create-waiting|all]
+ *   npm run bench [-- --scenario a|b|c|mixed|slow200|slow200-10k|far-db|cell-fails|tick-cut|db-restart|create|create-batch|ceiling|idle|handover|retention|create-waiting|topic|all]
  *                    [--idle-minutes 2] [--concurrency 32] [--handover-starts 10] [--handover-database postgres|embedded]
  *                    [--retention-rows 10000000] [--create-waiting-requests 200]
  *                    [--batch-size 500] [--profile]
@@ -71,6 +71,11 @@ import {
   runDeliveryScenario,
   runIdleScenario,
 } from "./bench/scenarios";
+import { printTopicResult, runTopicScenario } from "./bench/topic";
+
+/** Messages the topic scenario publishes (each to 3 endpoints). */
+const TOPIC_MESSAGES = 200;
+
 import { Cleanup } from "./bench/stack";
 import {
   printTargetResult,
@@ -103,6 +108,7 @@ const SCENARIO_NAMES = [
   "handover",
   "retention",
   "create-waiting",
+  "topic",
 ] as const;
 const HANDOVER_WORKER_LOG = join(STATE_DIR, "bench-handover-worker.log");
 const CREATE_WAITING_WORKER_LOG = join(STATE_DIR, "bench-create-waiting-worker.log");
@@ -380,6 +386,11 @@ async function runScenarios(
     const result = await run(ctx);
     printCreationResult(result);
     results.creations.push(result);
+    await saveProgress(results);
+  }
+  if (options.scenarios.includes("topic")) {
+    results.topic = await runTopicScenario(ctx.api, TOPIC_MESSAGES);
+    printTopicResult(results.topic);
     await saveProgress(results);
   }
   if (options.scenarios.includes("ceiling")) {

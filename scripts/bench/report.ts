@@ -15,6 +15,7 @@ import type { RetentionResult } from "./retention";
 import type { DeliveryResult, IdleResult } from "./scenarios";
 import type { DeliveryStats } from "./stats";
 import type { TargetResult } from "./targets";
+import type { TopicResult } from "./topic";
 
 /** One target and whether the measurement met it. */
 export interface TargetCheck {
@@ -34,6 +35,7 @@ export interface BenchResults {
   handover?: HandoverResult;
   retention?: RetentionResult;
   createWaiting?: CreateWaitingResult;
+  topic?: TopicResult;
 }
 
 const ms = (value: number | undefined) => (value === undefined ? "–" : value.toFixed(1));
@@ -144,6 +146,25 @@ export function printIdleResult(result: IdleResult): void {
 /** The targets the measured scenarios can be held to. */
 export function checkTargets(results: BenchResults): TargetCheck[] {
   const checks: TargetCheck[] = [];
+  if (results.topic) {
+    const t = results.topic;
+    const p99 = t.healthy.latenessMs?.p99;
+    checks.push({
+      target: "topic: healthy endpoints p99 lateness < 100 ms",
+      measured: `${ms(p99)} ms`,
+      pass: p99 !== undefined && p99 < 100,
+    });
+    checks.push({
+      target: "topic: healthy endpoints zero missing, zero duplicates",
+      measured: `${t.healthy.missing} missing, ${t.healthy.duplicates} duplicates`,
+      pass: t.healthy.missing === 0 && t.healthy.duplicates === 0,
+    });
+    checks.push({
+      target: "topic: the failing endpoint retried alone, every attempt made",
+      measured: `${t.failing.attempts} of ${t.failing.expectedAttempts} attempts`,
+      pass: t.failing.attempts === t.failing.expectedAttempts,
+    });
+  }
   for (const r of results.deliveries) {
     const d = r.deliveries;
     checks.push({ target: `${r.scenario}: zero missing`, measured: String(d.missing), pass: d.missing === 0 });
