@@ -71,11 +71,6 @@ import {
   runDeliveryScenario,
   runIdleScenario,
 } from "./bench/scenarios";
-import { printTopicResult, runTopicScenario } from "./bench/topic";
-
-/** Messages the topic scenario publishes (each to 3 endpoints). */
-const TOPIC_MESSAGES = 200;
-
 import { Cleanup } from "./bench/stack";
 import {
   printTargetResult,
@@ -84,6 +79,7 @@ import {
   TargetReceivers,
   type TargetScenario,
 } from "./bench/targets";
+import { printTopicResult, runTopicScenario } from "./bench/topic";
 import { snapshotWorker } from "./bench/worker-snapshot";
 import { startDbBridge } from "./local/bridge";
 
@@ -95,6 +91,9 @@ const CEILING_WORKER_LOG = join(STATE_DIR, "bench-ceiling-worker.log");
 /** PgBouncer's default `server_idle_timeout`, which Neon's pooled connections sit behind. */
 const PGBOUNCER_IDLE_MS = 600_000;
 const DEFAULT_DATABASE_URL = "postgres://fliq:fliq@127.0.0.1:5432/fliq";
+/** Messages the topic scenario publishes (each to 3 endpoints). */
+const TOPIC_MESSAGES = 200;
+
 const SCENARIO_NAMES = [
   "a",
   "b",

@@ -80,9 +80,7 @@ export async function runTopicScenario(api: Api, messages: number, concurrency =
   const failing = await startFailingReceiver();
   try {
     const name = `bench-${crypto.randomUUID().slice(0, 8)}`;
-    const endpoints = [healthyReceivers[0].url, failing.url, healthyReceivers[1].url].map((url) => ({
-      url: `${url}/callback`,
-    }));
+    const endpoints = [healthyReceivers[0].url, failing.url, healthyReceivers[1].url].map((url) => `${url}/callback`);
     const topic = await call(api, "POST", "/topics", { name, endpoints });
     if (topic.status !== 201) throw new Error(`creating the topic failed: ${JSON.stringify(topic.body)}`);
 
@@ -123,7 +121,7 @@ export async function runTopicScenario(api: Api, messages: number, concurrency =
 
     await sleep(firstDueAt + 1_000 + SETTLE_MS - Date.now());
 
-    const healthyUrls = new Set(endpoints.filter((_, i) => i !== 1).map((e) => e.url));
+    const healthyUrls = new Set(endpoints.filter((_, i) => i !== 1));
     const healthyJobs = jobs.filter((job) => healthyUrls.has(job.url));
     const failingJobs = jobs.filter((job) => !healthyUrls.has(job.url));
     const arrivals = healthyReceivers.flatMap((receiver) => receiver.arrivals);
