@@ -153,6 +153,12 @@ const SHOWS_A_REQUEST: Record<string, () => Promise<string>> = {
   "POST /schedules/:id/pause": async () => api("POST", `/schedules/${await newSchedule()}/pause`),
   "POST /schedules/:id/resume": async () => api("POST", `/schedules/${await newSchedule()}/resume`),
   "POST /schedules/:id/trigger": async () => api("POST", `/schedules/${await newSchedule()}/trigger`),
+  // Publishing answers the jobs it made, each carrying the message's headers.
+  "POST /topics/:name/jobs": async () => {
+    const name = `redaction-${crypto.randomUUID().slice(0, 8)}`;
+    await api("POST", "/topics", { name, endpoints: [receiverUrl("ok"), receiverUrl("ok")] });
+    return api("POST", `/topics/${name}/jobs`, { delay: "1h", headers: HEADERS });
+  },
   "GET /dashboard": async () => {
     await newFinishedJob();
     return page("GET", "/dashboard");
@@ -205,7 +211,7 @@ const headerLines = () =>
     .map(([name, value]) => `${name}: ${value}`)
     .join("\n");
 
-/** Routes that answer no stored request: tokens, signing secrets, projects, bulk ids, sign-in, documents. */
+/** Routes that answer no stored request: tokens, signing secrets, projects, bulk ids, sign-in, documents, topics. */
 const SHOWS_NO_REQUEST = [
   "GET /",
   "GET /openapi.json",
@@ -238,6 +244,18 @@ const SHOWS_NO_REQUEST = [
   "POST /dashboard/tokens",
   "POST /dashboard/tokens/:id/revoke",
   "POST /dashboard/secrets/rotate",
+  // Topics hold endpoint URLs, no request of their own (a published message's jobs are walked above).
+  "POST /topics",
+  "GET /topics",
+  "GET /topics/:name",
+  "DELETE /topics/:name",
+  "POST /topics/:name/endpoints",
+  "DELETE /topics/:name/endpoints/:id",
+  "GET /dashboard/topics",
+  "POST /dashboard/topics",
+  "POST /dashboard/topics/:name/endpoints",
+  "POST /dashboard/topics/:name/endpoints/:id/remove",
+  "POST /dashboard/topics/:name/delete",
 ];
 
 describe("every route that shows a stored request", () => {
