@@ -8,7 +8,7 @@
  *
  *   npm run bench [-- --scenario a|b|c|mixed|slow200|slow200-10k|far-db|cell-fails|tick-cut|db-restart|create|create-batch|ceiling|idle|handover|retention|create-waiting|topic|all]
  *                    [--idle-minutes 2] [--concurrency 32] [--handover-starts 10] [--handover-database postgres|embedded]
- *                    [--retention-rows 10000000] [--create-waiting-requests 200]
+ *                    [--retention-rows 10000000] [--create-waiting-requests 200] [--topic-messages 200]
  *                    [--batch-size 500] [--profile]
  *                    [--source worktree|<git rev>] [--patch <file.diff>] [--var NAME=VALUE]...
  *                    [--runtime workerd|wrangler-dev] [--count-statements postgres|bridge]
@@ -91,9 +91,6 @@ const CEILING_WORKER_LOG = join(STATE_DIR, "bench-ceiling-worker.log");
 /** PgBouncer's default `server_idle_timeout`, which Neon's pooled connections sit behind. */
 const PGBOUNCER_IDLE_MS = 600_000;
 const DEFAULT_DATABASE_URL = "postgres://fliq:fliq@127.0.0.1:5432/fliq";
-/** Messages the topic scenario publishes (each to 3 endpoints). */
-const TOPIC_MESSAGES = 200;
-
 const SCENARIO_NAMES = [
   "a",
   "b",
@@ -144,6 +141,8 @@ interface Options {
   retentionRows: number;
   /** POST /jobs per project and round in create-waiting. */
   createWaitingRequests: number;
+  /** Messages the topic scenario publishes, each to its 3 endpoints. */
+  topicMessages: number;
   /** Round-trip time the bridge adds to the Worker's database traffic (scenarios that set their own aside). */
   databaseDelayMs: number;
   /** The PostgreSQL cluster db-restart stops and starts ("15/bench"). */
@@ -388,7 +387,7 @@ async function runScenarios(
     await saveProgress(results);
   }
   if (options.scenarios.includes("topic")) {
-    results.topic = await runTopicScenario(ctx.api, TOPIC_MESSAGES);
+    results.topic = await runTopicScenario(ctx.api, ctx.worker.scheduledUrl, options.topicMessages);
     printTopicResult(results.topic);
     await saveProgress(results);
   }
@@ -427,6 +426,7 @@ function parseOptions(argv: string[]): Options {
       "handover-database": { type: "string", default: "postgres" },
       "retention-rows": { type: "string", default: "10000000" },
       "create-waiting-requests": { type: "string", default: "200" },
+      "topic-messages": { type: "string", default: "200" },
       "database-delay-ms": { type: "string", default: "0" },
       "restart-cluster": { type: "string" },
       history: { type: "string", default: "cold" },
@@ -458,6 +458,9 @@ function parseOptions(argv: string[]): Options {
   if (!Number.isInteger(createWaitingRequests) || createWaitingRequests < 1) {
     throw new Error("--create-waiting-requests must be a whole number ≥ 1");
   }
+  const topicMessages = Number(values["topic-messages"]);
+  if (!Number.isInteger(topicMessages) || topicMessages < 1)
+    throw new Error("--topic-messages must be a whole number ≥ 1");
   const databaseDelayMs = Number(values["database-delay-ms"]);
   if (!Number.isFinite(databaseDelayMs) || databaseDelayMs < 0) {
     throw new Error("--database-delay-ms must be a number of ms ≥ 0");
@@ -497,6 +500,7 @@ function parseOptions(argv: string[]): Options {
     handoverStarts,
     retentionRows,
     createWaitingRequests,
+    topicMessages,
     databaseDelayMs,
     restartCluster: values["restart-cluster"],
   };

@@ -3,13 +3,15 @@
  * receivers, one answering 500 to everything), N messages published through the API, all due
  * within one second. Each message becomes three jobs; the two healthy endpoints must get theirs on
  * time and exactly once, and the failing one's jobs must be retried on their own.
- * Jobs due this soon are fired by the publishing invocation itself (as a due POST /jobs is), so
- * the scenario needs no tick.
+ * The messages are due after the publishing invocation's own window (as the other delivery
+ * scenarios' jobs are), and the bench fires the tick ahead of them: the tick delivers them all and
+ * makes the failing endpoint's retries inside its minute.
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Api } from "./create-jobs";
 import { type RecordingReceiver, startRecordingReceiver } from "./receiver";
+import { fireTick } from "./scenarios";
 import { sleep } from "./stack";
 import { type Percentiles, percentiles } from "./stats";
 
@@ -28,8 +30,15 @@ export interface TopicResult {
   failing: { jobs: number; attempts: number; maxAttemptsPerJob: number; expectedAttempts: number };
 }
 
-/** Messages are due this long after publishing is expected to end, so none is due before it is published. */
-const LEAD_MS = 4_000;
+/**
+ * Messages are due this long after publishing is expected to end: past the publishing invocation's
+ * own window (13 s), so the tick, not the API, fires them.
+ */
+const LEAD_MS = 25_000;
+/** The tick is fired this long before the first due time (it claims its whole window at its start). */
+const TICK_LEAD_MS = 17_000;
+/** A tick's window and how much longer it may take to answer. */
+const TICK_TIMEOUT_MS = 185_000;
 /** The failing endpoint's jobs: retried twice, a second apart at first. */
 const MAX_RETRIES = 2;
 /** How long after the last due time the scenario waits for the retries to come in. */
@@ -74,7 +83,12 @@ interface PublishedJob {
 }
 
 /** Runs the topic scenario: `messages` publishes, `concurrency` in flight. */
-export async function runTopicScenario(api: Api, messages: number, concurrency = 8): Promise<TopicResult> {
+export async function runTopicScenario(
+  api: Api,
+  scheduledUrl: string,
+  messages: number,
+  concurrency = 8,
+): Promise<TopicResult> {
   const log = (line: string) => console.log(`[bench topic] ${line}`);
   const healthyReceivers: RecordingReceiver[] = [await startRecordingReceiver(), await startRecordingReceiver()];
   const failing = await startFailingReceiver();
@@ -119,7 +133,12 @@ export async function runTopicScenario(api: Api, messages: number, concurrency =
     const lead = firstDueAt - Date.now();
     log(`published in time, ${(lead / 1000).toFixed(1)} s before the first due time${lead < 0 ? " (LATE)" : ""}`);
 
+    await sleep(firstDueAt - TICK_LEAD_MS - Date.now());
+    log(`firing the tick ${((firstDueAt - Date.now()) / 1000).toFixed(1)} s before the first due time`);
+    const tick = fireTick(scheduledUrl, Date.now(), TICK_TIMEOUT_MS);
     await sleep(firstDueAt + 1_000 + SETTLE_MS - Date.now());
+    const outcome = await tick;
+    log(`the tick answered ${outcome.outcome} after ${(outcome.durationMs / 1000).toFixed(1)} s`);
 
     const healthyUrls = new Set(endpoints.filter((_, i) => i !== 1));
     const healthyJobs = jobs.filter((job) => healthyUrls.has(job.url));
