@@ -6,7 +6,7 @@
  * delivered by a cron tick the bench fires itself. Prints the numbers, a markdown table with PASS/MISS against
  * the targets, and writes .fliq/bench-results.json.
  *
- *   npm run bench [-- --scenario a|b|c|mixed|slow200|slow200-10k|far-db|cell-fails|tick-cut|db-restart|create|create-batch|ceiling|idle|handover|retention|create-waiting|topic|all]
+ *   npm run bench [-- --scenario a|b|c|mixed|slow200|slow200-10k|far-db|cell-fails|tick-cut|db-restart|create|create-batch|ceiling|idle|handover|retention|create-waiting|topic|flow|all]
  *                    [--idle-minutes 2] [--concurrency 32] [--handover-starts 10] [--handover-database postgres|embedded]
  *                    [--retention-rows 10000000] [--create-waiting-requests 200] [--topic-messages 200]
  *                    [--batch-size 500] [--profile]
@@ -46,6 +46,7 @@ import { type CreateWaitingResult, runCreateWaitingScenario } from "./bench/crea
 import { runBatchCreateScenario, runSingleCreateScenario } from "./bench/creation";
 import { createScratchDatabase, ensurePgStatStatements, StatementCounter } from "./bench/database";
 import { checkRestartableCluster, FAULT_SCENARIO_NAMES, FAULT_SCENARIOS } from "./bench/faults";
+import { printFlowResult, runFlowScenario } from "./bench/flow";
 import { type HandoverDatabase, type HandoverResult, runHandoverScenario } from "./bench/handover";
 import { HISTORIES, type History } from "./bench/history";
 import { createBenchProject } from "./bench/project";
@@ -105,6 +106,7 @@ const SCENARIO_NAMES = [
   "retention",
   "create-waiting",
   "topic",
+  "flow",
 ] as const;
 const HANDOVER_WORKER_LOG = join(STATE_DIR, "bench-handover-worker.log");
 const CREATE_WAITING_WORKER_LOG = join(STATE_DIR, "bench-create-waiting-worker.log");
@@ -389,6 +391,11 @@ async function runScenarios(
   if (options.scenarios.includes("topic")) {
     results.topic = await runTopicScenario(ctx.api, ctx.worker.scheduledUrl, options.topicMessages);
     printTopicResult(results.topic);
+    await saveProgress(results);
+  }
+  if (options.scenarios.includes("flow")) {
+    results.flow = await runFlowScenario(ctx.api, ctx.worker.scheduledUrl);
+    printFlowResult(results.flow);
     await saveProgress(results);
   }
   if (options.scenarios.includes("ceiling")) {

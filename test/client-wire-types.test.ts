@@ -13,16 +13,20 @@ import type {
   CreateJobRequest,
   CreateScheduleRequest,
   CreateTopicRequest,
+  FlowKey,
   Job,
+  JobFlow,
   ListJobsOptions,
   Schedule,
   ScheduleRun,
   ScheduleWithRuns,
   Topic,
+  UpdateFlowKeyRequest,
   UpdateJobRequest,
   UpdateScheduleRequest,
 } from "../src/client/index";
 import { createFliqClient } from "../src/client/index";
+import type { flowKeyResponse, jobFlowField, updateFlowKeyRequest } from "../src/wire/flow-keys";
 import type {
   attemptResponse,
   bulkRequest,
@@ -59,12 +63,15 @@ type WireTypeChecks = [
   Assert<Equal<ScheduleRun, Flat<z.output<typeof scheduleRunResponse>>>>,
   Assert<Equal<Flat<Omit<ScheduleWithRuns, "etag">>, Flat<z.output<typeof scheduleDetailResponse>>>>,
   Assert<Equal<Topic, Flat<z.output<typeof topicResponse>>>>,
+  Assert<Equal<FlowKey, Flat<z.output<typeof flowKeyResponse>>>>,
   // Requests: the same fields, and nothing the API's types refuse.
   Assert<SendableAs<CreateJobRequest, z.input<typeof createJobRequest>>>,
   Assert<SendableAs<UpdateJobRequest, z.input<typeof updateJobRequest>>>,
   Assert<SendableAs<CreateScheduleRequest, z.input<typeof createScheduleRequest>>>,
   Assert<SendableAs<UpdateScheduleRequest, z.input<typeof updateScheduleRequest>>>,
   Assert<SendableAs<CreateTopicRequest, z.input<typeof createTopicRequest>>>,
+  Assert<SendableAs<JobFlow, z.input<typeof jobFlowField>>>,
+  Assert<SendableAs<UpdateFlowKeyRequest, z.input<typeof updateFlowKeyRequest>>>,
   Assert<SendableAs<BulkFilter, NonNullable<z.input<typeof bulkRequest>["filter"]>>>,
   // Listing: every filter of the API's query has its option (labels and status under their client names).
   Assert<
@@ -108,6 +115,7 @@ const JOB_FIELDS = Object.keys({
   schedule_id: 1,
   topic: 1,
   message_id: 1,
+  flow_key: 1,
 } satisfies Record<keyof Job, 1>);
 
 describe("the client's wire types", () => {

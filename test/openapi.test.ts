@@ -89,6 +89,11 @@ describe("GET /openapi.json", () => {
         "POST /topics/{name}/endpoints",
         "DELETE /topics/{name}/endpoints/{id}",
         "POST /topics/{name}/jobs",
+        "GET /flow-keys",
+        "GET /flow-keys/{key}",
+        "PATCH /flow-keys/{key}",
+        "POST /flow-keys/{key}/pause",
+        "POST /flow-keys/{key}/resume",
       ].sort(),
     );
   });

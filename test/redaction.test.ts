@@ -211,7 +211,7 @@ const headerLines = () =>
     .map(([name, value]) => `${name}: ${value}`)
     .join("\n");
 
-/** Routes that answer no stored request: tokens, signing secrets, projects, bulk ids, sign-in, documents, topics. */
+/** Routes that answer no stored request: tokens, signing secrets, projects, bulk ids, sign-in, documents, topics, flow keys. */
 const SHOWS_NO_REQUEST = [
   "GET /",
   "GET /openapi.json",
@@ -251,6 +251,11 @@ const SHOWS_NO_REQUEST = [
   "DELETE /topics/:name",
   "POST /topics/:name/endpoints",
   "DELETE /topics/:name/endpoints/:id",
+  "GET /flow-keys",
+  "GET /flow-keys/:key",
+  "PATCH /flow-keys/:key",
+  "POST /flow-keys/:key/pause",
+  "POST /flow-keys/:key/resume",
   "GET /dashboard/topics",
   "POST /dashboard/topics",
   "POST /dashboard/topics/:name/endpoints",

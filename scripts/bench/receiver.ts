@@ -22,6 +22,8 @@ export interface RecordingReceiver {
   url: string;
   /** Arrivals since the last `clear()`, in arrival order. */
   arrivals: Arrival[];
+  /** The most requests it was answering at once since the last `clear()`. */
+  peakInFlight: number;
   /** Forgets every arrival (start of a scenario). */
   clear(): void;
   /** Resolves true once every id in `jobIds` has arrived at least once, or false at `deadline` (epoch ms). */
@@ -38,6 +40,8 @@ export async function startRecordingReceiver(
   options: { answerAfterMs?: number | "never" } = {},
 ): Promise<RecordingReceiver> {
   let arrivals: Arrival[] = [];
+  let inFlight = 0;
+  let peakInFlight = 0;
   let waiting: { pending: Set<string>; done: (all: boolean) => void } | undefined;
 
   const server = createServer((req, res) => {
@@ -49,6 +53,9 @@ export async function startRecordingReceiver(
       attempt: Number(header(req.headers["fliq-attempt"])),
       scheduledAt: Date.parse(header(req.headers["fliq-scheduled-at"])),
     });
+    inFlight++;
+    peakInFlight = Math.max(peakInFlight, inFlight);
+    res.on("close", () => inFlight--);
     // The body is not needed; draining it keeps the keep-alive connection reusable.
     req.resume();
     const answer = () => {
@@ -73,8 +80,12 @@ export async function startRecordingReceiver(
     get arrivals() {
       return arrivals;
     },
+    get peakInFlight() {
+      return peakInFlight;
+    },
     clear() {
       arrivals = [];
+      peakInFlight = inFlight;
     },
     waitForJobs(jobIds, deadline) {
       const pending = new Set(jobIds);

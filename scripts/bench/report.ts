@@ -9,6 +9,7 @@ import type { CeilingResult } from "./ceiling";
 import type { CpuUse } from "./cpu";
 import type { CreateWaitingResult } from "./create-waiting";
 import type { CreationScenarioResult, Spread } from "./creation";
+import type { FlowResult } from "./flow";
 import type { HandoverResult } from "./handover";
 import { CONNECTIONS_PER_INVOCATION, type ConnectionPeaks, describePeaks, highestPeak } from "./probe";
 import type { RetentionResult } from "./retention";
@@ -36,6 +37,7 @@ export interface BenchResults {
   retention?: RetentionResult;
   createWaiting?: CreateWaitingResult;
   topic?: TopicResult;
+  flow?: FlowResult;
 }
 
 const ms = (value: number | undefined) => (value === undefined ? "–" : value.toFixed(1));
@@ -165,6 +167,7 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
       pass: t.failing.attempts === t.failing.expectedAttempts,
     });
   }
+  if (results.flow) checks.push(...flowChecks(results.flow));
   for (const r of results.deliveries) {
     const d = r.deliveries;
     checks.push({ target: `${r.scenario}: zero missing`, measured: String(d.missing), pass: d.missing === 0 });
@@ -513,4 +516,42 @@ export function markdownReport(results: BenchResults, checks: readonly TargetChe
 export async function writeResultsJson(file: string, content: unknown): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
   await writeFile(file, `${JSON.stringify(content, null, 2)}\n`);
+}
+
+/** Issue 19's table for flow control, as the flow scenario measured it. */
+function flowChecks(flow: FlowResult): TargetCheck[] {
+  const { rate, parallel, keys, ordered } = flow;
+  const lost = (outcome: FlowResult["rate"]) => `${outcome.missing} missing, ${outcome.duplicates} duplicates`;
+  return [
+    {
+      target: "flow rate 50/s, 1,000 jobs due at once: no 1 s span over 50",
+      measured: `at most ${rate.mostPerSecond} in 1 s`,
+      pass: rate.mostPerSecond <= 50,
+    },
+    {
+      target: "flow rate 50/s: all 1,000 delivered in about 20 s (≤ 25 s)",
+      measured: `${rate.delivered} in ${(rate.spanMs / 1000).toFixed(1)} s; ${lost(rate)}`,
+      pass: rate.missing === 0 && rate.duplicates === 0 && rate.spanMs <= 25_000,
+    },
+    {
+      target: "flow parallelism 3, 300 jobs at a 200 ms target: never more than 3 in flight, none lost",
+      measured: `peak ${parallel.peakInFlight} in flight; ${lost(parallel)}`,
+      pass: parallel.peakInFlight <= 3 && parallel.missing === 0 && parallel.duplicates === 0,
+    },
+    {
+      target: "flow two keys and keyless jobs: each key held to its limits",
+      measured: `parallelism 2: peak ${keys.parallelKey.peakInFlight}; 20/s: at most ${keys.rateKey.mostPerSecond} in 1 s`,
+      pass: keys.parallelKey.peakInFlight <= 2 && keys.rateKey.mostPerSecond <= 20,
+    },
+    {
+      target: "flow keyless jobs beside keyed ones: p99 lateness < 100 ms",
+      measured: `${ms(keys.keyless.latenessMs?.p99)} ms; ${lost(keys.keyless)}`,
+      pass: (keys.keyless.latenessMs?.p99 ?? Number.POSITIVE_INFINITY) < 100 && keys.keyless.missing === 0,
+    },
+    {
+      target: "flow ordered key, 100 jobs: received strictly in order",
+      measured: `${ordered.outOfOrder} out of order; ${lost(ordered)}`,
+      pass: ordered.outOfOrder === 0 && ordered.missing === 0,
+    },
+  ];
 }

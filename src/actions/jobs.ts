@@ -26,11 +26,13 @@ import type { JobAttemptRow, JobRow } from "../db/schema";
 import { deliverSoon } from "../dispatch/deliver-soon";
 import { windowOwnersOf } from "../dispatch/tick-watchdog";
 import { callbackTargetRefusal, targetPolicyOf } from "../jobs/callback-target";
+import type { FlowLimits } from "../jobs/flow-control";
 import { jobRuleViolations, type RuleViolation } from "../jobs/job-rules";
 import { keepRedactedValues } from "../jobs/redaction";
 import { guardedStatuses } from "../jobs/states";
 import { apiClaimLeaseEnd, apiDeliveryWindowEnd, CANCEL_CLOSES_BEFORE_MS, FULL_LOOK_INTERVAL_MS } from "../jobs/timing";
 import { ApiError, notFound, validationFailed } from "../wire/errors";
+import type { JobFlow } from "../wire/flow-keys";
 import {
   type attemptsQuery,
   type bulkRequest,
@@ -73,7 +75,7 @@ export function deliverFromHere(
 ) {
   if (claimed.length === 0) return;
   const windowEnd = new Date(Math.max(...claimed.map(({ claim }) => claim.windowEnd.getTime())));
-  const planned = claimed.map(({ job }) => ({ id: job.id, runAt: job.runAt }));
+  const planned = claimed.map(({ job }) => ({ id: job.id, runAt: job.runAt, flowKey: job.flowKey }));
   ctx.waitUntil(deliverSoon(ctx.db, ctx.settings, claimant, windowEnd, planned));
 }
 
@@ -225,10 +227,23 @@ function newJobFrom(ctx: RequestContext, request: CreateJobRequest, prefix = "")
     timeoutMs: request.timeout_ms,
     backoffInitialMs: request.retry_backoff.initial_delay_ms,
     backoffMaxMs: request.retry_backoff.max_delay_ms,
+    flowKey: request.flow?.key ?? null,
+    flowLimits: request.flow ? flowLimitsOf(request.flow) : null,
     createdAt: now,
   };
   assertJobRules(ctx, job, prefix);
   return job;
+}
+
+/** The limits a job's `flow` asks for, as a key is stored (an ordered key runs one at a time). */
+export function flowLimitsOf(flow: JobFlow): FlowLimits {
+  return {
+    rateLimit: flow.rate?.limit ?? null,
+    ratePeriodMs: flow.rate ? flow.rate.period : null,
+    parallelism: flow.ordered ? 1 : (flow.parallelism ?? null),
+    ordered: flow.ordered,
+    onHeadFailure: flow.on_head_failure,
+  };
 }
 
 /** A stable digest of a create request: the same request under the same key is a repeat. */

@@ -7,6 +7,7 @@ import { ApiError } from "../wire/errors";
 import { adminRoutes } from "./admin";
 import { apiReference } from "./api-reference";
 import { rateLimitPerToken, requireAdminScope, requireAdminToken, requireScope, requireToken } from "./auth";
+import { flowKeyRoutes } from "./flow-keys";
 import { jobCreationRoutes, jobRoutes } from "./jobs";
 import { openApiDocument } from "./openapi";
 import type { ApiRoutes } from "./routes";
@@ -58,7 +59,15 @@ for (const path of ["/favicon.svg", "/favicon.ico"]) {
 api.route(API_REFERENCE_PATH, apiReference);
 
 /** The API's paths: each takes a bounded body and gets one database pool per request. */
-const API_PATHS = ["/jobs/*", "/schedules/*", "/topics/*", "/tokens/*", "/signing-secrets/*", "/admin/*"];
+const API_PATHS = [
+  "/jobs/*",
+  "/schedules/*",
+  "/topics/*",
+  "/flow-keys/*",
+  "/tokens/*",
+  "/signing-secrets/*",
+  "/admin/*",
+];
 
 // The admin API answers 404 unless ADMIN_TOKEN is set, before any other work.
 api.use("/admin/*", requireAdminToken);
@@ -88,6 +97,9 @@ mount(scheduleRoutes);
 
 api.use("/topics/*", requireToken, rateLimitPerToken, requireScope);
 mount(topicRoutes);
+
+api.use("/flow-keys/*", requireToken, rateLimitPerToken, requireScope);
+mount(flowKeyRoutes);
 
 api.use("/tokens/*", requireToken, rateLimitPerToken, requireAdminScope);
 mount(tokenRoutes);

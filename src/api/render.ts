@@ -4,9 +4,11 @@
  */
 import type { z } from "zod";
 import { TOKEN_PREFIX } from "../auth/tokens";
+import type { FlowKeyWithBacklog } from "../db/flow-keys";
 import type { ApiTokenRow, JobAttemptRow, JobRow, ProjectRow, ScheduleRow } from "../db/schema";
 import type { TopicWithEndpoints } from "../db/topics";
 import { redactHeaders } from "../jobs/redaction";
+import type { flowKeyResponse } from "../wire/flow-keys";
 import type { attemptResponse, jobResponse } from "../wire/jobs";
 import type { scheduleResponse, scheduleRunResponse } from "../wire/schedules";
 import type { projectResponse, signingSecretResponse, TOKEN_SCOPES, tokenResponse } from "../wire/tokens";
@@ -44,6 +46,7 @@ export function toJobJson(job: JobRow): z.input<typeof jobResponse> {
     schedule_id: job.scheduleId,
     topic: job.topic,
     message_id: job.messageId,
+    flow_key: job.flowKey,
   };
 }
 
@@ -138,5 +141,27 @@ export function toTopicJson({ topic, endpoints }: TopicWithEndpoints): z.input<t
       created_at: iso(endpoint.createdAt),
     })),
     created_at: iso(topic.createdAt),
+  };
+}
+
+/** A flow key as the API shows it: limits, state and backlog. */
+export function toFlowKeyJson(key: FlowKeyWithBacklog): z.input<typeof flowKeyResponse> {
+  return {
+    key: key.key,
+    rate:
+      key.rateLimit !== null && key.ratePeriodMs !== null
+        ? { limit: key.rateLimit, period_ms: key.ratePeriodMs }
+        : null,
+    parallelism: key.parallelism,
+    ordered: key.ordered,
+    on_head_failure: key.onHeadFailure,
+    paused: key.paused,
+    paused_reason: key.pausedReason,
+    in_flight: key.inFlight,
+    waiting: key.waiting,
+    held: key.held,
+    oldest_due_at: isoOrNull(key.oldestDueAt),
+    created_at: iso(key.createdAt),
+    updated_at: iso(key.updatedAt),
   };
 }

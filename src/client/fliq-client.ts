@@ -14,6 +14,8 @@ import type {
   CreateJobInput,
   CreateScheduleInput,
   CreateTopicRequest,
+  FlowKey,
+  FlowKeyPage,
   Job,
   JobPage,
   JobWithAttempts,
@@ -25,6 +27,7 @@ import type {
   SchedulePage,
   ScheduleWithRuns,
   Topic,
+  UpdateFlowKeyRequest,
   UpdateJobInput,
   UpdateScheduleInput,
   VersionedJob,
@@ -334,6 +337,40 @@ export class FliqClient {
     return data;
   }
 
+  /** A page of the project's flow keys by name, with their limits and backlog (`GET /flow-keys`). */
+  async listFlowKeys(options: { limit?: number; after?: string } = {}): Promise<FlowKeyPage> {
+    const params = new URLSearchParams();
+    if (options.limit !== undefined) params.set("limit", String(options.limit));
+    if (options.after !== undefined) params.set("after", options.after);
+    const query = params.size > 0 ? `?${params}` : "";
+    const { data } = await this.call<FlowKeyPage>("GET", `/flow-keys${query}`, { idempotent: true });
+    return data;
+  }
+
+  /** A flow key: its limits, state and backlog (`GET /flow-keys/:key`). */
+  async getFlowKey(key: string): Promise<FlowKey> {
+    const { data } = await this.call<FlowKey>("GET", flowKeyPath(key), { idempotent: true });
+    return data;
+  }
+
+  /** Changes a flow key's limits; null removes one (`PATCH /flow-keys/:key`). Safe to repeat. */
+  async updateFlowKey(key: string, changes: UpdateFlowKeyRequest): Promise<FlowKey> {
+    const { data } = await this.call<FlowKey>("PATCH", flowKeyPath(key), { body: changes, idempotent: true });
+    return data;
+  }
+
+  /** Pauses a flow key: its jobs wait, without spending retries (`POST /flow-keys/:key/pause`). */
+  async pauseFlowKey(key: string): Promise<FlowKey> {
+    const { data } = await this.call<FlowKey>("POST", `${flowKeyPath(key)}/pause`, { idempotent: true });
+    return data;
+  }
+
+  /** Resumes a flow key; the jobs it held are due at once (`POST /flow-keys/:key/resume`). */
+  async resumeFlowKey(key: string): Promise<FlowKey> {
+    const { data } = await this.call<FlowKey>("POST", `${flowKeyPath(key)}/resume`, { idempotent: true });
+    return data;
+  }
+
   private async changeSchedule(
     method: string,
     path: string,
@@ -442,6 +479,10 @@ function toWireSelection(selection: BulkSelection): Record<string, unknown> {
       ...(scheduled_before !== undefined && { scheduled_before: isoOf(scheduled_before) }),
     },
   };
+}
+
+function flowKeyPath(key: string): string {
+  return `/flow-keys/${encodeURIComponent(key)}`;
 }
 
 function topicPath(name: string): string {

@@ -63,6 +63,8 @@ export interface Job {
   topic: string | null;
   /** Shared by the deliveries of one message published to a topic (one job per endpoint). */
   message_id: string | null;
+  /** The flow key the job is delivered under; null without one. */
+  flow_key: string | null;
 }
 
 /** One callback attempt as the API answers it. */
@@ -106,6 +108,62 @@ export type Duration = number | string;
 export interface CreateJobRequest extends CallbackRequestInput, JobOnlyFields {
   scheduled_at?: string;
   delay?: Duration;
+  /** Flow control: the key the job is delivered under, and the key's limits if it is new. */
+  flow?: JobFlow | null;
+}
+
+/** What an ordered key does when its head fails for good: pause (`wait`) or go on with the next (`skip`). */
+export type HeadFailurePolicy = "wait" | "skip";
+
+/**
+ * A job's flow key. Jobs naming the same key share its limits across every invocation. A key is
+ * created with the limits of the first job that names it; an existing key keeps its own (change
+ * them with `updateFlowKey`).
+ */
+export interface JobFlow {
+  key: string;
+  /** At most `limit` callbacks per `period` (a Duration; one second by default). */
+  rate?: { limit: number; period?: Duration };
+  /** At most this many callbacks of the key in flight at once. */
+  parallelism?: number;
+  /** One at a time, in the order of due time, then creation. */
+  ordered?: boolean;
+  on_head_failure?: HeadFailurePolicy;
+}
+
+/** A flow key as the API answers it: its limits, state and backlog. */
+export interface FlowKey {
+  key: string;
+  rate: { limit: number; period_ms: number } | null;
+  parallelism: number | null;
+  ordered: boolean;
+  on_head_failure: HeadFailurePolicy;
+  paused: boolean;
+  /** `manual`, or `head_failed` when an ordered key's head failed for good (on_head_failure `wait`). */
+  paused_reason: "manual" | "head_failed" | null;
+  /** Attempts of the key running now. */
+  in_flight: number;
+  /** Jobs of the key waiting to be delivered. */
+  waiting: number;
+  /** Of those, jobs already past their time. */
+  held: number;
+  oldest_due_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A page of flow keys by name; pass `next_after` as `after` for the next (null after the last). */
+export interface FlowKeyPage {
+  flow_keys: FlowKey[];
+  next_after: string | null;
+}
+
+/** `PATCH /flow-keys/:key`: what is left out keeps its value; null removes a limit. */
+export interface UpdateFlowKeyRequest {
+  rate?: { limit: number; period?: Duration } | null;
+  parallelism?: number | null;
+  ordered?: boolean;
+  on_head_failure?: HeadFailurePolicy;
 }
 
 /** What a job may carry that a schedule's runs do not (see Job); null removes one. */

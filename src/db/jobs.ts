@@ -4,6 +4,7 @@
  */
 import { and, asc, desc, eq, getTableColumns, gt, gte, inArray, lt, type SQL, sql } from "drizzle-orm";
 import type { PassedOnResponse } from "../jobs/delivery-policy";
+import { FLOW_PAUSED_RECHECK_MS, FLOW_RECHECK_MS, FLOW_SLOT_MARGIN, type FlowLimits } from "../jobs/flow-control";
 import { type HttpMethod, JOB_LIMITS } from "../jobs/limits";
 import {
   type AttemptOutcome,
@@ -53,7 +54,10 @@ export async function insertJobs(db: Database, batch: NewJob[]): Promise<JobRow[
 }
 
 /** A job as the API creates it: the project is the token's, and the statement fills it in. */
-export type JobToCreate = Omit<NewJob, "projectId" | "scheduleId" | "occurrenceAt">;
+export type JobToCreate = Omit<NewJob, "projectId" | "scheduleId" | "occurrenceAt" | "heldSince"> & {
+  /** The limits its flow key (flowKey) is created with, if the project has no key of that name yet. */
+  flowLimits?: FlowLimits | null;
+};
 
 /** The token a request presents, as stored: its clear lookup prefix and the SHA-256 of the whole. */
 export interface PresentedToken {
@@ -161,11 +165,11 @@ export async function createJobsAsCaller(
       INSERT INTO jobs (id, project_id, url, http_method, headers, body, labels, failure_url, success_url, scheduled_at, run_at,
                         max_retries, timeout_ms, backoff_initial_ms, backoff_max_ms, expires_at, max_retry_duration_ms,
                         created_at, updated_at, claimed_by, locked_until, idempotency_key, idempotency_fingerprint,
-                        topic, message_id, status, attempt)
+                        topic, message_id, flow_key, status, attempt)
       SELECT v.id, permitted.project_id, v.url, v.http_method, v.headers, v.body, v.labels, v.failure_url, v.success_url,
              v.scheduled_at, v.run_at, v.max_retries, v.timeout_ms, v.backoff_initial_ms, v.backoff_max_ms,
              v.expires_at, v.max_retry_duration_ms, v.created_at, v.created_at, v.claimed_by, v.locked_until,
-             v.idempotency_key, v.idempotency_fingerprint, v.topic, v.message_id, 'scheduled', 0
+             v.idempotency_key, v.idempotency_fingerprint, v.topic, v.message_id, v.flow_key, 'scheduled', 0
       FROM permitted, admitted, unnest(
         ${column("id")}::uuid[], ${column("url")}::text[], ${column("httpMethod")}::text[],
         ${column("headers")}::jsonb[], ${column("body")}::text[], ${column("labels", (v) => v ?? {})}::jsonb[],
@@ -175,13 +179,15 @@ export async function createJobsAsCaller(
         ${column("expiresAt", iso)}::timestamptz[], ${column("maxRetryDurationMs")}::bigint[],
         ${column("createdAt", iso)}::timestamptz[], ${column("claimedBy")}::uuid[],
         ${column("lockedUntil", iso)}::timestamptz[], ${column("idempotencyKey")}::text[],
-        ${column("idempotencyFingerprint")}::text[], ${column("topic")}::text[], ${column("messageId")}::uuid[]
+        ${column("idempotencyFingerprint")}::text[], ${column("topic")}::text[], ${column("messageId")}::uuid[],
+        ${column("flowKey")}::text[]
       ) AS v(id, url, http_method, headers, body, labels, failure_url, success_url, scheduled_at, run_at, max_retries, timeout_ms,
              backoff_initial_ms, backoff_max_ms, expires_at, max_retry_duration_ms, created_at, claimed_by, locked_until,
-             idempotency_key, idempotency_fingerprint, topic, message_id)
+             idempotency_key, idempotency_fingerprint, topic, message_id, flow_key)
       ON CONFLICT (project_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
       RETURNING jobs.*
-    ), free AS (
+    ), ${flowKeysCreatedFor(batch, options.now)}
+    free AS (
       SELECT greatest(0, ${options.cap} - waiting - (SELECT count(*) FROM inserted))::int AS places FROM decision
     ), counted AS (
       UPDATE project_job_count_stripes c
@@ -225,6 +231,33 @@ export async function createJobsAsCaller(
     .from(jobs)
     .where(and(eq(jobs.projectId, caller.projectId), eq(jobs.idempotencyKey, key)));
   return { kind: "repeat", caller, job: existing };
+}
+
+/**
+ * A CTE creating the flow keys the batch names that the project does not have yet, each with the
+ * limits of the first job naming it; a key that exists keeps its own (ON CONFLICT DO NOTHING:
+ * of concurrent creates of one new key, the first to commit sets its limits). Only when the
+ * jobs are admitted. Empty (no CTE at all) for a batch without keys.
+ */
+function flowKeysCreatedFor(batch: JobToCreate[], now: Date): SQL {
+  const keys = new Map<string, FlowLimits | null | undefined>();
+  for (const job of batch) if (job.flowKey && !keys.has(job.flowKey)) keys.set(job.flowKey, job.flowLimits);
+  if (keys.size === 0) return sql``;
+  const entries = [...keys];
+  const column = (map: (limits: FlowLimits | null | undefined) => unknown) =>
+    sql.param(entries.map(([, limits]) => map(limits)));
+  return sql`flow_keys_created AS (
+      INSERT INTO flow_keys (project_id, key, rate_limit, rate_period_ms, parallelism, ordered, on_head_failure,
+                             created_at, updated_at)
+      SELECT permitted.project_id, k.key, k.rate_limit, k.rate_period_ms, k.parallelism, k.ordered, k.on_head_failure,
+             ${now.toISOString()}::timestamptz, ${now.toISOString()}::timestamptz
+      FROM permitted, admitted, unnest(
+        ${sql.param(entries.map(([key]) => key))}::text[], ${column((l) => l?.rateLimit ?? null)}::int[],
+        ${column((l) => l?.ratePeriodMs ?? null)}::int[], ${column((l) => l?.parallelism ?? null)}::int[],
+        ${column((l) => l?.ordered ?? false)}::boolean[], ${column((l) => l?.onHeadFailure ?? "wait")}::text[]
+      ) AS k(key, rate_limit, rate_period_ms, parallelism, ordered, on_head_failure)
+      ON CONFLICT (project_id, key) DO NOTHING
+    ),`;
 }
 
 interface CallerCreationRow extends Record<string, unknown> {
@@ -352,6 +385,11 @@ export interface ClaimedJob {
   runAt: Date;
   /** The URL's scheme and host (see DESTINATION_PATTERN); known when a tick claimed it. */
   destination?: string;
+  /**
+   * The job's flow key: null when it has none, undefined when not known (it is then started
+   * through the keys' limits, as a keyed job is: see StartOptions.flow).
+   */
+  flowKey?: string | null;
 }
 
 /** The destination of a callback URL: its scheme and host with port, as the fire queue's lanes see it. */
@@ -378,7 +416,12 @@ export async function claimWindow(db: Database, options: ClaimOptions): Promise<
   const now = sql`${options.now.toISOString()}::timestamptz`;
   // The pick is a materialized CTE, run exactly once: inside `WHERE id IN (subquery)` Postgres
   // may re-run a LIMIT … SKIP LOCKED subquery and so take more rows than the limit.
-  const result = await db.execute<{ id: string; run_at: string; destination: string | null }>(sql`
+  const result = await db.execute<{
+    id: string;
+    run_at: string;
+    destination: string | null;
+    flow_key: string | null;
+  }>(sql`
     WITH picked AS MATERIALIZED (
       SELECT id FROM jobs
       WHERE ${statusGuard("claimWindow")}
@@ -393,10 +436,15 @@ export async function claimWindow(db: Database, options: ClaimOptions): Promise<
         locked_until = GREATEST(jobs.run_at, ${now}) + ${options.leaseMs} * interval '1 millisecond'
     FROM picked
     WHERE jobs.id = picked.id
-    RETURNING jobs.id, jobs.run_at, substring(jobs.url FROM ${DESTINATION_PATTERN}) AS destination`);
+    RETURNING jobs.id, jobs.run_at, substring(jobs.url FROM ${DESTINATION_PATTERN}) AS destination, jobs.flow_key`);
   // RETURNING keeps no order; the plan wants soonest first.
   return result.rows
-    .map((row) => ({ id: row.id, runAt: new Date(row.run_at), destination: row.destination ?? undefined }))
+    .map((row) => ({
+      id: row.id,
+      runAt: new Date(row.run_at),
+      destination: row.destination ?? undefined,
+      flowKey: row.flow_key,
+    }))
     .sort((a, b) => a.runAt.getTime() - b.runAt.getTime());
 }
 
@@ -448,8 +496,13 @@ export interface StartedJob {
   backoffInitialMs: number;
   backoffMaxMs: number;
   scheduledAtMs: number;
+  /** When the callback leaves: the job's time, or the slot its flow key's rate gave it. */
   runAtMs: number;
   createdAtMs: number;
+  /** The time the job was due when its flow key first held it back (null: never held). */
+  heldSinceMs: number | null;
+  /** The flow key it is delivered under (null: none). */
+  flowKey: string | null;
   /** No attempt starts after this (null: no deadline). */
   expiresAtMs: number | null;
   /** No retry starts later than this after firstAttemptAtMs (null: no such limit). */
@@ -478,6 +531,28 @@ export interface StartOptions {
   now: Date;
   /** Who fires the failure notifications of jobs that expire instead of starting (see finishAttempts). */
   notify?: NotificationClaim | null;
+  /**
+   * Some of the jobs may name a flow key: start them through their keys' limits (see
+   * keyedStart). Without it, only jobs without a key are started, by the plainer statement.
+   */
+  flow?: FlowStart | null;
+}
+
+/** How a start treats jobs its flow keys hold back. */
+export interface FlowStart {
+  /** A held job whose next look falls before this stays claimed by the claimant; later ones are released. */
+  keepBefore: Date;
+  /** How long a claim kept for a held job lasts past its next look. */
+  claimLeaseMs: number;
+}
+
+/** A job its flow key held back: still `scheduled`, due again at `runAt`. */
+export interface HeldJob extends ClaimedJob {
+  flowKey: string;
+  /** Whether the claimant still holds it (its next look is inside keepBefore). */
+  kept: boolean;
+  /** Held for its key's parallelism, order or pause, not for a rate slot: a slot given back may let it go. */
+  waitsForTurn: boolean;
 }
 
 /** What startClaimedJobs did: the attempts it started, and the failure notifications it queued for the caller. */
@@ -486,6 +561,8 @@ export interface StartedBatch {
   /** Jobs whose turn came after their expires_at: now `expired`, with no attempt made. */
   expired: string[];
   notifications: ClaimedJob[];
+  /** Jobs their flow keys held back (only with `flow`). */
+  held: HeldJob[];
 }
 
 /**
@@ -499,17 +576,34 @@ export interface StartedBatch {
  * A job whose attempt would start (at its run_at, or now if later) after its expires_at is not
  * started: under the same guard it ends `expired`, with no attempt, and its failure notification
  * is queued in the same statement (claimed by `notify.claimant` when given, as in finishAttempts).
+ * Jobs with a flow key start only through their key's limits (keyedStart); without `flow`,
+ * they are left as they are.
  */
 export async function startClaimedJobs(db: Database, options: StartOptions): Promise<StartedBatch> {
-  if (options.ids.length === 0) return { started: [], expired: [], notifications: [] };
+  if (options.ids.length === 0) return { started: [], expired: [], notifications: [], held: [] };
   const now = sql`${options.now.toISOString()}::timestamptz`;
   const ids = toUuidArray(options.ids);
   const claimedHere = sql`claimed_by = ${options.claimant} AND run_at <= ${options.dueBy.toISOString()}::timestamptz`;
   const runner = options.runner ?? options.claimant;
   const pastDeadline = sql`expires_at < GREATEST(run_at, ${now})`;
   const columns = sql`id, project_id, url, http_method, headers, body, webhook_id, attempt, lost_attempts, timeout_ms,
-                max_retries, backoff_initial_ms, backoff_max_ms, scheduled_at, run_at, created_at, expires_at,
-                max_retry_duration_ms, first_attempt_at, success_url`;
+                max_retries, backoff_initial_ms, backoff_max_ms, scheduled_at, run_at, created_at, held_since, flow_key,
+                expires_at, max_retry_duration_ms, first_attempt_at, success_url`;
+  const startable = sql`id = ANY(${ids}) AND ${statusGuard("startClaimedJobs")} AND NOT coalesce(${pastDeadline}, false)`;
+  const running = sql`status = 'running',
+          claimed_by = ${runner},
+          attempt = attempt + 1,
+          locked_until = ${now} + (timeout_ms + ${options.leaseMarginMs}) * interval '1 millisecond',
+          first_attempt_at = COALESCE(first_attempt_at, GREATEST(run_at, ${now})),
+          updated_at = ${now}`;
+  const flow = options.flow ?? null;
+  const started = flow
+    ? keyedStart({ startable, running, columns, now, options, flow })
+    : sql`started AS (
+      UPDATE jobs SET ${running}
+      WHERE ${startable} AND ${claimedHere} AND flow_key IS NULL
+      RETURNING ${columns}
+    )`;
   // The secrets are read and returned once per project in the statement (on its first row),
   // not once per job: most batches hold many jobs of few projects.
   const result = await db.execute<StartedRow>(sql`
@@ -520,17 +614,7 @@ export async function startClaimedJobs(db: Database, options: StartOptions): Pro
       RETURNING jobs.*
     ),
     ${failureNotificationsFor(sql`expired`, options.notify ?? null)},
-    started AS (
-      UPDATE jobs
-      SET status = 'running',
-          claimed_by = ${runner},
-          attempt = attempt + 1,
-          locked_until = ${now} + (timeout_ms + ${options.leaseMarginMs}) * interval '1 millisecond',
-          first_attempt_at = COALESCE(first_attempt_at, GREATEST(run_at, ${now})),
-          updated_at = ${now}
-      WHERE id = ANY(${ids}) AND ${statusGuard("startClaimedJobs")} AND ${claimedHere} AND NOT coalesce(${pastDeadline}, false)
-      RETURNING ${columns}
-    ), resumed AS (
+    ${started}, resumed AS (
       SELECT ${columns}
       FROM jobs
       WHERE id = ANY(${ids})
@@ -543,7 +627,8 @@ export async function startClaimedJobs(db: Database, options: StartOptions): Pro
     SELECT 'started' AS kind, id, project_id, url, http_method, headers, body, webhook_id, attempt, lost_attempts,
            timeout_ms, max_retries, backoff_initial_ms, backoff_max_ms,
            ${epochMs(sql`scheduled_at`)} AS scheduled_at_ms, ${epochMs(sql`run_at`)} AS run_at_ms,
-           ${epochMs(sql`created_at`)} AS created_at_ms, ${epochMs(sql`expires_at`)} AS expires_at_ms,
+           ${epochMs(sql`created_at`)} AS created_at_ms, ${epochMs(sql`held_since`)} AS held_since_ms, flow_key,
+           ${epochMs(sql`expires_at`)} AS expires_at_ms,
            max_retry_duration_ms::float8 AS max_retry_duration_ms, ${epochMs(sql`first_attempt_at`)} AS first_attempt_at_ms,
            success_url,
            CASE WHEN nth = 1 THEN ARRAY(
@@ -554,10 +639,18 @@ export async function startClaimedJobs(db: Database, options: StartOptions): Pro
     UNION ALL
     SELECT 'expired', id, ${besideStarted(sql`NULL`)} FROM expired
     UNION ALL
-    SELECT 'notification', id, ${besideStarted(epochMs(sql`run_at`))} FROM notified WHERE claimed_by IS NOT NULL`);
+    SELECT 'notification', id, ${besideStarted(epochMs(sql`run_at`))} FROM notified WHERE claimed_by IS NOT NULL
+    ${flow ? sql`UNION ALL SELECT kind, id, ${besideStarted(epochMs(sql`run_at`), sql`flow_key`)} FROM held` : sql``}`);
   const secrets = new Map<string, string[]>();
   for (const row of result.rows) if (row.signing_secrets) secrets.set(row.project_id, row.signing_secrets);
   const of = (kind: StartedRow["kind"]) => result.rows.filter((row) => row.kind === kind);
+  const heldJob = (row: StartedRow): HeldJob => ({
+    id: row.id,
+    runAt: new Date(row.run_at_ms),
+    flowKey: row.flow_key as string,
+    kept: row.kind !== "released",
+    waitsForTurn: row.kind === "held_for_turn",
+  });
   return {
     started: of("started").map((row) => ({
       id: row.id,
@@ -576,6 +669,8 @@ export async function startClaimedJobs(db: Database, options: StartOptions): Pro
       scheduledAtMs: row.scheduled_at_ms,
       runAtMs: row.run_at_ms,
       createdAtMs: row.created_at_ms,
+      heldSinceMs: row.held_since_ms,
+      flowKey: row.flow_key,
       expiresAtMs: row.expires_at_ms,
       maxRetryDurationMs: row.max_retry_duration_ms,
       firstAttemptAtMs: row.first_attempt_at_ms,
@@ -583,21 +678,142 @@ export async function startClaimedJobs(db: Database, options: StartOptions): Pro
       signingSecrets: secrets.get(row.project_id) ?? [],
     })),
     expired: of("expired").map((row) => row.id),
-    notifications: of("notification").map((row) => ({ id: row.id, runAt: new Date(row.run_at_ms) })),
+    // Notifications never carry a flow key.
+    notifications: of("notification").map((row) => ({ id: row.id, runAt: new Date(row.run_at_ms), flowKey: null })),
+    held: result.rows.filter((row) => row.kind.startsWith("held") || row.kind === "released").map(heldJob),
   };
 }
 
 /**
- * The columns of a started job's row after its id, for a row of another kind in the same result
- * (an expired job, a notification): all NULL but run_at_ms, the 14th.
+ * The `started` CTE of a start through flow keys, and the `held` CTE of the jobs their keys hold
+ * back. Guards, all in the one statement:
+ * - the keys' rows are locked (in key order, so two starts never wait on each other in a cycle)
+ *   before anything is decided, and read as last committed: in_flight and next_slot_at are
+ *   exact whatever other invocations started or finished meanwhile. Every move out of
+ *   `running` gives its slot back in the statement that makes it (finishAttempts, rescues).
+ * - a key's candidates are taken in due order (held_since or run_at, then creation): a paused
+ *   key grants none; parallelism grants the first `parallelism - in_flight`; an ordered key
+ *   grants only its head (the first of all its waiting jobs by due time, then creation), and
+ *   only when nothing of it is in flight; a rate gives each of those the next free slot,
+ *   slot_i = max(slot_(i-1) + interval, due_i, now), and grants those whose slot falls before
+ *   dueBy. The key's in_flight grows by the attempts actually started and next_slot_at moves
+ *   past the last slot granted.
+ * - a granted job fires at its slot (run_at), and keeps the time it was first due (held_since)
+ *   so its lateness is measured from then. A held job stays `scheduled` with its attempt
+ *   unchanged, due again at its next slot (rate), a recheck (parallelism, order: not before its
+ *   head's next attempt) or a minute (paused), claimed by the claimant if that is before
+ *   `flow.keepBefore`, released otherwise.
+ * Jobs without a key start as they would without `flow`.
  */
-function besideStarted(runAtMs: SQL): SQL {
+function keyedStart(parts: {
+  startable: SQL;
+  running: SQL;
+  columns: SQL;
+  now: SQL;
+  options: StartOptions;
+  flow: FlowStart;
+}): SQL {
+  const { startable, running, columns, now, options, flow } = parts;
+  // A job its key held may be asked about before the next look it was given: a slot of its key
+  // has just been given back (see DeliveryRun), and the grant below decides when it fires.
+  const claimedHere = sql`claimed_by = ${options.claimant}
+    AND (run_at <= ${options.dueBy.toISOString()}::timestamptz OR held_since IS NOT NULL)`;
+  const nowMs = options.now.getTime();
+  const dueByMs = options.dueBy.getTime();
+  const recheck = sql`${now} + ${FLOW_RECHECK_MS} * interval '1 millisecond'`;
+  const msToTime = (ms: SQL) => sql`to_timestamp((${ms}) / 1000.0)`;
+  return sql`candidates AS MATERIALIZED (
+      SELECT id, project_id, flow_key, created_at, ${epochMs(sql`COALESCE(held_since, run_at)`)} AS due_ms
+      FROM jobs WHERE ${startable} AND ${claimedHere}
+    ), keys AS MATERIALIZED (
+      SELECT f.project_id, f.key, f.rate_limit, f.rate_period_ms, f.parallelism, f.ordered, f.paused, f.in_flight,
+             ${epochMs(sql`f.next_slot_at`)} AS next_slot_ms,
+             f.rate_period_ms::float8 / f.rate_limit * ${1 + FLOW_SLOT_MARGIN} AS interval_ms
+      FROM flow_keys f
+      WHERE (f.project_id, f.key) IN (SELECT project_id, flow_key FROM candidates WHERE flow_key IS NOT NULL)
+      ORDER BY f.project_id, f.key
+      FOR NO KEY UPDATE
+    ), heads AS MATERIALIZED (
+      SELECT k.project_id, k.key, h.id AS head_id, h.run_at AS head_run_at
+      FROM keys k CROSS JOIN LATERAL (
+        SELECT j.id, j.run_at FROM jobs j
+        WHERE j.project_id = k.project_id AND j.flow_key = k.key AND ${statusGuard("orderedKeyHead", "j.status")}
+        ORDER BY j.scheduled_at, j.created_at, j.id
+        LIMIT 1
+      ) h
+      WHERE k.ordered
+    ), queued AS MATERIALIZED (
+      SELECT c.id, c.flow_key, c.due_ms, k.key IS NOT NULL AS keyed, k.paused, k.ordered, k.interval_ms,
+             h.head_run_at,
+             CASE
+               WHEN k.key IS NULL THEN true
+               WHEN k.paused THEN false
+               WHEN k.ordered THEN c.id = h.head_id AND k.in_flight = 0
+               ELSE k.parallelism IS NULL OR c.i < k.parallelism - k.in_flight
+             END AS admitted,
+             CASE WHEN k.interval_ms IS NULL THEN GREATEST(c.due_ms, ${nowMs})
+                  ELSE c.i * k.interval_ms + GREATEST(COALESCE(k.next_slot_ms, 0), ${nowMs},
+                         max(c.due_ms - c.i * k.interval_ms) OVER (PARTITION BY c.project_id, c.flow_key ORDER BY c.i))
+             END AS slot_ms
+      FROM (
+        SELECT candidates.*, row_number() OVER (PARTITION BY project_id, flow_key ORDER BY due_ms, created_at, id) - 1 AS i
+        FROM candidates
+      ) c
+      LEFT JOIN keys k ON k.project_id = c.project_id AND k.key = c.flow_key
+      LEFT JOIN heads h ON h.project_id = c.project_id AND h.key = c.flow_key
+    ), decided AS MATERIALIZED (
+      SELECT queued.*, admitted AND (NOT keyed OR slot_ms <= ${dueByMs}) AS granted,
+             CASE WHEN paused THEN ${now} + ${FLOW_PAUSED_RECHECK_MS} * interval '1 millisecond'
+                  WHEN admitted THEN ${msToTime(sql`slot_ms`)}
+                  WHEN ordered THEN GREATEST(${recheck}, head_run_at)
+                  ELSE ${recheck}
+             END AS next_at
+      FROM queued
+    ), started AS (
+      UPDATE jobs
+      SET ${running},
+          held_since = CASE WHEN g.keyed AND g.slot_ms > ${epochMs(sql`jobs.run_at`)} THEN COALESCE(jobs.held_since, jobs.run_at)
+                            ELSE jobs.held_since END,
+          run_at = CASE WHEN g.keyed THEN ${msToTime(sql`g.slot_ms`)} ELSE jobs.run_at END
+      FROM (SELECT id AS granted_id, keyed, slot_ms FROM decided WHERE granted) g
+      WHERE jobs.id = g.granted_id AND ${startable} AND ${claimedHere}
+      RETURNING ${columns}
+    ), held AS (
+      UPDATE jobs
+      SET held_since = COALESCE(jobs.held_since, jobs.run_at),
+          run_at = h.next_at,
+          claimed_by = CASE WHEN h.next_at < ${flow.keepBefore.toISOString()}::timestamptz THEN ${options.claimant}::uuid END,
+          locked_until = CASE WHEN h.next_at < ${flow.keepBefore.toISOString()}::timestamptz
+                              THEN h.next_at + ${flow.claimLeaseMs} * interval '1 millisecond' END,
+          updated_at = ${now}
+      FROM (SELECT id AS held_id, next_at, admitted FROM decided WHERE NOT granted) h
+      WHERE jobs.id = h.held_id AND ${statusGuard("holdForFlowKey", "jobs.status")} AND ${claimedHere}
+      RETURNING jobs.id, jobs.run_at, jobs.flow_key,
+                CASE WHEN jobs.claimed_by IS NULL THEN 'released' WHEN h.admitted THEN 'held_for_slot'
+                     ELSE 'held_for_turn' END AS kind
+    ), taken AS (
+      UPDATE flow_keys f
+      SET in_flight = f.in_flight + s.count,
+          next_slot_at = CASE WHEN f.rate_limit IS NULL THEN f.next_slot_at
+                              ELSE ${msToTime(sql`s.last_ms + k.interval_ms`)} END,
+          updated_at = ${now}
+      FROM (SELECT project_id, flow_key, count(*)::int AS count, max(${epochMs(sql`run_at`)}) AS last_ms
+            FROM started WHERE flow_key IS NOT NULL GROUP BY 1, 2) s, keys k
+      WHERE f.project_id = s.project_id AND f.key = s.flow_key AND k.project_id = s.project_id AND k.key = s.flow_key
+    )`;
+}
+
+/**
+ * The columns of a started job's row after its id, for a row of another kind in the same result
+ * (an expired job, a notification, a held job): all NULL but run_at_ms, the 14th, and flow_key, the 17th.
+ */
+function besideStarted(runAtMs: SQL, flowKey: SQL = sql`NULL`): SQL {
   const nulls = (count: number) => sql.raw(Array(count).fill("NULL").join(", "));
-  return sql`${nulls(13)}, ${runAtMs}, ${nulls(6)}`;
+  return sql`${nulls(13)}, ${runAtMs}, ${nulls(2)}, ${flowKey}, ${nulls(5)}`;
 }
 
 type StartedRow = {
-  kind: "started" | "expired" | "notification";
+  kind: "started" | "expired" | "notification" | "held_for_slot" | "held_for_turn" | "released";
   id: string;
   project_id: string;
   url: string;
@@ -614,6 +830,8 @@ type StartedRow = {
   scheduled_at_ms: number;
   run_at_ms: number;
   created_at_ms: number;
+  held_since_ms: number | null;
+  flow_key: string | null;
   expires_at_ms: number | null;
   max_retry_duration_ms: number | null;
   first_attempt_at_ms: number;
@@ -712,11 +930,13 @@ export async function finishAttempts(
           last_status_code = i.status_code,
           last_error = i.error_class,
           finished_at = COALESCE(j.finished_at, i.finished_at),
+          held_since = NULL,
           updated_at = i.now
       FROM input i
       WHERE j.id = i.job_id AND ${statusGuard("finishAttempts", "j.status")} AND j.attempt = i.attempt
       RETURNING j.*, i.response_headers, i.response_body, i.response_body_truncated
     ),
+    ${slotsGivenBack(sql`moved`, sql`(SELECT max(now) FROM input)`)},
     ${failureNotificationsFor(sql`moved`, notify)},
     ${successNotificationsFor(sql`moved`, notify)},
     recorded AS (
@@ -737,7 +957,7 @@ export async function finishAttempts(
     recorded: result.rows.filter((row) => row.run_at === null).map((row) => row.id),
     notifications: result.rows
       .filter((row) => row.run_at !== null)
-      .map((row) => ({ id: row.id, runAt: new Date(row.run_at as string) })),
+      .map((row) => ({ id: row.id, runAt: new Date(row.run_at as string), flowKey: null })),
   };
 }
 
@@ -782,11 +1002,13 @@ async function rescueLostAttempts(db: Database, now: Date, lost: SQL): Promise<n
           claimed_by = NULL,
           locked_until = NULL,
           last_error = 'lease_expired',
+          held_since = NULL,
           updated_at = ${at}
       FROM lapsed l
       WHERE j.id = l.id AND ${statusGuard("rescueExpiredLeases", "j.status")} AND ${lost}
       RETURNING j.*, l.run_at AS lost_run_at, l.created_at AS lost_created_at, l.started_at AS lost_started_at
     ),
+    ${slotsGivenBack(sql`rescued`, at)},
     ${failureNotificationsFor(sql`rescued`)},
     recorded AS (
       INSERT INTO job_attempts (job_id, attempt, planned_at, fired_at, lateness_ms, duration_ms, status_code,
@@ -801,6 +1023,31 @@ async function rescueLostAttempts(db: Database, now: Date, lost: SQL): Promise<n
     )
     SELECT id FROM rescued`);
   return result.rows.length;
+}
+
+/**
+ * A CTE (named `slots_freed`) giving back the flow-key slots of the jobs in `moved`, each of which
+ * has just left `running` (its attempt recorded, or rescued as lost): the key's in_flight drops
+ * by their number. An ordered key set to `wait` whose job has just failed for good (failed or
+ * expired) pauses, so nothing behind it is delivered out of order until a person resumes it.
+ * The keys' rows are locked in key order, as the start locks them (keyedStart).
+ */
+function slotsGivenBack(moved: SQL, now: SQL): SQL {
+  return sql`slots_freed AS (
+      UPDATE flow_keys f
+      SET in_flight = GREATEST(0, f.in_flight - m.count),
+          paused = f.paused OR (f.ordered AND f.on_head_failure = 'wait' AND m.failed),
+          paused_reason = CASE WHEN NOT f.paused AND f.ordered AND f.on_head_failure = 'wait' AND m.failed
+                               THEN 'head_failed' ELSE f.paused_reason END,
+          updated_at = ${now}
+      FROM (SELECT project_id, flow_key, count(*)::int AS count,
+                   bool_or(${statusGuard("notifyFailures", "m.status")}) AS failed
+            FROM ${moved} m WHERE flow_key IS NOT NULL GROUP BY 1, 2) m,
+           (SELECT project_id, key FROM flow_keys
+            WHERE (project_id, key) IN (SELECT project_id, flow_key FROM ${moved})
+            ORDER BY project_id, key FOR NO KEY UPDATE) l
+      WHERE f.project_id = m.project_id AND f.key = m.flow_key AND l.project_id = f.project_id AND l.key = f.key
+    )`;
 }
 
 /** Labels of the jobs Fliq creates to tell a failure_url about a failed or expired job. */
@@ -1021,6 +1268,8 @@ export async function updateScheduledJob(
     .update(jobs)
     .set({
       ...changes,
+      // A job moved to another time is due from then: its key's hold no longer counts.
+      ...(changes.runAt ? { heldSince: null } : {}),
       claimedBy: claim?.claimant ?? null,
       lockedUntil: claim?.lockedUntil ?? null,
       updatedAt: now,
@@ -1045,6 +1294,7 @@ function replayedState(runAt: Date, claim: { claimant: string; lockedUntil: Date
     // dropped (one still ahead holds), and its retries count from its own first attempt.
     expiresAt: sql`CASE WHEN ${jobs.expiresAt} > ${now.toISOString()}::timestamptz THEN ${jobs.expiresAt} END`,
     firstAttemptAt: null,
+    heldSince: null,
     webhookId: sql`'msg_' || replace(gen_random_uuid()::text, '-', '')`,
     claimedBy: claim?.claimant ?? null,
     lockedUntil: claim?.lockedUntil ?? null,

@@ -3,6 +3,7 @@ import {
   type AnyPgColumn,
   bigint,
   bigserial,
+  boolean,
   check,
   index,
   integer,
@@ -17,6 +18,7 @@ import {
   uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
+import type { HeadFailurePolicy } from "../jobs/flow-control";
 import type { HttpMethod } from "../jobs/limits";
 import { MISSED_POLICIES, OVERLAP_POLICIES, SCHEDULE_STATUSES } from "../jobs/schedule-policy";
 import { ATTEMPT_OUTCOMES, JOB_STATUSES, WAITING_STATUSES } from "../jobs/states";
@@ -184,6 +186,10 @@ export const jobs = pgTable(
     // the message it delivers, shared by the one job per endpoint that publish created.
     topic: text("topic"),
     messageId: uuid("message_id"),
+    // Flow control: the project's flow key this job is delivered under (see flowKeys), and the run
+    // time it had when its key first held it back, so its lateness counts from then.
+    flowKey: text("flow_key"),
+    heldSince: timestamptz("held_since"),
   },
   (t) => [
     // An occurrence is created at most once, however many ticks or API calls race to create it.
@@ -203,6 +209,46 @@ export const jobs = pgTable(
     uniqueIndex("jobs_idempotency_idx").on(t.projectId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL`),
     // A message's deliveries, read together.
     index("jobs_project_message_idx").on(t.projectId, t.messageId).where(sql`message_id IS NOT NULL`),
+    // A key's waiting jobs in delivery order: an ordered key's head, a key's backlog.
+    index("jobs_flow_idx")
+      .on(t.projectId, t.flowKey, t.scheduledAt, t.createdAt, t.id)
+      .where(sql`flow_key IS NOT NULL AND status IN ${UNFINISHED_LIST}`),
+  ],
+);
+
+/**
+ * A flow key: limits shared by every job of a project that names it, held across every
+ * invocation that delivers (see startClaimedJobs). `in_flight` counts the key's running
+ * attempts and `next_slot_at` is the earliest instant its rate lets the next callback leave;
+ * both change only under the row's lock, in the statements that start and finish attempts.
+ */
+export const flowKeys = pgTable(
+  "flow_keys",
+  {
+    projectId: uuid("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    key: text("key").notNull(),
+    // At most rate_limit callbacks per rate_period_ms (both null: no rate).
+    rateLimit: integer("rate_limit"),
+    ratePeriodMs: integer("rate_period_ms"),
+    // At most this many callbacks in flight at once (null: no limit).
+    parallelism: integer("parallelism"),
+    // One at a time, in the order of due time then creation (parallelism is then 1).
+    ordered: boolean("ordered").notNull().default(false),
+    // What an ordered key does when its head fails for good: `wait` pauses the key, `skip` goes on.
+    onHeadFailure: text("on_head_failure").$type<HeadFailurePolicy>().notNull().default("wait"),
+    paused: boolean("paused").notNull().default(false),
+    pausedReason: text("paused_reason"),
+    inFlight: integer("in_flight").notNull().default(0),
+    nextSlotAt: timestamptz("next_slot_at"),
+    createdAt: timestamptz("created_at").notNull(),
+    updatedAt: timestamptz("updated_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.projectId, t.key] }),
+    check("flow_keys_rate_complete", sql`(rate_limit IS NULL) = (rate_period_ms IS NULL)`),
+    check("flow_keys_on_head_failure", sql`on_head_failure IN ('wait', 'skip')`),
   ],
 );
 

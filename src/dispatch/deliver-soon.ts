@@ -69,6 +69,6 @@ export function deliverClaimedOccurrences(
     settings,
     claim.claimant,
     new Date(now.getTime() + claim.windowMs),
-    claimed.map((occurrence) => ({ id: occurrence.id, runAt: occurrence.occurrenceAt })),
+    claimed.map((occurrence) => ({ id: occurrence.id, runAt: occurrence.occurrenceAt, flowKey: null })),
   );
 }

@@ -17,6 +17,7 @@ import {
   claimWindow,
   type FinishedAttempt,
   finishAttempts,
+  type HeldJob,
   type NotificationClaim,
   releaseClaims,
   type StartedBatch,
@@ -90,6 +91,10 @@ export interface DeliveryReport {
 export class DeliveryRun {
   private readonly plan: ClaimedJob[] = [];
   private readonly finished: FinishedAttempt[] = [];
+  /** The flow key of each finished attempt not yet written that has one: writing it gives a slot back. */
+  private readonly flowKeyOfFinished = new Map<string, string>();
+  /** Held jobs in the plan that wait for a slot or their turn (not for a rate's slot). */
+  private readonly waitingForTurn = new Set<string>();
   private oldestFinishedAt = 0;
   /** When the current run of failed writes began (undefined while writes succeed). */
   private failingSince: number | undefined;
@@ -156,16 +161,24 @@ export class DeliveryRun {
   }
 
   private async start(due: ClaimedJob[]): Promise<void> {
-    const { db, claimant, budget } = this.options;
     // Jobs past any budget of this invocation (subrequests, CPU, Worker invocations) are handed on.
-    const { granted, refused } = budget.takeJobs(due);
+    const { granted, refused } = this.options.budget.takeJobs(due);
     const overBudget = refused.map((job) => job.id);
     if (overBudget.length > 0) {
       this.report.released += overBudget.length;
       await this.handOver(overBudget, "subrequest_budget");
     }
-    const ids = granted.map((job) => job.id);
-    if (ids.length === 0) return;
+    // Jobs without a flow key start by the plainer statement, and first: a key's limits never
+    // cost them time. The others (a key, or one not known) start through their keys' limits.
+    const keyless = granted.filter((job) => job.flowKey === null);
+    const keyed = keyless.length === granted.length ? [] : granted.filter((job) => job.flowKey !== null);
+    if (keyless.length > 0) await this.startBatch(keyless, false);
+    if (keyed.length > 0) await this.startBatch(keyed, true);
+  }
+
+  private async startBatch(jobs: ClaimedJob[], throughFlowKeys: boolean): Promise<void> {
+    const { db, claimant } = this.options;
+    const ids = jobs.map((job) => job.id);
     const now = new Date();
     let batch: StartedBatch;
     try {
@@ -177,11 +190,15 @@ export class DeliveryRun {
         leaseMarginMs: TIMING.runningLeaseMarginMs,
         now,
         notify: this.notificationClaim(),
+        // A window's owner keeps the jobs its keys hold inside its window; any other run hands them on.
+        flow: throughFlowKeys
+          ? { keepBefore: this.options.pollWindow ? this.options.windowEnd : now, claimLeaseMs: TIMING.claimLeaseMs }
+          : null,
       });
     } catch (error) {
       // The jobs stay claimed and scheduled: try again shortly, while their claim holds; past
       // that, give them to the window's owner now rather than let the claim lapse.
-      const keep = granted.filter((job) => now.getTime() - job.runAt.getTime() < TIMING.databaseRetryForMs);
+      const keep = jobs.filter((job) => now.getTime() - job.runAt.getTime() < TIMING.databaseRetryForMs);
       const givenUp = ids.filter((id) => !keep.some((job) => job.id === id));
       logEngineFault(
         "start_failed",
@@ -193,20 +210,49 @@ export class DeliveryRun {
       await sleep(TIMING.databaseRetryMs);
       return;
     }
-    const { started, expired, notifications } = batch;
+    const { started, expired, notifications, held } = batch;
     // Failure notifications of jobs that expired instead of starting are this run's to fire, as in flush.
     if (notifications.length > 0) {
       if (!this.options.pollWindow) await this.announce(notifications.map((job) => job.runAt.getTime()));
       this.add(notifications);
     }
-    if (started.length + expired.length < ids.length) {
+    this.planHeld(held);
+    if (started.length + expired.length + held.length < ids.length) {
       // Canceled, rescheduled or taken over since the claim: whoever changed it owns it now.
-      const startedIds = new Set([...started.map((job) => job.id), ...expired]);
-      logHandOver({ reason: "claim_lost", claimant, jobs: ids.filter((id) => !startedIds.has(id)), released: 0 });
+      const accounted = new Set([...started.map((job) => job.id), ...expired, ...held.map((job) => job.id)]);
+      logHandOver({ reason: "claim_lost", claimant, jobs: ids.filter((id) => !accounted.has(id)), released: 0 });
     }
     this.report.started += started.length;
     this.unfinished += started.length;
     for (const job of started) void this.prepare(job);
+  }
+
+  /**
+   * Jobs their flow keys held back: those still claimed are asked about again at their next
+   * look (at once when this run gives back a slot of their key, for those waiting their turn);
+   * those released are the window owner's, told when they fall due.
+   */
+  private planHeld(held: readonly HeldJob[]): void {
+    const kept = held.filter((job) => job.kept);
+    for (const job of kept) if (job.waitsForTurn) this.waitingForTurn.add(job.id);
+    this.add(kept.map(({ id, runAt, flowKey }) => ({ id, runAt, flowKey })));
+    const released = held.filter((job) => !job.kept);
+    if (released.length > 0 && !this.options.pollWindow) {
+      void this.announce(released.map((job) => job.runAt.getTime()));
+    }
+  }
+
+  /** Jobs of `keys` waiting for their turn are asked about again now: this run has just given back slots of those keys. */
+  private wakeTurns(keys: ReadonlySet<string>): void {
+    if (keys.size === 0 || this.waitingForTurn.size === 0) return;
+    const now = new Date();
+    for (let index = 0; index < this.plan.length; index++) {
+      const job = this.plan[index];
+      if (job.flowKey && keys.has(job.flowKey) && this.waitingForTurn.delete(job.id) && job.runAt > now) {
+        this.plan[index] = { ...job, runAt: now };
+      }
+    }
+    this.add([]);
   }
 
   /** Signs a started job's callback ahead of its time and queues it to fire at that time. */
@@ -252,8 +298,10 @@ export class DeliveryRun {
         nextRunAt: decision.nextRunAt,
       });
     }
-    // A job created with a time already past was due when it was created, not before.
-    const plannedAt = new Date(Math.max(job.runAtMs, job.createdAtMs));
+    // A job created with a time already past was due when it was created, not before; one its
+    // flow key held back was due when it was first held.
+    const plannedAt = new Date(Math.max(job.heldSinceMs ?? job.runAtMs, job.createdAtMs));
+    if (job.flowKey) this.flowKeyOfFinished.set(job.id, job.flowKey);
     const keepRetry =
       decision.nextRunAt !== null && decision.nextRunAt < this.options.windowEnd && this.options.budget.remaining > 0;
     if (this.finished.length === 0) this.oldestFinishedAt = Date.now();
@@ -292,7 +340,9 @@ export class DeliveryRun {
     return (
       this.finished.length >= TIMING.flushBatchSize ||
       now - this.oldestFinishedAt >= TIMING.flushIntervalMs ||
-      (this.unfinished === 0 && this.plan.length === 0)
+      (this.unfinished === 0 && this.plan.length === 0) ||
+      // Writing a keyed result gives its key's slot back: jobs waiting for it go a write sooner.
+      (this.flowKeyOfFinished.size > 0 && this.waitingForTurn.size > 0)
     );
   }
 
@@ -302,6 +352,13 @@ export class DeliveryRun {
       const { recorded, notifications } = await finishAttempts(this.options.db, batch, this.notificationClaim());
       const written = new Set(recorded);
       this.report.recorded += written.size;
+      const freedKeys = new Set<string>();
+      for (const attempt of batch) {
+        const key = this.flowKeyOfFinished.get(attempt.jobId);
+        this.flowKeyOfFinished.delete(attempt.jobId);
+        if (key && written.has(attempt.jobId)) freedKeys.add(key);
+      }
+      this.wakeTurns(freedKeys);
       if (!this.options.pollWindow) {
         this.logRetriesHandedOver(batch, written);
         // What this write made fall due: retries (kept or handed over) and failure notifications.

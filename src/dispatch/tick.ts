@@ -38,7 +38,7 @@ export interface Shard {
   /** The share's own runner id (a uuid): the jobs it starts are held under it while running. */
   runner: string;
   windowEnd: string;
-  jobs: Array<{ id: string; runAt: string; destination?: string }>;
+  jobs: Array<{ id: string; runAt: string; destination?: string; flowKey?: string | null }>;
   /** The shard's CPU and Worker-invocation budgets (its subrequests are its own invocation's). */
   budget?: BudgetOptions;
 }
@@ -160,7 +160,11 @@ async function ownWindow(
             return new Map<string, number>();
           },
         );
-  const { shards, overflow } = planShards(claimed, shardLimits, (destination) => latency.get(destination));
+  // Jobs with a flow key stay with the tick: their pace is their key's, so a key's held jobs
+  // wait in one run instead of being handed between invocations (see jobs/flow-control).
+  const keyed = claimed.filter((job) => job.flowKey);
+  const keyless = keyed.length === 0 ? claimed : claimed.filter((job) => !job.flowKey);
+  const { shards, overflow } = planShards(keyless, shardLimits, (destination) => latency.get(destination));
   await releaseClaims(
     db,
     claimant,
@@ -184,7 +188,7 @@ async function ownWindow(
   );
   const { outbound, random } = deps;
   const run = new DeliveryRun({ db, claimant, windowEnd, pollWindow: true, budget, outbound, random });
-  run.add(shards[0] ?? []);
+  run.add([...(shards[0] ?? []), ...keyed]);
   // Jobs another path hands over are looked for at once, not at the next poll.
   if (reports.woken) run.pollNow();
   reports.onWake = () => run.pollNow();
@@ -202,7 +206,12 @@ async function ownWindow(
           claimant,
           runner,
           windowEnd: windowEnd.toISOString(),
-          jobs: jobs.map((job) => ({ id: job.id, runAt: job.runAt.toISOString(), destination: job.destination })),
+          jobs: jobs.map((job) => ({
+            id: job.id,
+            runAt: job.runAt.toISOString(),
+            destination: job.destination,
+            flowKey: job.flowKey,
+          })),
           budget: shardBudget,
         },
         index,
@@ -284,7 +293,14 @@ export async function runShard(
     }),
     outbound: options.outbound,
   });
-  run.add(shard.jobs.map((job) => ({ id: job.id, runAt: new Date(job.runAt), destination: job.destination })));
+  run.add(
+    shard.jobs.map((job) => ({
+      id: job.id,
+      runAt: new Date(job.runAt),
+      destination: job.destination,
+      flowKey: job.flowKey,
+    })),
+  );
   return run.run();
 }
 

@@ -63,6 +63,14 @@ export const GUARDED_MOVES = {
   /** A claimed job whose turn comes after its expires_at ends without an attempt. */
   expireClaimedJobs: { scheduled: ["expired"] },
   resumeStartedJobs: { running: ["running"] },
+  /** A claimed job its flow key holds back waits, its attempt unchanged (see jobs/flow-control). */
+  holdForFlowKey: { scheduled: ["scheduled"] },
+  /** An ordered key's head: the first of its jobs still to be delivered, running or not. */
+  orderedKeyHead: { scheduled: ["scheduled"], running: ["running"] },
+  /** Resuming a flow key makes the jobs it held due at once. */
+  releaseHeldJobs: { scheduled: ["scheduled"] },
+  /** A flow key's backlog: its jobs waiting to start. */
+  flowKeyBacklog: { scheduled: ["scheduled"] },
   /** Recording attempts' outcomes; a job canceled meanwhile keeps its status. */
   finishAttempts: { running: ["succeeded", "scheduled", "failed", "expired"], canceled: ["canceled"] },
   /** Rescuing jobs whose attempt's lease lapsed: tried again, or failed after MAX_LOST_ATTEMPTS. */

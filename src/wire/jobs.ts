@@ -9,6 +9,7 @@ import { headerNameRefusal } from "../jobs/header-rules";
 import { HTTP_METHODS, JOB_LIMITS } from "../jobs/limits";
 import { REDACTED, SHOWN_HEADER_NAMES } from "../jobs/redaction";
 import { ATTEMPT_OUTCOMES, JOB_STATUSES } from "../jobs/states";
+import { jobFlowField } from "./flow-keys";
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 // Printable ASCII and tab only: CR/LF would split headers, and fetch rejects the rest.
@@ -169,6 +170,7 @@ function requestFieldsWithDefaults() {
     success_url: jobFields.success_url.default(null),
     expires_at: jobFields.expires_at.default(null),
     max_retry_duration: jobFields.max_retry_duration.default(null),
+    flow: jobFlowField.nullable().default(null),
     headers: jobFields.headers.default({}),
     body: jobFields.body.default(null),
     max_retries: jobFields.max_retries.default(JOB_LIMITS.maxRetriesDefault),
@@ -368,6 +370,8 @@ export const jobResponse = z.object({
   topic: z.string().nullable(),
   /** Shared by the deliveries of one message published to a topic (one job per endpoint). */
   message_id: z.uuid().nullable(),
+  /** The flow key the job is delivered under (see GET /flow-keys/{key}); null without one. */
+  flow_key: z.string().nullable(),
 });
 
 /** One callback attempt as the API shows it. */

@@ -43,13 +43,20 @@ export async function startReceiver(): Promise<Receiver> {
     }
     inFlight++;
     peakInFlight = Math.max(peakInFlight, inFlight);
-    res.on("close", () => inFlight--);
+    const answered: { at?: number } = {};
+    res.on("close", () => {
+      inFlight--;
+      answered.at = Date.now();
+    });
     const record: ReceivedRequest = {
       method: req.method ?? "",
       path: url.pathname,
       headers: flattenHeaders(req),
       body: await readBody(req),
       receivedAt: Date.now(),
+      get answeredAt() {
+        return answered.at;
+      },
     };
     received.push(record);
     const [, kind, arg] = url.pathname.split("/");

@@ -5,4 +5,6 @@ export interface ReceivedRequest {
   headers: Record<string, string>;
   body: string;
   receivedAt: number;
+  /** When the receiver's answer was done (absent while it is being answered). */
+  answeredAt?: number;
 }
