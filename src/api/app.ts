@@ -7,6 +7,7 @@ import { ApiError } from "../wire/errors";
 import { adminRoutes } from "./admin";
 import { apiReference } from "./api-reference";
 import { rateLimitPerToken, requireAdminScope, requireAdminToken, requireScope, requireToken } from "./auth";
+import { destinationRoutes } from "./destinations";
 import { flowKeyRoutes } from "./flow-keys";
 import { jobCreationRoutes, jobRoutes } from "./jobs";
 import { openApiDocument } from "./openapi";
@@ -64,6 +65,7 @@ const API_PATHS = [
   "/schedules/*",
   "/topics/*",
   "/flow-keys/*",
+  "/destinations/*",
   "/tokens/*",
   "/signing-secrets/*",
   "/admin/*",
@@ -100,6 +102,9 @@ mount(topicRoutes);
 
 api.use("/flow-keys/*", requireToken, rateLimitPerToken, requireScope);
 mount(flowKeyRoutes);
+
+api.use("/destinations/*", requireToken, rateLimitPerToken, requireScope);
+mount(destinationRoutes);
 
 api.use("/tokens/*", requireToken, rateLimitPerToken, requireAdminScope);
 mount(tokenRoutes);

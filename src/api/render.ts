@@ -5,9 +5,10 @@
 import type { z } from "zod";
 import { TOKEN_PREFIX } from "../auth/tokens";
 import type { FlowKeyWithBacklog } from "../db/flow-keys";
-import type { ApiTokenRow, JobAttemptRow, JobRow, ProjectRow, ScheduleRow } from "../db/schema";
+import type { ApiTokenRow, DestinationRow, JobAttemptRow, JobRow, ProjectRow, ScheduleRow } from "../db/schema";
 import type { TopicWithEndpoints } from "../db/topics";
 import { redactHeaders } from "../jobs/redaction";
+import type { destinationResponse } from "../wire/destinations";
 import type { flowKeyResponse } from "../wire/flow-keys";
 import type { attemptResponse, jobResponse } from "../wire/jobs";
 import type { scheduleResponse, scheduleRunResponse } from "../wire/schedules";
@@ -163,5 +164,23 @@ export function toFlowKeyJson(key: FlowKeyWithBacklog): z.input<typeof flowKeyRe
     oldest_due_at: isoOrNull(key.oldestDueAt),
     created_at: iso(key.createdAt),
     updated_at: iso(key.updatedAt),
+  };
+}
+
+/** A destination as the API shows it: its health and state. */
+export function toDestinationJson(row: DestinationRow): z.input<typeof destinationResponse> {
+  return {
+    id: row.id,
+    destination: row.destination,
+    state: row.pausedAt ? "paused" : "healthy",
+    consecutive_failures: row.consecutiveFailures,
+    attempts: row.attempts,
+    failures: row.failures,
+    success_rate: row.successRate,
+    latency_ms: row.latencyMs,
+    last_attempt_at: isoOrNull(row.lastAttemptAt),
+    last_success_at: isoOrNull(row.lastSuccessAt),
+    paused_at: isoOrNull(row.pausedAt),
+    next_probe_at: isoOrNull(row.nextProbeAt),
   };
 }

@@ -4,6 +4,12 @@
  */
 import { and, asc, desc, eq, getTableColumns, gt, gte, inArray, lt, type SQL, sql } from "drizzle-orm";
 import type { PassedOnResponse } from "../jobs/delivery-policy";
+import {
+  DESTINATION_PAUSE_AFTER,
+  type DestinationVerdict,
+  FIRST_PROBE_AFTER_MS,
+  PROBE_INTERVAL_MAX_MS,
+} from "../jobs/destination-health";
 import { FLOW_PAUSED_RECHECK_MS, FLOW_RECHECK_MS, FLOW_SLOT_MARGIN, type FlowLimits } from "../jobs/flow-control";
 import { type HttpMethod, JOB_LIMITS } from "../jobs/limits";
 import {
@@ -14,7 +20,7 @@ import {
   MAX_LOST_ATTEMPTS,
 } from "../jobs/states";
 import type { Database } from "./client";
-import { JOB_COUNT_STRIPES, type JobAttemptRow, type JobRow, jobAttempts, jobs } from "./schema";
+import { DESTINATION_PATTERN, JOB_COUNT_STRIPES, type JobAttemptRow, type JobRow, jobAttempts, jobs } from "./schema";
 
 /** The stripes a create takes room from: all but stripe 0 (see projectJobCountStripes). */
 const CREATE_STRIPES = JOB_COUNT_STRIPES - 1;
@@ -392,9 +398,6 @@ export interface ClaimedJob {
   flowKey?: string | null;
 }
 
-/** The destination of a callback URL: its scheme and host with port, as the fire queue's lanes see it. */
-const DESTINATION_PATTERN = "^[^/?#]*//[^/?#]*";
-
 export interface ClaimOptions {
   /** The claiming invocation; only it may start the jobs until their lease ends. */
   claimant: string;
@@ -548,7 +551,8 @@ export interface FlowStart {
 
 /** A job its flow key held back: still `scheduled`, due again at `runAt`. */
 export interface HeldJob extends ClaimedJob {
-  flowKey: string;
+  /** Its flow key; null when its destination held it (see destinationHold). */
+  flowKey: string | null;
   /** Whether the claimant still holds it (its next look is inside keepBefore). */
   kept: boolean;
   /** Held for its key's parallelism, order or pause, not for a rate slot: a slot given back may let it go. */
@@ -589,7 +593,9 @@ export async function startClaimedJobs(db: Database, options: StartOptions): Pro
   const columns = sql`id, project_id, url, http_method, headers, body, webhook_id, attempt, lost_attempts, timeout_ms,
                 max_retries, backoff_initial_ms, backoff_max_ms, scheduled_at, run_at, created_at, held_since, flow_key,
                 expires_at, max_retry_duration_ms, first_attempt_at, success_url`;
-  const startable = sql`id = ANY(${ids}) AND ${statusGuard("startClaimedJobs")} AND NOT coalesce(${pastDeadline}, false)`;
+  // Jobs to a paused destination do not start (destinationHold): all but its probe wait.
+  const startable = sql`id = ANY(${ids}) AND ${statusGuard("startClaimedJobs")} AND NOT coalesce(${pastDeadline}, false)
+    AND id NOT IN (SELECT id FROM destination_blocked)`;
   const running = sql`status = 'running',
           claimed_by = ${runner},
           attempt = attempt + 1,
@@ -614,6 +620,7 @@ export async function startClaimedJobs(db: Database, options: StartOptions): Pro
       RETURNING jobs.*
     ),
     ${failureNotificationsFor(sql`expired`, options.notify ?? null)},
+    ${destinationHold({ ids, now, claimedHere })},
     ${started}, resumed AS (
       SELECT ${columns}
       FROM jobs
@@ -640,6 +647,8 @@ export async function startClaimedJobs(db: Database, options: StartOptions): Pro
     SELECT 'expired', id, ${besideStarted(sql`NULL`)} FROM expired
     UNION ALL
     SELECT 'notification', id, ${besideStarted(epochMs(sql`run_at`))} FROM notified WHERE claimed_by IS NOT NULL
+    UNION ALL
+    SELECT 'released', id, ${besideStarted(epochMs(sql`run_at`), sql`flow_key`)} FROM destination_held
     ${flow ? sql`UNION ALL SELECT kind, id, ${besideStarted(epochMs(sql`run_at`), sql`flow_key`)} FROM held` : sql``}`);
   const secrets = new Map<string, string[]>();
   for (const row of result.rows) if (row.signing_secrets) secrets.set(row.project_id, row.signing_secrets);
@@ -647,7 +656,7 @@ export async function startClaimedJobs(db: Database, options: StartOptions): Pro
   const heldJob = (row: StartedRow): HeldJob => ({
     id: row.id,
     runAt: new Date(row.run_at_ms),
-    flowKey: row.flow_key as string,
+    flowKey: row.flow_key,
     kept: row.kind !== "released",
     waitsForTurn: row.kind === "held_for_turn",
   });
@@ -682,6 +691,50 @@ export async function startClaimedJobs(db: Database, options: StartOptions): Pro
     notifications: of("notification").map((row) => ({ id: row.id, runAt: new Date(row.run_at_ms), flowKey: null })),
     held: result.rows.filter((row) => row.kind.startsWith("held") || row.kind === "released").map(heldJob),
   };
+}
+
+/**
+ * The CTEs of a start that hold back jobs to paused destinations (see jobs/destination-health):
+ * `destination_blocked` (the ids that do not start) and `destination_held` (those moved back).
+ * Guards, in the one statement:
+ * - skipped at once when no destination at all is paused (the usual case): a one-time check;
+ * - of a paused destination's jobs, one is let through as its probe when next_probe_at has come:
+ *   the destination's row is updated under its lock, moving next_probe_at one interval on, so of
+ *   starts racing for it exactly one gets a probe (the others re-read next_probe_at as changed),
+ *   and a probe lost with its invocation is followed by another an interval later;
+ * - the others wait as `scheduled`, their attempt unchanged, released (any invocation may take
+ *   them) and due at the next probe (at least a minute on): resuming the destination makes them
+ *   due at once. held_since keeps the time they were due.
+ */
+function destinationHold(parts: { ids: SQL; now: SQL; claimedHere: SQL }): SQL {
+  const { ids, now, claimedHere } = parts;
+  return sql`destination_paused AS MATERIALIZED (
+      SELECT j.id, d.project_id, d.destination, d.next_probe_at
+      FROM jobs j JOIN destinations d
+        ON d.project_id = j.project_id AND d.destination = substring(j.url FROM ${DESTINATION_PATTERN})
+      WHERE j.id = ANY(${ids}) AND d.paused_at IS NOT NULL
+        AND EXISTS (SELECT FROM destinations WHERE paused_at IS NOT NULL)
+    ), destination_probe AS (
+      UPDATE destinations d
+      SET probe_job_id = p.id, updated_at = ${now},
+          next_probe_at = ${now} + COALESCE(d.probe_interval_ms, ${FIRST_PROBE_AFTER_MS}) * interval '1 millisecond'
+      FROM (SELECT DISTINCT ON (project_id, destination) id, project_id, destination
+            FROM destination_paused WHERE next_probe_at <= ${now}
+            ORDER BY project_id, destination, id) p
+      WHERE d.project_id = p.project_id AND d.destination = p.destination
+        AND d.paused_at IS NOT NULL AND d.next_probe_at <= ${now}
+      RETURNING p.id
+    ), destination_blocked AS MATERIALIZED (
+      SELECT id, next_probe_at FROM destination_paused WHERE id NOT IN (SELECT id FROM destination_probe)
+    ), destination_held AS (
+      UPDATE jobs
+      SET held_since = COALESCE(jobs.held_since, jobs.run_at),
+          run_at = GREATEST(b.next_probe_at, ${now} + ${FIRST_PROBE_AFTER_MS} * interval '1 millisecond'),
+          claimed_by = NULL, locked_until = NULL, updated_at = ${now}
+      FROM destination_blocked b
+      WHERE jobs.id = b.id AND ${statusGuard("holdBackJob", "jobs.status")} AND ${claimedHere}
+      RETURNING jobs.id, jobs.run_at, jobs.flow_key
+    )`;
 }
 
 /**
@@ -787,7 +840,7 @@ function keyedStart(parts: {
                               THEN h.next_at + ${flow.claimLeaseMs} * interval '1 millisecond' END,
           updated_at = ${now}
       FROM (SELECT id AS held_id, next_at, admitted FROM decided WHERE NOT granted) h
-      WHERE jobs.id = h.held_id AND ${statusGuard("holdForFlowKey", "jobs.status")} AND ${claimedHere}
+      WHERE jobs.id = h.held_id AND ${statusGuard("holdBackJob", "jobs.status")} AND ${claimedHere}
       RETURNING jobs.id, jobs.run_at, jobs.flow_key,
                 CASE WHEN jobs.claimed_by IS NULL THEN 'released' WHEN h.admitted THEN 'held_for_slot'
                      ELSE 'held_for_turn' END AS kind
@@ -867,6 +920,8 @@ export interface FinishedAttempt {
   errorClass: string | null;
   errorMessage: string | null;
   outcome: AttemptOutcome;
+  /** What the attempt says about its destination's health (absent: nothing). */
+  verdict?: DestinationVerdict;
   now: Date;
 }
 
@@ -910,6 +965,7 @@ export async function finishAttempts(
       error_class: a.errorClass,
       error_message: a.errorMessage,
       outcome: a.outcome,
+      verdict: a.verdict ?? "unknown",
       now: a.now.toISOString(),
     })),
   );
@@ -919,7 +975,7 @@ export async function finishAttempts(
         job_id uuid, attempt int, claimed_by uuid, reclaimed_until timestamptz, status job_status, next_run_at timestamptz, finished_at timestamptz,
         planned_at timestamptz, fired_at timestamptz, lateness_ms int, duration_ms int, status_code int,
         response_excerpt text, response_headers jsonb, response_body text, response_body_truncated boolean,
-        error_class text, error_message text, outcome attempt_outcome, now timestamptz)
+        error_class text, error_message text, outcome attempt_outcome, verdict text, now timestamptz)
     ),
     moved AS (
       UPDATE jobs j
@@ -937,6 +993,7 @@ export async function finishAttempts(
       RETURNING j.*, i.response_headers, i.response_body, i.response_body_truncated
     ),
     ${slotsGivenBack(sql`moved`, sql`(SELECT max(now) FROM input)`)},
+    ${destinationsTold()},
     ${failureNotificationsFor(sql`moved`, notify)},
     ${successNotificationsFor(sql`moved`, notify)},
     recorded AS (
@@ -1047,6 +1104,104 @@ function slotsGivenBack(moved: SQL, now: SQL): SQL {
             WHERE (project_id, key) IN (SELECT project_id, flow_key FROM ${moved})
             ORDER BY project_id, key FOR NO KEY UPDATE) l
       WHERE f.project_id = m.project_id AND f.key = m.flow_key AND l.project_id = f.project_id AND l.key = f.key
+    )`;
+}
+
+/** Labels of the jobs Fliq creates to tell a project's alert_url that a destination paused or resumed. */
+export const DESTINATION_ALERT_LABELS = { fliq: "destination-alert" };
+
+/**
+ * The CTEs (after finishAttempts' `moved` and `input`) that tell each destination what its
+ * attempts in the batch said (see jobs/destination-health). Guards, in the one statement:
+ * - only attempts actually recorded (in `moved`) count, each once;
+ * - the destinations' rows are locked in key order and read as last committed before they
+ *   change (`health_before`), so two writes of results to one destination add up and never
+ *   wait on each other in a cycle;
+ * - the run of consecutive failures restarts at the batch's last success, or grows by the
+ *   batch's failures; reaching DESTINATION_PAUSE_AFTER pauses the destination with its first
+ *   probe due FIRST_PROBE_AFTER_MS later; a paused destination's failed probe puts the next one
+ *   twice as far (at most PROBE_INTERVAL_MAX_MS); any answer from it resumes it, and the jobs it
+ *   held are made due at once (`health_released`);
+ * - a pause or a resume queues one signed POST to the project's alert_url, if it has one.
+ */
+function destinationsTold(): SQL {
+  const run = sql`CASE WHEN EXCLUDED.last_success_at IS NOT NULL THEN EXCLUDED.consecutive_failures
+                       ELSE d.consecutive_failures + EXCLUDED.consecutive_failures END`;
+  const newlyPaused = sql`(d.paused_at IS NULL AND EXCLUDED.last_success_at IS NULL AND ${run} >= ${DESTINATION_PAUSE_AFTER})`;
+  const probeFailed = sql`(d.paused_at IS NOT NULL AND EXCLUDED.last_success_at IS NULL AND d.probe_job_id IS NOT NULL AND EXCLUDED.failures > 0)`;
+  const nextInterval = sql`LEAST(COALESCE(d.probe_interval_ms * 2, ${FIRST_PROBE_AFTER_MS}), ${PROBE_INTERVAL_MAX_MS})`;
+  const at = sql`EXCLUDED.updated_at`;
+  return sql`health_told AS (
+      SELECT m.project_id, substring(m.url FROM ${DESTINATION_PATTERN}) AS destination, i.verdict, i.fired_at,
+             i.duration_ms, i.now,
+             max(i.fired_at) FILTER (WHERE i.verdict = 'up')
+               OVER (PARTITION BY m.project_id, substring(m.url FROM ${DESTINATION_PATTERN})) AS last_up
+      FROM input i JOIN moved m ON m.id = i.job_id AND m.attempt = i.attempt
+      WHERE i.verdict IN ('up', 'down')
+    ), health_tally AS (
+      SELECT project_id, destination, count(*)::int AS attempts,
+             count(*) FILTER (WHERE verdict = 'down')::int AS failures,
+             count(*) FILTER (WHERE verdict = 'down' AND (last_up IS NULL OR fired_at > last_up))::int AS trailing,
+             max(last_up) AS last_up, avg(CASE WHEN verdict = 'up' THEN 1.0 ELSE 0.0 END)::float8 AS success_rate,
+             avg(duration_ms)::float8 AS latency_ms, max(fired_at) AS last_attempt_at, max(now) AS now
+      FROM health_told WHERE destination IS NOT NULL GROUP BY 1, 2
+    ), health_before AS MATERIALIZED (
+      SELECT d.project_id, d.destination, d.paused_at FROM destinations d
+      WHERE (d.project_id, d.destination) IN (SELECT project_id, destination FROM health_tally)
+      ORDER BY d.project_id, d.destination
+      FOR NO KEY UPDATE
+    ), health_after AS (
+      INSERT INTO destinations AS d (project_id, destination, consecutive_failures, attempts, failures, success_rate,
+                                     latency_ms, last_attempt_at, last_success_at, created_at, updated_at)
+      SELECT t.project_id, t.destination, t.trailing, t.attempts, t.failures, t.success_rate, t.latency_ms,
+             t.last_attempt_at, t.last_up, t.now, t.now
+      FROM health_tally t
+      -- A destination seen for the first time waits for the rows locked before it.
+      WHERE (SELECT count(*) FROM health_before) >= 0
+      ORDER BY t.project_id, t.destination
+      ON CONFLICT (project_id, destination) DO UPDATE SET
+        consecutive_failures = ${run},
+        attempts = d.attempts + EXCLUDED.attempts,
+        failures = d.failures + EXCLUDED.failures,
+        success_rate = COALESCE(d.success_rate * power(0.9, EXCLUDED.attempts), 0)
+                       + EXCLUDED.success_rate * (1 - CASE WHEN d.success_rate IS NULL THEN 0 ELSE power(0.9, EXCLUDED.attempts) END),
+        latency_ms = COALESCE(d.latency_ms * power(0.9, EXCLUDED.attempts), 0)
+                     + EXCLUDED.latency_ms * (1 - CASE WHEN d.latency_ms IS NULL THEN 0 ELSE power(0.9, EXCLUDED.attempts) END),
+        last_attempt_at = GREATEST(d.last_attempt_at, EXCLUDED.last_attempt_at),
+        last_success_at = COALESCE(EXCLUDED.last_success_at, d.last_success_at),
+        paused_at = CASE WHEN EXCLUDED.last_success_at IS NOT NULL THEN NULL
+                         WHEN ${newlyPaused} THEN ${at} ELSE d.paused_at END,
+        next_probe_at = CASE WHEN EXCLUDED.last_success_at IS NOT NULL THEN NULL
+                             WHEN ${newlyPaused} THEN ${at} + ${FIRST_PROBE_AFTER_MS} * interval '1 millisecond'
+                             WHEN ${probeFailed} THEN ${at} + ${nextInterval} * interval '1 millisecond'
+                             ELSE d.next_probe_at END,
+        probe_interval_ms = CASE WHEN EXCLUDED.last_success_at IS NOT NULL THEN NULL
+                                 WHEN ${newlyPaused} THEN ${FIRST_PROBE_AFTER_MS}
+                                 WHEN ${probeFailed} THEN ${nextInterval}
+                                 ELSE d.probe_interval_ms END,
+        probe_job_id = CASE WHEN EXCLUDED.last_success_at IS NOT NULL OR ${probeFailed} THEN NULL ELSE d.probe_job_id END,
+        updated_at = ${at}
+      RETURNING d.project_id, d.destination, d.paused_at, d.updated_at
+    ), health_changed AS (
+      SELECT a.project_id, a.destination, a.updated_at,
+             CASE WHEN a.paused_at IS NOT NULL AND b.paused_at IS NULL THEN 'destination.paused'
+                  WHEN a.paused_at IS NULL AND b.paused_at IS NOT NULL THEN 'destination.resumed' END AS type
+      FROM health_after a LEFT JOIN health_before b ON b.project_id = a.project_id AND b.destination = a.destination
+    ), health_released AS (
+      UPDATE jobs j SET run_at = c.updated_at, claimed_by = NULL, locked_until = NULL, updated_at = c.updated_at
+      FROM health_changed c
+      WHERE c.type = 'destination.resumed' AND j.project_id = c.project_id
+        AND substring(j.url FROM ${DESTINATION_PATTERN}) = c.destination
+        AND ${statusGuard("releaseHeldJobs", "j.status")} AND j.held_since IS NOT NULL AND j.run_at > c.updated_at
+    ), health_alerts AS (
+      INSERT INTO jobs (id, project_id, url, http_method, headers, body, labels, scheduled_at, run_at,
+                        max_retries, timeout_ms, status, attempt, created_at, updated_at)
+      SELECT gen_random_uuid(), c.project_id, p.alert_url, 'POST', '{"Content-Type": "application/json"}'::jsonb,
+             json_build_object('type', c.type, 'destination', c.destination, 'at', c.updated_at)::text,
+             ${JSON.stringify(DESTINATION_ALERT_LABELS)}::jsonb, c.updated_at, c.updated_at,
+             ${JOB_LIMITS.maxRetriesDefault}, ${JOB_LIMITS.timeoutMsDefault}, 'scheduled', 0, c.updated_at, c.updated_at
+      FROM health_changed c JOIN projects p ON p.id = c.project_id
+      WHERE c.type IS NOT NULL AND p.alert_url IS NOT NULL
     )`;
 }
 

@@ -18,7 +18,7 @@ export async function insertProject(db: Database, name: string, now: Date): Prom
     )
     SELECT id, name, created_at FROM created`);
   const [row] = result.rows;
-  return { id: row.id, name: row.name, createdAt: new Date(row.created_at) };
+  return { id: row.id, name: row.name, createdAt: new Date(row.created_at), alertUrl: null };
 }
 
 /** The secrets that sign a project's callbacks now, newest first. */

@@ -5,6 +5,7 @@ import {
   bigserial,
   boolean,
   check,
+  doublePrecision,
   index,
   integer,
   jsonb,
@@ -33,6 +34,12 @@ const timestamptz = (name: string) => timestamp(name, { withTimezone: true, mode
  */
 const UNFINISHED_LIST = sql.raw(`(${WAITING_STATUSES.map((status) => `'${status}'`).join(", ")})`);
 
+/**
+ * The destination of a callback URL, as every statement cuts it (`substring(url FROM …)`): its
+ * scheme and host with port. The fire queue's lanes and destination health group by it.
+ */
+export const DESTINATION_PATTERN = "^[^/?#]*//[^/?#]*";
+
 export const jobStatus = pgEnum("job_status", JOB_STATUSES);
 export const attemptOutcome = pgEnum("attempt_outcome", ATTEMPT_OUTCOMES);
 export const scheduleStatus = pgEnum("schedule_status", SCHEDULE_STATUSES);
@@ -44,6 +51,8 @@ export const projects = pgTable("projects", {
   id: uuid("id").primaryKey().defaultRandom(),
   name: text("name").notNull(),
   createdAt: timestamptz("created_at").notNull().defaultNow(),
+  // Told (a signed POST, as a job of its own) when one of the project's destinations is paused or resumed.
+  alertUrl: text("alert_url"),
 });
 
 /** Bearer tokens. Only the SHA-256 of the secret is stored; the prefix finds candidate rows. */
@@ -210,9 +219,51 @@ export const jobs = pgTable(
     // A message's deliveries, read together.
     index("jobs_project_message_idx").on(t.projectId, t.messageId).where(sql`message_id IS NOT NULL`),
     // A key's waiting jobs in delivery order: an ordered key's head, a key's backlog.
+    // The jobs a paused destination holds, made due at once when it resumes.
+    index("jobs_held_destination_idx")
+      .on(t.projectId, sql`substring(url FROM ${sql.raw(`'${DESTINATION_PATTERN}'`)})`)
+      .where(sql`status = 'scheduled' AND held_since IS NOT NULL`),
     index("jobs_flow_idx")
       .on(t.projectId, t.flowKey, t.scheduledAt, t.createdAt, t.id)
       .where(sql`flow_key IS NOT NULL AND status IN ${UNFINISHED_LIST}`),
+  ],
+);
+
+/**
+ * A destination of a project's callbacks (scheme, host and port, as DESTINATION_PATTERN in
+ * db/jobs.ts cuts it from a URL) and its recent health: written by the statement that records
+ * attempts, read by the one that starts them (see jobs/destination-health). `paused_at` set:
+ * its jobs wait, but for one probe at `next_probe_at` (`probe_job_id` while it is out).
+ */
+export const destinations = pgTable(
+  "destinations",
+  {
+    projectId: uuid("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    destination: text("destination").notNull(),
+    // How the API names it: a destination's text holds "://" and ":", awkward in a path.
+    id: uuid("id").notNull().defaultRandom(),
+    consecutiveFailures: integer("consecutive_failures").notNull().default(0),
+    attempts: bigint("attempts", { mode: "number" }).notNull().default(0),
+    failures: bigint("failures", { mode: "number" }).notNull().default(0),
+    // Moving averages over about the last 20 attempts (each new one weighs 0.1).
+    successRate: doublePrecision("success_rate"),
+    latencyMs: doublePrecision("latency_ms"),
+    lastAttemptAt: timestamptz("last_attempt_at"),
+    lastSuccessAt: timestamptz("last_success_at"),
+    pausedAt: timestamptz("paused_at"),
+    nextProbeAt: timestamptz("next_probe_at"),
+    probeIntervalMs: integer("probe_interval_ms"),
+    probeJobId: uuid("probe_job_id"),
+    createdAt: timestamptz("created_at").notNull(),
+    updatedAt: timestamptz("updated_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.projectId, t.destination] }),
+    uniqueIndex("destinations_id_idx").on(t.id),
+    // The start reads only paused destinations; there are few.
+    index("destinations_paused_idx").on(t.projectId, t.destination).where(sql`paused_at IS NOT NULL`),
   ],
 );
 
@@ -376,4 +427,5 @@ export type JobRow = typeof jobs.$inferSelect;
 export type JobAttemptRow = typeof jobAttempts.$inferSelect;
 export type ScheduleRow = typeof schedules.$inferSelect;
 export type TopicRow = typeof topics.$inferSelect;
+export type DestinationRow = typeof destinations.$inferSelect;
 export type TopicEndpointRow = typeof topicEndpoints.$inferSelect;

@@ -25,6 +25,7 @@ import {
   startClaimedJobs,
 } from "../db/jobs";
 import { type AttemptResult, decideAfterAttempt, errorClassOf } from "../jobs/delivery-policy";
+import { destinationVerdict } from "../jobs/destination-health";
 import {
   CALLBACK_CONCURRENCY,
   claimLeaseEnd,
@@ -228,9 +229,9 @@ export class DeliveryRun {
   }
 
   /**
-   * Jobs their flow keys held back: those still claimed are asked about again at their next
-   * look (at once when this run gives back a slot of their key, for those waiting their turn);
-   * those released are the window owner's, told when they fall due.
+   * Jobs their flow keys or paused destinations held back: those still claimed are asked about
+   * again at their next look (at once when this run gives back a slot of their key, for those
+   * waiting their turn); those released are the window owner's, told when they fall due.
    */
   private planHeld(held: readonly HeldJob[]): void {
     const kept = held.filter((job) => job.kept);
@@ -328,6 +329,7 @@ export class DeliveryRun {
       errorClass: errorClassOf(result),
       errorMessage: result.errorMessage ?? null,
       outcome: decision.outcome,
+      verdict: destinationVerdict(result),
       now,
     });
     // The loop acts on a result only when it starts a batch (to time its write) or fills one;

@@ -63,8 +63,8 @@ export const GUARDED_MOVES = {
   /** A claimed job whose turn comes after its expires_at ends without an attempt. */
   expireClaimedJobs: { scheduled: ["expired"] },
   resumeStartedJobs: { running: ["running"] },
-  /** A claimed job its flow key holds back waits, its attempt unchanged (see jobs/flow-control). */
-  holdForFlowKey: { scheduled: ["scheduled"] },
+  /** A claimed job its flow key or a paused destination holds back waits, its attempt unchanged. */
+  holdBackJob: { scheduled: ["scheduled"] },
   /** An ordered key's head: the first of its jobs still to be delivered, running or not. */
   orderedKeyHead: { scheduled: ["scheduled"], running: ["running"] },
   /** Resuming a flow key makes the jobs it held due at once. */
