@@ -53,6 +53,15 @@ describe("an invocation's budget", () => {
     ]);
   });
 
+  it("takes back what jobs not fired after all had taken, service calls included", () => {
+    const budget = new SubrequestBudget(3, { serviceCalls: 1 });
+    const taken = budget.takeJobs(jobsTo("https://a.example", "service://mailer"));
+    expect(taken.granted).toHaveLength(2);
+    budget.giveBack(taken.granted);
+    expect(budget.remaining).toBe(3);
+    expect(budget.takeJobs(jobsTo("service://mailer", "https://a.example", "https://a.example")).refused).toEqual([]);
+  });
+
   it("counts each callback's CPU against the invocation's CPU, after what the invocation keeps for itself", () => {
     const logged = vi.spyOn(console, "error").mockImplementation(() => {});
     const budget = new SubrequestBudget(10_000, { cpuMs: CPU_RESERVE_MS + 3 * CPU_MS_PER_CALLBACK });

@@ -189,6 +189,17 @@ describe("the engine holds a key's limits", () => {
     expect(await storedKey(key)).toMatchObject({ inFlight: 0 });
   });
 
+  it("a held job asked about again and again spends no subrequest of the invocation's budget", async () => {
+    const key = newKey("budget");
+    const url = receiverUrl("slow/100");
+    const ids = await createKeyed(8, url, { key, parallelism: 1 }, later(3_600_000));
+    await makeDue(ids, later(100));
+    // Eight callbacks fit the tick's budget of ten (17 less what it keeps for itself); the starts that
+    // hold seven of them back, again and again, must not spend it.
+    await runTickUntil(later(3_000), { SUBREQUEST_BUDGET: "17" });
+    expect(await receivedAt(url)).toHaveLength(8);
+  });
+
   it("rate: no span of a period holds more than the limit, and a held job's lateness counts from its time", async () => {
     const key = newKey("rate");
     const url = receiverUrl("ok");

@@ -197,6 +197,8 @@ export class DeliveryRun {
           : null,
       });
     } catch (error) {
+      // Nothing was fired: what the jobs took of the budget is taken again when they start.
+      this.options.budget.giveBack(jobs);
       // The jobs stay claimed and scheduled: try again shortly, while their claim holds; past
       // that, give them to the window's owner now rather than let the claim lapse.
       const keep = jobs.filter((job) => now.getTime() - job.runAt.getTime() < TIMING.databaseRetryForMs);
@@ -218,6 +220,9 @@ export class DeliveryRun {
       this.add(notifications);
     }
     this.planHeld(held);
+    const startedIds = new Set(started.map((job) => job.id));
+    // Only the jobs started make a callback; the others' share of the budget goes back.
+    if (startedIds.size < jobs.length) this.options.budget.giveBack(jobs.filter((job) => !startedIds.has(job.id)));
     if (started.length + expired.length + held.length < ids.length) {
       // Canceled, rescheduled or taken over since the claim: whoever changed it owns it now.
       const accounted = new Set([...started.map((job) => job.id), ...expired, ...held.map((job) => job.id)]);

@@ -88,6 +88,18 @@ export class SubrequestBudget {
     return { granted, refused };
   }
 
+  /**
+   * Gives back what `takeJobs` took for jobs that will not be fired after all (held back by
+   * their flow key or destination, expired, lost to another claimant): a job asked about again
+   * and again must not spend a subrequest each time.
+   */
+  giveBack(jobs: readonly { destination?: string }[]): void {
+    for (const job of jobs) {
+      this.used = Math.max(0, this.used - 1);
+      if (isServiceCall(job)) this.serviceCallsUsed = Math.max(0, this.serviceCallsUsed - 1);
+    }
+  }
+
   /** Callbacks still available: the smaller of the subrequests and the CPU left; none once spent. */
   get remaining(): number {
     if (this.exhausted) return 0;
