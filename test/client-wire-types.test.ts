@@ -13,6 +13,7 @@ import type {
   CreateJobRequest,
   CreateScheduleRequest,
   CreateTopicRequest,
+  Destination,
   FlowKey,
   Job,
   JobFlow,
@@ -26,6 +27,7 @@ import type {
   UpdateScheduleRequest,
 } from "../src/client/index";
 import { createFliqClient } from "../src/client/index";
+import type { destinationResponse } from "../src/wire/destinations";
 import type { flowKeyResponse, jobFlowField, updateFlowKeyRequest } from "../src/wire/flow-keys";
 import type {
   attemptResponse,
@@ -64,6 +66,7 @@ type WireTypeChecks = [
   Assert<Equal<Flat<Omit<ScheduleWithRuns, "etag">>, Flat<z.output<typeof scheduleDetailResponse>>>>,
   Assert<Equal<Topic, Flat<z.output<typeof topicResponse>>>>,
   Assert<Equal<FlowKey, Flat<z.output<typeof flowKeyResponse>>>>,
+  Assert<Equal<Destination, Flat<z.output<typeof destinationResponse>>>>,
   // Requests: the same fields, and nothing the API's types refuse.
   Assert<SendableAs<CreateJobRequest, z.input<typeof createJobRequest>>>,
   Assert<SendableAs<UpdateJobRequest, z.input<typeof updateJobRequest>>>,

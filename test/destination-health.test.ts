@@ -6,6 +6,7 @@
  */
 import { and, eq, sql } from "drizzle-orm";
 import { beforeEach, describe, expect, it } from "vitest";
+import { createFliqClient } from "../src/client/index";
 import { findJob, listAttempts } from "../src/db/jobs";
 import { destinations, jobs } from "../src/db/schema";
 import {
@@ -25,6 +26,7 @@ import {
   tickNow,
   useTestProject,
 } from "./support/fliq";
+import { fliqServiceFetch } from "./support/in-process-fliq";
 
 const { db, project, token } = await useTestProject();
 // Each test starts from destinations with no history.
@@ -200,5 +202,22 @@ describe("a destination that keeps failing", () => {
     });
     expect(unknownField.status).toBe(422);
     expect((await callApi("GET", "/destinations/alert-url", { token })).body).toEqual({ url: null });
+  });
+});
+
+describe("destinations in the client", () => {
+  it("lists and reads destinations, resumes a paused one, and sets the alert URL", async () => {
+    const fliq = createFliqClient({ baseUrl: "https://fliq.internal", token, fetch: fliqServiceFetch });
+    const down = elsewhere("status/503");
+    await failRepeatedly(down);
+    const listed = await fliq.listDestinations();
+    const paused = listed.find((d) => d.destination === destinationOf(down));
+    expect(paused).toMatchObject({ state: "paused", consecutive_failures: DESTINATION_PAUSE_AFTER });
+    expect(await fliq.getDestination(paused?.id ?? "")).toMatchObject({ state: "paused" });
+    expect(await fliq.resumeDestination(paused?.id ?? "")).toMatchObject({ state: "healthy" });
+    const alertUrl = receiverUrl("ok");
+    expect(await fliq.setDestinationAlertUrl(alertUrl)).toBe(alertUrl);
+    expect(await fliq.getDestinationAlertUrl()).toBe(alertUrl);
+    expect(await fliq.setDestinationAlertUrl(null)).toBeNull();
   });
 });

@@ -94,6 +94,11 @@ describe("GET /openapi.json", () => {
         "PATCH /flow-keys/{key}",
         "POST /flow-keys/{key}/pause",
         "POST /flow-keys/{key}/resume",
+        "GET /destinations",
+        "GET /destinations/alert-url",
+        "PATCH /destinations/alert-url",
+        "GET /destinations/{id}",
+        "POST /destinations/{id}/resume",
       ].sort(),
     );
   });

@@ -211,7 +211,7 @@ const headerLines = () =>
     .map(([name, value]) => `${name}: ${value}`)
     .join("\n");
 
-/** Routes that answer no stored request: tokens, signing secrets, projects, bulk ids, sign-in, documents, topics, flow keys. */
+/** Routes that answer no stored request: tokens, signing secrets, projects, bulk ids, sign-in, documents, topics, flow keys, destinations. */
 const SHOWS_NO_REQUEST = [
   "GET /",
   "GET /openapi.json",
@@ -256,6 +256,11 @@ const SHOWS_NO_REQUEST = [
   "PATCH /flow-keys/:key",
   "POST /flow-keys/:key/pause",
   "POST /flow-keys/:key/resume",
+  "GET /destinations",
+  "GET /destinations/alert-url",
+  "PATCH /destinations/alert-url",
+  "GET /destinations/:id",
+  "POST /destinations/:id/resume",
   "GET /dashboard/topics",
   "POST /dashboard/topics",
   "POST /dashboard/topics/:name/endpoints",

@@ -14,6 +14,7 @@ import type {
   CreateJobInput,
   CreateScheduleInput,
   CreateTopicRequest,
+  Destination,
   FlowKey,
   FlowKeyPage,
   Job,
@@ -369,6 +370,43 @@ export class FliqClient {
   async resumeFlowKey(key: string): Promise<FlowKey> {
     const { data } = await this.call<FlowKey>("POST", `${flowKeyPath(key)}/resume`, { idempotent: true });
     return data;
+  }
+
+  /** The destinations the project's callbacks go to, with their health (`GET /destinations`). */
+  async listDestinations(): Promise<Destination[]> {
+    const { data } = await this.call<{ destinations: Destination[] }>("GET", "/destinations", { idempotent: true });
+    return data.destinations;
+  }
+
+  /** A destination's health and state (`GET /destinations/:id`). */
+  async getDestination(id: string): Promise<Destination> {
+    const { data } = await this.call<Destination>("GET", `/destinations/${encodeURIComponent(id)}`, {
+      idempotent: true,
+    });
+    return data;
+  }
+
+  /** Resumes a paused destination; the jobs it held are due at once (`POST /destinations/:id/resume`). */
+  async resumeDestination(id: string): Promise<Destination> {
+    const { data } = await this.call<Destination>("POST", `/destinations/${encodeURIComponent(id)}/resume`, {
+      idempotent: true,
+    });
+    return data;
+  }
+
+  /** Where pauses and resumes of destinations are told (`GET /destinations/alert-url`; null: nowhere). */
+  async getDestinationAlertUrl(): Promise<string | null> {
+    const { data } = await this.call<{ url: string | null }>("GET", "/destinations/alert-url", { idempotent: true });
+    return data.url;
+  }
+
+  /** Sets, or with null removes, the alert URL (`PATCH /destinations/alert-url`). */
+  async setDestinationAlertUrl(url: string | null): Promise<string | null> {
+    const { data } = await this.call<{ url: string | null }>("PATCH", "/destinations/alert-url", {
+      body: { url },
+      idempotent: true,
+    });
+    return data.url;
   }
 
   private async changeSchedule(

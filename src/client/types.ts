@@ -384,3 +384,22 @@ export interface PublishResult {
   message_id: string;
   jobs: Job[];
 }
+
+/** A destination of the project's callbacks (scheme, host and port) and its recent health. */
+export interface Destination {
+  id: string;
+  destination: string;
+  /** `paused` after 20 failed attempts in a row: its jobs wait, one probe goes at growing intervals. */
+  state: "healthy" | "paused";
+  consecutive_failures: number;
+  attempts: number;
+  failures: number;
+  /** Of about the last 20 attempts, the share that got an answer (0 to 1). */
+  success_rate: number | null;
+  /** How long about the last 20 attempts took, in ms. */
+  latency_ms: number | null;
+  last_attempt_at: string | null;
+  last_success_at: string | null;
+  paused_at: string | null;
+  next_probe_at: string | null;
+}
