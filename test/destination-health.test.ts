@@ -16,6 +16,7 @@ import {
   nextProbeIntervalMs,
   PROBE_INTERVAL_MAX_MS,
 } from "../src/jobs/destination-health";
+import { callDashboard, openSession, textOf } from "./support/dashboard";
 import {
   callApi,
   insertJobRow,
@@ -219,5 +220,27 @@ describe("destinations in the client", () => {
     expect(await fliq.setDestinationAlertUrl(alertUrl)).toBe(alertUrl);
     expect(await fliq.getDestinationAlertUrl()).toBe(alertUrl);
     expect(await fliq.setDestinationAlertUrl(null)).toBeNull();
+  });
+});
+
+describe("destinations in the dashboard", () => {
+  it("shows each destination's state, success and latency, and resumes a paused one", async () => {
+    const down = elsewhere("status/503");
+    await failRepeatedly(down);
+    const { cookie, csrf } = await openSession(token);
+    const page = await callDashboard("GET", "/dashboard/destinations", { cookie });
+    expect(page.status).toBe(200);
+    const text = textOf(page.html);
+    expect(text).toContain(destinationOf(down));
+    expect(text).toContain("paused");
+    expect(text).toContain("0 %");
+    const { id } = await storedDestination(down);
+    const resumed = await callDashboard("POST", `/dashboard/destinations/${id}/resume`, {
+      cookie,
+      form: { _csrf: csrf },
+    });
+    expect(resumed.status).toBe(303);
+    expect(await storedDestination(down)).toMatchObject({ pausedAt: null });
+    expect(textOf((await callDashboard("GET", "/dashboard/destinations", { cookie })).html)).toContain("healthy");
   });
 });

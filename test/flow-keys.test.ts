@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { createFliqClient } from "../src/client/index";
 import { type ClaimedJob, claimWindow, findJob, listAttempts, startClaimedJobs } from "../src/db/jobs";
 import { flowKeys, jobs } from "../src/db/schema";
+import { callDashboard, openSession, textOf } from "./support/dashboard";
 import {
   callApi,
   insertJobRow,
@@ -420,5 +421,36 @@ describe.runIf(onRealPostgres)("a key's limits across invocations (several conne
     } finally {
       await Promise.all(connections.map((connection) => connection.close()));
     }
+  });
+});
+
+describe("flow keys in the dashboard", () => {
+  it("lists each key with its limits, state and backlog, and pauses and resumes it", async () => {
+    const key = newKey("dashboard");
+    await createKeyed(
+      2,
+      receiverUrl("ok"),
+      { key, rate: { limit: 5, period: "1m" }, parallelism: 2 },
+      later(3_600_000),
+    );
+    const { cookie, csrf } = await openSession(token);
+    const page = await callDashboard("GET", "/dashboard/flow-keys", { cookie });
+    expect(page.status).toBe(200);
+    const text = textOf(page.html);
+    expect(text).toContain(key);
+    expect(text).toContain("5 per 60 s");
+    expect(text).toContain("running");
+
+    const paused = await callDashboard("POST", `/dashboard/flow-keys/${key}/pause`, { cookie, form: { _csrf: csrf } });
+    expect(paused.status).toBe(303);
+    expect((await callApi("GET", `/flow-keys/${key}`, { token })).body).toMatchObject({ paused: true });
+    expect(textOf((await callDashboard("GET", "/dashboard/flow-keys", { cookie })).html)).toContain("paused by hand");
+    await callDashboard("POST", `/dashboard/flow-keys/${key}/resume`, { cookie, form: { _csrf: csrf } });
+    expect((await callApi("GET", `/flow-keys/${key}`, { token })).body).toMatchObject({ paused: false });
+    const missing = await callDashboard("POST", "/dashboard/flow-keys/no-such-key/pause", {
+      cookie,
+      form: { _csrf: csrf },
+    });
+    expect(missing.status).toBe(404);
   });
 });

@@ -7,6 +7,8 @@ import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { JSX } from "hono/jsx/jsx-runtime";
 import { AUTH_FAILURE_PERIOD_SECONDS, authenticateToken, countAuthFailure, hasScope } from "../actions/caller";
+import { listCallersDestinations, resumeCallersDestination } from "../actions/destinations";
+import { listCallersFlowKeys, pauseCallersFlowKey, resumeCallersFlowKey } from "../actions/flow-keys";
 import {
   cancelCallersJob,
   changeScheduledJob,
@@ -43,7 +45,9 @@ import { databasePerRequest } from "../http/database-per-request";
 import type { AppEnv } from "../http/env";
 import { JOB_LIMITS } from "../jobs/limits";
 import { JOB_STATUSES, type JobStatus } from "../jobs/states";
+import { destinationIdParam } from "../wire/destinations";
 import { ApiError, notFound, validationFailed } from "../wire/errors";
+import { flowKeyName } from "../wire/flow-keys";
 import { createJobRequest, idempotencyKeyHeader, jobIdParam, listJobsQuery, updateJobRequest } from "../wire/jobs";
 import { createScheduleRequest, listSchedulesQuery, scheduleIdParam } from "../wire/schedules";
 import { createTokenRequest, idParam, rotateSecretRequest } from "../wire/tokens";
@@ -52,6 +56,12 @@ import { IDEMPOTENCY_KEY, parseOrThrow } from "../wire/validation";
 import { formatTime, fromDateTimeLocalValue } from "./format";
 import type { Viewer } from "./layout";
 import { LIVE_SCRIPT } from "./live-script";
+import {
+  DELIVERY_CONTROL_NOTICES,
+  type DeliveryControlNotice,
+  DestinationsPage,
+  FlowKeysPage,
+} from "./pages/delivery-controls";
 import { ErrorPage } from "./pages/error";
 import { ACTION_NOTICES, type ActionNotice, CancelJobPage, JobPage } from "./pages/job";
 import { JOB_ORDERS, type JobListFilters, type JobListOrder, JobsPage } from "./pages/jobs";
@@ -658,6 +668,55 @@ dashboard.post("/topics/:name/endpoints/:id/remove", async (c) => {
 dashboard.post("/topics/:name/delete", async (c) => {
   await deleteCallersTopic(actionContextOf(c), topicNameOf(c));
   return backToTopics(c, "deleted");
+});
+
+const deliveryNoticeOf = (c: Context<DashboardEnv>) => {
+  const done = c.req.query("done");
+  return done && done in DELIVERY_CONTROL_NOTICES ? (done as DeliveryControlNotice) : undefined;
+};
+
+/** Flow keys listed on one page: a project has few; the rest are named as not shown. */
+const FLOW_KEYS_SHOWN = 500;
+
+dashboard.get("/flow-keys", async (c) => {
+  const { keys, nextAfter } = await listCallersFlowKeys(actionContextOf(c), { limit: FLOW_KEYS_SHOWN });
+  return c.html(
+    <FlowKeysPage viewer={c.var.viewer} keys={keys} more={nextAfter !== null} notice={deliveryNoticeOf(c)} />,
+  );
+});
+
+/** The flow key in the path; one that is not a valid key names no key. */
+function flowKeyOf(c: Context<DashboardEnv>): string {
+  const key = flowKeyName.safeParse(c.req.param("key"));
+  if (!key.success) throw notFound("Flow key");
+  return key.data;
+}
+
+dashboard.post("/flow-keys/:key/pause", async (c) => {
+  await pauseCallersFlowKey(actionContextOf(c), flowKeyOf(c));
+  return c.redirect(`${DASHBOARD_PATH}/flow-keys?done=paused`, 303);
+});
+
+dashboard.post("/flow-keys/:key/resume", async (c) => {
+  await resumeCallersFlowKey(actionContextOf(c), flowKeyOf(c));
+  return c.redirect(`${DASHBOARD_PATH}/flow-keys?done=resumed`, 303);
+});
+
+dashboard.get("/destinations", async (c) =>
+  c.html(
+    <DestinationsPage
+      viewer={c.var.viewer}
+      destinations={await listCallersDestinations(actionContextOf(c))}
+      notice={deliveryNoticeOf(c)}
+    />,
+  ),
+);
+
+dashboard.post("/destinations/:id/resume", async (c) => {
+  const id = destinationIdParam.safeParse(c.req.param("id"));
+  if (!id.success) throw notFound("Destination");
+  await resumeCallersDestination(actionContextOf(c), id.data);
+  return c.redirect(`${DASHBOARD_PATH}/destinations?done=destination-resumed`, 303);
 });
 
 dashboard.all("*", (c) =>

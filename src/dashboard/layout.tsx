@@ -124,7 +124,7 @@ export function CsrfField(props: { viewer: Viewer }) {
 export function Layout(props: {
   title: string;
   viewer?: Viewer;
-  current?: "overview" | "jobs" | "schedules" | "topics" | "tokens";
+  current?: "overview" | "jobs" | "schedules" | "topics" | "flow-keys" | "destinations" | "tokens";
   /**
    * Without script, reload the page after this many seconds (for a job about to change); with
    * script, the page follows changes itself and never reloads.
@@ -192,6 +192,19 @@ export function Layout(props: {
                   <li>
                     <a href={`${DASHBOARD_PATH}/topics`} aria-current={current === "topics" ? "page" : undefined}>
                       Topics
+                    </a>
+                  </li>
+                  <li>
+                    <a href={`${DASHBOARD_PATH}/flow-keys`} aria-current={current === "flow-keys" ? "page" : undefined}>
+                      Flow keys
+                    </a>
+                  </li>
+                  <li>
+                    <a
+                      href={`${DASHBOARD_PATH}/destinations`}
+                      aria-current={current === "destinations" ? "page" : undefined}
+                    >
+                      Destinations
                     </a>
                   </li>
                   {viewer.isAdmin && (
