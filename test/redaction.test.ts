@@ -266,6 +266,11 @@ const SHOWS_NO_REQUEST = [
   "POST /dashboard/topics/:name/endpoints",
   "POST /dashboard/topics/:name/endpoints/:id/remove",
   "POST /dashboard/topics/:name/delete",
+  "GET /dashboard/flow-keys",
+  "POST /dashboard/flow-keys/:key/pause",
+  "POST /dashboard/flow-keys/:key/resume",
+  "GET /dashboard/destinations",
+  "POST /dashboard/destinations/:id/resume",
 ];
 
 describe("every route that shows a stored request", () => {
