@@ -162,9 +162,14 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
       pass: t.healthy.missing === 0 && t.healthy.duplicates === 0,
     });
     checks.push({
-      target: "topic: the failing endpoint retried alone, every attempt made",
-      measured: `${t.failing.attempts} of ${t.failing.expectedAttempts} attempts`,
-      pass: t.failing.attempts === t.failing.expectedAttempts,
+      target: "topic: the failing endpoint retried alone, no job past its retries",
+      measured: `${t.failing.attempts} attempts, at most ${t.failing.maxAttemptsPerJob} per job`,
+      pass: t.failing.attempts > 0 && t.failing.maxAttemptsPerJob <= t.failing.expectedAttempts / t.failing.jobs,
+    });
+    checks.push({
+      target: "destination failing 20 times in a row: paused, its other jobs wait without spending retries",
+      measured: `${t.failing.destinationState}; ${t.failing.neverAttempted} of ${t.failing.jobs} jobs never attempted`,
+      pass: t.failing.destinationState === "paused" && t.failing.neverAttempted > 0,
     });
   }
   if (results.flow) checks.push(...flowChecks(results.flow));

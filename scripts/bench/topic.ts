@@ -2,7 +2,8 @@
  * The topic scenario: fan-out with one endpoint failing. A topic with three endpoints (three
  * receivers, one answering 500 to everything), N messages published through the API, all due
  * within one second. Each message becomes three jobs; the two healthy endpoints must get theirs on
- * time and exactly once, and the failing one's jobs must be retried on their own.
+ * time and exactly once, and the failing one's jobs must be retried on their own, until its destination,
+ * failing DESTINATION_PAUSE_AFTER times in a row, is paused and the rest of its jobs wait unspent.
  * The messages are due after the publishing invocation's own window (as the other delivery
  * scenarios' jobs are), and the bench fires the tick ahead of them: the tick delivers them all and
  * makes the failing endpoint's retries inside its minute.
@@ -26,8 +27,18 @@ export interface TopicResult {
   publishLatencyMs: Percentiles | null;
   /** The two healthy endpoints together: first-attempt lateness (arrival minus due time). */
   healthy: { jobs: number; latenessMs: Percentiles | null; missing: number; duplicates: number };
-  /** The failing endpoint: its jobs, every attempt it received, and the most any one job got. */
-  failing: { jobs: number; attempts: number; maxAttemptsPerJob: number; expectedAttempts: number };
+  /**
+   * The failing endpoint: its jobs, every attempt it received, the most any one job got, the
+   * jobs never attempted (held by its paused destination), and its destination's state at the end.
+   */
+  failing: {
+    jobs: number;
+    attempts: number;
+    maxAttemptsPerJob: number;
+    expectedAttempts: number;
+    neverAttempted: number;
+    destinationState: string;
+  };
 }
 
 /**
@@ -154,6 +165,9 @@ export async function runTopicScenario(
       return seen ? [Math.min(...seen)] : [];
     });
     const failingAttempts = failingJobs.map((job) => failing.attempts.get(job.id) ?? 0);
+    const listed = await fetch(`${api.url}/destinations`, { headers: { authorization: `Bearer ${api.token}` } });
+    const { destinations } = (await listed.json()) as { destinations: Array<{ destination: string; state: string }> };
+    const failingState = destinations.find((d) => d.destination === failing.url)?.state ?? "unknown";
     return {
       scenario: "topic",
       messages,
@@ -171,6 +185,8 @@ export async function runTopicScenario(
         attempts: failingAttempts.reduce((sum, n) => sum + n, 0),
         maxAttemptsPerJob: Math.max(0, ...failingAttempts),
         expectedAttempts: failingJobs.length * (1 + MAX_RETRIES),
+        neverAttempted: failingAttempts.filter((n) => n === 0).length,
+        destinationState: failingState,
       },
     };
   } finally {
@@ -185,6 +201,7 @@ export function printTopicResult(result: TopicResult): void {
     `[bench topic] ${result.messages} messages x 3 endpoints; publish failures ${result.publishFailures}` +
       `${result.firstError ? ` (first: ${result.firstError})` : ""}; publish p50 ${result.publishLatencyMs?.p50.toFixed(1)} ms\n` +
       `[bench topic] healthy endpoints: ${result.healthy.jobs} jobs, lateness p50 ${p?.p50.toFixed(1)} ms, p99 ${p?.p99.toFixed(1)} ms, max ${p?.max.toFixed(1)} ms; missing ${result.healthy.missing}, duplicates ${result.healthy.duplicates}\n` +
-      `[bench topic] failing endpoint: ${result.failing.jobs} jobs, ${result.failing.attempts} attempts (expected ${result.failing.expectedAttempts}), at most ${result.failing.maxAttemptsPerJob} per job`,
+      `[bench topic] failing endpoint: ${result.failing.jobs} jobs, ${result.failing.attempts} attempts (${result.failing.expectedAttempts} without destination health), at most ${result.failing.maxAttemptsPerJob} per job; ` +
+      `${result.failing.neverAttempted} jobs never attempted; its destination ${result.failing.destinationState}`,
   );
 }

@@ -219,7 +219,9 @@ export class DeliveryRun {
       if (!this.options.pollWindow) await this.announce(notifications.map((job) => job.runAt.getTime()));
       this.add(notifications);
     }
-    this.planHeld(held);
+    // A job asked about again waits for its turn only if this start held it for that once more.
+    for (const job of jobs) this.waitingForTurn.delete(job.id);
+    await this.planHeld(held);
     const startedIds = new Set(started.map((job) => job.id));
     // Only the jobs started make a callback; the others' share of the budget goes back.
     if (startedIds.size < jobs.length) this.options.budget.giveBack(jobs.filter((job) => !startedIds.has(job.id)));
@@ -238,13 +240,13 @@ export class DeliveryRun {
    * again at their next look (at once when this run gives back a slot of their key, for those
    * waiting their turn); those released are the window owner's, told when they fall due.
    */
-  private planHeld(held: readonly HeldJob[]): void {
+  private async planHeld(held: readonly HeldJob[]): Promise<void> {
     const kept = held.filter((job) => job.kept);
     for (const job of kept) if (job.waitsForTurn) this.waitingForTurn.add(job.id);
     this.add(kept.map(({ id, runAt, flowKey }) => ({ id, runAt, flowKey })));
     const released = held.filter((job) => !job.kept);
     if (released.length > 0 && !this.options.pollWindow) {
-      void this.announce(released.map((job) => job.runAt.getTime()));
+      await this.announce(released.map((job) => job.runAt.getTime()));
     }
   }
 
