@@ -389,7 +389,7 @@ async function runScenarios(
     await saveProgress(results);
   }
   if (options.scenarios.includes("topic")) {
-    results.topic = await runTopicScenario(ctx.api, ctx.worker.scheduledUrl, options.topicMessages);
+    results.topic = await runTopicScenario(ctx, options.topicMessages);
     printTopicResult(results.topic);
     await saveProgress(results);
   }
