@@ -102,6 +102,8 @@ export async function emptyJobs(client: pg.Client): Promise<void> {
 /** One statement's share of a measurement. */
 export interface StatementCount {
   calls: number;
+  /** Time the database spent executing it, summed over its calls (pg_stat_statements' total_exec_time). */
+  totalMs: number;
   query: string;
 }
 
@@ -151,14 +153,14 @@ export class StatementCounter {
       };
     }
     // The filter drops the bench's own statistics queries: they all name the views they read.
-    const result = await this.database.client.query<{ calls: string; query: string }>(
-      `SELECT calls::text, left(regexp_replace(query, '\\s+', ' ', 'g'), 140) AS query
+    const result = await this.database.client.query<{ calls: string; total_ms: number; query: string }>(
+      `SELECT calls::text, total_exec_time AS total_ms, left(regexp_replace(query, '\\s+', ' ', 'g'), 140) AS query
        FROM pg_stat_statements
        WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
          AND query !~* 'pg_stat_(statements|database)'
        ORDER BY calls DESC`,
     );
-    const rows = result.rows.map((row) => ({ calls: Number(row.calls), query: row.query }));
+    const rows = result.rows.map((row) => ({ calls: Number(row.calls), totalMs: row.total_ms, query: row.query }));
     return {
       calls: rows.reduce((sum, row) => sum + row.calls, 0),
       top: rows.slice(0, topCount),

@@ -68,8 +68,8 @@ export function printDeliveryResult(result: DeliveryResult): void {
       ` after ${(result.tick.durationMs / 1000).toFixed(1)} s`,
     `   CPU: creation ${cpuLine(result.creation.cpu)}; delivery (tick fired → tick done) ${cpuLine(result.delivery.cpu)}`,
     `   top delivery statements: ${result.delivery.top
-      .slice(0, 4)
-      .map((s) => `${s.calls}× ${s.query.slice(0, 60)}`)
+      .slice(0, 6)
+      .map((s) => `${s.calls}× ${fixed(s.totalMs, 0)} ms ${s.query.slice(0, 60)}`)
       .join(" | ")}`,
     `   Worker error lines: ${result.workerErrors.length}${
       result.workerErrors.length > 0 ? ` (first: ${result.workerErrors[0].slice(0, 200)})` : ""
