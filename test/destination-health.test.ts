@@ -94,6 +94,18 @@ describe("a destination that keeps failing", () => {
     expect(await storedDestination(url)).toMatchObject({ consecutiveFailures: 0, pausedAt: null });
   });
 
+  it("counts every recorded attempt once, though a run tells its answers over several result writes", async () => {
+    const answered = elsewhere("ok");
+    const failing = elsewhere("status/503");
+    // More than one result write's worth (TIMING.flushBatchSize) in one run, a few failures among them.
+    for (let i = 0; i < 405; i++) {
+      const url = i % 100 === 50 ? failing : answered;
+      await insertJobRow(db, project.id, { url, maxRetries: 0, runAt: later(-2_000 + i) });
+    }
+    await tickNow();
+    expect(await storedDestination(answered)).toMatchObject({ attempts: 405, failures: 4, pausedAt: null });
+  });
+
   it("is paused after failing 20 times in a row; its jobs wait unspent, healthy destinations go on, the project is told", async () => {
     const alertUrl = receiverUrl("ok");
     expect((await callApi("PATCH", "/destinations/alert-url", { token, json: { url: alertUrl } })).status).toBe(200);

@@ -920,7 +920,7 @@ export interface FinishedAttempt {
   errorClass: string | null;
   errorMessage: string | null;
   outcome: AttemptOutcome;
-  /** What the attempt says about its destination's health (absent: nothing). */
+  /** What the attempt says about its destination's health (absent: nothing); told once recorded (tellDestinations). */
   verdict?: DestinationVerdict;
   now: Date;
 }
@@ -965,7 +965,6 @@ export async function finishAttempts(
       error_class: a.errorClass,
       error_message: a.errorMessage,
       outcome: a.outcome,
-      verdict: a.verdict ?? "unknown",
       now: a.now.toISOString(),
     })),
   );
@@ -975,7 +974,7 @@ export async function finishAttempts(
         job_id uuid, attempt int, claimed_by uuid, reclaimed_until timestamptz, status job_status, next_run_at timestamptz, finished_at timestamptz,
         planned_at timestamptz, fired_at timestamptz, lateness_ms int, duration_ms int, status_code int,
         response_excerpt text, response_headers jsonb, response_body text, response_body_truncated boolean,
-        error_class text, error_message text, outcome attempt_outcome, verdict text, now timestamptz)
+        error_class text, error_message text, outcome attempt_outcome, now timestamptz)
     ),
     moved AS (
       UPDATE jobs j
@@ -993,7 +992,6 @@ export async function finishAttempts(
       RETURNING j.*, i.response_headers, i.response_body, i.response_body_truncated
     ),
     ${slotsGivenBack(sql`moved`, sql`(SELECT max(now) FROM input)`)},
-    ${destinationsTold()},
     ${failureNotificationsFor(sql`moved`, notify)},
     ${successNotificationsFor(sql`moved`, notify)},
     recorded AS (
@@ -1107,18 +1105,53 @@ function slotsGivenBack(moved: SQL, now: SQL): SQL {
     )`;
 }
 
+/** What a recorded attempt said about its destination (see jobs/destination-health). */
+export interface DestinationWord {
+  jobId: string;
+  verdict: Exclude<DestinationVerdict, "unknown">;
+  firedAt: Date;
+  durationMs: number;
+  now: Date;
+}
+
+/**
+ * Tells the destinations what recorded attempts said, in a statement of its own, after the
+ * attempts are written (finishAttempts). Every telling updates its destinations' rows under
+ * their locks, held to its commit, so the runs delivering to one destination tell it in turn:
+ * a run gathers what it tells (see DeliveryRun.shouldTellDestinations) rather than telling with
+ * every result write. Each word must be told once: the caller passes only recorded attempts.
+ */
+export async function tellDestinations(db: Database, words: readonly DestinationWord[]): Promise<void> {
+  if (words.length === 0) return;
+  const input = JSON.stringify(
+    words.map((w) => ({
+      job_id: w.jobId,
+      verdict: w.verdict,
+      fired_at: w.firedAt.toISOString(),
+      duration_ms: w.durationMs,
+      now: w.now.toISOString(),
+    })),
+  );
+  await db.execute(sql`
+    WITH input AS (
+      SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS r(job_id uuid, verdict text, fired_at timestamptz,
+                                                              duration_ms int, now timestamptz)
+    ),
+    ${destinationsTold()}
+    SELECT 1`);
+}
+
 /** Labels of the jobs Fliq creates to tell a project's alert_url that a destination paused or resumed. */
 export const DESTINATION_ALERT_LABELS = { fliq: "destination-alert" };
 
 /**
- * The CTEs (after finishAttempts' `moved` and `input`) that tell each destination what its
- * attempts in the batch said (see jobs/destination-health). Guards, in the one statement:
- * - only attempts actually recorded (in `moved`) count, each once;
+ * The CTEs (after tellDestinations' `input`) that tell each destination what the attempts
+ * said (see jobs/destination-health). Guards, in the one statement:
  * - the destinations' rows are locked in key order and read as last committed before they
- *   change (`health_before`), so two writes of results to one destination add up and never
- *   wait on each other in a cycle;
- * - the run of consecutive failures restarts at the batch's last success, or grows by the
- *   batch's failures; reaching DESTINATION_PAUSE_AFTER pauses the destination with its first
+ *   change (`health_before`), so two tellings to one destination add up and never wait on
+ *   each other in a cycle;
+ * - the run of consecutive failures restarts at the telling's last success, or grows by its
+ *   failures; reaching DESTINATION_PAUSE_AFTER pauses the destination with its first
  *   probe due FIRST_PROBE_AFTER_MS later; a paused destination's failed probe puts the next one
  *   twice as far (at most PROBE_INTERVAL_MAX_MS); any answer from it resumes it, and the jobs it
  *   held are made due at once (`health_released`);
@@ -1136,8 +1169,7 @@ function destinationsTold(): SQL {
              i.duration_ms, i.now,
              max(i.fired_at) FILTER (WHERE i.verdict = 'up')
                OVER (PARTITION BY m.project_id, substring(m.url FROM ${DESTINATION_PATTERN})) AS last_up
-      FROM input i JOIN moved m ON m.id = i.job_id AND m.attempt = i.attempt
-      WHERE i.verdict IN ('up', 'down')
+      FROM input i JOIN jobs m ON m.id = i.job_id
     ), health_tally AS (
       SELECT project_id, destination, count(*)::int AS attempts,
              count(*) FILTER (WHERE verdict = 'down')::int AS failures,

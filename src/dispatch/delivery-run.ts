@@ -15,6 +15,7 @@ import type { Database } from "../db/client";
 import {
   type ClaimedJob,
   claimWindow,
+  type DestinationWord,
   type FinishedAttempt,
   finishAttempts,
   type HeldJob,
@@ -23,6 +24,7 @@ import {
   type StartedBatch,
   type StartedJob,
   startClaimedJobs,
+  tellDestinations,
 } from "../db/jobs";
 import { type AttemptResult, decideAfterAttempt, errorClassOf } from "../jobs/delivery-policy";
 import { destinationVerdict } from "../jobs/destination-health";
@@ -97,6 +99,11 @@ export class DeliveryRun {
   /** Held jobs in the plan that wait for a slot or their turn (not for a rate's slot). */
   private readonly waitingForTurn = new Set<string>();
   private oldestFinishedAt = 0;
+  /** What recorded attempts said about their destinations, not yet told (see tellDestinations). */
+  private readonly untold: DestinationWord[] = [];
+  private oldestUntoldAt = 0;
+  /** After a telling failed, the next waits until then (the database may be away). */
+  private tellNotBefore = 0;
   /** When the current run of failed writes began (undefined while writes succeed). */
   private failingSince: number | undefined;
   /** Started jobs whose attempt is not yet finished (being signed, waiting for their time, or in flight). */
@@ -141,6 +148,7 @@ export class DeliveryRun {
       const due = this.takeDue(startsDueBy(now));
       if (due.length > 0) await this.start(due);
       if (this.shouldFlush(now)) await this.flush();
+      if (this.shouldTellDestinations(now)) await this.tellDestinations();
       if (pollWindow && windowOpen && now >= this.nextPollAt) {
         this.nextPollAt = now + TIMING.pollIntervalMs;
         await this.poll(new Date(now));
@@ -151,6 +159,7 @@ export class DeliveryRun {
         pollWindow && windowOpen ? Math.min(this.nextPollAt, windowEnd.getTime()) : Number.POSITIVE_INFINITY;
       await this.sleepUntil(this.nextWakeAt(windowWake));
     }
+    await this.tellDestinations();
     this.report.peakConcurrency = this.queue.peakConcurrency;
     return this.report;
   }
@@ -361,6 +370,7 @@ export class DeliveryRun {
       const { recorded, notifications } = await finishAttempts(this.options.db, batch, this.notificationClaim());
       const written = new Set(recorded);
       this.report.recorded += written.size;
+      this.noteDestinationWords(batch, written);
       const freedKeys = new Set<string>();
       for (const attempt of batch) {
         const key = this.flowKeyOfFinished.get(attempt.jobId);
@@ -397,6 +407,47 @@ export class DeliveryRun {
       return;
     }
     this.failingSince = undefined;
+  }
+
+  /** Keeps what the recorded attempts of a batch said about their destinations, to be told (tellDestinations). */
+  private noteDestinationWords(batch: readonly FinishedAttempt[], written: ReadonlySet<string>): void {
+    for (const { jobId, verdict, firedAt, durationMs, now } of batch) {
+      if (!written.has(jobId) || (verdict !== "up" && verdict !== "down")) continue;
+      if (this.untold.length === 0) this.oldestUntoldAt = Date.now();
+      this.untold.push({ jobId, verdict, firedAt, durationMs, now });
+    }
+  }
+
+  /**
+   * A failure is told with the write that records it (runs of failures pause a destination), and
+   * so is everything when the run has nothing else to do; answers alone wait up to
+   * TIMING.tellDestinationsMs. Every telling updates its destination's row under its lock, and
+   * dozens of runs delivering to one destination told it with each of their writes, queuing on
+   * that row (10,000 jobs to one receiver: about 1,000 tellings in 7 s).
+   */
+  private shouldTellDestinations(now: number): boolean {
+    if (this.untold.length === 0 || now < this.tellNotBefore) return false;
+    const idle = this.plan.length === 0 && this.unfinished === 0 && this.finished.length === 0;
+    return (
+      idle || now - this.oldestUntoldAt >= TIMING.tellDestinationsMs || this.untold.some((w) => w.verdict === "down")
+    );
+  }
+
+  /**
+   * Tells the destinations what was gathered. Health is statistics, not delivery: a telling that
+   * fails is kept and tried again, and what a run cut short had not told is lost (no job or
+   * attempt is).
+   */
+  private async tellDestinations(): Promise<void> {
+    if (this.untold.length === 0) return;
+    const words = this.untold.splice(0, this.untold.length);
+    try {
+      await tellDestinations(this.options.db, words);
+    } catch (error) {
+      logEngineFault("destination_health_failed", { attempts: words.length }, error);
+      this.untold.unshift(...words);
+      this.tellNotBefore = Date.now() + TIMING.databaseRetryMs;
+    }
   }
 
   /** Which failure notifications this run fires itself: those its writes queue, while it has budget left. */

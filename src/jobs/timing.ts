@@ -64,6 +64,11 @@ export const TIMING = {
   flushIntervalMs: 250,
   /** ...or are written at once when this many are waiting. */
   flushBatchSize: 200,
+  /**
+   * A run tells a destination the answers its attempts got at most this long after recording
+   * them (failures at once): see DeliveryRun.shouldTellDestinations.
+   */
+  tellDestinationsMs: 1_000,
   /** How often a window owner looks for jobs newly due inside its window. */
   pollIntervalMs: 10_000,
   /** Jobs claimed per statement. */
