@@ -17,7 +17,15 @@ export const HISTORIES = ["cold", "warm"] as const;
 export type History = (typeof HISTORIES)[number];
 
 /** Jobs fired to each destination before the scenario's own: enough for a 90th percentile to mean something. */
-const WARM_JOBS_PER_DESTINATION = 10;
+const WARM_JOBS_PER_DESTINATION = 30;
+/**
+ * The warm-up's jobs fall due this far apart, one at a time, as a destination's traffic
+ * ordinarily arrives: fired all at once on one local Worker thread, their durations measured
+ * the thread's queue more than the destination, and the plan built on them varied run to run.
+ */
+const WARM_SPACING_MS = 100;
+/** The first warm-up job falls due this long after its creation starts, so it is fired from the API. */
+const WARM_LEAD_MS = 1_000;
 /**
  * A warm-up attempt to a hanging target gives up after this long, so its timeout is on record
  * before the tick plans: a destination that timed out lately is slow, whatever its jobs' timeout.
@@ -36,15 +44,16 @@ export interface Destination {
 
 /**
  * With `warm` history, fires WARM_JOBS_PER_DESTINATION jobs to each destination from the API
- * (due now, one POST /jobs each, so each request fires its own job) and waits until every
- * attempt is recorded. Their arrivals are the caller's to clear from its receivers.
+ * (due WARM_SPACING_MS apart, one POST /jobs each, so each request fires its own job) and waits
+ * until every attempt is recorded. Their arrivals are the caller's to clear from its receivers.
  */
 export async function prepareHistory(ctx: BenchContext, destinations: readonly Destination[]): Promise<void> {
   if (ctx.history === "cold") return;
   let expected = 0;
   for (const destination of destinations) {
     const timeout = Math.min(Number(destination.fields?.timeout_ms ?? WARM_TIMEOUT_MS), WARM_TIMEOUT_MS);
-    const dueTimes = Array<number>(WARM_JOBS_PER_DESTINATION).fill(Date.now());
+    const first = Date.now() + WARM_LEAD_MS;
+    const dueTimes = Array.from({ length: WARM_JOBS_PER_DESTINATION }, (_, i) => first + i * WARM_SPACING_MS);
     const result = await createJobs(destination.api, destination.url, dueTimes, {
       batchSize: 1,
       concurrency: WARM_JOBS_PER_DESTINATION,
