@@ -120,6 +120,7 @@ describe("fenced finishing and rescue", () => {
   const result = (jobId: string, attempt: number, now: Date): FinishedAttempt => ({
     jobId,
     attempt,
+    flowKey: null,
     reclaim: null,
     status: "succeeded",
     nextRunAt: null,

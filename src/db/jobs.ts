@@ -586,7 +586,10 @@ export interface StartedBatch {
 export async function startClaimedJobs(db: Database, options: StartOptions): Promise<StartedBatch> {
   if (options.ids.length === 0) return { started: [], expired: [], notifications: [], held: [] };
   const now = sql`${options.now.toISOString()}::timestamptz`;
-  const ids = toUuidArray(options.ids);
+  // The ids reach the planner as a value computed once (an init plan), not as a constant array:
+  // the start names them in several places, and planning each against a constant array of up to
+  // a few hundred ids cost more than running the statement (about 3 ms a start for 200 ids).
+  const ids = sql`(SELECT ${toUuidArray(options.ids)})::uuid[]`;
   const claimedHere = sql`claimed_by = ${options.claimant} AND run_at <= ${options.dueBy.toISOString()}::timestamptz`;
   const runner = options.runner ?? options.claimant;
   const pastDeadline = sql`expires_at < GREATEST(run_at, ${now})`;
@@ -904,6 +907,8 @@ function epochMs(column: SQL): SQL {
 export interface FinishedAttempt {
   jobId: string;
   attempt: number;
+  /** The flow key it was delivered under (null: none): recording the attempt gives the key's slot back. */
+  flowKey: string | null;
   /** For a retry the finishing invocation will fire itself: keep it claimed, until this lease end. */
   reclaim: { claimant: string; lockedUntil: Date } | null;
   status: Extract<JobStatus, "succeeded" | "scheduled" | "failed" | "expired">;
@@ -991,7 +996,13 @@ export async function finishAttempts(
       WHERE j.id = i.job_id AND ${statusGuard("finishAttempts", "j.status")} AND j.attempt = i.attempt
       RETURNING j.*, i.response_headers, i.response_body, i.response_body_truncated
     ),
-    ${slotsGivenBack(sql`moved`, sql`(SELECT max(now) FROM input)`)},
+    ${
+      // Most batches hold no keyed job: the statement then goes without the slots' part, which
+      // the database would otherwise plan with every write (a job's key never changes).
+      batch.some((a) => a.flowKey !== null)
+        ? sql`${slotsGivenBack(sql`moved`, sql`(SELECT max(now) FROM input)`)},`
+        : sql``
+    }
     ${failureNotificationsFor(sql`moved`, notify)},
     ${successNotificationsFor(sql`moved`, notify)},
     recorded AS (

@@ -94,8 +94,6 @@ export interface DeliveryReport {
 export class DeliveryRun {
   private readonly plan: ClaimedJob[] = [];
   private readonly finished: FinishedAttempt[] = [];
-  /** The flow key of each finished attempt not yet written that has one: writing it gives a slot back. */
-  private readonly flowKeyOfFinished = new Map<string, string>();
   /** Held jobs in the plan that wait for a slot or their turn (not for a rate's slot). */
   private readonly waitingForTurn = new Set<string>();
   private oldestFinishedAt = 0;
@@ -318,13 +316,13 @@ export class DeliveryRun {
     // A job created with a time already past was due when it was created, not before; one its
     // flow key held back was due when it was first held.
     const plannedAt = new Date(Math.max(job.heldSinceMs ?? job.runAtMs, job.createdAtMs));
-    if (job.flowKey) this.flowKeyOfFinished.set(job.id, job.flowKey);
     const keepRetry =
       decision.nextRunAt !== null && decision.nextRunAt < this.options.windowEnd && this.options.budget.remaining > 0;
     if (this.finished.length === 0) this.oldestFinishedAt = Date.now();
     this.finished.push({
       jobId: job.id,
       attempt: job.attempt,
+      flowKey: job.flowKey,
       reclaim:
         keepRetry && decision.nextRunAt
           ? {
@@ -360,7 +358,7 @@ export class DeliveryRun {
       now - this.oldestFinishedAt >= TIMING.flushIntervalMs ||
       (this.unfinished === 0 && this.plan.length === 0) ||
       // Writing a keyed result gives its key's slot back: jobs waiting for it go a write sooner.
-      (this.flowKeyOfFinished.size > 0 && this.waitingForTurn.size > 0)
+      (this.waitingForTurn.size > 0 && this.finished.some((attempt) => attempt.flowKey !== null))
     );
   }
 
@@ -372,11 +370,7 @@ export class DeliveryRun {
       this.report.recorded += written.size;
       this.noteDestinationWords(batch, written);
       const freedKeys = new Set<string>();
-      for (const attempt of batch) {
-        const key = this.flowKeyOfFinished.get(attempt.jobId);
-        this.flowKeyOfFinished.delete(attempt.jobId);
-        if (key && written.has(attempt.jobId)) freedKeys.add(key);
-      }
+      for (const { jobId, flowKey } of batch) if (flowKey && written.has(jobId)) freedKeys.add(flowKey);
       this.wakeTurns(freedKeys);
       if (!this.options.pollWindow) {
         this.logRetriesHandedOver(batch, written);
