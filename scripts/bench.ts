@@ -14,6 +14,9 @@
  *                    [--runtime workerd|wrangler-dev] [--count-statements postgres|bridge]
  *                    [--database-delay-ms 0] [--restart-cluster VERSION/NAME] [--history cold|warm]
  *
+ * A delivery scenario named more than once (`--scenario c,c,c`) runs again on the same database
+ * and Worker: the later runs see warm server connections, as a Fliq running for a while does.
+ *
  * The Worker under test is a copy taken at the start (the working tree, or a commit with
  * --source), so edits made during a run neither change nor restart it; --patch applies a diff
  * to that copy only, to measure a proposed change without touching the sources.
@@ -358,10 +361,11 @@ async function runScenarios(
   saveProgress: (results: BenchResults) => Promise<void>,
 ): Promise<BenchResults> {
   const results: BenchResults = { deliveries: [], creations: [] };
-  const deliveries = [...DELIVERY_SCENARIOS, ...FAULT_SCENARIOS].filter((scenario) =>
-    (options.scenarios as readonly string[]).includes(scenario.name),
+  // In the order given, repeats included: `c,c,c` runs c three times on the same database and
+  // Worker, the later runs on the warm connections a Fliq running for a while has.
+  const deliveries = options.scenarios.flatMap((name) =>
+    [...DELIVERY_SCENARIOS, ...FAULT_SCENARIOS].filter((scenario) => scenario.name === name),
   );
-  // In the order given, repeats included.
   const targets = options.scenarios.filter((name): name is TargetScenario =>
     (TARGET_SCENARIOS as readonly string[]).includes(name),
   );
