@@ -1131,6 +1131,10 @@ export interface DestinationWord {
  * their locks, held to its commit, so the runs delivering to one destination tell it in turn:
  * a run gathers what it tells (see DeliveryRun.shouldTellDestinations) rather than telling with
  * every result write. Each word must be told once: the caller passes only recorded attempts.
+ * Its commit does not wait for the WAL to reach disk (synchronous_commit off, for this
+ * transaction only), so the row's lock is held for the statement, not also for a disk flush:
+ * health is statistics, and a telling lost with the database's own crash loses no job or
+ * attempt (a lost pause comes back with the next failures, a lost resume with the next probe).
  */
 export async function tellDestinations(db: Database, words: readonly DestinationWord[]): Promise<void> {
   if (words.length === 0) return;
@@ -1149,7 +1153,7 @@ export async function tellDestinations(db: Database, words: readonly Destination
                                                               duration_ms int, now timestamptz)
     ),
     ${destinationsTold()}
-    SELECT 1`);
+    SELECT set_config('synchronous_commit', 'off', true)`);
 }
 
 /** Labels of the jobs Fliq creates to tell a project's alert_url that a destination paused or resumed. */

@@ -68,7 +68,7 @@ export const TIMING = {
    * A run tells a destination the answers its attempts got at most this long after recording
    * them (failures at once): see DeliveryRun.shouldTellDestinations.
    */
-  tellDestinationsMs: 1_000,
+  tellDestinationsMs: 5_000,
   /** How often a window owner looks for jobs newly due inside its window. */
   pollIntervalMs: 10_000,
   /** Jobs claimed per statement. */
