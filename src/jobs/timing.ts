@@ -66,7 +66,9 @@ export const TIMING = {
   flushBatchSize: 200,
   /**
    * A run tells a destination the answers its attempts got at most this long after recording
-   * them (failures at once): see DeliveryRun.shouldTellDestinations.
+   * them (failures at once): see DeliveryRun.shouldTellDestinations. Answers only move the
+   * averages a person reads; at 1 s the 49 runs of a burst to one destination told it about
+   * 150 times, queuing on its row, and at 5 s about 50 (bench scenario c).
    */
   tellDestinationsMs: 5_000,
   /** How often a window owner looks for jobs newly due inside its window. */
