@@ -1,8 +1,8 @@
 /**
  * `npm run bench`: how precisely and how cheaply Fliq delivers, measured on this machine.
  * A scratch database on the local Postgres (pg_stat_statements counts the SQL), the bridge, the
- * Worker on workerd (or on `wrangler dev` with --runtime wrangler-dev; see bench/workerd.ts for why
- * workerd alone is the default), and a recording receiver; jobs are created through the API and
+ * Worker on workerd (or as `npm start` runs it with --runtime npm-start, or on `wrangler dev` with
+ * --runtime wrangler-dev; see bench/workerd.ts for why workerd alone is the default), and a recording receiver; jobs are created through the API and
  * delivered by a cron tick the bench fires itself. Prints the numbers, a markdown table with PASS/MISS against
  * the targets, and writes .fliq/bench-results.json.
  *
@@ -11,7 +11,7 @@
  *                    [--retention-rows 10000000] [--create-waiting-requests 200] [--topic-messages 200]
  *                    [--batch-size 500] [--profile]
  *                    [--source worktree|<git rev>] [--patch <file.diff>] [--var NAME=VALUE]...
- *                    [--runtime workerd|wrangler-dev] [--count-statements postgres|bridge]
+ *                    [--runtime workerd|npm-start|wrangler-dev] [--count-statements postgres|bridge]
  *                    [--database-delay-ms 0] [--restart-cluster VERSION/NAME] [--history cold|warm]
  *
  * A delivery scenario named more than once (`--scenario c,c,c`) runs again on the same database

@@ -1,7 +1,8 @@
 /**
  * `npm start`: the whole Fliq service on this machine, nothing external. Postgres (embedded
  * PGlite in `.fliq/pgdata`, or DATABASE_URL), the WebSocket bridge the Worker reaches it through
- * (or, with DATABASE_VIA=hyperdrive, a Hyperdrive binding that wrangler points at it), migrations, a dev project and token, a sample callback receiver, `wrangler dev`, and a ticker
+ * (or, with DATABASE_VIA=hyperdrive, a local Hyperdrive binding to it), migrations, a dev project and token, a sample callback
+ * receiver, the Worker (scripts/local/worker.ts: the deployable bundle on workerd), and a ticker
  * that fires the cron every minute as production does. Ctrl-C stops all of it.
  *
  * Each step prints one line with its time as it completes. The Worker (the slowest step) starts
@@ -10,7 +11,6 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer, isIPv4 } from "node:net";
 import { delimiter, join, relative } from "node:path";
 import { createInterface } from "node:readline";
@@ -19,26 +19,28 @@ import { fileURLToPath } from "node:url";
 import { relayWorkerOutput } from "./local/worker-output";
 
 // The database's modules (PGlite, drizzle, pg) take seconds to load; they are imported where
-// needed, after wrangler has been started, so their loading overlaps the Worker's start-up.
+// needed, after the Worker has been started, so their loading overlaps the Worker's start-up.
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** Where the local stack keeps its database and credentials; FLIQ_STATE_DIR moves it (tests start stacks of their own). */
 const STATE_DIR = process.env.FLIQ_STATE_DIR ?? join(ROOT, ".fliq");
 const PGDATA_DIR = join(STATE_DIR, "pgdata");
 const CREDENTIALS_FILE = join(STATE_DIR, "dev-credentials.json");
-const WRANGLER_BIN = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
+const WORKER_SCRIPT = join(ROOT, "scripts", "local", "worker.ts");
+/** Where scripts/local/worker.ts writes the Worker's bundle. */
+const BUILD_DIR = join(STATE_DIR, "worker");
 const API_PORT = portFromEnv("PORT", 8787);
 const RECEIVER_PORT = portFromEnv("RECEIVER_PORT", 8789);
 const API_URL = `http://127.0.0.1:${API_PORT}`;
 const MINUTE_MS = 60_000;
-const WRANGLER_STOP_GRACE_MS = 5_000;
+const WORKER_STOP_GRACE_MS = 5_000;
 /** How the Worker reaches the database: Neon's driver through the bridge, or `pg` through Hyperdrive. */
 const VIA_HYPERDRIVE = process.env.DATABASE_VIA === "hyperdrive";
 
 /** Closers of everything started so far; the shutdown runs them newest first. */
 const running: Array<() => Promise<void>> = [];
 /**
- * Stops wrangler and workerd; the shutdown runs it before anything else. They run in a process
+ * Stops the Worker's process and workerd; the shutdown runs it before anything else. They run in a process
  * group of their own, which nothing else stops: stopped last, a shutdown cut short (a second
  * Ctrl-C, a slow database close) would leave them running.
  */
@@ -56,22 +58,22 @@ async function main(): Promise<void> {
   const bridge = !VIA_HYPERDRIVE && isLoopback(database.databaseUrl) ? await startDbBridge() : undefined;
   if (bridge) running.push(bridge.close);
 
-  const wranglerStartedAt = performance.now();
-  const wrangler = startWrangler(
+  const workerStartedAt = performance.now();
+  const worker = startWorker(
     {
       ...(VIA_HYPERDRIVE ? {} : { DATABASE_URL: database.databaseUrl }),
       ...(bridge && { LOCAL_DB_PROXY: bridge.proxy }),
       // Local development only: jobs may call loopback receivers (the sample receiver is on 127.0.0.1).
       ALLOW_LOOPBACK_TARGETS: "true",
     },
-    VIA_HYPERDRIVE ? await hyperdriveConfig(database.databaseUrl) : undefined,
+    VIA_HYPERDRIVE ? database.databaseUrl : undefined,
   );
-  stopWorker = wrangler.stop;
-  log(`${"Worker".padEnd(12)} starting wrangler dev on ${API_URL}, alongside the database`);
-  const workerReady = waitForHttp(API_URL, wrangler.exited).then(() =>
-    step("Worker", wranglerStartedAt, `wrangler dev answers on ${API_URL}`),
+  stopWorker = worker.stop;
+  log(`${"Worker".padEnd(12)} building it and starting workerd on ${API_URL}, alongside the database`);
+  const workerReady = waitForHttp(API_URL, worker.exited).then(() =>
+    step("Worker", workerStartedAt, `workerd answers on ${API_URL}`),
   );
-  // Awaited after the database steps; until then a wrangler that exits is handled by its own exit handler.
+  // Awaited after the database steps; until then a Worker that exits is handled by its own exit handler.
   workerReady.catch(() => {});
 
   await timed("database", () => database.start(), database.description);
@@ -100,7 +102,7 @@ async function main(): Promise<void> {
   running.push(receiver.close);
   await workerReady;
 
-  const ticker = startMinuteTicker(`${API_URL}/cdn-cgi/handler/scheduled?cron=*+*+*+*+*`);
+  const ticker = startMinuteTicker(`${API_URL}/cdn-cgi/local/scheduled?cron=*+*+*+*+*`);
   running.push(async () => ticker.stop());
   log(`${"ticker".padEnd(12)} fires the cron now and at every minute boundary`);
   const via = VIA_HYPERDRIVE ? "pg through a local Hyperdrive binding" : "Neon's driver through the bridge";
@@ -164,42 +166,25 @@ async function freeLoopbackPort(): Promise<number> {
   return address.port;
 }
 
-interface Wrangler {
-  /** Resolves with wrangler's exit code when it exits. */
+interface Worker {
+  /** Resolves with the Worker process's exit code when it exits. */
   exited: Promise<number | null>;
-  /** Stops wrangler and every process it started (workerd among them). */
+  /** Stops the Worker's process and workerd. */
   stop(): Promise<void>;
 }
 
 /**
- * wrangler.toml plus a Hyperdrive binding whose local origin is `databaseUrl`, written to
- * `.fliq/` (wrangler.toml itself binds none: a deploy needs the id of one made in your account).
+ * Runs scripts/local/worker.ts in its own process group, with `vars` and, for
+ * DATABASE_VIA=hyperdrive, a local Hyperdrive binding whose origin is `hyperdriveOrigin`. Its
+ * output goes through relayWorkerOutput: the engine's JSON lines are printed readably.
  */
-async function hyperdriveConfig(databaseUrl: string): Promise<string> {
-  const config = (await readFile(join(ROOT, "wrangler.toml"), "utf8")).replace(/^main = "/m, 'main = "../');
-  const path = join(STATE_DIR, "wrangler.hyperdrive.toml");
-  await mkdir(STATE_DIR, { recursive: true });
-  const binding = `[[hyperdrive]]\nbinding = "HYPERDRIVE"\nid = "local"\nlocalConnectionString = ${JSON.stringify(databaseUrl)}\n`;
-  await writeFile(
-    path,
-    `# Written by npm start (DATABASE_VIA=hyperdrive); edit wrangler.toml instead.\n${config}\n${binding}`,
-  );
-  return path;
-}
-
-/**
- * Runs `wrangler dev` in its own process group. Its output goes through relayWorkerOutput:
- * the engine's JSON lines are printed readably, and a misleading warning is explained.
- */
-function startWrangler(vars: Record<string, string>, configPath?: string): Wrangler {
-  const args = [WRANGLER_BIN, "dev", "--port", String(API_PORT), "--ip", "127.0.0.1"];
-  // DATABASE_VIA=hyperdrive: a copy of wrangler.toml with a Hyperdrive binding (hyperdriveConfig).
-  if (configPath) args.push("--config", configPath);
-  for (const [name, value] of Object.entries(vars)) args.push("--var", `${name}:${value}`);
-  // wrangler itself, not through npx (which costs a second or two of npm start-up), on the
-  // project's Node 22 (node_modules/.bin first on PATH, as npx would put it). Its own group,
-  // because stopping the parent leaves wrangler and workerd running; the group is stopped as a
-  // whole. No stdin: a background group reading the terminal would be suspended.
+function startWorker(vars: Record<string, string>, hyperdriveOrigin?: string): Worker {
+  const args = [WORKER_SCRIPT, "--root", ROOT, "--out", BUILD_DIR, "--port", String(API_PORT)];
+  for (const [name, value] of Object.entries(vars)) args.push("--var", `${name}=${value}`);
+  if (hyperdriveOrigin) args.push("--hyperdrive", hyperdriveOrigin);
+  // On the project's Node 22 (node_modules/.bin first on PATH, as npm puts it). Its own group,
+  // because stopping the parent leaves workerd running; the group is stopped as a whole. No
+  // stdin: a background group reading the terminal would be suspended.
   const child = spawn("node", args, {
     cwd: ROOT,
     detached: true,
@@ -214,20 +199,20 @@ function startWrangler(vars: Record<string, string>, configPath?: string): Wrang
   relayLines(child.stdout, (line) => relayWorkerOutput(line, console.log));
   relayLines(child.stderr, (line) => relayWorkerOutput(line, console.error));
   const group = child.pid;
-  if (group === undefined) throw new Error("could not start wrangler (is node on PATH?)");
+  if (group === undefined) throw new Error("could not start the Worker (is node on PATH?)");
   // Last resort for an exit that skips the shutdown (a crash): never leave workerd behind.
   process.on("exit", () => signalGroup(group, "SIGKILL"));
   const exited = exitCode(child);
   exited.then((code) => {
     if (shuttingDown) return;
-    console.error(`wrangler exited (code ${code}); stopping.`);
+    console.error(`the Worker exited (code ${code}); stopping.`);
     return shutDown(code || 1);
   }, console.error);
   return {
     exited,
     async stop() {
       signalGroup(group, "SIGTERM");
-      for (let waited = 0; waited < WRANGLER_STOP_GRACE_MS && groupAlive(group); waited += 100) await sleep(100);
+      for (let waited = 0; waited < WORKER_STOP_GRACE_MS && groupAlive(group); waited += 100) await sleep(100);
       signalGroup(group, "SIGKILL");
     },
   };
@@ -258,13 +243,13 @@ function groupAlive(group: number): boolean {
   }
 }
 
-/** Resolves once `url` answers HTTP at all; rejects if wrangler exits first. */
+/** Resolves once `url` answers HTTP at all; rejects if the Worker exits first. */
 async function waitForHttp(url: string, exited: Promise<unknown>): Promise<void> {
   let gone = false;
   exited.then(() => {
     gone = true;
   }, console.error);
-  // No deadline: on a build error wrangler keeps watching the sources, and a fix makes it serve.
+  // No deadline: building and starting take seconds here, longer on a loaded machine.
   while (!gone) {
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
@@ -274,7 +259,7 @@ async function waitForHttp(url: string, exited: Promise<unknown>): Promise<void>
       await sleep(250);
     }
   }
-  throw new Error("wrangler exited before it served");
+  throw new Error("the Worker exited before it served");
 }
 
 /**

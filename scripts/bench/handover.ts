@@ -180,7 +180,7 @@ async function freshDatabase(deps: HandoverDeps): Promise<{ url: string; client:
 function startTicker(scheduledUrl: string, signal: AbortSignal): void {
   const fire = (time: number) => {
     // A tick answers only once its window has passed; the scenario does not wait for it.
-    fetch(`${scheduledUrl}/cdn-cgi/handler/scheduled?cron=*+*+*+*+*&time=${time}`, { signal })
+    fetch(`${scheduledUrl}?cron=*+*+*+*+*&time=${time}`, { signal })
       .then((response) => response.body?.cancel())
       .catch(() => {});
   };

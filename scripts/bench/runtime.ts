@@ -1,11 +1,12 @@
 /**
  * Which runtime the bench runs a Worker on: workerd alone (the default; as a deployed Worker
- * runs) or `wrangler dev` (as `npm start` runs Fliq, with wrangler's dev proxies around it).
+ * runs), `npm-start` (the Worker as `npm start` runs it: the same bundle on workerd through
+ * Miniflare, with wrangler.toml's bindings) or `wrangler dev` (with wrangler's dev proxies around it).
  */
-import { freePort, type RunningWorker, startWranglerDev } from "./stack";
+import { freePort, type RunningWorker, startAsNpmStart, startWranglerDev } from "./stack";
 import { startWorkerd } from "./workerd";
 
-export const RUNTIMES = ["workerd", "wrangler-dev"] as const;
+export const RUNTIMES = ["workerd", "npm-start", "wrangler-dev"] as const;
 export type Runtime = (typeof RUNTIMES)[number];
 
 /** Starts the Worker in `root` on `runtime` with `vars`, its output going to `logFile`. */
@@ -14,6 +15,7 @@ export async function startWorker(
   options: { root: string; vars: Record<string, string>; logFile: string; inspector: boolean },
 ): Promise<RunningWorker> {
   const { root, vars, logFile } = options;
+  if (runtime === "npm-start") return startAsNpmStart({ root, vars, logFile, port: await freePort() });
   if (runtime === "wrangler-dev") {
     // wrangler dev always opens an inspector.
     return startWranglerDev({ root, vars, logFile, port: await freePort(), inspectorPort: await freePort() });

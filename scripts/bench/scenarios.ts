@@ -473,7 +473,7 @@ async function createIdleJob(ctx: BenchContext, at: number): Promise<{ id: strin
 export async function fireTick(scheduledUrl: string, scheduledTime: number, timeoutMs: number): Promise<TickOutcome> {
   const started = Date.now();
   try {
-    const response = await fetch(`${scheduledUrl}/cdn-cgi/handler/scheduled?cron=*+*+*+*+*&time=${scheduledTime}`, {
+    const response = await fetch(`${scheduledUrl}?cron=*+*+*+*+*&time=${scheduledTime}`, {
       signal: AbortSignal.timeout(timeoutMs),
     });
     const text = (await response.text()).trim();

@@ -5,8 +5,14 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { closeSync, openSync } from "node:fs";
-import { open } from "node:fs/promises";
+import { mkdtemp, open, rm } from "node:fs/promises";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The Worker's runner that `npm start` uses, from the bench's own tree whatever the Worker's source. */
+const LOCAL_WORKER_SCRIPT = fileURLToPath(new URL("../local/worker.ts", import.meta.url));
 
 /** Closers of everything started, run newest first. */
 export class Cleanup {
@@ -39,11 +45,11 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** A Worker running locally (on `wrangler dev` or on workerd alone) in its own process group. */
+/** A Worker running locally (on workerd alone, as `npm start` runs it, or on `wrangler dev`) in its own process group. */
 export interface RunningWorker {
   /** `http://127.0.0.1:PORT`: the Worker's own HTTP handler. */
   url: string;
-  /** Where `GET /cdn-cgi/handler/scheduled?cron=…&time=…` fires the Worker's cron handler. */
+  /** The endpoint whose `GET ?cron=…&time=…` fires the Worker's cron handler. */
   scheduledUrl: string;
   logFile: string;
   /** Where DevTools' inspector listens, if it does. */
@@ -85,12 +91,50 @@ export async function startWranglerDev(options: {
     args,
     cwd: options.root,
     url,
-    scheduledUrl: url,
+    scheduledUrl: `${url}/cdn-cgi/handler/scheduled`,
     inspectorPort: options.inspectorPort,
     logFile: options.logFile,
     // On a build error wrangler keeps running and waits for a fix; the bench cannot wait.
     brokenWhenLogSays: "Build failed",
   });
+}
+
+/**
+ * Starts the Worker as `npm start` runs it (scripts/local/worker.ts: the deployable bundle on
+ * workerd through Miniflare) on loopback with the given vars, its output going to `logFile`, and
+ * waits until it serves.
+ */
+export async function startAsNpmStart(options: {
+  root: string;
+  port: number;
+  vars: Record<string, string>;
+  logFile: string;
+}): Promise<RunningWorker> {
+  const buildDir = await mkdtemp(join(tmpdir(), "fliq-bench-worker-"));
+  const args = [LOCAL_WORKER_SCRIPT, "--root", options.root, "--out", buildDir, "--port", String(options.port)];
+  for (const [name, value] of Object.entries(options.vars)) args.push("--var", `${name}=${value}`);
+  const url = `http://127.0.0.1:${options.port}`;
+  try {
+    const worker = await startProcessGroup({
+      name: "worker.ts",
+      command: process.execPath,
+      args,
+      cwd: options.root,
+      url,
+      scheduledUrl: `${url}/cdn-cgi/local/scheduled`,
+      logFile: options.logFile,
+    });
+    return {
+      ...worker,
+      async stop() {
+        await worker.stop();
+        await rm(buildDir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await rm(buildDir, { recursive: true, force: true });
+    throw error;
+  }
 }
 
 /** Starts `command` in a process group of its own, its output going to `logFile`, and waits until `url` answers. */

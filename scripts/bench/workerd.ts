@@ -89,7 +89,7 @@ export async function startWorkerd(options: {
       args,
       cwd: options.root,
       url: `http://127.0.0.1:${options.port}`,
-      scheduledUrl: `http://127.0.0.1:${options.triggerPort}`,
+      scheduledUrl: `http://127.0.0.1:${options.triggerPort}/cdn-cgi/handler/scheduled`,
       inspectorPort: options.inspectorPort,
       // workerd lists each service as a target by its name.
       inspectorTarget: "worker",

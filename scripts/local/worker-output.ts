@@ -1,21 +1,10 @@
 /**
- * What `npm start` shows of wrangler's output: everything, except that the engine's JSON lines
- * are printed as one readable line each (wrangler frames them as warnings or errors, with blank
- * lines around), and wrangler's warning that "Scheduled Workers are not automatically triggered
- * during local development" is replaced by what is true here: `npm start`'s ticker triggers them
- * every minute.
+ * What `npm start` shows of the Worker's output: everything, except that the engine's JSON lines
+ * are printed as one readable line each.
  */
 
 /** Strips terminal colour codes, so lines are matched on their text. */
 const ANSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g");
-
-const CRON_WARNING = "Scheduled Workers are not automatically triggered";
-/** The warning's last line; it is followed by blank lines, dropped with it. */
-const CRON_WARNING_END = "cron-triggers/#test-cron-triggers-locally";
-
-export const CRON_WARNING_EXPLAINED =
-  "[fliq] wrangler's note that cron triggers do not fire locally does not apply here: " +
-  "npm start's ticker calls the scheduled handler at every minute boundary.";
 
 /** The JSON line src/dispatch/engine-log.ts writes for an attempt that did not succeed. */
 export interface FailedAttemptLine {
@@ -30,35 +19,11 @@ export interface FailedAttemptLine {
   next_run_at: string | null;
 }
 
-let inCronWarning = false;
-/** Whether the blank lines wrangler prints after a rewritten line are still to be dropped. */
-let droppingBlankLines = false;
-
-/** Passes one line of wrangler's output to `write`, rewritten as described above. */
+/** Passes one line of the Worker's output to `write`, rewritten as described above. */
 export function relayWorkerOutput(line: string, write: (line: string) => void): void {
   const text = line.replace(ANSI, "");
-  if (text.includes(CRON_WARNING)) {
-    inCronWarning = true;
-    write(CRON_WARNING_EXPLAINED);
-    return;
-  }
-  if (inCronWarning) {
-    if (text.includes(CRON_WARNING_END)) {
-      inCronWarning = false;
-      droppingBlankLines = true;
-    }
-    return;
-  }
-  if (droppingBlankLines && text.trim() === "") return;
-  droppingBlankLines = false;
   const attempt = failedAttemptOf(text);
-  const engineLine = attempt ? describeFailedAttempt(attempt) : describeEngineLine(text);
-  if (engineLine === undefined) {
-    write(line);
-    return;
-  }
-  droppingBlankLines = true;
-  write(engineLine);
+  write((attempt ? describeFailedAttempt(attempt) : describeEngineLine(text)) ?? line);
 }
 
 /** Any other engine line (src/dispatch/engine-log.ts) as `[engine] <level> <event>: key=value …`. */

@@ -1,0 +1,95 @@
+/**
+ * Runs Fliq's Worker on this machine as `npm start` serves it: the bundle `wrangler deploy` would
+ * upload, on workerd, through Miniflare (the Workers simulator `wrangler dev` itself drives), with
+ * wrangler.toml's bindings: Durable Objects, rate limits, static assets, vars.
+ *
+ *   worker.ts --root <project> --out <build dir> --port <port> [--var NAME=VALUE]… [--hyperdrive <url>]
+ *
+ * Why not `wrangler dev`: it is a development server. Around the Worker it keeps wrangler's own
+ * process, a bundler watching the sources, a DevTools session and a proxy Worker in a second
+ * workerd: about 800 MB of memory idle on this machine, 1.1 to 1.3 GB under load, and a tenth of
+ * the requests a second (docs/benchmark.md). Here requests reach workerd directly; what remains of
+ * Miniflare's own is its entry Worker in front of Fliq's and an outbound Worker that every
+ * `fetch` of Fliq's passes through. `npm run dev` is `wrangler dev`, for editing Fliq with reloads.
+ *
+ * Miniflare serves the cron trigger at `/cdn-cgi/local/scheduled?cron=…&time=…`. The Worker's
+ * console output is this process's stdout and stderr. SIGTERM or SIGINT stops workerd, then this
+ * process.
+ */
+import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { convertV4MiniflareOptions, Miniflare } from "miniflare";
+
+const { values } = parseArgs({
+  options: {
+    root: { type: "string" },
+    out: { type: "string" },
+    port: { type: "string" },
+    var: { type: "string", multiple: true, default: [] },
+    hyperdrive: { type: "string" },
+  },
+});
+const { root, out, port } = values;
+if (!root || !out || !port) throw new Error("usage: worker.ts --root <project> --out <build dir> --port <port> …");
+
+const built = spawnSync(process.execPath, [join(import.meta.dirname, "build-worker.ts"), root, out], {
+  cwd: root,
+  stdio: ["ignore", "inherit", "inherit"],
+});
+if (built.status !== 0) {
+  console.error("[fliq] the Worker did not build (wrangler's message above)");
+  process.exit(1);
+}
+
+const bundleDir = join(out, "bundle");
+const scripts = readdirSync(bundleDir).filter((file) => file.endsWith(".js"));
+if (scripts.length !== 1) throw new Error(`expected one module in ${bundleDir}, found ${scripts.join(", ")}`);
+const fromConfig = JSON.parse(readFileSync(join(out, "miniflare-options.json"), "utf8"));
+const vars = Object.fromEntries(
+  (values.var ?? []).map((pair) => {
+    const at = pair.indexOf("=");
+    if (at < 1) throw new Error(`--var takes NAME=VALUE, not ${pair}`);
+    return [pair.slice(0, at), pair.slice(at + 1)];
+  }),
+);
+
+const miniflare = new Miniflare(
+  convertV4MiniflareOptions({
+    host: "127.0.0.1",
+    port: Number(port),
+    // The cron trigger's endpoint, for npm start's ticker (production's Cron Trigger).
+    unsafeTriggerHandlers: true,
+    workers: [
+      {
+        ...fromConfig,
+        name: "fliq",
+        scriptPath: join(bundleDir, scripts[0]),
+        modules: true,
+        modulesRoot: bundleDir,
+        bindings: { ...fromConfig.bindings, ...vars },
+        ...(values.hyperdrive && { hyperdrives: { HYPERDRIVE: values.hyperdrive } }),
+        // The Durable Objects (the tick's watchdog, delivery cells) hold nothing the database
+        // does not: kept in memory, as the bench's workerd keeps them, not written to disk.
+        unsafeEphemeralDurableObjects: true,
+      },
+    ],
+  }),
+);
+await miniflare.ready;
+
+let stopping = false;
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    miniflare.dispose().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error(error);
+        process.exit(1);
+      },
+    );
+  });
+}
