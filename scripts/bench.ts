@@ -6,7 +6,7 @@
  * delivered by a cron tick the bench fires itself. Prints the numbers, a markdown table with PASS/MISS against
  * the targets, and writes .fliq/bench-results.json.
  *
- *   npm run bench [-- --scenario a|b|c|mixed|slow200|slow200-10k|far-db|cell-fails|tick-cut|db-restart|create|create-batch|ceiling|idle|handover|retention|create-waiting|topic|flow|all]
+ *   npm run bench [-- --scenario a|b|c|mixed|slow200|slow200-10k|far-db|cell-fails|tick-cut|db-restart|create|create-batch|ceiling|idle|handover|retention|create-waiting|npm-start|topic|flow|all]
  *                    [--idle-minutes 2] [--concurrency 32] [--handover-starts 10] [--handover-database postgres|embedded]
  *                    [--retention-rows 10000000] [--create-waiting-requests 200] [--topic-messages 200]
  *                    [--batch-size 500] [--profile]
@@ -31,7 +31,7 @@
  * `db-restart` stops and starts the PostgreSQL cluster named by --restart-cluster, which must
  * serve DATABASE_URL and be used by no one else; `all` leaves it out.
  *
- * `handover`, `retention` and `create-waiting` count no SQL: run alone, they need neither
+ * `handover`, `retention`, `create-waiting` and `npm-start` count no SQL: run alone, they need neither
  * pg_stat_statements nor root.
  *
  * Needs root on this machine: pg_stat_statements is set up as the postgres superuser (and, if it
@@ -52,6 +52,7 @@ import { checkRestartableCluster, FAULT_SCENARIO_NAMES, FAULT_SCENARIOS } from "
 import { printFlowResult, runFlowScenario } from "./bench/flow";
 import { type HandoverDatabase, type HandoverResult, runHandoverScenario } from "./bench/handover";
 import { HISTORIES, type History } from "./bench/history";
+import { type NpmStartResult, runNpmStartScenario } from "./bench/npm-start";
 import { createBenchProject } from "./bench/project";
 import { startRecordingReceiver } from "./bench/receiver";
 import {
@@ -63,6 +64,7 @@ import {
   printCreationResult,
   printDeliveryResult,
   printIdleResult,
+  printNpmStartResult,
   printRetentionResult,
   writeResultsJson,
 } from "./bench/report";
@@ -84,7 +86,7 @@ import {
   type TargetScenario,
 } from "./bench/targets";
 import { printTopicResult, runTopicScenario } from "./bench/topic";
-import { snapshotWorker } from "./bench/worker-snapshot";
+import { snapshotWorker, type WorkerSnapshot } from "./bench/worker-snapshot";
 import { startDbBridge } from "./local/bridge";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -108,13 +110,16 @@ const SCENARIO_NAMES = [
   "handover",
   "retention",
   "create-waiting",
+  "npm-start",
   "topic",
   "flow",
 ] as const;
+/** Starts of `npm start` in the npm-start scenario: its figures are given per run. */
+const NPM_START_RUNS = 3;
 const HANDOVER_WORKER_LOG = join(STATE_DIR, "bench-handover-worker.log");
 const CREATE_WAITING_WORKER_LOG = join(STATE_DIR, "bench-create-waiting-worker.log");
 /** Scenarios that set up everything they need themselves and count no SQL (no pg_stat_statements). */
-const STANDALONE: readonly ScenarioName[] = ["handover", "retention", "create-waiting"];
+const STANDALONE: readonly ScenarioName[] = ["handover", "retention", "create-waiting", "npm-start"];
 /** Scenarios `all` leaves out: db-restart restarts a whole PostgreSQL cluster. */
 const ONLY_BY_NAME: readonly ScenarioName[] = ["db-restart"];
 
@@ -199,8 +204,9 @@ async function main(options: Options): Promise<void> {
   const createWaiting = options.scenarios.includes("create-waiting")
     ? await runCreateWaiting(serverUrl, snapshot, bridge.proxy, options)
     : undefined;
+  const npmStart = options.scenarios.includes("npm-start") ? await runNpmStart(serverUrl, snapshot) : undefined;
   if (options.scenarios.every((name) => STANDALONE.includes(name))) {
-    const results: BenchResults = { deliveries: [], creations: [], handover, retention, createWaiting };
+    const results: BenchResults = { deliveries: [], creations: [], handover, retention, createWaiting, npmStart };
     await writeResultsJson(RESULTS_FILE, {
       generatedAt: new Date().toISOString(),
       complete: true,
@@ -285,9 +291,22 @@ async function main(options: Options): Promise<void> {
   if (handover) results.handover = handover;
   if (retention) results.retention = retention;
   if (createWaiting) results.createWaiting = createWaiting;
+  if (npmStart) results.npmStart = npmStart;
   await save(results, true);
   console.log(`\n${markdownReport(results, checkTargets(results))}\n`);
   console.log(`[bench] results written to ${RESULTS_FILE}`);
+}
+
+/** The npm-start scenario: this project's `npm start` under a user's load, three runs, on a scratch database. */
+async function runNpmStart(serverUrl: string, snapshot: WorkerSnapshot): Promise<NpmStartResult> {
+  const database = await createScratchDatabase(serverUrl, snapshot.migrate, { countStatements: false });
+  try {
+    const result = await runNpmStartScenario(ROOT, database.url, NPM_START_RUNS);
+    printNpmStartResult(result);
+    return result;
+  } finally {
+    await database.drop();
+  }
 }
 
 /** The handover scenario: ten (or --handover-starts) fresh starts of the stack. */

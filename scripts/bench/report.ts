@@ -11,6 +11,7 @@ import type { CreateWaitingResult } from "./create-waiting";
 import type { CreationScenarioResult, Spread } from "./creation";
 import type { FlowResult } from "./flow";
 import type { HandoverResult } from "./handover";
+import type { NpmStartResult } from "./npm-start";
 import { CONNECTIONS_PER_INVOCATION, type ConnectionPeaks, describePeaks, highestPeak } from "./probe";
 import type { RetentionResult } from "./retention";
 import type { DeliveryResult, IdleResult } from "./scenarios";
@@ -36,6 +37,7 @@ export interface BenchResults {
   handover?: HandoverResult;
   retention?: RetentionResult;
   createWaiting?: CreateWaitingResult;
+  npmStart?: NpmStartResult;
   topic?: TopicResult;
   flow?: FlowResult;
 }
@@ -281,6 +283,23 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
       pass: c.ratioP50 <= 1.1 && c.ratioP99 <= 1.1,
     });
   }
+  if (results.npmStart) {
+    const runs = results.npmStart.runs;
+    const peaks = runs.map((run) => run.peakMib).sort((a, b) => a - b);
+    const median = peaks[Math.floor(peaks.length / 2)];
+    checks.push(
+      {
+        target: "npm-start: peak memory of npm start's processes ≤ 600 MB, median",
+        measured: `${median.toFixed(0)} MiB (runs ${peaks.map((peak) => peak.toFixed(0)).join(", ")})`,
+        pass: median * 1.048576 <= 600,
+      },
+      {
+        target: "npm-start: every single create answered 201 and delivered",
+        measured: runs.map((run) => `${run.delivered} delivered, ${JSON.stringify(run.statuses)}`).join("; "),
+        pass: runs.every((run) => run.delivered === run.statuses["POST /jobs 201"] && !hasFailure(run.statuses)),
+      },
+    );
+  }
   if (results.idle) {
     checks.push({
       target: "idle: < 0.2 SQL statements per second",
@@ -390,6 +409,18 @@ export function printRetentionResult(r: RetentionResult): void {
 }
 
 /** A few lines about the create-waiting scenario. */
+const hasFailure = (statuses: Record<string, number>) => Object.keys(statuses).some((key) => !key.endsWith(" 201"));
+
+export function printNpmStartResult(result: NpmStartResult): void {
+  console.log("── scenario npm-start: npm start's processes under 580 single creates and 10 batches of 1,000");
+  for (const [index, run] of result.runs.entries()) {
+    console.log(
+      `   run ${index + 1}: idle ${run.idleMib.toFixed(0)} MiB, peak ${run.peakMib.toFixed(0)} MiB; ` +
+        `${run.createsPerSecond.toFixed(0)} creates/s; ${run.delivered} delivered; ${JSON.stringify(run.statuses)}`,
+    );
+  }
+}
+
 export function printCreateWaitingResult(c: CreateWaitingResult): void {
   const line = (name: string, p: CreateWaitingResult["empty"]) =>
     `   ${name}: p50 ${ms(p.p50)} / p90 ${ms(p.p90)} / p99 ${ms(p.p99)} / max ${ms(p.max)} ms`;
