@@ -7,10 +7,14 @@
  *
  * Why not `wrangler dev`: it is a development server. Around the Worker it keeps wrangler's own
  * process, a bundler watching the sources, a DevTools session and a proxy Worker in a second
- * workerd: about 800 MB of memory idle on this machine, 1.1 to 1.3 GB under load, and a tenth of
- * the requests a second (docs/benchmark.md). Here requests reach workerd directly; what remains of
- * Miniflare's own is its entry Worker in front of Fliq's and an outbound Worker that every
- * `fetch` of Fliq's passes through. `npm run dev` is `wrangler dev`, for editing Fliq with reloads.
+ * workerd: npm start took about 900 MB of memory idle and 1.2 GB under load with it, against 500
+ * and 750 MB now, and made a third of the single creates a second (docs/benchmark.md). What
+ * remains of Miniflare's own is its Node process (this one), its entry Worker in front of Fliq's
+ * and an outbound Worker that every `fetch` of Fliq's passes through. `npm run dev` is
+ * `wrangler dev`, for editing Fliq with reloads.
+ *
+ * Node runs this file itself (Node 22's type stripping: it imports no TypeScript of its own), not
+ * through tsx: one loader less in a process that lives as long as the Worker.
  *
  * Miniflare serves the cron trigger at `/cdn-cgi/local/scheduled?cron=…&time=…`. The Worker's
  * console output is this process's stdout and stderr. SIGTERM or SIGINT stops workerd, then this
