@@ -19,6 +19,7 @@ import {
   type JobStatus,
   MAX_LOST_ATTEMPTS,
 } from "../jobs/states";
+import { builtOnce } from "./built-once";
 import type { Database } from "./client";
 import { DESTINATION_PATTERN, JOB_COUNT_STRIPES, type JobAttemptRow, type JobRow, jobAttempts, jobs } from "./schema";
 
@@ -129,94 +130,55 @@ export async function createJobsAsCaller(
   options: { grantingScopes: readonly string[]; cap: number; now: Date; staleBefore: Date },
   path: { exact: boolean } = { exact: false },
 ): Promise<CallerCreation> {
-  // The stripe this create may take room from; any of 1 to 15 (stripe 0 is the ledger of result writes).
-  const stripe = 1 + Math.floor(Math.random() * CREATE_STRIPES);
-  const exact = sql.raw(path.exact ? "true" : "false");
-  const column = <K extends keyof JobToCreate>(key: K, map: (value: JobToCreate[K]) => unknown = (v) => v ?? null) =>
-    sql.param(batch.map((job) => map(job[key])));
-  const iso = (value: Date | undefined | null) => value?.toISOString() ?? null;
   const key = batch.length === 1 ? (batch[0].idempotencyKey ?? null) : null;
-  const result = await db.execute<CallerCreationRow>(sql`
-    WITH caller AS (
-      SELECT id, project_id, scopes FROM api_tokens
-      WHERE prefix = ${token.prefix} AND token_hash = ${token.hash} AND revoked_at IS NULL
-    ), touched AS (
-      UPDATE api_tokens SET last_used_at = ${options.now.toISOString()}::timestamptz
-      WHERE id = (SELECT id FROM caller)
-        AND (last_used_at IS NULL OR last_used_at < ${options.staleBefore.toISOString()}::timestamptz)
-    ), permitted AS (
-      SELECT project_id FROM caller WHERE scopes && ${sql.param([...options.grantingScopes])}::text[]
-    ), fast AS MATERIALIZED (
-      SELECT NOT ${exact} AND EXISTS (
-        SELECT FROM project_job_count_stripes
-        WHERE project_id = (SELECT project_id FROM permitted) AND stripe = ${stripe}
-          AND room >= ${batch.length} AND room_cap = ${options.cap}
-      ) AS chosen
-    ), fast_lock AS MATERIALIZED (
-      SELECT stripe FROM project_job_count_stripes
-      WHERE project_id = (SELECT project_id FROM permitted) AND stripe = ${stripe}
-        AND room >= ${batch.length} AND room_cap = ${options.cap} AND (SELECT chosen FROM fast)
-      FOR NO KEY UPDATE
-    ), exact_lock AS MATERIALIZED (
-      SELECT stripe, unfinished FROM project_job_count_stripes
-      WHERE project_id = (SELECT project_id FROM permitted) AND NOT (SELECT chosen FROM fast)
-      ORDER BY stripe
-      FOR NO KEY UPDATE
-    ), decision AS MATERIALIZED (
-      SELECT (SELECT chosen FROM fast) AS fast, EXISTS (SELECT FROM fast_lock) AS fast_won,
-             (SELECT sum(unfinished) FROM exact_lock)::int AS waiting
-    ), admitted AS (
-      SELECT FROM decision WHERE fast_won OR (NOT fast AND waiting + ${batch.length} <= ${options.cap})
-    ), inserted AS (
-      INSERT INTO jobs (id, project_id, url, http_method, headers, body, labels, failure_url, success_url, scheduled_at, run_at,
-                        max_retries, timeout_ms, backoff_initial_ms, backoff_max_ms, expires_at, max_retry_duration_ms,
-                        created_at, updated_at, claimed_by, locked_until, idempotency_key, idempotency_fingerprint,
-                        topic, message_id, flow_key, status, attempt)
-      SELECT v.id, permitted.project_id, v.url, v.http_method, v.headers, v.body, v.labels, v.failure_url, v.success_url,
-             v.scheduled_at, v.run_at, v.max_retries, v.timeout_ms, v.backoff_initial_ms, v.backoff_max_ms,
-             v.expires_at, v.max_retry_duration_ms, v.created_at, v.created_at, v.claimed_by, v.locked_until,
-             v.idempotency_key, v.idempotency_fingerprint, v.topic, v.message_id, v.flow_key, 'scheduled', 0
-      FROM permitted, admitted, unnest(
-        ${column("id")}::uuid[], ${column("url")}::text[], ${column("httpMethod")}::text[],
-        ${column("headers")}::jsonb[], ${column("body")}::text[], ${column("labels", (v) => v ?? {})}::jsonb[],
-        ${column("failureUrl")}::text[], ${column("successUrl")}::text[], ${column("scheduledAt", iso)}::timestamptz[],
-        ${column("runAt", iso)}::timestamptz[], ${column("maxRetries")}::int[], ${column("timeoutMs")}::int[],
-        ${column("backoffInitialMs", (v) => v ?? 10_000)}::int[], ${column("backoffMaxMs", (v) => v ?? 3_600_000)}::int[],
-        ${column("expiresAt", iso)}::timestamptz[], ${column("maxRetryDurationMs")}::bigint[],
-        ${column("createdAt", iso)}::timestamptz[], ${column("claimedBy")}::uuid[],
-        ${column("lockedUntil", iso)}::timestamptz[], ${column("idempotencyKey")}::text[],
-        ${column("idempotencyFingerprint")}::text[], ${column("topic")}::text[], ${column("messageId")}::uuid[],
-        ${column("flowKey")}::text[]
-      ) AS v(id, url, http_method, headers, body, labels, failure_url, success_url, scheduled_at, run_at, max_retries, timeout_ms,
-             backoff_initial_ms, backoff_max_ms, expires_at, max_retry_duration_ms, created_at, claimed_by, locked_until,
-             idempotency_key, idempotency_fingerprint, topic, message_id, flow_key)
-      ON CONFLICT (project_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-      RETURNING jobs.*
-    ), ${flowKeysCreatedFor(batch, options.now)}
-    free AS (
-      SELECT greatest(0, ${options.cap} - waiting - (SELECT count(*) FROM inserted))::int AS places FROM decision
-    ), counted AS (
-      UPDATE project_job_count_stripes c
-      SET unfinished = c.unfinished + CASE WHEN c.stripe = ${stripe} THEN (SELECT count(*) FROM inserted) ELSE 0 END,
-          room = CASE
-            WHEN d.fast THEN c.room - (SELECT count(*) FROM inserted)
-            WHEN c.stripe = 0 THEN 0
-            ELSE free.places / ${CREATE_STRIPES} + (c.stripe <= free.places % ${CREATE_STRIPES})::int
-          END,
-          room_cap = ${options.cap}
-      FROM decision d, free
-      WHERE c.project_id = (SELECT project_id FROM permitted) AND ((d.fast_won AND c.stripe = ${stripe}) OR NOT d.fast)
-      RETURNING set_config('fliq.jobs_counted', 'on', true) AS mark
-    )
-    SELECT caller.id AS token_id, caller.project_id, caller.scopes,
-           EXISTS (SELECT 1 FROM permitted) AS permitted,
-           (SELECT fast FROM decision) AS fast, (SELECT fast_won FROM decision) AS fast_won,
-           (SELECT waiting FROM decision) AS waiting, (SELECT count(*) FROM counted)::int AS counted_stripes,
-           (SELECT json_agg(inserted) FROM inserted) AS inserted,
-           (SELECT to_json(repeated) FROM jobs AS repeated
-            WHERE repeated.project_id = (SELECT project_id FROM permitted) AND repeated.idempotency_key = ${key}) AS repeated
-    FROM (VALUES (1)) AS one (x) LEFT JOIN caller ON true`);
-  const [row] = result.rows;
+  const flowKeys = flowKeysOf(batch);
+  const iso = (value: Date | undefined | null) => value?.toISOString() ?? null;
+  const column = <K extends keyof JobToCreate>(name: K, map: (value: JobToCreate[K]) => unknown = (v) => v ?? null) =>
+    batch.map((job) => map(job[name]));
+  const { rows } = await createJobsStatement(db, flowKeys.length > 0 ? "with flow keys" : "plain", {
+    prefix: token.prefix,
+    hash: token.hash,
+    now: options.now.toISOString(),
+    staleBefore: options.staleBefore.toISOString(),
+    grantingScopes: [...options.grantingScopes],
+    exact: path.exact,
+    // The stripe this create may take room from; any of 1 to 15 (stripe 0 is the ledger of result writes).
+    stripe: 1 + Math.floor(Math.random() * CREATE_STRIPES),
+    count: batch.length,
+    cap: options.cap,
+    key,
+    id: column("id"),
+    url: column("url"),
+    httpMethod: column("httpMethod"),
+    headers: column("headers"),
+    body: column("body"),
+    labels: column("labels", (v) => v ?? {}),
+    failureUrl: column("failureUrl"),
+    successUrl: column("successUrl"),
+    scheduledAt: column("scheduledAt", iso),
+    runAt: column("runAt", iso),
+    maxRetries: column("maxRetries"),
+    timeoutMs: column("timeoutMs"),
+    backoffInitialMs: column("backoffInitialMs", (v) => v ?? 10_000),
+    backoffMaxMs: column("backoffMaxMs", (v) => v ?? 3_600_000),
+    expiresAt: column("expiresAt", iso),
+    maxRetryDurationMs: column("maxRetryDurationMs"),
+    createdAt: column("createdAt", iso),
+    claimedBy: column("claimedBy"),
+    lockedUntil: column("lockedUntil", iso),
+    idempotencyKey: column("idempotencyKey"),
+    idempotencyFingerprint: column("idempotencyFingerprint"),
+    topic: column("topic"),
+    messageId: column("messageId"),
+    flowKey: column("flowKey"),
+    flowKeyNames: flowKeys.map(([name]) => name),
+    flowRateLimit: flowKeys.map(([, limits]) => limits?.rateLimit ?? null),
+    flowRatePeriodMs: flowKeys.map(([, limits]) => limits?.ratePeriodMs ?? null),
+    flowParallelism: flowKeys.map(([, limits]) => limits?.parallelism ?? null),
+    flowOrdered: flowKeys.map(([, limits]) => limits?.ordered ?? false),
+    flowOnHeadFailure: flowKeys.map(([, limits]) => limits?.onHeadFailure ?? "wait"),
+  });
+  const [row] = rows;
   if (!row.token_id || !row.project_id) return { kind: "unknown_token" };
   const caller = { projectId: row.project_id, tokenId: row.token_id, scopes: row.scopes ?? [] };
   if (!row.permitted) return { kind: "insufficient_scope", caller };
@@ -239,32 +201,122 @@ export async function createJobsAsCaller(
   return { kind: "repeat", caller, job: existing };
 }
 
-/**
- * A CTE creating the flow keys the batch names that the project does not have yet, each with the
- * limits of the first job naming it; a key that exists keeps its own (ON CONFLICT DO NOTHING:
- * of concurrent creates of one new key, the first to commit sets its limits). Only when the
- * jobs are admitted. Empty (no CTE at all) for a batch without keys.
- */
-function flowKeysCreatedFor(batch: JobToCreate[], now: Date): SQL {
+/** The flow keys a batch names, each with the limits of the first job naming it. */
+function flowKeysOf(batch: JobToCreate[]): Array<[string, FlowLimits | null | undefined]> {
   const keys = new Map<string, FlowLimits | null | undefined>();
   for (const job of batch) if (job.flowKey && !keys.has(job.flowKey)) keys.set(job.flowKey, job.flowLimits);
-  if (keys.size === 0) return sql``;
-  const entries = [...keys];
-  const column = (map: (limits: FlowLimits | null | undefined) => unknown) =>
-    sql.param(entries.map(([, limits]) => map(limits)));
-  return sql`flow_keys_created AS (
+  return [...keys];
+}
+
+/**
+ * The statement of createJobsAsCaller (see there), built once (see builtOnce); its values are
+ * the placeholders. "with flow keys" adds a CTE creating the flow keys the batch names that the
+ * project does not have yet, each with the limits of the first job naming it; a key that exists
+ * keeps its own (ON CONFLICT DO NOTHING: of concurrent creates of one new key, the first to
+ * commit sets its limits). Only when the jobs are admitted.
+ */
+const createJobsStatement = builtOnce<"plain" | "with flow keys", CallerCreationRow>(
+  (shape) => sql`
+    WITH caller AS (
+      SELECT id, project_id, scopes FROM api_tokens
+      WHERE prefix = ${sql.placeholder("prefix")} AND token_hash = ${sql.placeholder("hash")} AND revoked_at IS NULL
+    ), touched AS (
+      UPDATE api_tokens SET last_used_at = ${sql.placeholder("now")}::timestamptz
+      WHERE id = (SELECT id FROM caller)
+        AND (last_used_at IS NULL OR last_used_at < ${sql.placeholder("staleBefore")}::timestamptz)
+    ), permitted AS (
+      SELECT project_id FROM caller WHERE scopes && ${sql.placeholder("grantingScopes")}::text[]
+    ), fast AS MATERIALIZED (
+      SELECT NOT ${sql.placeholder("exact")}::boolean AND EXISTS (
+        SELECT FROM project_job_count_stripes
+        WHERE project_id = (SELECT project_id FROM permitted) AND stripe = ${sql.placeholder("stripe")}::int
+          AND room >= ${sql.placeholder("count")}::int AND room_cap = ${sql.placeholder("cap")}::int
+      ) AS chosen
+    ), fast_lock AS MATERIALIZED (
+      SELECT stripe FROM project_job_count_stripes
+      WHERE project_id = (SELECT project_id FROM permitted) AND stripe = ${sql.placeholder("stripe")}::int
+        AND room >= ${sql.placeholder("count")}::int AND room_cap = ${sql.placeholder("cap")}::int
+        AND (SELECT chosen FROM fast)
+      FOR NO KEY UPDATE
+    ), exact_lock AS MATERIALIZED (
+      SELECT stripe, unfinished FROM project_job_count_stripes
+      WHERE project_id = (SELECT project_id FROM permitted) AND NOT (SELECT chosen FROM fast)
+      ORDER BY stripe
+      FOR NO KEY UPDATE
+    ), decision AS MATERIALIZED (
+      SELECT (SELECT chosen FROM fast) AS fast, EXISTS (SELECT FROM fast_lock) AS fast_won,
+             (SELECT sum(unfinished) FROM exact_lock)::int AS waiting
+    ), admitted AS (
+      SELECT FROM decision
+      WHERE fast_won OR (NOT fast AND waiting + ${sql.placeholder("count")}::int <= ${sql.placeholder("cap")}::int)
+    ), inserted AS (
+      INSERT INTO jobs (id, project_id, url, http_method, headers, body, labels, failure_url, success_url, scheduled_at, run_at,
+                        max_retries, timeout_ms, backoff_initial_ms, backoff_max_ms, expires_at, max_retry_duration_ms,
+                        created_at, updated_at, claimed_by, locked_until, idempotency_key, idempotency_fingerprint,
+                        topic, message_id, flow_key, status, attempt)
+      SELECT v.id, permitted.project_id, v.url, v.http_method, v.headers, v.body, v.labels, v.failure_url, v.success_url,
+             v.scheduled_at, v.run_at, v.max_retries, v.timeout_ms, v.backoff_initial_ms, v.backoff_max_ms,
+             v.expires_at, v.max_retry_duration_ms, v.created_at, v.created_at, v.claimed_by, v.locked_until,
+             v.idempotency_key, v.idempotency_fingerprint, v.topic, v.message_id, v.flow_key, 'scheduled', 0
+      FROM permitted, admitted, unnest(
+        ${sql.placeholder("id")}::uuid[], ${sql.placeholder("url")}::text[], ${sql.placeholder("httpMethod")}::text[],
+        ${sql.placeholder("headers")}::jsonb[], ${sql.placeholder("body")}::text[], ${sql.placeholder("labels")}::jsonb[],
+        ${sql.placeholder("failureUrl")}::text[], ${sql.placeholder("successUrl")}::text[],
+        ${sql.placeholder("scheduledAt")}::timestamptz[], ${sql.placeholder("runAt")}::timestamptz[],
+        ${sql.placeholder("maxRetries")}::int[], ${sql.placeholder("timeoutMs")}::int[],
+        ${sql.placeholder("backoffInitialMs")}::int[], ${sql.placeholder("backoffMaxMs")}::int[],
+        ${sql.placeholder("expiresAt")}::timestamptz[], ${sql.placeholder("maxRetryDurationMs")}::bigint[],
+        ${sql.placeholder("createdAt")}::timestamptz[], ${sql.placeholder("claimedBy")}::uuid[],
+        ${sql.placeholder("lockedUntil")}::timestamptz[], ${sql.placeholder("idempotencyKey")}::text[],
+        ${sql.placeholder("idempotencyFingerprint")}::text[], ${sql.placeholder("topic")}::text[],
+        ${sql.placeholder("messageId")}::uuid[], ${sql.placeholder("flowKey")}::text[]
+      ) AS v(id, url, http_method, headers, body, labels, failure_url, success_url, scheduled_at, run_at, max_retries, timeout_ms,
+             backoff_initial_ms, backoff_max_ms, expires_at, max_retry_duration_ms, created_at, claimed_by, locked_until,
+             idempotency_key, idempotency_fingerprint, topic, message_id, flow_key)
+      ON CONFLICT (project_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+      RETURNING jobs.*
+    ), ${shape === "with flow keys" ? flowKeysCreated : sql``}
+    free AS (
+      SELECT greatest(0, ${sql.placeholder("cap")}::int - waiting - (SELECT count(*) FROM inserted))::int AS places
+      FROM decision
+    ), counted AS (
+      UPDATE project_job_count_stripes c
+      SET unfinished = c.unfinished + CASE WHEN c.stripe = ${sql.placeholder("stripe")}::int THEN (SELECT count(*) FROM inserted) ELSE 0 END,
+          room = CASE
+            WHEN d.fast THEN c.room - (SELECT count(*) FROM inserted)
+            WHEN c.stripe = 0 THEN 0
+            ELSE free.places / ${sql.raw(String(CREATE_STRIPES))} + (c.stripe <= free.places % ${sql.raw(String(CREATE_STRIPES))})::int
+          END,
+          room_cap = ${sql.placeholder("cap")}::int
+      FROM decision d, free
+      WHERE c.project_id = (SELECT project_id FROM permitted)
+        AND ((d.fast_won AND c.stripe = ${sql.placeholder("stripe")}::int) OR NOT d.fast)
+      RETURNING set_config('fliq.jobs_counted', 'on', true) AS mark
+    )
+    SELECT caller.id AS token_id, caller.project_id, caller.scopes,
+           EXISTS (SELECT 1 FROM permitted) AS permitted,
+           (SELECT fast FROM decision) AS fast, (SELECT fast_won FROM decision) AS fast_won,
+           (SELECT waiting FROM decision) AS waiting, (SELECT count(*) FROM counted)::int AS counted_stripes,
+           (SELECT json_agg(inserted) FROM inserted) AS inserted,
+           (SELECT to_json(repeated) FROM jobs AS repeated
+            WHERE repeated.project_id = (SELECT project_id FROM permitted)
+              AND repeated.idempotency_key = ${sql.placeholder("key")}::text) AS repeated
+    FROM (VALUES (1)) AS one (x) LEFT JOIN caller ON true`,
+);
+
+/** The flow-key CTE of createJobsStatement. */
+const flowKeysCreated = sql`flow_keys_created AS (
       INSERT INTO flow_keys (project_id, key, rate_limit, rate_period_ms, parallelism, ordered, on_head_failure,
                              created_at, updated_at)
       SELECT permitted.project_id, k.key, k.rate_limit, k.rate_period_ms, k.parallelism, k.ordered, k.on_head_failure,
-             ${now.toISOString()}::timestamptz, ${now.toISOString()}::timestamptz
+             ${sql.placeholder("now")}::timestamptz, ${sql.placeholder("now")}::timestamptz
       FROM permitted, admitted, unnest(
-        ${sql.param(entries.map(([key]) => key))}::text[], ${column((l) => l?.rateLimit ?? null)}::int[],
-        ${column((l) => l?.ratePeriodMs ?? null)}::int[], ${column((l) => l?.parallelism ?? null)}::int[],
-        ${column((l) => l?.ordered ?? false)}::boolean[], ${column((l) => l?.onHeadFailure ?? "wait")}::text[]
+        ${sql.placeholder("flowKeyNames")}::text[], ${sql.placeholder("flowRateLimit")}::int[],
+        ${sql.placeholder("flowRatePeriodMs")}::int[], ${sql.placeholder("flowParallelism")}::int[],
+        ${sql.placeholder("flowOrdered")}::boolean[], ${sql.placeholder("flowOnHeadFailure")}::text[]
       ) AS k(key, rate_limit, rate_period_ms, parallelism, ordered, on_head_failure)
       ON CONFLICT (project_id, key) DO NOTHING
     ),`;
-}
 
 interface CallerCreationRow extends Record<string, unknown> {
   token_id: string | null;
