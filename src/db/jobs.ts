@@ -121,7 +121,8 @@ export interface CallerRow {
  *   snapshot: then a second statement reads it.
  * - last_used_at is written only when older than `staleBefore` (one write a minute per token),
  *   whatever the outcome, as any authenticated request does.
- * All jobs are inserted, or none.
+ * All jobs are inserted, or none. The statement is the function create_jobs_as_caller (migration
+ * 0017), so that Postgres plans it once per server connection, not on every create.
  */
 export async function createJobsAsCaller(
   db: Database,
@@ -135,7 +136,7 @@ export async function createJobsAsCaller(
   const iso = (value: Date | undefined | null) => value?.toISOString() ?? null;
   const column = <K extends keyof JobToCreate>(name: K, map: (value: JobToCreate[K]) => unknown = (v) => v ?? null) =>
     batch.map((job) => map(job[name]));
-  const { rows } = await createJobsStatement(db, flowKeys.length > 0 ? "with flow keys" : "plain", {
+  const { rows } = await createJobsStatement(db, {
     prefix: token.prefix,
     hash: token.hash,
     now: options.now.toISOString(),
@@ -209,114 +210,40 @@ function flowKeysOf(batch: JobToCreate[]): Array<[string, FlowLimits | null | un
 }
 
 /**
- * The statement of createJobsAsCaller (see there), built once (see builtOnce); its values are
- * the placeholders. "with flow keys" adds a CTE creating the flow keys the batch names that the
- * project does not have yet, each with the limits of the first job naming it; a key that exists
- * keeps its own (ON CONFLICT DO NOTHING: of concurrent creates of one new key, the first to
- * commit sets its limits). Only when the jobs are admitted.
+ * createJobsAsCaller's statement, in the function migration 0017 creates (its plan is kept per
+ * server connection there, where sent as text it was planned on every create), called with
+ * named arguments; the call's own text is built once (see builtOnce).
  */
-const createJobsStatement = builtOnce<"plain" | "with flow keys", CallerCreationRow>(
-  (shape) => sql`
-    WITH caller AS (
-      SELECT id, project_id, scopes FROM api_tokens
-      WHERE prefix = ${sql.placeholder("prefix")} AND token_hash = ${sql.placeholder("hash")} AND revoked_at IS NULL
-    ), touched AS (
-      UPDATE api_tokens SET last_used_at = ${sql.placeholder("now")}::timestamptz
-      WHERE id = (SELECT id FROM caller)
-        AND (last_used_at IS NULL OR last_used_at < ${sql.placeholder("staleBefore")}::timestamptz)
-    ), permitted AS (
-      SELECT project_id FROM caller WHERE scopes && ${sql.placeholder("grantingScopes")}::text[]
-    ), fast AS MATERIALIZED (
-      SELECT NOT ${sql.placeholder("exact")}::boolean AND EXISTS (
-        SELECT FROM project_job_count_stripes
-        WHERE project_id = (SELECT project_id FROM permitted) AND stripe = ${sql.placeholder("stripe")}::int
-          AND room >= ${sql.placeholder("count")}::int AND room_cap = ${sql.placeholder("cap")}::int
-      ) AS chosen
-    ), fast_lock AS MATERIALIZED (
-      SELECT stripe FROM project_job_count_stripes
-      WHERE project_id = (SELECT project_id FROM permitted) AND stripe = ${sql.placeholder("stripe")}::int
-        AND room >= ${sql.placeholder("count")}::int AND room_cap = ${sql.placeholder("cap")}::int
-        AND (SELECT chosen FROM fast)
-      FOR NO KEY UPDATE
-    ), exact_lock AS MATERIALIZED (
-      SELECT stripe, unfinished FROM project_job_count_stripes
-      WHERE project_id = (SELECT project_id FROM permitted) AND NOT (SELECT chosen FROM fast)
-      ORDER BY stripe
-      FOR NO KEY UPDATE
-    ), decision AS MATERIALIZED (
-      SELECT (SELECT chosen FROM fast) AS fast, EXISTS (SELECT FROM fast_lock) AS fast_won,
-             (SELECT sum(unfinished) FROM exact_lock)::int AS waiting
-    ), admitted AS (
-      SELECT FROM decision
-      WHERE fast_won OR (NOT fast AND waiting + ${sql.placeholder("count")}::int <= ${sql.placeholder("cap")}::int)
-    ), inserted AS (
-      INSERT INTO jobs (id, project_id, url, http_method, headers, body, labels, failure_url, success_url, scheduled_at, run_at,
-                        max_retries, timeout_ms, backoff_initial_ms, backoff_max_ms, expires_at, max_retry_duration_ms,
-                        created_at, updated_at, claimed_by, locked_until, idempotency_key, idempotency_fingerprint,
-                        topic, message_id, flow_key, status, attempt)
-      SELECT v.id, permitted.project_id, v.url, v.http_method, v.headers, v.body, v.labels, v.failure_url, v.success_url,
-             v.scheduled_at, v.run_at, v.max_retries, v.timeout_ms, v.backoff_initial_ms, v.backoff_max_ms,
-             v.expires_at, v.max_retry_duration_ms, v.created_at, v.created_at, v.claimed_by, v.locked_until,
-             v.idempotency_key, v.idempotency_fingerprint, v.topic, v.message_id, v.flow_key, 'scheduled', 0
-      FROM permitted, admitted, unnest(
-        ${sql.placeholder("id")}::uuid[], ${sql.placeholder("url")}::text[], ${sql.placeholder("httpMethod")}::text[],
-        ${sql.placeholder("headers")}::jsonb[], ${sql.placeholder("body")}::text[], ${sql.placeholder("labels")}::jsonb[],
-        ${sql.placeholder("failureUrl")}::text[], ${sql.placeholder("successUrl")}::text[],
-        ${sql.placeholder("scheduledAt")}::timestamptz[], ${sql.placeholder("runAt")}::timestamptz[],
-        ${sql.placeholder("maxRetries")}::int[], ${sql.placeholder("timeoutMs")}::int[],
-        ${sql.placeholder("backoffInitialMs")}::int[], ${sql.placeholder("backoffMaxMs")}::int[],
-        ${sql.placeholder("expiresAt")}::timestamptz[], ${sql.placeholder("maxRetryDurationMs")}::bigint[],
-        ${sql.placeholder("createdAt")}::timestamptz[], ${sql.placeholder("claimedBy")}::uuid[],
-        ${sql.placeholder("lockedUntil")}::timestamptz[], ${sql.placeholder("idempotencyKey")}::text[],
-        ${sql.placeholder("idempotencyFingerprint")}::text[], ${sql.placeholder("topic")}::text[],
-        ${sql.placeholder("messageId")}::uuid[], ${sql.placeholder("flowKey")}::text[]
-      ) AS v(id, url, http_method, headers, body, labels, failure_url, success_url, scheduled_at, run_at, max_retries, timeout_ms,
-             backoff_initial_ms, backoff_max_ms, expires_at, max_retry_duration_ms, created_at, claimed_by, locked_until,
-             idempotency_key, idempotency_fingerprint, topic, message_id, flow_key)
-      ON CONFLICT (project_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-      RETURNING jobs.*
-    ), ${shape === "with flow keys" ? flowKeysCreated : sql``}
-    free AS (
-      SELECT greatest(0, ${sql.placeholder("cap")}::int - waiting - (SELECT count(*) FROM inserted))::int AS places
-      FROM decision
-    ), counted AS (
-      UPDATE project_job_count_stripes c
-      SET unfinished = c.unfinished + CASE WHEN c.stripe = ${sql.placeholder("stripe")}::int THEN (SELECT count(*) FROM inserted) ELSE 0 END,
-          room = CASE
-            WHEN d.fast THEN c.room - (SELECT count(*) FROM inserted)
-            WHEN c.stripe = 0 THEN 0
-            ELSE free.places / ${sql.raw(String(CREATE_STRIPES))} + (c.stripe <= free.places % ${sql.raw(String(CREATE_STRIPES))})::int
-          END,
-          room_cap = ${sql.placeholder("cap")}::int
-      FROM decision d, free
-      WHERE c.project_id = (SELECT project_id FROM permitted)
-        AND ((d.fast_won AND c.stripe = ${sql.placeholder("stripe")}::int) OR NOT d.fast)
-      RETURNING set_config('fliq.jobs_counted', 'on', true) AS mark
-    )
-    SELECT caller.id AS token_id, caller.project_id, caller.scopes,
-           EXISTS (SELECT 1 FROM permitted) AS permitted,
-           (SELECT fast FROM decision) AS fast, (SELECT fast_won FROM decision) AS fast_won,
-           (SELECT waiting FROM decision) AS waiting, (SELECT count(*) FROM counted)::int AS counted_stripes,
-           (SELECT json_agg(inserted) FROM inserted) AS inserted,
-           (SELECT to_json(repeated) FROM jobs AS repeated
-            WHERE repeated.project_id = (SELECT project_id FROM permitted)
-              AND repeated.idempotency_key = ${sql.placeholder("key")}::text) AS repeated
-    FROM (VALUES (1)) AS one (x) LEFT JOIN caller ON true`,
+const createJobsStatement = builtOnce<CallerCreationRow>(
+  () => sql`SELECT * FROM create_jobs_as_caller(
+    p_prefix => ${sql.placeholder("prefix")}, p_hash => ${sql.placeholder("hash")},
+    p_now => ${sql.placeholder("now")}::timestamptz, p_stale_before => ${sql.placeholder("staleBefore")}::timestamptz,
+    p_granting_scopes => ${sql.placeholder("grantingScopes")}::text[], p_exact => ${sql.placeholder("exact")}::boolean,
+    p_stripe => ${sql.placeholder("stripe")}::int, p_count => ${sql.placeholder("count")}::int,
+    p_cap => ${sql.placeholder("cap")}::int, p_key => ${sql.placeholder("key")}::text,
+    p_id => ${sql.placeholder("id")}::uuid[], p_url => ${sql.placeholder("url")}::text[],
+    p_http_method => ${sql.placeholder("httpMethod")}::text[], p_headers => ${sql.placeholder("headers")}::jsonb[],
+    p_body => ${sql.placeholder("body")}::text[], p_labels => ${sql.placeholder("labels")}::jsonb[],
+    p_failure_url => ${sql.placeholder("failureUrl")}::text[], p_success_url => ${sql.placeholder("successUrl")}::text[],
+    p_scheduled_at => ${sql.placeholder("scheduledAt")}::timestamptz[], p_run_at => ${sql.placeholder("runAt")}::timestamptz[],
+    p_max_retries => ${sql.placeholder("maxRetries")}::int[], p_timeout_ms => ${sql.placeholder("timeoutMs")}::int[],
+    p_backoff_initial_ms => ${sql.placeholder("backoffInitialMs")}::int[],
+    p_backoff_max_ms => ${sql.placeholder("backoffMaxMs")}::int[],
+    p_expires_at => ${sql.placeholder("expiresAt")}::timestamptz[],
+    p_max_retry_duration_ms => ${sql.placeholder("maxRetryDurationMs")}::bigint[],
+    p_created_at => ${sql.placeholder("createdAt")}::timestamptz[], p_claimed_by => ${sql.placeholder("claimedBy")}::uuid[],
+    p_locked_until => ${sql.placeholder("lockedUntil")}::timestamptz[],
+    p_idempotency_key => ${sql.placeholder("idempotencyKey")}::text[],
+    p_idempotency_fingerprint => ${sql.placeholder("idempotencyFingerprint")}::text[],
+    p_topic => ${sql.placeholder("topic")}::text[], p_message_id => ${sql.placeholder("messageId")}::uuid[],
+    p_flow_key => ${sql.placeholder("flowKey")}::text[],
+    p_flow_key_names => ${sql.placeholder("flowKeyNames")}::text[],
+    p_flow_rate_limit => ${sql.placeholder("flowRateLimit")}::int[],
+    p_flow_rate_period_ms => ${sql.placeholder("flowRatePeriodMs")}::int[],
+    p_flow_parallelism => ${sql.placeholder("flowParallelism")}::int[],
+    p_flow_ordered => ${sql.placeholder("flowOrdered")}::boolean[],
+    p_flow_on_head_failure => ${sql.placeholder("flowOnHeadFailure")}::text[])`,
 );
-
-/** The flow-key CTE of createJobsStatement. */
-const flowKeysCreated = sql`flow_keys_created AS (
-      INSERT INTO flow_keys (project_id, key, rate_limit, rate_period_ms, parallelism, ordered, on_head_failure,
-                             created_at, updated_at)
-      SELECT permitted.project_id, k.key, k.rate_limit, k.rate_period_ms, k.parallelism, k.ordered, k.on_head_failure,
-             ${sql.placeholder("now")}::timestamptz, ${sql.placeholder("now")}::timestamptz
-      FROM permitted, admitted, unnest(
-        ${sql.placeholder("flowKeyNames")}::text[], ${sql.placeholder("flowRateLimit")}::int[],
-        ${sql.placeholder("flowRatePeriodMs")}::int[], ${sql.placeholder("flowParallelism")}::int[],
-        ${sql.placeholder("flowOrdered")}::boolean[], ${sql.placeholder("flowOnHeadFailure")}::text[]
-      ) AS k(key, rate_limit, rate_period_ms, parallelism, ordered, on_head_failure)
-      ON CONFLICT (project_id, key) DO NOTHING
-    ),`;
 
 interface CallerCreationRow extends Record<string, unknown> {
   token_id: string | null;
