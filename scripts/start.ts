@@ -16,7 +16,8 @@ import { delimiter, join, relative } from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { relayWorkerOutput } from "./local/worker-output";
+import { relayWorkerdLog, relayWorkerOutput } from "./local/worker-output";
+import { workerdCommand } from "./local/workerd-command";
 
 // The database's modules (PGlite, drizzle, pg) take seconds to load; they are imported where
 // needed, after the Worker has been started, so their loading overlaps the Worker's start-up.
@@ -167,25 +168,48 @@ async function freeLoopbackPort(): Promise<number> {
 }
 
 interface Worker {
-  /** Resolves with the Worker process's exit code when it exits. */
+  /** Resolves with the Worker's exit code when it exits (or its build fails). */
   exited: Promise<number | null>;
-  /** Stops the Worker's process and workerd. */
+  /** Stops the Worker's processes. */
   stop(): Promise<void>;
 }
 
 /**
- * Runs scripts/local/worker.ts in its own process group, with `vars` and, for
- * DATABASE_VIA=hyperdrive, a local Hyperdrive binding whose origin is `hyperdriveOrigin`. Its
- * output goes through relayWorkerOutput: the engine's JSON lines are printed readably.
+ * Builds the Worker and runs it with `vars` (scripts/local/worker.ts): on workerd alone, from the
+ * configuration Miniflare writes for it, or, for DATABASE_VIA=hyperdrive, through Miniflare's
+ * process with a local Hyperdrive binding whose origin is `hyperdriveOrigin`. Its output goes
+ * through relayWorkerOutput: the engine's JSON lines are printed readably.
  */
 function startWorker(vars: Record<string, string>, hyperdriveOrigin?: string): Worker {
   const args = [WORKER_SCRIPT, "--root", ROOT, "--out", BUILD_DIR, "--port", String(API_PORT)];
   for (const [name, value] of Object.entries(vars)) args.push("--var", `${name}=${value}`);
-  if (hyperdriveOrigin) args.push("--hyperdrive", hyperdriveOrigin);
-  // On the project's Node 22 (node_modules/.bin first on PATH, as npm puts it). Its own group,
-  // because stopping the parent leaves workerd running; the group is stopped as a whole. No
-  // stdin: a background group reading the terminal would be suspended.
-  const child = spawn("node", args, {
+  if (hyperdriveOrigin) {
+    const miniflare = startGroup("node", [...args, "--hyperdrive", hyperdriveOrigin]);
+    return superviseWorker(exitCode(miniflare), () => miniflare);
+  }
+  const configFile = join(BUILD_DIR, "workerd.bin");
+  let running = startGroup("node", [...args, "--workerd-config", configFile]);
+  const exited = exitCode(running).then((code) => {
+    if (code !== 0 || shuttingDown) return code;
+    const { command, args: workerdArgs } = workerdCommand(configFile, API_PORT);
+    running = startGroup(command, workerdArgs, relayWorkerdLog);
+    return exitCode(running);
+  });
+  return superviseWorker(exited, () => running);
+}
+
+/**
+ * Starts one of the Worker's processes in a process group of its own, its output relayed. Its own
+ * group, because stopping a parent leaves workerd running; the group is stopped as a whole. On the
+ * project's Node 22 (node_modules/.bin first on PATH, as npm puts it). No stdin: a background
+ * group reading the terminal would be suspended.
+ */
+function startGroup(
+  command: string,
+  args: string[],
+  relay: (line: string, write: (line: string) => void) => void = relayWorkerOutput,
+): ChildProcess {
+  const child = spawn(command, args, {
     cwd: ROOT,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
@@ -196,13 +220,17 @@ function startWorker(vars: Record<string, string>, hyperdriveOrigin?: string): W
       WRANGLER_SEND_METRICS: "false",
     },
   });
-  relayLines(child.stdout, (line) => relayWorkerOutput(line, console.log));
-  relayLines(child.stderr, (line) => relayWorkerOutput(line, console.error));
-  const group = child.pid;
-  if (group === undefined) throw new Error("could not start the Worker (is node on PATH?)");
+  relayLines(child.stdout, (line) => relay(line, console.log));
+  relayLines(child.stderr, (line) => relay(line, console.error));
+  if (child.pid === undefined) throw new Error(`could not start ${command}`);
   // Last resort for an exit that skips the shutdown (a crash): never leave workerd behind.
+  const group = child.pid;
   process.on("exit", () => signalGroup(group, "SIGKILL"));
-  const exited = exitCode(child);
+  return child;
+}
+
+/** The Worker that ends with `exited`, `running` being its process now. Its exit stops npm start. */
+function superviseWorker(exited: Promise<number | null>, running: () => ChildProcess): Worker {
   exited.then((code) => {
     if (shuttingDown) return;
     console.error(`the Worker exited (code ${code}); stopping.`);
@@ -211,6 +239,8 @@ function startWorker(vars: Record<string, string>, hyperdriveOrigin?: string): W
   return {
     exited,
     async stop() {
+      const group = running().pid;
+      if (group === undefined) return;
       signalGroup(group, "SIGTERM");
       for (let waited = 0; waited < WORKER_STOP_GRACE_MS && groupAlive(group); waited += 100) await sleep(100);
       signalGroup(group, "SIGKILL");

@@ -31,6 +31,8 @@ export interface NpmStartRun {
   /** Resident memory of its processes once its banner was out, before any request. */
   idleMib: number;
   peakMib: number;
+  /** The peak's parts, MiB by process (see processLabel). */
+  peakParts: Record<string, number>;
   createsPerSecond: number;
   /** Responses by status code, single creates and batches apart. */
   statuses: Record<string, number>;
@@ -75,11 +77,11 @@ async function oneRun(root: string, databaseUrl: string): Promise<NpmStartRun> {
     const credentials = JSON.parse(await readFile(join(stateDir, "dev-credentials.json"), "utf8"));
     const token: string = credentials.token;
     const pid = child.pid ?? 0;
-    const idleMib = await treeMib(pid);
-    let peakMib = idleMib;
+    const idle = await treeMemory(pid);
+    let peak = idle;
     const sampler = setInterval(() => {
-      void treeMib(pid).then((mib) => {
-        peakMib = Math.max(peakMib, mib);
+      void treeMemory(pid).then((sample) => {
+        if (sample.mib > peak.mib) peak = sample;
       });
     }, SAMPLE_INTERVAL_MS);
     const api = `http://127.0.0.1:${apiPort}`;
@@ -116,7 +118,7 @@ async function oneRun(root: string, databaseUrl: string): Promise<NpmStartRun> {
       .join("")
       .split("\n")
       .filter((line) => line.includes(" POST /bench ")).length;
-    return { idleMib, peakMib, createsPerSecond, statuses, delivered };
+    return { idleMib: idle.mib, peakMib: peak.mib, peakParts: peak.parts, createsPerSecond, statuses, delivered };
   } finally {
     await stop(child);
     await rm(stateDir, { recursive: true, force: true });
@@ -162,17 +164,18 @@ function post(agent: Agent, url: string, token: string, body: unknown): Promise<
 }
 
 /**
- * Resident MiB of `rootPid` and all its descendants, found by parent pid: the Worker runs in a
- * process group of its own, so its group would miss it.
+ * Resident MiB of `rootPid` and all its descendants, found by parent pid (the Worker runs in a
+ * process group of its own, so its group would miss it), in all and by process.
  */
-async function treeMib(rootPid: number): Promise<number> {
-  const processes = new Map<number, { parent: number; rssBytes: number }>();
+async function treeMemory(rootPid: number): Promise<{ mib: number; parts: Record<string, number> }> {
+  const processes = new Map<number, { parent: number; rssBytes: number; label: string }>();
   for (const pid of await readdir("/proc").catch(() => [] as string[])) {
     if (!/^\d+$/.test(pid)) continue;
     try {
       const stat = await readFile(`/proc/${pid}/stat`, "utf8");
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      processes.set(Number(pid), { parent: Number(fields[1]), rssBytes: Number(fields[21]) * 4096 });
+      const label = processLabel((await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0"));
+      processes.set(Number(pid), { parent: Number(fields[1]), rssBytes: Number(fields[21]) * 4096, label });
     } catch {
       // The process ended while being read.
     }
@@ -188,6 +191,21 @@ async function treeMib(rootPid: number): Promise<number> {
     }
   }
   let bytes = 0;
-  for (const pid of tree) bytes += processes.get(pid)?.rssBytes ?? 0;
-  return bytes / MIB;
+  const parts: Record<string, number> = {};
+  for (const pid of tree) {
+    const found = processes.get(pid);
+    if (!found) continue;
+    bytes += found.rssBytes;
+    parts[found.label] = (parts[found.label] ?? 0) + found.rssBytes / MIB;
+  }
+  return { mib: bytes / MIB, parts };
+}
+
+/** What a process of npm start's tree is, from its command line. */
+function processLabel(argv: string[]): string {
+  const command = argv.join(" ");
+  if (command.includes("scripts/local/worker.ts")) return "Miniflare's Node";
+  if (command.includes("workerd")) return "workerd";
+  if (command.includes("scripts/start.ts")) return argv[0] === "sh" ? "sh" : "npm start's Node";
+  return argv[0].split("/").pop() || "?";
 }

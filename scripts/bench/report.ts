@@ -408,7 +408,6 @@ export function printRetentionResult(r: RetentionResult): void {
   );
 }
 
-/** A few lines about the create-waiting scenario. */
 const hasFailure = (statuses: Record<string, number>) => Object.keys(statuses).some((key) => !key.endsWith(" 201"));
 
 export function printNpmStartResult(result: NpmStartResult): void {
@@ -418,9 +417,12 @@ export function printNpmStartResult(result: NpmStartResult): void {
       `   run ${index + 1}: idle ${run.idleMib.toFixed(0)} MiB, peak ${run.peakMib.toFixed(0)} MiB; ` +
         `${run.createsPerSecond.toFixed(0)} creates/s; ${run.delivered} delivered; ${JSON.stringify(run.statuses)}`,
     );
+    const parts = Object.entries(run.peakParts).sort(([, a], [, b]) => b - a);
+    console.log(`          at the peak: ${parts.map(([name, mib]) => `${name} ${mib.toFixed(0)}`).join(", ")} MiB`);
   }
 }
 
+/** A few lines about the create-waiting scenario. */
 export function printCreateWaitingResult(c: CreateWaitingResult): void {
   const line = (name: string, p: CreateWaitingResult["empty"]) =>
     `   ${name}: p50 ${ms(p.p50)} / p90 ${ms(p.p90)} / p99 ${ms(p.p99)} / max ${ms(p.max)} ms`;

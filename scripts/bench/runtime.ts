@@ -1,7 +1,7 @@
 /**
  * Which runtime the bench runs a Worker on: workerd alone (the default; as a deployed Worker
- * runs), `npm-start` (the Worker as `npm start` runs it: the same bundle on workerd through
- * Miniflare, with wrangler.toml's bindings) or `wrangler dev` (with wrangler's dev proxies around it).
+ * runs), `npm-start` (the Worker as `npm start` runs it: the same bundle on workerd, configured
+ * by Miniflare with wrangler.toml's bindings) or `wrangler dev` (with wrangler's dev proxies around it).
  */
 import { freePort, type RunningWorker, startAsNpmStart, startWranglerDev } from "./stack";
 import { startWorkerd } from "./workerd";

@@ -26,6 +26,26 @@ export function relayWorkerOutput(line: string, write: (line: string) => void): 
   write((attempt ? describeFailedAttempt(attempt) : describeEngineLine(text)) ?? line);
 }
 
+/**
+ * Passes one line of workerd's own output on: workerd run by Miniflare's configuration writes each
+ * console message as a JSON line (`{"timestamp","level","message"}`), which Miniflare's process
+ * used to unwrap; the message is relayed as above. Any other line is relayed as it is.
+ */
+export function relayWorkerdLog(line: string, write: (line: string) => void): void {
+  const message = structuredLogMessage(line);
+  for (const messageLine of message?.split("\n") ?? [line]) relayWorkerOutput(messageLine, write);
+}
+
+function structuredLogMessage(line: string): string | undefined {
+  if (!line.startsWith('{"timestamp":')) return undefined;
+  try {
+    const { message } = JSON.parse(line) as { message?: unknown };
+    return typeof message === "string" ? message : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Any other engine line (src/dispatch/engine-log.ts) as `[engine] <level> <event>: key=value …`. */
 function describeEngineLine(text: string): string | undefined {
   const start = text.indexOf('{"level":');

@@ -1,30 +1,36 @@
 /**
  * Runs Fliq's Worker on this machine as `npm start` serves it: the bundle `wrangler deploy` would
- * upload, on workerd, through Miniflare (the Workers simulator `wrangler dev` itself drives), with
- * wrangler.toml's bindings: Durable Objects, rate limits, static assets, vars.
+ * upload, on workerd, with wrangler.toml's bindings (Durable Objects, rate limits, static assets,
+ * vars) as Miniflare, the Workers simulator `wrangler dev` itself drives, configures them.
  *
- *   worker.ts --root <project> --out <build dir> --port <port> [--var NAME=VALUE]… [--hyperdrive <url>]
+ *   worker.ts --root <project> --out <build dir> --port <port> [--var NAME=VALUE]…
+ *             [--workerd-config <file> | --hyperdrive <url>]
+ *
+ * With --workerd-config it builds the bundle, has Miniflare write the configuration it would start
+ * workerd with into <file>, and exits: workerd then runs alone on it (scripts/local/workerd-command.ts),
+ * and no Node process stays behind the Worker. Miniflare's own long-lived process held about 170 MB
+ * of memory for nothing the Worker uses: its loopback server, which workerd calls only to print an
+ * uncaught error prettily or to log an email, and its restarts of a crashed workerd.
+ *
+ * Without it, it serves the Worker through Miniflare, whose process stays; that is how it runs
+ * with --hyperdrive, since a local Hyperdrive binding is a proxy in Miniflare's Node process (its
+ * HyperdriveProxyController). Either way Miniflare's entry Worker serves the cron trigger at
+ * `/cdn-cgi/local/scheduled?cron=…&time=…`; the Worker's console output is this process's (or
+ * workerd's) stdout and stderr, and SIGTERM or SIGINT stops workerd, then this process.
  *
  * Why not `wrangler dev`: it is a development server. Around the Worker it keeps wrangler's own
  * process, a bundler watching the sources, a DevTools session and a proxy Worker in a second
- * workerd: npm start took about 900 MB of memory idle and 1.2 GB under load with it, against 500
- * and 750 MB now, and made a third of the single creates a second (docs/benchmark.md). What
- * remains of Miniflare's own is its Node process (this one), its entry Worker in front of Fliq's
- * and an outbound Worker that every `fetch` of Fliq's passes through. `npm run dev` is
- * `wrangler dev`, for editing Fliq with reloads.
+ * workerd: npm start took about 900 MB of memory idle and 1.2 GB under load with it
+ * (docs/benchmark.md). `npm run dev` is `wrangler dev`, for editing Fliq with reloads.
  *
  * Node runs this file itself (Node 22's type stripping: it imports no TypeScript of its own), not
- * through tsx: one loader less in a process that lives as long as the Worker.
- *
- * Miniflare serves the cron trigger at `/cdn-cgi/local/scheduled?cron=…&time=…`. The Worker's
- * console output is this process's stdout and stderr. SIGTERM or SIGINT stops workerd, then this
- * process.
+ * through tsx.
  */
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { convertV4MiniflareOptions, Miniflare } from "miniflare";
+import { convertV4MiniflareOptions, Miniflare, Runtime } from "miniflare";
 
 const { values } = parseArgs({
   options: {
@@ -33,10 +39,14 @@ const { values } = parseArgs({
     port: { type: "string" },
     var: { type: "string", multiple: true, default: [] },
     hyperdrive: { type: "string" },
+    "workerd-config": { type: "string" },
   },
 });
 const { root, out, port } = values;
+const configFile = values["workerd-config"];
 if (!root || !out || !port) throw new Error("usage: worker.ts --root <project> --out <build dir> --port <port> …");
+if (configFile !== undefined && values.hyperdrive !== undefined)
+  throw new Error("--hyperdrive needs Miniflare's process: it cannot go with --workerd-config");
 
 const built = spawnSync(process.execPath, [join(import.meta.dirname, "build-worker.ts"), root, out], {
   cwd: root,
@@ -58,6 +68,25 @@ const vars = Object.fromEntries(
     return [pair.slice(0, at), pair.slice(at + 1)];
   }),
 );
+
+/**
+ * Where Miniflare keeps the directories the configuration names (the rate limits' storage, the
+ * email store): its temporary folder, inside the build dir and emptied at each start.
+ */
+const runtimeDir = join(out, "runtime");
+rmSync(runtimeDir, { recursive: true, force: true });
+mkdirSync(runtimeDir, { recursive: true });
+process.env.TMPDIR = runtimeDir;
+
+// Miniflare hands workerd its configuration through Runtime#updateConfig; for --workerd-config it
+// is kept there, workerd is not started, and the port asked for is reported as workerd's.
+let capturedConfig: Uint8Array | undefined;
+if (configFile !== undefined) {
+  Runtime.prototype.updateConfig = async (config: Uint8Array) => {
+    capturedConfig = config;
+    return new Map([["entry", Number(port)]]);
+  };
+}
 
 const miniflare = new Miniflare(
   convertV4MiniflareOptions({
@@ -82,6 +111,18 @@ const miniflare = new Miniflare(
   }),
 );
 await miniflare.ready;
+
+if (configFile !== undefined) {
+  if (!capturedConfig) throw new Error("Miniflare made no configuration for workerd");
+  writeFileSync(configFile, capturedConfig);
+  // Miniflare deletes its temporary folder when it stops; workerd needs the directories in it.
+  const directories = readdirSync(runtimeDir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => join(entry.parentPath, entry.name));
+  await miniflare.dispose();
+  for (const directory of directories) mkdirSync(directory, { recursive: true });
+  process.exit(0);
+}
 
 let stopping = false;
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
