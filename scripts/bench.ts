@@ -44,6 +44,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { measureCeiling } from "./bench/ceiling";
+import { measureCreateCeiling } from "./bench/create-ceiling";
 import { MAX_BATCH_SIZE } from "./bench/create-jobs";
 import { type CreateWaitingResult, runCreateWaitingScenario } from "./bench/create-waiting";
 import { runBatchCreateScenario, runSingleCreateScenario } from "./bench/creation";
@@ -60,6 +61,7 @@ import {
   checkTargets,
   markdownReport,
   printCeilingResult,
+  printCreateCeilingResult,
   printCreateWaitingResult,
   printCreationResult,
   printDeliveryResult,
@@ -94,6 +96,7 @@ const STATE_DIR = join(ROOT, ".fliq");
 const RESULTS_FILE = join(STATE_DIR, "bench-results.json");
 const WORKER_LOG = join(STATE_DIR, "bench-worker.log");
 const CEILING_WORKER_LOG = join(STATE_DIR, "bench-ceiling-worker.log");
+const CREATE_CEILING_WORKER_LOG = join(STATE_DIR, "bench-create-ceiling-worker.log");
 /** PgBouncer's default `server_idle_timeout`, which Neon's pooled connections sit behind. */
 const PGBOUNCER_IDLE_MS = 600_000;
 const DEFAULT_DATABASE_URL = "postgres://fliq:fliq@127.0.0.1:5432/fliq";
@@ -106,6 +109,7 @@ const SCENARIO_NAMES = [
   "create",
   "create-batch",
   "ceiling",
+  "create-ceiling",
   "idle",
   "handover",
   "retention",
@@ -429,6 +433,18 @@ async function runScenarios(
       runtime: options.runtime,
     });
     printCeilingResult(results.ceiling);
+    await saveProgress(results);
+  }
+  if (options.scenarios.includes("create-ceiling")) {
+    console.log(`[bench create-ceiling] bare creates on ${options.runtime} (output in ${CREATE_CEILING_WORKER_LOG})`);
+    results.createCeiling = await measureCreateCeiling({
+      database: ctx.database,
+      bridgeProxy: ctx.bridge.proxy,
+      runtime: options.runtime,
+      scriptsDir: join(ROOT, "scripts", "bench"),
+      logFile: CREATE_CEILING_WORKER_LOG,
+    });
+    printCreateCeilingResult(results.createCeiling);
     await saveProgress(results);
   }
   if (options.scenarios.includes("idle")) {

@@ -79,7 +79,8 @@ export async function createJobs(
   return { ids: created, failures, firstError, elapsedMs, rate: created.length / (elapsedMs / 1000), latenciesMs };
 }
 
-function jobRequest(callbackUrl: string, dueAt: number, index: number) {
+/** The body of one `POST /jobs`, as the bench sends it. */
+export function jobRequest(callbackUrl: string, dueAt: number, index: number) {
   return {
     url: callbackUrl,
     http_method: "POST",
@@ -109,18 +110,25 @@ async function createBatch(api: Api, requests: object[]): Promise<string[]> {
 const keepAlive = new Agent({ keepAlive: true, maxSockets: 256 });
 
 async function post(api: Api, path: string, payload: object): Promise<unknown> {
+  const { status, text } = await postJson(`${api.url}${path}`, payload, { authorization: `Bearer ${api.token}` });
+  if (status !== 201) throw new Error(`POST ${path} answered ${status}: ${text.slice(0, 200)}`);
+  return JSON.parse(text);
+}
+
+/** POSTs `payload` as JSON through the bench's kept-alive client; answers the status and the whole body. */
+export async function postJson(
+  url: string,
+  payload: object,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; text: string }> {
   const body = Buffer.from(JSON.stringify(payload));
-  const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+  return await new Promise<{ status: number; text: string }>((resolve, reject) => {
     const request = httpRequest(
-      `${api.url}${path}`,
+      url,
       {
         method: "POST",
         agent: keepAlive,
-        headers: {
-          authorization: `Bearer ${api.token}`,
-          "content-type": "application/json",
-          "content-length": body.length,
-        },
+        headers: { ...headers, "content-type": "application/json", "content-length": body.length },
         timeout: 60_000,
       },
       (response) => {
@@ -132,10 +140,8 @@ async function post(api: Api, path: string, payload: object): Promise<unknown> {
         response.on("error", reject);
       },
     );
-    request.on("timeout", () => request.destroy(new Error(`POST ${path} took over 60 s`)));
+    request.on("timeout", () => request.destroy(new Error(`POST ${url} took over 60 s`)));
     request.on("error", reject);
     request.end(body);
   });
-  if (status !== 201) throw new Error(`POST ${path} answered ${status}: ${text.slice(0, 200)}`);
-  return JSON.parse(text);
 }

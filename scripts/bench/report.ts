@@ -7,6 +7,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { CeilingResult } from "./ceiling";
 import type { CpuUse } from "./cpu";
+import { type CreateCeilingResult, ceilingSpread } from "./create-ceiling";
 import type { CreateWaitingResult } from "./create-waiting";
 import type { CreationScenarioResult, Spread } from "./creation";
 import type { FlowResult } from "./flow";
@@ -33,6 +34,7 @@ export interface BenchResults {
   targetScenarios?: TargetResult[];
   creations: CreationScenarioResult[];
   ceiling?: CeilingResult;
+  createCeiling?: CreateCeilingResult;
   idle?: IdleResult;
   handover?: HandoverResult;
   retention?: RetentionResult;
@@ -434,6 +436,26 @@ export function printCreateWaitingResult(c: CreateWaitingResult): void {
       `   full / empty: p50 ×${c.ratioP50.toFixed(2)}, p99 ×${c.ratioP99.toFixed(2)}`,
     ].join("\n"),
   );
+}
+
+/** The creation ceiling: each shape and layer's spread over its rounds. */
+export function printCreateCeilingResult(result: CreateCeilingResult): void {
+  const lines = [`── create-ceiling: bare creates on ${result.runtime}, no Fliq (min / median / max of rounds)`];
+  const names = { postgres: "PostgreSQL alone    ", bridge: "through the bridge  ", worker: "through a bare Worker" };
+  for (const shape of result.shapes) {
+    lines.push(`   ${shape.name}: ${shape.batchSize} a request, ${shape.inFlight} in flight`);
+    for (const layer of ["postgres", "bridge", "worker"] as const) {
+      const { min, median, max } = ceilingSpread(result, shape.name, layer);
+      const p50 = result.rounds
+        .filter((r) => r.shape === shape.name && r.layer === layer)
+        .map((r) => r.latencyMs.p50.toFixed(1));
+      lines.push(
+        `     ${names[layer]} ${min.toFixed(0)} / ${median.toFixed(0)} / ${max.toFixed(0)} jobs/s; ` +
+          `p50 a request ${p50.join(", ")} ms`,
+      );
+    }
+  }
+  console.log(lines.join("\n"));
 }
 
 /** The ceiling's rounds, one line each. */
