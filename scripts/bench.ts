@@ -217,7 +217,7 @@ async function main(options: Options): Promise<void> {
       options,
       ...results,
     });
-    console.log(`\n${markdownReport(results, checkTargets(results))}\n`);
+    console.log(`\n${markdownReport(results, checkTargets(results, options.runtime))}\n`);
     return;
   }
 
@@ -283,7 +283,7 @@ async function main(options: Options): Promise<void> {
       },
       options,
       ...results,
-      targets: checkTargets(results),
+      targets: checkTargets(results, options.runtime),
     });
   const otherApi = { url: worker.url, token: other.token };
   const targetReceivers = new TargetReceivers();
@@ -297,7 +297,7 @@ async function main(options: Options): Promise<void> {
   if (createWaiting) results.createWaiting = createWaiting;
   if (npmStart) results.npmStart = npmStart;
   await save(results, true);
-  console.log(`\n${markdownReport(results, checkTargets(results))}\n`);
+  console.log(`\n${markdownReport(results, checkTargets(results, options.runtime))}\n`);
   console.log(`[bench] results written to ${RESULTS_FILE}`);
 }
 

@@ -15,6 +15,7 @@ import type { HandoverResult } from "./handover";
 import type { NpmStartResult } from "./npm-start";
 import { CONNECTIONS_PER_INVOCATION, type ConnectionPeaks, describePeaks, highestPeak } from "./probe";
 import type { RetentionResult } from "./retention";
+import type { Runtime } from "./runtime";
 import type { DeliveryResult, IdleResult } from "./scenarios";
 import type { DeliveryStats } from "./stats";
 import type { TargetResult } from "./targets";
@@ -150,7 +151,12 @@ export function printIdleResult(result: IdleResult): void {
 }
 
 /** The targets the measured scenarios can be held to. */
-export function checkTargets(results: BenchResults): TargetCheck[] {
+/** Single creates a second issue 20 asks for: 4,000 on workerd alone, 1,500 the way users run Fliq locally. */
+function singleCreateTarget(runtime: Runtime): number {
+  return runtime === "workerd" ? 4_000 : 1_500;
+}
+
+export function checkTargets(results: BenchResults, runtime: Runtime): TargetCheck[] {
   const checks: TargetCheck[] = [];
   if (results.topic) {
     const t = results.topic;
@@ -226,9 +232,9 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
     if (r.scenario === "create") {
       checks.push(
         {
-          target: "create: ≥ 1,500 jobs/s (wrangler dev), ≥ 4,000 (workerd), median",
+          target: `create: ≥ ${singleCreateTarget(runtime).toLocaleString("en")} jobs/s on ${runtime}, median`,
           measured: s.createsPerSecond.median.toFixed(0),
-          pass: s.createsPerSecond.median >= 1_500,
+          pass: s.createsPerSecond.median >= singleCreateTarget(runtime),
         },
         {
           target: "create: POST /jobs p50 < 5 ms, p99 < 25 ms, median",
