@@ -150,12 +150,12 @@ export function printIdleResult(result: IdleResult): void {
   );
 }
 
-/** The targets the measured scenarios can be held to. */
-/** Single creates a second issue 20 asks for: 4,000 on workerd alone, 1,500 the way users run Fliq locally. */
+/** Single creates a second to reach: 4,000 on workerd alone, 1,500 the way users run Fliq locally. */
 function singleCreateTarget(runtime: Runtime): number {
   return runtime === "workerd" ? 4_000 : 1_500;
 }
 
+/** The targets the measured scenarios can be held to. */
 export function checkTargets(results: BenchResults, runtime: Runtime): TargetCheck[] {
   const checks: TargetCheck[] = [];
   if (results.topic) {
