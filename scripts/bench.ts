@@ -6,7 +6,7 @@
  * delivered by a cron tick the bench fires itself. Prints the numbers, a markdown table with PASS/MISS against
  * the targets, and writes .fliq/bench-results.json.
  *
- *   npm run bench [-- --scenario a|b|c|mixed|slow200|slow200-10k|far-db|cell-fails|tick-cut|db-restart|create|create-batch|ceiling|idle|handover|retention|create-waiting|npm-start|topic|flow|all]
+ *   npm run bench [-- --scenario a|b|c|mixed|slow200|slow200-10k|far-db|cell-fails|tick-cut|db-restart|create|create-batch|ceiling|idle|handover|retention|create-waiting|npm-start|npm-start-soak|topic|flow|all]
  *                    [--idle-minutes 2] [--concurrency 32] [--handover-starts 10] [--handover-database postgres|embedded]
  *                    [--retention-rows 10000000] [--create-waiting-requests 200] [--topic-messages 200]
  *                    [--batch-size 500] [--profile]
@@ -29,9 +29,10 @@
  * plans from their measured latency, as for any destination called lately; cold (the default)
  * leaves the planner to assume UNKNOWN_LATENCY_MS (bench/history.ts).
  * `db-restart` stops and starts the PostgreSQL cluster named by --restart-cluster, which must
- * serve DATABASE_URL and be used by no one else; `all` leaves it out.
+ * serve DATABASE_URL and be used by no one else; `all` leaves it out, and `npm-start-soak` (one
+ * `npm start` kept working through 32,000 creates, about eight minutes).
  *
- * `handover`, `retention`, `create-waiting` and `npm-start` count no SQL: run alone, they need neither
+ * `handover`, `retention`, `create-waiting`, `npm-start` and `npm-start-soak` count no SQL: run alone, they need neither
  * pg_stat_statements nor root.
  *
  * Needs root on this machine: pg_stat_statements is set up as the postgres superuser (and, if it
@@ -53,7 +54,12 @@ import { checkRestartableCluster, FAULT_SCENARIO_NAMES, FAULT_SCENARIOS } from "
 import { printFlowResult, runFlowScenario } from "./bench/flow";
 import { type HandoverDatabase, type HandoverResult, runHandoverScenario } from "./bench/handover";
 import { HISTORIES, type History } from "./bench/history";
-import { type NpmStartResult, runNpmStartScenario } from "./bench/npm-start";
+import {
+  type NpmStartResult,
+  type NpmStartSoakResult,
+  runNpmStartScenario,
+  runNpmStartSoakScenario,
+} from "./bench/npm-start";
 import { createBenchProject } from "./bench/project";
 import { startRecordingReceiver } from "./bench/receiver";
 import {
@@ -67,6 +73,7 @@ import {
   printDeliveryResult,
   printIdleResult,
   printNpmStartResult,
+  printNpmStartSoakResult,
   printRetentionResult,
   writeResultsJson,
 } from "./bench/report";
@@ -115,6 +122,7 @@ const SCENARIO_NAMES = [
   "retention",
   "create-waiting",
   "npm-start",
+  "npm-start-soak",
   "topic",
   "flow",
 ] as const;
@@ -123,9 +131,12 @@ const NPM_START_RUNS = 3;
 const HANDOVER_WORKER_LOG = join(STATE_DIR, "bench-handover-worker.log");
 const CREATE_WAITING_WORKER_LOG = join(STATE_DIR, "bench-create-waiting-worker.log");
 /** Scenarios that set up everything they need themselves and count no SQL (no pg_stat_statements). */
-const STANDALONE: readonly ScenarioName[] = ["handover", "retention", "create-waiting", "npm-start"];
-/** Scenarios `all` leaves out: db-restart restarts a whole PostgreSQL cluster. */
-const ONLY_BY_NAME: readonly ScenarioName[] = ["db-restart"];
+const STANDALONE: readonly ScenarioName[] = ["handover", "retention", "create-waiting", "npm-start", "npm-start-soak"];
+/**
+ * Scenarios `all` leaves out: db-restart restarts a whole PostgreSQL cluster; npm-start-soak takes
+ * about eight minutes to say how npm start's memory holds up, which npm-start says for a user's load.
+ */
+const ONLY_BY_NAME: readonly ScenarioName[] = ["db-restart", "npm-start-soak"];
 
 type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
@@ -209,8 +220,19 @@ async function main(options: Options): Promise<void> {
     ? await runCreateWaiting(serverUrl, snapshot, bridge.proxy, options)
     : undefined;
   const npmStart = options.scenarios.includes("npm-start") ? await runNpmStart(serverUrl, snapshot) : undefined;
+  const npmStartSoak = options.scenarios.includes("npm-start-soak")
+    ? await runNpmStartSoak(serverUrl, snapshot)
+    : undefined;
   if (options.scenarios.every((name) => STANDALONE.includes(name))) {
-    const results: BenchResults = { deliveries: [], creations: [], handover, retention, createWaiting, npmStart };
+    const results: BenchResults = {
+      deliveries: [],
+      creations: [],
+      handover,
+      retention,
+      createWaiting,
+      npmStart,
+      npmStartSoak,
+    };
     await writeResultsJson(RESULTS_FILE, {
       generatedAt: new Date().toISOString(),
       complete: true,
@@ -296,6 +318,7 @@ async function main(options: Options): Promise<void> {
   if (retention) results.retention = retention;
   if (createWaiting) results.createWaiting = createWaiting;
   if (npmStart) results.npmStart = npmStart;
+  if (npmStartSoak) results.npmStartSoak = npmStartSoak;
   await save(results, true);
   console.log(`\n${markdownReport(results, checkTargets(results, options.runtime))}\n`);
   console.log(`[bench] results written to ${RESULTS_FILE}`);
@@ -307,6 +330,18 @@ async function runNpmStart(serverUrl: string, snapshot: WorkerSnapshot): Promise
   try {
     const result = await runNpmStartScenario(ROOT, database.url, NPM_START_RUNS);
     printNpmStartResult(result);
+    return result;
+  } finally {
+    await database.drop();
+  }
+}
+
+/** The npm-start-soak scenario: one `npm start` kept working, its memory round by round, on a scratch database. */
+async function runNpmStartSoak(serverUrl: string, snapshot: WorkerSnapshot): Promise<NpmStartSoakResult> {
+  const database = await createScratchDatabase(serverUrl, snapshot.migrate, { countStatements: false });
+  try {
+    const result = await runNpmStartSoakScenario(ROOT, database.url);
+    printNpmStartSoakResult(result);
     return result;
   } finally {
     await database.drop();

@@ -8,6 +8,9 @@
  * npm start keeps). It waits 15 s for the deliveries, sampling every 200 ms the resident memory of
  * every process npm start started (npm, Node, the Worker's process and workerd, whatever their
  * process group), and stops it.
+ *
+ * `npm-start-soak` (runNpmStartSoakScenario) keeps one npm start working far longer, to see whether
+ * its memory levels off.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
@@ -55,6 +58,167 @@ export async function runNpmStartScenario(root: string, databaseUrl: string, run
 }
 
 async function oneRun(root: string, databaseUrl: string): Promise<NpmStartRun> {
+  return withNpmStart(root, databaseUrl, async ({ api, receiverPort, token, pid, output }) => {
+    const idle = await treeMemory(pid);
+    const peak = samplePeak(pid, idle);
+    const statuses: Record<string, number> = {};
+    const agent = new Agent({ keepAlive: true, maxSockets: IN_FLIGHT });
+    const createsPerSecond = await createDueSoon({
+      agent,
+      api,
+      url: `http://127.0.0.1:${receiverPort}/bench`,
+      tokens: [token],
+      creates: SINGLE_CREATES,
+      statuses,
+    });
+    for (let batch = 0; batch < BATCHES; batch++) {
+      const dueAt = new Date(Date.now() + 3_600_000).toISOString();
+      const jobs = Array.from({ length: BATCH_SIZE }, () => ({
+        url: `http://127.0.0.1:${receiverPort}/later`,
+        scheduled_at: dueAt,
+      }));
+      tally(statuses, `POST /jobs/batch ${(await post(agent, `${api}/jobs/batch`, token, { jobs })).status}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, DELIVERY_WAIT_MS));
+    const top = peak.stop();
+    agent.destroy();
+    const delivered = countLines(output, " POST /bench ");
+    return { idleMib: idle.mib, peakMib: top.mib, peakParts: top.parts, createsPerSecond, statuses, delivered };
+  });
+}
+
+/**
+ * The npm-start-soak scenario's load: SOAK_ROUNDS rounds of SOAK_ROUND_CREATES creates, the memory
+ * taken SOAK_SETTLE_MS after a round's last job was due, and once more after SOAK_IDLE_MS idle.
+ */
+const SOAK_ROUNDS = 16;
+const SOAK_ROUND_CREATES = 2_000;
+const SOAK_SETTLE_MS = 3_000;
+const SOAK_IDLE_MS = 60_000;
+/**
+ * Tokens the soak's creates take turns with: each may make 600 requests a minute (wrangler.toml's
+ * rate limit, which npm start keeps), and 50 allow 30,000, more than this machine creates.
+ */
+const SOAK_TOKENS = 50;
+
+/** Memory after one soak round, once its jobs were delivered. */
+export interface NpmStartSoakRound {
+  createsPerSecond: number;
+  workerdMib: number;
+  treeMib: number;
+}
+
+export interface NpmStartSoakResult {
+  idleMib: number;
+  rounds: NpmStartSoakRound[];
+  /** SOAK_IDLE_MS after the last round, with nothing to do. */
+  afterIdle: { workerdMib: number; treeMib: number };
+  peakMib: number;
+  peakParts: Record<string, number>;
+  statuses: Record<string, number>;
+  /** Callbacks the sample receiver logged (of the creates answered 201). */
+  delivered: number;
+}
+
+/**
+ * `npm-start-soak`: one `npm start` kept working. SOAK_ROUNDS rounds of SOAK_ROUND_CREATES single
+ * `POST /jobs`, 10 in flight, each due 5 s later (fired by the API), with npm start's memory taken
+ * after each round has been delivered, and again after a minute idle: whether it levels off.
+ */
+export async function runNpmStartSoakScenario(root: string, databaseUrl: string): Promise<NpmStartSoakResult> {
+  return withNpmStart(root, databaseUrl, async ({ api, receiverPort, token, pid, output }) => {
+    const idle = await treeMemory(pid);
+    const peak = samplePeak(pid, idle);
+    const agent = new Agent({ keepAlive: true, maxSockets: IN_FLIGHT });
+    const tokens: string[] = [];
+    for (let index = 0; index < SOAK_TOKENS; index++)
+      tokens.push(await createToken(agent, api, token, `soak ${index}`));
+    const statuses: Record<string, number> = {};
+    const rounds: NpmStartSoakRound[] = [];
+    for (let round = 1; round <= SOAK_ROUNDS; round++) {
+      const createsPerSecond = await createDueSoon({
+        agent,
+        api,
+        url: `http://127.0.0.1:${receiverPort}/soak`,
+        tokens,
+        creates: SOAK_ROUND_CREATES,
+        statuses,
+      });
+      // The round's last jobs are due 5 s after their create; the memory is taken once they have gone out.
+      await new Promise((resolve) => setTimeout(resolve, 5_000 + SOAK_SETTLE_MS));
+      const memory = await treeMemory(pid);
+      rounds.push({ createsPerSecond, workerdMib: memory.parts.workerd ?? 0, treeMib: memory.mib });
+      console.log(
+        `[bench npm-start-soak] round ${round} of ${SOAK_ROUNDS}: ${createsPerSecond.toFixed(0)} creates/s, ` +
+          `workerd ${(memory.parts.workerd ?? 0).toFixed(0)} MiB, all ${memory.mib.toFixed(0)} MiB`,
+      );
+    }
+    agent.destroy();
+    await new Promise((resolve) => setTimeout(resolve, SOAK_IDLE_MS));
+    const rested = await treeMemory(pid);
+    const top = peak.stop();
+    return {
+      idleMib: idle.mib,
+      rounds,
+      afterIdle: { workerdMib: rested.parts.workerd ?? 0, treeMib: rested.mib },
+      peakMib: top.mib,
+      peakParts: top.parts,
+      statuses,
+      delivered: countLines(output, " POST /soak "),
+    };
+  });
+}
+
+/**
+ * `creates` single `POST /jobs`, IN_FLIGHT at a time, with `tokens` in turn, each due 5 s later at
+ * `url` (so fired by the API), their answers counted into `statuses`; returns creates a second.
+ */
+async function createDueSoon(options: {
+  agent: Agent;
+  api: string;
+  url: string;
+  tokens: string[];
+  creates: number;
+  statuses: Record<string, number>;
+}): Promise<number> {
+  const startedAt = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (next < options.creates) {
+        const token = options.tokens[next++ % options.tokens.length];
+        const body = { url: options.url, scheduled_at: new Date(Date.now() + 5_000).toISOString(), body: "{}" };
+        tally(options.statuses, `POST /jobs ${(await post(options.agent, `${options.api}/jobs`, token, body)).status}`);
+      }
+    }),
+  );
+  return options.creates / ((performance.now() - startedAt) / 1000);
+}
+
+function tally(counts: Record<string, number>, key: string): void {
+  counts[key] = (counts[key] ?? 0) + 1;
+}
+
+/** What a started `npm start` offers the load run against it. */
+interface RunningNpmStart {
+  api: string;
+  receiverPort: number;
+  /** The banner's token (admin scope). */
+  token: string;
+  pid: number;
+  /** Everything it has printed so far. */
+  output: string[];
+}
+
+/**
+ * Starts `npm start` from `root` against `databaseUrl` (in a state folder of its own, on free
+ * ports), waits for its banner, runs `use` against it, and stops it.
+ */
+async function withNpmStart<T>(
+  root: string,
+  databaseUrl: string,
+  use: (running: RunningNpmStart) => Promise<T>,
+): Promise<T> {
   const stateDir = await mkdtemp(join(tmpdir(), "fliq-bench-npm-start-"));
   const apiPort = await freePort();
   const receiverPort = await freePort();
@@ -76,49 +240,7 @@ async function oneRun(root: string, databaseUrl: string): Promise<NpmStartRun> {
     await waitForBanner(child, output);
     const credentials = JSON.parse(await readFile(join(stateDir, "dev-credentials.json"), "utf8"));
     const token: string = credentials.token;
-    const pid = child.pid ?? 0;
-    const idle = await treeMemory(pid);
-    let peak = idle;
-    const sampler = setInterval(() => {
-      void treeMemory(pid).then((sample) => {
-        if (sample.mib > peak.mib) peak = sample;
-      });
-    }, SAMPLE_INTERVAL_MS);
-    const api = `http://127.0.0.1:${apiPort}`;
-    const statuses: Record<string, number> = {};
-    const count = (key: string) => {
-      statuses[key] = (statuses[key] ?? 0) + 1;
-    };
-    const agent = new Agent({ keepAlive: true, maxSockets: IN_FLIGHT });
-    const startedAt = performance.now();
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: IN_FLIGHT }, async () => {
-        for (; next < SINGLE_CREATES; ) {
-          next++;
-          const dueAt = new Date(Date.now() + 5_000).toISOString();
-          const body = { url: `http://127.0.0.1:${receiverPort}/bench`, scheduled_at: dueAt, body: "{}" };
-          count(`POST /jobs ${await post(agent, `${api}/jobs`, token, body)}`);
-        }
-      }),
-    );
-    const createsPerSecond = SINGLE_CREATES / ((performance.now() - startedAt) / 1000);
-    for (let batch = 0; batch < BATCHES; batch++) {
-      const dueAt = new Date(Date.now() + 3_600_000).toISOString();
-      const jobs = Array.from({ length: BATCH_SIZE }, () => ({
-        url: `http://127.0.0.1:${receiverPort}/later`,
-        scheduled_at: dueAt,
-      }));
-      count(`POST /jobs/batch ${await post(agent, `${api}/jobs/batch`, token, { jobs })}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, DELIVERY_WAIT_MS));
-    clearInterval(sampler);
-    agent.destroy();
-    const delivered = output
-      .join("")
-      .split("\n")
-      .filter((line) => line.includes(" POST /bench ")).length;
-    return { idleMib: idle.mib, peakMib: peak.mib, peakParts: peak.parts, createsPerSecond, statuses, delivered };
+    return await use({ api: `http://127.0.0.1:${apiPort}`, receiverPort, token, pid: child.pid ?? 0, output });
   } finally {
     await stop(child);
     await rm(stateDir, { recursive: true, force: true });
@@ -148,14 +270,47 @@ async function stop(child: ChildProcess): Promise<void> {
   }
 }
 
-function post(agent: Agent, url: string, token: string, body: unknown): Promise<number> {
+/** Samples the memory of `pid`'s tree every SAMPLE_INTERVAL_MS until stopped; `stop` gives the highest. */
+function samplePeak(pid: number, first: Awaited<ReturnType<typeof treeMemory>>) {
+  let peak = first;
+  const sampler = setInterval(() => {
+    void treeMemory(pid).then((sample) => {
+      if (sample.mib > peak.mib) peak = sample;
+    });
+  }, SAMPLE_INTERVAL_MS);
+  return {
+    stop() {
+      clearInterval(sampler);
+      return peak;
+    },
+  };
+}
+
+/** Lines of `output` that contain `text`: callbacks the sample receiver logged, for one path. */
+function countLines(output: string[], text: string): number {
+  return output
+    .join("")
+    .split("\n")
+    .filter((line) => line.includes(text)).length;
+}
+
+/** A new token of the project `adminToken` belongs to (`POST /tokens`), its secret. */
+async function createToken(agent: Agent, api: string, adminToken: string, name: string): Promise<string> {
+  const { status, text } = await post(agent, `${api}/tokens`, adminToken, { name });
+  if (status !== 201) throw new Error(`POST /tokens answered ${status}: ${text}`);
+  return JSON.parse(text).token;
+}
+
+/** POSTs `body` as JSON with `token`: the answer's status and text. */
+function post(agent: Agent, url: string, token: string, body: unknown): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,
       { method: "POST", agent, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" } },
       (response) => {
-        response.resume();
-        response.on("end", () => resolve(response.statusCode ?? 0));
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("end", () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
       },
     );
     req.on("error", reject);

@@ -12,7 +12,7 @@ import type { CreateWaitingResult } from "./create-waiting";
 import type { CreationScenarioResult, Spread } from "./creation";
 import type { FlowResult } from "./flow";
 import type { HandoverResult } from "./handover";
-import type { NpmStartResult } from "./npm-start";
+import type { NpmStartResult, NpmStartSoakResult } from "./npm-start";
 import { CONNECTIONS_PER_INVOCATION, type ConnectionPeaks, describePeaks, highestPeak } from "./probe";
 import type { RetentionResult } from "./retention";
 import type { Runtime } from "./runtime";
@@ -41,6 +41,7 @@ export interface BenchResults {
   retention?: RetentionResult;
   createWaiting?: CreateWaitingResult;
   npmStart?: NpmStartResult;
+  npmStartSoak?: NpmStartSoakResult;
   topic?: TopicResult;
   flow?: FlowResult;
 }
@@ -308,6 +309,22 @@ export function checkTargets(results: BenchResults, runtime: Runtime): TargetChe
       },
     );
   }
+  if (results.npmStartSoak) {
+    const soak = results.npmStartSoak;
+    const created = soak.statuses["POST /jobs 201"] ?? 0;
+    checks.push(
+      {
+        target: "npm-start-soak: peak memory of npm start's processes ≤ 600 MB, under 32,000 creates in a row",
+        measured: `${soak.peakMib.toFixed(0)} MiB (after the last round ${soak.rounds.at(-1)?.treeMib.toFixed(0)}, a minute idle ${soak.afterIdle.treeMib.toFixed(0)})`,
+        pass: soak.peakMib * 1.048576 <= 600,
+      },
+      {
+        target: "npm-start-soak: every single create answered 201 and delivered",
+        measured: `${soak.delivered} delivered, ${JSON.stringify(soak.statuses)}`,
+        pass: soak.delivered === created && !hasFailure(soak.statuses),
+      },
+    );
+  }
   if (results.idle) {
     checks.push({
       target: "idle: < 0.2 SQL statements per second",
@@ -428,6 +445,22 @@ export function printNpmStartResult(result: NpmStartResult): void {
     const parts = Object.entries(run.peakParts).sort(([, a], [, b]) => b - a);
     console.log(`          at the peak: ${parts.map(([name, mib]) => `${name} ${mib.toFixed(0)}`).join(", ")} MiB`);
   }
+}
+
+export function printNpmStartSoakResult(result: NpmStartSoakResult): void {
+  console.log("── scenario npm-start-soak: one npm start under rounds of 2,000 single creates, memory after each");
+  console.log(`   idle ${result.idleMib.toFixed(0)} MiB; by round, workerd / all MiB (creates/s):`);
+  const rounds = result.rounds.map(
+    (round, index) =>
+      `${index + 1}: ${round.workerdMib.toFixed(0)} / ${round.treeMib.toFixed(0)} (${round.createsPerSecond.toFixed(0)})`,
+  );
+  for (let first = 0; first < rounds.length; first += 4) console.log(`   ${rounds.slice(first, first + 4).join(", ")}`);
+  console.log(
+    `   a minute idle after: workerd ${result.afterIdle.workerdMib.toFixed(0)}, all ${result.afterIdle.treeMib.toFixed(0)} MiB; ` +
+      `peak ${result.peakMib.toFixed(0)} MiB; ${result.delivered} delivered; ${JSON.stringify(result.statuses)}`,
+  );
+  const parts = Object.entries(result.peakParts).sort(([, a], [, b]) => b - a);
+  console.log(`   at the peak: ${parts.map(([name, mib]) => `${name} ${mib.toFixed(0)}`).join(", ")} MiB`);
 }
 
 /** A few lines about the create-waiting scenario. */
