@@ -2,7 +2,7 @@
  * `npm start`: the whole Fliq service on this machine, nothing external. Postgres (embedded
  * PGlite in `.fliq/pgdata`, or DATABASE_URL), the WebSocket bridge the Worker reaches it through
  * (or, with DATABASE_VIA=hyperdrive, a local Hyperdrive binding to it), migrations, a dev project and token, a sample callback
- * receiver, the Worker (scripts/local/worker.ts: the deployable bundle on workerd), and a ticker
+ * receiver, the Worker (the deployable bundle on workerd: scripts/local/workerd.ts), and a ticker
  * that fires the cron every minute as production does. Ctrl-C stops all of it.
  *
  * Each step prints one line with its time as it completes. The Worker (the slowest step) starts
@@ -17,7 +17,7 @@ import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { relayWorkerdLog, relayWorkerOutput } from "./local/worker-output";
-import { workerdCommand } from "./local/workerd-command";
+import { prepareWorkerd } from "./local/workerd";
 
 // The database's modules (PGlite, drizzle, pg) take seconds to load; they are imported where
 // needed, after the Worker has been started, so their loading overlaps the Worker's start-up.
@@ -27,8 +27,10 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const STATE_DIR = process.env.FLIQ_STATE_DIR ?? join(ROOT, ".fliq");
 const PGDATA_DIR = join(STATE_DIR, "pgdata");
 const CREDENTIALS_FILE = join(STATE_DIR, "dev-credentials.json");
-const WORKER_SCRIPT = join(ROOT, "scripts", "local", "worker.ts");
-/** Where scripts/local/worker.ts writes the Worker's bundle. */
+const BUILD_SCRIPT = join(ROOT, "scripts", "local", "build-worker.ts");
+/** Miniflare's process, for DATABASE_VIA=hyperdrive. */
+const MINIFLARE_SCRIPT = join(ROOT, "scripts", "local", "miniflare-worker.ts");
+/** Where the Worker's bundle and workerd's configuration are written. */
 const BUILD_DIR = join(STATE_DIR, "worker");
 const API_PORT = portFromEnv("PORT", 8787);
 const RECEIVER_PORT = portFromEnv("RECEIVER_PORT", 8789);
@@ -60,15 +62,15 @@ async function main(): Promise<void> {
   if (bridge) running.push(bridge.close);
 
   const workerStartedAt = performance.now();
-  const worker = startWorker(
-    {
-      ...(VIA_HYPERDRIVE ? {} : { DATABASE_URL: database.databaseUrl }),
-      ...(bridge && { LOCAL_DB_PROXY: bridge.proxy }),
-      // Local development only: jobs may call loopback receivers (the sample receiver is on 127.0.0.1).
-      ALLOW_LOOPBACK_TARGETS: "true",
-    },
-    VIA_HYPERDRIVE ? database.databaseUrl : undefined,
-  );
+  const vars = {
+    ...(VIA_HYPERDRIVE ? {} : { DATABASE_URL: database.databaseUrl }),
+    ...(bridge && { LOCAL_DB_PROXY: bridge.proxy }),
+    // Local development only: jobs may call loopback receivers (the sample receiver is on 127.0.0.1).
+    ALLOW_LOOPBACK_TARGETS: "true",
+  };
+  const worker = VIA_HYPERDRIVE
+    ? startOnMiniflare(vars, database.databaseUrl)
+    : startOnWorkerd(vars, await freeLoopbackPort());
   stopWorker = worker.stop;
   log(`${"Worker".padEnd(12)} building it and starting workerd on ${API_URL}, alongside the database`);
   const workerReady = waitForHttp(API_URL, worker.exited).then(() =>
@@ -103,7 +105,7 @@ async function main(): Promise<void> {
   running.push(receiver.close);
   await workerReady;
 
-  const ticker = startMinuteTicker(`${API_URL}/cdn-cgi/local/scheduled?cron=*+*+*+*+*`);
+  const ticker = startMinuteTicker(`${worker.scheduledUrl}?cron=*+*+*+*+*`);
   running.push(async () => ticker.stop());
   log(`${"ticker".padEnd(12)} fires the cron now and at every minute boundary`);
   const via = VIA_HYPERDRIVE ? "pg through a local Hyperdrive binding" : "Neon's driver through the bridge";
@@ -170,32 +172,37 @@ async function freeLoopbackPort(): Promise<number> {
 interface Worker {
   /** Resolves with the Worker's exit code when it exits (or its build fails). */
   exited: Promise<number | null>;
+  /** Where the cron trigger calls its `scheduled` handler (`?cron=…&time=…`). */
+  scheduledUrl: string;
   /** Stops the Worker's processes. */
   stop(): Promise<void>;
 }
 
 /**
- * Builds the Worker and runs it with `vars` (scripts/local/worker.ts): on workerd alone, from the
- * configuration Miniflare writes for it, or, for DATABASE_VIA=hyperdrive, through Miniflare's
- * process with a local Hyperdrive binding whose origin is `hyperdriveOrigin`. Its output goes
- * through relayWorkerOutput: the engine's JSON lines are printed readably.
+ * Builds the Worker (scripts/local/build-worker.ts) and runs it with `vars` on workerd alone
+ * (scripts/local/workerd.ts), the cron trigger on `triggerPort`. Its output goes through
+ * relayWorkerdLog: the engine's JSON lines are printed readably.
  */
-function startWorker(vars: Record<string, string>, hyperdriveOrigin?: string): Worker {
-  const args = [WORKER_SCRIPT, "--root", ROOT, "--out", BUILD_DIR, "--port", String(API_PORT)];
-  for (const [name, value] of Object.entries(vars)) args.push("--var", `${name}=${value}`);
-  if (hyperdriveOrigin) {
-    const miniflare = startGroup("node", [...args, "--hyperdrive", hyperdriveOrigin]);
-    return superviseWorker(exitCode(miniflare), () => miniflare);
-  }
-  const configFile = join(BUILD_DIR, "workerd.bin");
-  let running = startGroup("node", [...args, "--workerd-config", configFile]);
+function startOnWorkerd(vars: Record<string, string>, triggerPort: number): Worker {
+  let running = startGroup("node", [BUILD_SCRIPT, ROOT, BUILD_DIR]);
   const exited = exitCode(running).then((code) => {
     if (code !== 0 || shuttingDown) return code;
-    const { command, args: workerdArgs } = workerdCommand(configFile, API_PORT);
-    running = startGroup(command, workerdArgs, relayWorkerdLog);
+    const workerd = prepareWorkerd({ buildDir: BUILD_DIR, port: API_PORT, triggerPort, extraVars: vars });
+    running = startGroup(workerd.command, workerd.args, relayWorkerdLog);
     return exitCode(running);
   });
-  return superviseWorker(exited, () => running);
+  return superviseWorker(exited, () => running, `http://127.0.0.1:${triggerPort}/cdn-cgi/handler/scheduled`);
+}
+
+/**
+ * For DATABASE_VIA=hyperdrive: the Worker through Miniflare's process (scripts/local/miniflare-worker.ts),
+ * whose local Hyperdrive binding is a proxy in that process, to `hyperdriveOrigin`.
+ */
+function startOnMiniflare(vars: Record<string, string>, hyperdriveOrigin: string): Worker {
+  const args = [MINIFLARE_SCRIPT, "--root", ROOT, "--out", BUILD_DIR, "--port", String(API_PORT)];
+  for (const [name, value] of Object.entries(vars)) args.push("--var", `${name}=${value}`);
+  const miniflare = startGroup("node", [...args, "--hyperdrive", hyperdriveOrigin]);
+  return superviseWorker(exitCode(miniflare), () => miniflare, `${API_URL}/cdn-cgi/local/scheduled`);
 }
 
 /**
@@ -230,7 +237,7 @@ function startGroup(
 }
 
 /** The Worker that ends with `exited`, `running` being its process now. Its exit stops npm start. */
-function superviseWorker(exited: Promise<number | null>, running: () => ChildProcess): Worker {
+function superviseWorker(exited: Promise<number | null>, running: () => ChildProcess, scheduledUrl: string): Worker {
   exited.then((code) => {
     if (shuttingDown) return;
     console.error(`the Worker exited (code ${code}); stopping.`);
@@ -238,6 +245,7 @@ function superviseWorker(exited: Promise<number | null>, running: () => ChildPro
   }, console.error);
   return {
     exited,
+    scheduledUrl,
     async stop() {
       const group = running().pid;
       if (group === undefined) return;

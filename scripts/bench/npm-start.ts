@@ -359,7 +359,7 @@ async function treeMemory(rootPid: number): Promise<{ mib: number; parts: Record
 /** What a process of npm start's tree is, from its command line. */
 function processLabel(argv: string[]): string {
   const command = argv.join(" ");
-  if (command.includes("scripts/local/worker.ts")) return "Miniflare's Node";
+  if (command.includes("scripts/local/miniflare-worker.ts")) return "Miniflare's Node";
   if (command.includes("workerd")) return "workerd";
   if (command.includes("scripts/start.ts")) return argv[0] === "sh" ? "sh" : "npm start's Node";
   return argv[0].split("/").pop() || "?";

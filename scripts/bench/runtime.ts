@@ -1,9 +1,9 @@
 /**
  * Which runtime the bench runs a Worker on: workerd alone (the default; as a deployed Worker
- * runs), `npm-start` (the Worker as `npm start` runs it: the same bundle on workerd, configured
- * by Miniflare with wrangler.toml's bindings) or `wrangler dev` (with wrangler's dev proxies around it).
+ * runs), `npm-start` (the Worker as `npm start` runs it: the same bundle on workerd, with its local
+ * rate limits and static assets) or `wrangler dev` (with wrangler's dev proxies around it).
  */
-import { freePort, type RunningWorker, startAsNpmStart, startWranglerDev } from "./stack";
+import { freePort, type RunningWorker, startWranglerDev } from "./stack";
 import { startWorkerd } from "./workerd";
 
 export const RUNTIMES = ["workerd", "npm-start", "wrangler-dev"] as const;
@@ -15,7 +15,6 @@ export async function startWorker(
   options: { root: string; vars: Record<string, string>; logFile: string; inspector: boolean },
 ): Promise<RunningWorker> {
   const { root, vars, logFile } = options;
-  if (runtime === "npm-start") return startAsNpmStart({ root, vars, logFile, port: await freePort() });
   if (runtime === "wrangler-dev") {
     // wrangler dev always opens an inspector.
     return startWranglerDev({ root, vars, logFile, port: await freePort(), inspectorPort: await freePort() });
@@ -26,6 +25,7 @@ export async function startWorker(
     logFile,
     port: await freePort(),
     triggerPort: await freePort(),
+    bare: runtime === "workerd",
     inspectorPort: options.inspector ? await freePort() : undefined,
   });
 }

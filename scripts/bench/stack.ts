@@ -5,15 +5,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { closeSync, openSync } from "node:fs";
-import { mkdtemp, open, rm } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { workerdCommand } from "../local/workerd-command";
-
-/** The Worker's runner that `npm start` uses, from the bench's own tree whatever the Worker's source. */
-const LOCAL_WORKER_SCRIPT = fileURLToPath(new URL("../local/worker.ts", import.meta.url));
 
 /** Closers of everything started, run newest first. */
 export class Cleanup {
@@ -98,52 +91,6 @@ export async function startWranglerDev(options: {
     // On a build error wrangler keeps running and waits for a fix; the bench cannot wait.
     brokenWhenLogSays: "Build failed",
   });
-}
-
-/**
- * Starts the Worker as `npm start` runs it on loopback with the given vars, its output going to
- * `logFile`, and waits until it serves: scripts/local/worker.ts builds the deployable bundle and
- * writes the configuration Miniflare makes for it, then workerd runs alone on that.
- */
-export async function startAsNpmStart(options: {
-  root: string;
-  port: number;
-  vars: Record<string, string>;
-  logFile: string;
-}): Promise<RunningWorker> {
-  const buildDir = await mkdtemp(join(tmpdir(), "fliq-bench-worker-"));
-  const configFile = join(buildDir, "workerd.bin");
-  const args = [LOCAL_WORKER_SCRIPT, "--root", options.root, "--out", buildDir, "--port", String(options.port)];
-  for (const [name, value] of Object.entries(options.vars)) args.push("--var", `${name}=${value}`);
-  args.push("--workerd-config", configFile);
-  const url = `http://127.0.0.1:${options.port}`;
-  try {
-    const preparing = spawn(process.execPath, args, { cwd: options.root, stdio: ["ignore", "ignore", "pipe"] });
-    const errors: string[] = [];
-    preparing.stderr?.on("data", (chunk: Buffer) => errors.push(String(chunk)));
-    const [code] = await once(preparing, "exit");
-    if (code !== 0) throw new Error(`the Worker did not build (exit ${code}):\n${errors.join("")}`);
-    const { command, args: workerdArgs } = workerdCommand(configFile, options.port);
-    const worker = await startProcessGroup({
-      name: "workerd",
-      command,
-      args: workerdArgs,
-      cwd: options.root,
-      url,
-      scheduledUrl: `${url}/cdn-cgi/local/scheduled`,
-      logFile: options.logFile,
-    });
-    return {
-      ...worker,
-      async stop() {
-        await worker.stop();
-        await rm(buildDir, { recursive: true, force: true });
-      },
-    };
-  } catch (error) {
-    await rm(buildDir, { recursive: true, force: true });
-    throw error;
-  }
 }
 
 /** Starts `command` in a process group of its own, its output going to `logFile`, and waits until `url` answers. */

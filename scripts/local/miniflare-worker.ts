@@ -1,22 +1,15 @@
 /**
- * Runs Fliq's Worker on this machine as `npm start` serves it: the bundle `wrangler deploy` would
- * upload, on workerd, with wrangler.toml's bindings (Durable Objects, rate limits, static assets,
- * vars) as Miniflare, the Workers simulator `wrangler dev` itself drives, configures them.
+ * Runs Fliq's Worker through Miniflare, the Workers simulator `wrangler dev` itself drives, for
+ * `npm start` with DATABASE_VIA=hyperdrive: a local Hyperdrive binding is a proxy in Miniflare's
+ * Node process (its HyperdriveProxyController), so that process has to stay. Otherwise `npm start`
+ * runs workerd alone (scripts/local/workerd.ts), without this process or Miniflare's services.
  *
- *   worker.ts --root <project> --out <build dir> --port <port> [--var NAME=VALUE]…
- *             [--workerd-config <file> | --hyperdrive <url>]
+ *   miniflare-worker.ts --root <project> --out <build dir> --port <port> --hyperdrive <url> [--var NAME=VALUE]…
  *
- * With --workerd-config it builds the bundle, has Miniflare write the configuration it would start
- * workerd with into <file>, and exits: workerd then runs alone on it (scripts/local/workerd-command.ts),
- * and no Node process stays behind the Worker. Miniflare's own long-lived process held about 170 MB
- * of memory for nothing the Worker uses: its loopback server, which workerd calls only to print an
- * uncaught error prettily or to log an email, and its restarts of a crashed workerd.
- *
- * Without it, it serves the Worker through Miniflare, whose process stays; that is how it runs
- * with --hyperdrive, since a local Hyperdrive binding is a proxy in Miniflare's Node process (its
- * HyperdriveProxyController). Either way Miniflare's entry Worker serves the cron trigger at
- * `/cdn-cgi/local/scheduled?cron=…&time=…`; the Worker's console output is this process's (or
- * workerd's) stdout and stderr, and SIGTERM or SIGINT stops workerd, then this process.
+ * It serves the bundle `wrangler deploy` would upload with wrangler.toml's bindings (Durable
+ * Objects, rate limits, static assets, vars) as Miniflare configures them, and the cron trigger at
+ * `/cdn-cgi/local/scheduled?cron=…&time=…`. The Worker's console output is this process's stdout
+ * and stderr; SIGTERM or SIGINT stops workerd, then this process.
  *
  * Why not `wrangler dev`: it is a development server. Around the Worker it keeps wrangler's own
  * process, a bundler watching the sources, a DevTools session and a proxy Worker in a second
@@ -27,10 +20,10 @@
  * through tsx.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { convertV4MiniflareOptions, Miniflare, Runtime } from "miniflare";
+import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 
 const { values } = parseArgs({
   options: {
@@ -39,14 +32,11 @@ const { values } = parseArgs({
     port: { type: "string" },
     var: { type: "string", multiple: true, default: [] },
     hyperdrive: { type: "string" },
-    "workerd-config": { type: "string" },
   },
 });
-const { root, out, port } = values;
-const configFile = values["workerd-config"];
-if (!root || !out || !port) throw new Error("usage: worker.ts --root <project> --out <build dir> --port <port> …");
-if (configFile !== undefined && values.hyperdrive !== undefined)
-  throw new Error("--hyperdrive needs Miniflare's process: it cannot go with --workerd-config");
+const { root, out, port, hyperdrive } = values;
+if (!root || !out || !port || !hyperdrive)
+  throw new Error("usage: miniflare-worker.ts --root <project> --out <build dir> --port <port> --hyperdrive <url> …");
 
 const built = spawnSync(process.execPath, [join(import.meta.dirname, "build-worker.ts"), root, out], {
   cwd: root,
@@ -84,16 +74,6 @@ process.env.TMPDIR = runtimeDir;
 // workerd's configuration; setting the variable overrides them.
 process.env.MINIFLARE_WORKERD_V8_FLAGS ??= "--max-semi-space-size=4";
 
-// Miniflare hands workerd its configuration through Runtime#updateConfig; for --workerd-config it
-// is kept there, workerd is not started, and the port asked for is reported as workerd's.
-let capturedConfig: Uint8Array | undefined;
-if (configFile !== undefined) {
-  Runtime.prototype.updateConfig = async (config: Uint8Array) => {
-    capturedConfig = config;
-    return new Map([["entry", Number(port)]]);
-  };
-}
-
 const miniflare = new Miniflare(
   convertV4MiniflareOptions({
     host: "127.0.0.1",
@@ -108,7 +88,7 @@ const miniflare = new Miniflare(
         modules: true,
         modulesRoot: bundleDir,
         bindings: { ...fromConfig.bindings, ...vars },
-        ...(values.hyperdrive && { hyperdrives: { HYPERDRIVE: values.hyperdrive } }),
+        hyperdrives: { HYPERDRIVE: hyperdrive },
         // The Durable Objects (the tick's watchdog, delivery cells) hold nothing the database
         // does not: kept in memory, as the bench's workerd keeps them, not written to disk.
         unsafeEphemeralDurableObjects: true,
@@ -117,18 +97,6 @@ const miniflare = new Miniflare(
   }),
 );
 await miniflare.ready;
-
-if (configFile !== undefined) {
-  if (!capturedConfig) throw new Error("Miniflare made no configuration for workerd");
-  writeFileSync(configFile, capturedConfig);
-  // Miniflare deletes its temporary folder when it stops; workerd needs the directories in it.
-  const directories = readdirSync(runtimeDir, { recursive: true, withFileTypes: true })
-    .filter((entry) => entry.isDirectory())
-    .map((entry) => join(entry.parentPath, entry.name));
-  await miniflare.dispose();
-  for (const directory of directories) mkdirSync(directory, { recursive: true });
-  process.exit(0);
-}
 
 let stopping = false;
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
