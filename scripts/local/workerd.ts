@@ -147,8 +147,8 @@ function isEmpty(value: unknown): boolean {
  * Writes workerd's configuration (config.capnp, and the small Workers it names) into `buildDir`, whose
  * `bundle/` holds the Worker's bundle and `miniflare-options.json` its settings (build-worker.ts), and
  * returns the command that serves the Worker on `port` and the cron trigger on `triggerPort`.
- * `extraVars` are added to wrangler.toml's vars; `bare` runs it as deployed, no more: rate limits and
- * assets unbound (the bench's one token must not be limited to 600 a minute), V8's own settings.
+ * `extraVars` are added to wrangler.toml's vars. `bare` keeps only the vars and Durable Objects, as
+ * the bench's `workerd` runtime has always run it: no rate limits, static assets or V8 setting.
  */
 export function prepareWorkerd(options: {
   buildDir: string;

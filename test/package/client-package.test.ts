@@ -18,6 +18,7 @@ import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { workerSettings } from "../../scripts/local/workerd";
 import { packClientPackage } from "../setup/client-package";
 import { freeLoopbackPorts } from "../setup/free-ports";
 
@@ -198,6 +199,66 @@ describe("npm start's console", () => {
     );
   }, 90_000);
 });
+
+describe("npm start's Worker: wrangler.toml's bindings as workerd serves them locally", () => {
+  it("serves the API reference's Swagger UI files with their content types, and nothing else of their folder", async () => {
+    const file = (name: string) => fetch(`${stack.apiUrl}/docs/assets/swagger-ui-dist/${name}`);
+    const css = await file("swagger-ui.css");
+    const script = await file("swagger-ui-bundle.js");
+    expect([css.status, css.headers.get("content-type")]).toEqual([200, "text/css; charset=utf-8"]);
+    expect([script.status, script.headers.get("content-type")]).toEqual([200, "text/javascript; charset=utf-8"]);
+    expect(await css.text()).toContain(".swagger-ui");
+    expect((await file("package.json")).status).toBe(404);
+  });
+
+  it("limits each token to 600 requests a minute (wrangler.toml's RATE_LIMITER), and not the next token", async () => {
+    const token = await newToken("rate-limit");
+    const statuses: number[] = [];
+    for (let batch = 0; batch < 60; batch++) {
+      const answers = await Promise.all(Array.from({ length: 10 }, () => jobsWith(token)));
+      statuses.push(...answers.map((response) => response.status));
+    }
+    expect(statuses.filter((status) => status !== 200)).toEqual([]);
+    const over = await jobsWith(token);
+    expect([over.status, ((await over.json()) as { error: { code: string } }).error.code]).toEqual([
+      429,
+      "rate_limited",
+    ]);
+    expect((await jobsWith(await newToken("fresh"))).status).toBe(200);
+  }, 60_000);
+
+  it("refuses a wrangler.toml binding of a kind it does not provide locally, naming it, instead of leaving it out", () => {
+    const options = { compatibilityDate: "2026-11-01", bindings: { A: "1" }, email: { send_email: [] } };
+    expect(workerSettings(options).vars).toEqual({ A: "1" });
+    expect(() => workerSettings({ ...options, kvNamespaces: { CACHE: "id" } })).toThrow(
+      "workerd's local configuration provides no kvNamespaces bindings (wrangler.toml)",
+    );
+  });
+
+  // Last: it leaves this machine's address refused for a minute (valid tokens still pass).
+  it("refuses an address after 10 failed authentications a minute (AUTH_FAILURE_LIMITER)", async () => {
+    const wrong = `${stack.token.slice(0, -4)}AAAA`;
+    const statuses: number[] = [];
+    for (let attempt = 0; attempt < 11; attempt++) statuses.push((await jobsWith(wrong)).status);
+    expect(statuses).toEqual([...Array(10).fill(401), 429]);
+    expect((await jobsWith(stack.token)).status).toBe(200);
+  });
+});
+
+function jobsWith(token: string): Promise<Response> {
+  return fetch(`${stack.apiUrl}/jobs?limit=1`, { headers: { authorization: `Bearer ${token}` } });
+}
+
+/** A new token of the stack's project, made through the API with the stack's (admin) token. */
+async function newToken(name: string): Promise<string> {
+  const response = await fetch(`${stack.apiUrl}/tokens`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" },
+    body: JSON.stringify({ name }),
+  });
+  expect(response.status).toBe(201);
+  return ((await response.json()) as { token: string }).token;
+}
 
 const CLIENT_MANIFEST_DIR = () => join(ROOT, "src", "client");
 
