@@ -7,11 +7,8 @@
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { claimIfDueSoon } from "../src/actions/jobs";
-import type { Database } from "../src/db/client";
 import { findJob, listAttempts } from "../src/db/jobs";
-import { apiDeliveryDatabase } from "../src/dispatch/deliver-soon";
 import { API_CLAIM_LEASE_MS, WATCH_BEAT_MS } from "../src/jobs/timing";
-import type { Settings } from "../src/settings";
 import {
   callApi,
   databaseConnections,
@@ -24,7 +21,6 @@ import {
   runTickUntil,
   tickNow,
   useTestProject,
-  viaHyperdrive,
 } from "./support/fliq";
 
 const { db, project, token } = await useTestProject();
@@ -63,7 +59,7 @@ function handOverLog() {
 }
 
 describe("firing from the API", () => {
-  it("opens no database connection for the whole call (Neon's driver: statements over HTTP), or the request's one (Hyperdrive)", async () => {
+  it("uses the request's own connection: one database connection for the whole call", async () => {
     const url = receiverUrl("ok");
     const before = await databaseConnections();
     const created = await callApi("POST", "/jobs", { token, json: { url, scheduled_at: later(800).toISOString() } });
@@ -72,19 +68,8 @@ describe("firing from the API", () => {
     // callApi waits for the delivery the request left in waitUntil.
     expect(await receivedAt(url)).toHaveLength(1);
     expect((await findJob(db, project.id, created.body.id))?.status).toBe("succeeded");
-    // Before: the request's pool and a second one opened for the delivery (two connections); then the
-    // request's pool, opened when the job fell due (one).
-    expect((await databaseConnections()) - before).toBe(viaHyperdrive ? 1 : 0);
-  });
-
-  it("fires one job over HTTP when the plan's subrequests spare its statements; several, or Hyperdrive, on the connection", () => {
-    const handle = { db: "connection", statementDb: "http" } as unknown as { db: Database; statementDb: Database };
-    const neon = { databaseDriver: "neon", subrequestBudget: 10_000 } as Settings;
-    expect(apiDeliveryDatabase(handle, neon, 1)).toEqual({ db: "http", reservedSubrequests: 320 });
-    expect(apiDeliveryDatabase(handle, neon, 2)).toEqual({ db: "connection", reservedSubrequests: 1 });
-    expect(apiDeliveryDatabase(handle, { ...neon, subrequestBudget: 640 }, 1).db).toBe("connection");
-    expect(apiDeliveryDatabase(handle, { ...neon, subrequestBudget: 641 }, 1).db).toBe("http");
-    expect(apiDeliveryDatabase(handle, { ...neon, databaseDriver: "tcp" }, 1).db).toBe("connection");
+    // Before: the request's pool and a second one opened for the delivery (two connections).
+    expect((await databaseConnections()) - before).toBe(1);
   });
 
   it("claims a job due soon only a moment past its time, so a path that dies leaves it to the tick soon after", () => {

@@ -23,7 +23,7 @@ import {
   updateScheduledJob,
 } from "../db/jobs";
 import type { JobAttemptRow, JobRow } from "../db/schema";
-import { apiDeliveryDatabase, deliverSoon } from "../dispatch/deliver-soon";
+import { deliverSoon } from "../dispatch/deliver-soon";
 import { windowOwnersOf } from "../dispatch/tick-watchdog";
 import { callbackTargetRefusal, targetPolicyOf } from "../jobs/callback-target";
 import type { FlowLimits } from "../jobs/flow-control";
@@ -64,7 +64,10 @@ export function claimIfDueSoon(
   return { claimant, lockedUntil: apiClaimLeaseEnd(runAt), windowEnd };
 }
 
-/** Fires the claimed jobs from this invocation, after the response (see apiDeliveryDatabase: on which database). */
+/**
+ * Fires the claimed jobs from this invocation, after the response, on the request's own
+ * database connection (kept open until the delivery ends).
+ */
 export function deliverFromHere(
   ctx: RequestContext,
   claimant: string,
@@ -73,8 +76,7 @@ export function deliverFromHere(
   if (claimed.length === 0) return;
   const windowEnd = new Date(Math.max(...claimed.map(({ claim }) => claim.windowEnd.getTime())));
   const planned = claimed.map(({ job }) => ({ id: job.id, runAt: job.runAt, flowKey: job.flowKey }));
-  const database = apiDeliveryDatabase(ctx, ctx.settings, claimed.length);
-  ctx.waitUntil(deliverSoon(database, ctx.settings, claimant, windowEnd, planned));
+  ctx.waitUntil(deliverSoon(ctx.db, ctx.settings, claimant, windowEnd, planned));
 }
 
 /**

@@ -13,45 +13,13 @@ import { type DeliveryReport, DeliveryRun } from "./delivery-run";
 import { SubrequestBudget, serviceCallsPerInvocation } from "./subrequest-budget";
 import { windowOwnersOf } from "./tick-watchdog";
 
-/** The database an API invocation fires its jobs on, and the subrequests its statements may take. */
-export interface ApiDeliveryDatabase {
-  db: Database;
-  /** Kept from the budget for the database: 1 for a connection, more for statements over HTTP. */
-  reservedSubrequests: number;
-}
-
 /**
- * Subrequests a run firing one job over HTTP may spend on its statements: each of its writes (the
- * start, the result, the destination's health, a failure notification's) is one, retried every
- * databaseRetryMs for databaseRetryForMs while the database is away.
- */
-const HTTP_STATEMENTS_PER_JOB = 4 * Math.ceil(TIMING.databaseRetryForMs / TIMING.databaseRetryMs);
-
-/**
- * Where the API fires `jobCount` jobs. One job goes over Neon's SQL-over-HTTP (`statementDb`), as
- * its create did: its few statements open no connection, so nothing logs in when it falls due and
- * a burst of creates does not hold a connection per job waiting. Several share the request's
- * connection, whose statements are not subrequests; so does one when the plan's subrequests are
- * too few to spare (a small SUBREQUEST_BUDGET), or on Hyperdrive, where there is no HTTP path.
- */
-export function apiDeliveryDatabase(
-  handle: { db: Database; statementDb: Database },
-  settings: Settings,
-  jobCount: number,
-): ApiDeliveryDatabase {
-  const overHttp =
-    jobCount === 1 && settings.databaseDriver === "neon" && settings.subrequestBudget > 2 * HTTP_STATEMENTS_PER_JOB;
-  return overHttp
-    ? { db: handle.statementDb, reservedSubrequests: HTTP_STATEMENTS_PER_JOB }
-    : { db: handle.db, reservedSubrequests: 1 };
-}
-
-/**
- * Delivers jobs the caller claimed as `claimant`, on `database` (apiDeliveryDatabase). Jobs it
- * cannot fire are handed back to the window's owner at once (see DeliveryRun). Never rejects.
+ * Delivers jobs the caller claimed as `claimant`, on the caller's own database connection
+ * (the request's: an invocation holds one, and it is already open). Jobs it cannot fire are
+ * handed back to the window's owner at once (see DeliveryRun). Never rejects.
  */
 export async function deliverSoon(
-  { db, reservedSubrequests }: ApiDeliveryDatabase,
+  db: Database,
   settings: Settings,
   claimant: string,
   windowEnd: Date,
@@ -64,7 +32,7 @@ export async function deliverSoon(
       windowEnd,
       pollWindow: false,
       owners: windowOwnersOf(settings.tickWatchdog),
-      budget: new SubrequestBudget(settings.subrequestBudget - reservedSubrequests, {
+      budget: new SubrequestBudget(settings.subrequestBudget - 1, {
         cpuMs: settings.cpuBudgetMs,
         serviceCalls: serviceCallsPerInvocation(1),
         claimant,
@@ -97,7 +65,7 @@ export function deliverClaimedOccurrences(
   const claimed = occurrences.filter((occurrence) => occurrence.claimed);
   if (claimed.length === 0) return undefined;
   return deliverSoon(
-    { db, reservedSubrequests: 1 },
+    db,
     settings,
     claim.claimant,
     new Date(now.getTime() + claim.windowMs),

@@ -6,10 +6,9 @@ import { readSettings } from "../settings";
 /**
  * One database pool, and one reading of the settings, per request (the API's and the dashboard's), ended after the response is
  * sent and after the work the request left to run after it (`afterResponse`, such as firing a
- * job due within seconds). That work uses this same pool (or, firing one job, statements over
- * HTTP: apiDeliveryDatabase), so an invocation holds one database connection at most and leaves
- * five of its six to callbacks; a second pool would also pay a fresh login (WebSocket, TLS,
- * authentication) at the moment a job is due.
+ * job due within seconds). That work uses this same pool, so an invocation holds one database
+ * connection at most and leaves five of its six to callbacks; a second pool would also pay
+ * a fresh login (WebSocket, TLS, authentication) at the moment a job is due.
  */
 export const databasePerRequest: MiddlewareHandler<
   Pick<AppEnv, "Bindings"> & {
