@@ -187,7 +187,14 @@ function startOnWorkerd(vars: Record<string, string>, triggerPort: number): Work
   let running = startGroup("node", [BUILD_SCRIPT, ROOT, BUILD_DIR]);
   const exited = exitCode(running).then((code) => {
     if (code !== 0 || shuttingDown) return code;
-    const workerd = prepareWorkerd({ buildDir: BUILD_DIR, port: API_PORT, triggerPort, extraVars: vars });
+    let workerd: { command: string; args: string[] };
+    try {
+      workerd = prepareWorkerd({ buildDir: BUILD_DIR, port: API_PORT, triggerPort, extraVars: vars });
+    } catch (error) {
+      // A binding of a kind npm start cannot provide, say: the message names it.
+      console.error(`[fliq] ${error instanceof Error ? error.message : error}`);
+      return 1;
+    }
     running = startGroup(workerd.command, workerd.args, relayWorkerdLog);
     return exitCode(running);
   });

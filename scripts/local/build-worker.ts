@@ -1,6 +1,7 @@
 /**
- * Builds the Worker for npm start (scripts/local/workerd.ts, scripts/local/miniflare-worker.ts), in a process of its own that exits when done:
- * wrangler takes about 300 MB to load, and nothing of it is needed once the Worker runs.
+ * Builds the Worker for npm start and the bench (scripts/local/workerd.ts, miniflare-worker.ts), in a
+ * process of its own that exits when done: wrangler takes about 300 MB to load, and nothing of it is
+ * needed once the Worker runs.
  *
  *   build-worker.ts <project root> <out dir>
  *
