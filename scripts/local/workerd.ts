@@ -17,7 +17,8 @@
  * Why not the configuration Miniflare (what `wrangler dev` drives) makes: around the Worker it puts
  * an entry Worker, an outbound interceptor, a Durable Object with SQLite behind every rate-limit
  * call, a cache and more. Kept working through 32,000 creates, workerd on it grew to about 1 GB;
- * on this one it stays near 300 MB (docs/benchmark.md, "Under longer load").
+ * on this one it holds about 430 MiB from the first 2,000 to the last (docs/benchmark.md, "`npm start`
+ * on a workerd configuration of its own").
  */
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
